@@ -1,0 +1,24 @@
+#!/usr/bin/env bash
+# Load test of the release service with wrk (apt-get install wrk): StickyArtist, logging on,
+# 32 connections, then the trivial `GET /` handler in the same run as the ceiling.
+# Usage: bench/load.sh [world-dir] [seconds] [extra serve args...]
+set -euo pipefail
+cd "$(dirname "$0")/.."
+world=${1:-world}
+secs=${2:-15}
+shift 2 || true
+cargo build --release -q -p botify-cli
+[ -f "$world/tracks.json" ] || target/release/botify world generate --out "$world"
+log=$(mktemp -d)
+port=5071
+target/release/botify serve --catalog "$world/tracks.json" --log-dir "$log" --port $port "$@" 2>"$log/serve.err" &
+pid=$!
+trap 'kill $pid 2>/dev/null || true; rm -rf "$log"' EXIT
+for _ in $(seq 100); do curl -sf "http://127.0.0.1:$port/" >/dev/null && break; sleep 0.05; done
+echo "== POST /next (StickyArtist, event log on)"
+wrk -t2 -c32 -d"${secs}s" --latency -s bench/wrk-next.lua "http://127.0.0.1:$port"
+echo "== GET / (trivial handler, ceiling)"
+wrk -t2 -c32 -d"${secs}s" --latency "http://127.0.0.1:$port/"
+kill -TERM $pid; wait $pid || true
+echo "== event log: $(cat "$log"/data.json* | wc -l) lines"
+tail -1 "$log/serve.err"

@@ -1,0 +1,20 @@
+//! A/B analysis of event logs (SPEC §6): the course's method — sessions, user-level metrics,
+//! Welch t intervals of the difference as % of control — plus sample-ratio-mismatch checks, Holm
+//! correction, CUPED and power calculations, and reports people would rather look at than read.
+
+pub mod report;
+pub mod sessions;
+pub mod stats;
+pub mod svg;
+
+pub use report::{AbOptions, AbReport, Row, analyse};
+pub use sessions::{METRICS, UserMetrics, read_users};
+
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error(transparent)]
+    Core(#[from] botify_core::Error),
+    #[error("{0}")]
+    Invalid(String),
+}
+pub type Result<T, E = Error> = std::result::Result<T, E>;

@@ -1,0 +1,345 @@
+//! From log lines to user-level metrics, streaming: memory grows with users (and the few events
+//! of each user's unfinished session), not with events.
+//!
+//! A session is the run of a user's events (by timestamp) that ends with a `last` event; events
+//! after a user's latest `last` belong to an unfinished session and are dropped, as the course
+//! did. Per user: `sessions`, `tracks` (events in finished sessions), `time` (their listen time),
+//! `latency` (their mean handler latency, ms).
+
+use crate::{Error, Result};
+use botify_core::UserId;
+use botify_core::events::{ReadStats, fold_lines, parse_fast};
+use botify_core::hash::FastMap;
+use botify_core::murmur::treatment_bucket;
+use serde::{Deserialize, Deserializer, Serialize};
+use std::borrow::Cow;
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+
+/// The user-level metrics, in the course's order.
+pub const METRICS: [&str; 5] = [
+    "time",
+    "sessions",
+    "mean_request_latency",
+    "mean_tracks_per_session",
+    "mean_time_per_session",
+];
+
+/// Curve bins are one second wide; reports re-bin them.
+pub const BIN_MS: u64 = 1000;
+
+#[derive(Debug, Clone, Serialize)]
+pub struct UserMetrics {
+    pub user: UserId,
+    pub treatment: u8,
+    pub sessions: u32,
+    pub tracks: u32,
+    pub time: f64,
+    pub latency_ms: f64,
+}
+
+impl UserMetrics {
+    pub fn metric(&self, name: &str) -> Option<f64> {
+        let s = f64::from(self.sessions);
+        Some(match name {
+            "time" => self.time,
+            "sessions" => s,
+            "mean_request_latency" => self.latency_ms,
+            "mean_tracks_per_session" => f64::from(self.tracks) / s,
+            "mean_time_per_session" => self.time / s,
+            _ => return None,
+        })
+    }
+}
+
+#[derive(Default, Clone)]
+struct Acc {
+    treatment: u8,
+    conflict: bool,
+    last_ts: u64,
+    sessions: u32,
+    tracks: u32,
+    /// Sums in integer micro-units (time) and nanoseconds (latency): exact, so the result does
+    /// not depend on the order in which parallel parts are merged.
+    time: u64,
+    latency: u64,
+    /// Events after the latest `last` seen so far: (timestamp, time, latency).
+    pending: Vec<(u64, f32, f64)>,
+}
+
+impl Acc {
+    fn add(&mut self, time: f32, latency: f64) {
+        self.tracks += 1;
+        self.time += micro(time);
+        self.latency += (latency.max(0.0) * 1e9).round() as u64;
+    }
+
+    fn settle(&mut self) {
+        let last = self.last_ts;
+        let mut keep = Vec::new();
+        for (ts, t, l) in std::mem::take(&mut self.pending) {
+            if self.sessions > 0 && ts <= last {
+                self.add(t, l);
+            } else {
+                keep.push((ts, t, l));
+            }
+        }
+        self.pending = keep;
+    }
+
+    fn merge(&mut self, o: Acc) {
+        if self.treatment != o.treatment {
+            self.conflict = true;
+        }
+        self.conflict |= o.conflict;
+        self.sessions += o.sessions;
+        self.tracks += o.tracks;
+        self.time += o.time;
+        self.latency += o.latency;
+        self.last_ts = self.last_ts.max(o.last_ts);
+        self.pending.extend(o.pending);
+        self.settle();
+    }
+}
+
+/// Per (treatment, second): events, listen time, sessions ended — for curves over time.
+/// Listen times are summed in micro-units.
+pub type Curves = BTreeMap<(u8, u64), (u64, u64, u64)>;
+type CurveBins = FastMap<(u8, u64), (u64, u64, u64)>;
+
+fn micro(time: f32) -> u64 {
+    (f64::from(time) * 1e6).round() as u64
+}
+
+#[derive(Default)]
+struct Partial {
+    users: FastMap<UserId, Acc>,
+    curves: CurveBins,
+    experiments_seen: Vec<String>,
+    without_experiment: u64,
+    bad_treatment: u64,
+}
+
+impl Partial {
+    fn note_experiments<'a>(&mut self, names: impl Iterator<Item = &'a str>) {
+        for k in names {
+            if !self.experiments_seen.iter().any(|s| s == k) && self.experiments_seen.len() < 100 {
+                self.experiments_seen.push(k.to_string());
+            }
+        }
+    }
+
+    fn merge(mut self, mut o: Partial) -> Partial {
+        if self.users.len() < o.users.len() {
+            std::mem::swap(&mut self, &mut o);
+        }
+        for (u, acc) in o.users {
+            match self.users.get_mut(&u) {
+                Some(a) => a.merge(acc),
+                None => {
+                    self.users.insert(u, acc);
+                }
+            }
+        }
+        for (k, v) in o.curves {
+            let e = self.curves.entry(k).or_default();
+            e.0 += v.0;
+            e.1 += v.1;
+            e.2 += v.2;
+        }
+        for name in o.experiments_seen {
+            if !self.experiments_seen.contains(&name) && self.experiments_seen.len() < 100 {
+                self.experiments_seen.push(name);
+            }
+        }
+        self.without_experiment += o.without_experiment;
+        self.bad_treatment += o.bad_treatment;
+        self
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "lowercase")]
+enum Kind {
+    Next,
+    Last,
+}
+
+#[derive(Deserialize)]
+struct Line<'a> {
+    message: Kind,
+    timestamp: u64,
+    user: UserId,
+    time: f32,
+    #[serde(default)]
+    latency: f64,
+    #[serde(borrow, default, deserialize_with = "pairs")]
+    experiments: Pairs<'a>,
+}
+
+type Pairs<'a> = Vec<(Cow<'a, str>, Cow<'a, str>)>;
+
+fn pairs<'de, D: Deserializer<'de>>(d: D) -> std::result::Result<Pairs<'de>, D::Error> {
+    struct V;
+    impl<'de> serde::de::Visitor<'de> for V {
+        type Value = Pairs<'de>;
+        fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+            f.write_str("an object of experiment → treatment")
+        }
+        fn visit_map<A: serde::de::MapAccess<'de>>(
+            self,
+            mut m: A,
+        ) -> std::result::Result<Self::Value, A::Error> {
+            let mut v = Vec::with_capacity(4);
+            while let Some((k, t)) = m.next_entry::<Cow<'de, str>, Cow<'de, str>>()? {
+                v.push((k, t));
+            }
+            Ok(v)
+        }
+    }
+    d.deserialize_map(V)
+}
+
+/// What reading the logs for one experiment produced.
+pub struct UsersRead {
+    /// Users with at least one finished session, by id.
+    pub users: Vec<UserMetrics>,
+    pub curves: Curves,
+    pub read: ReadStats,
+    /// Events that carried no assignment for the experiment.
+    pub without_experiment: u64,
+    /// Events whose treatment is not C/T1/…
+    pub bad_treatment: u64,
+    /// Users seen in more than one treatment (kept in the first; reported).
+    pub conflicting_users: usize,
+    /// Users whose events never finished a session.
+    pub unfinished_users: usize,
+}
+
+/// Reads the logs under `paths` and computes per-user metrics for `experiment`.
+pub fn read_users(paths: &[PathBuf], experiment: &str) -> Result<UsersRead> {
+    let (p, read) = fold_lines(
+        paths,
+        Partial::default,
+        |p: &mut Partial, line, _| {
+            // The service's own layout parses without allocating; anything else goes through serde.
+            let (is_last, timestamp, user, time, latency, treatment) = match parse_fast(line) {
+                Some(f) => (
+                    f.last,
+                    f.timestamp,
+                    f.user,
+                    f.time,
+                    f.latency,
+                    f.treatment(experiment).map(Cow::Borrowed),
+                ),
+                None => {
+                    let l: Line = serde_json::from_slice(line).map_err(|e| e.to_string())?;
+                    if !(0.0..=1.0).contains(&l.time) {
+                        return Err(format!("time {} is outside [0, 1]", l.time));
+                    }
+                    let t = l
+                        .experiments
+                        .iter()
+                        .find(|(k, _)| k == experiment)
+                        .map(|(_, t)| t.clone());
+                    if t.is_none() {
+                        p.note_experiments(l.experiments.iter().map(|(k, _)| k.as_ref()));
+                    }
+                    (
+                        matches!(l.message, Kind::Last),
+                        l.timestamp,
+                        l.user,
+                        l.time,
+                        l.latency,
+                        t,
+                    )
+                }
+            };
+            let Some(t) = treatment else {
+                p.without_experiment += 1;
+                if p.experiments_seen.is_empty()
+                    && let Some(f) = parse_fast(line)
+                {
+                    p.note_experiments(f.pairs().map(|(k, _)| k));
+                }
+                return Ok(());
+            };
+            let Some(bucket) = treatment_bucket(&t).filter(|&b| b < 256) else {
+                p.bad_treatment += 1;
+                return Ok(());
+            };
+            let bucket = bucket as u8;
+            let acc = p.users.entry(user).or_insert_with(|| Acc {
+                treatment: bucket,
+                ..Acc::default()
+            });
+            if acc.treatment != bucket {
+                acc.conflict = true;
+            }
+            let c = p.curves.entry((bucket, timestamp / BIN_MS)).or_default();
+            c.0 += 1;
+            c.1 += micro(time);
+            if is_last {
+                c.2 += 1;
+                acc.sessions += 1;
+                acc.add(time, latency);
+                if timestamp > acc.last_ts {
+                    acc.last_ts = timestamp;
+                    acc.settle();
+                }
+            } else if acc.sessions > 0 && timestamp <= acc.last_ts {
+                acc.add(time, latency);
+            } else {
+                acc.pending.push((timestamp, time, latency));
+            }
+            Ok(())
+        },
+        Partial::merge,
+    )?;
+    if p.users.is_empty() {
+        let mut seen = p.experiments_seen.clone();
+        seen.sort();
+        return Err(Error::Invalid(if read.events == 0 {
+            format!(
+                "no valid events in the logs ({} lines skipped)",
+                read.skipped
+            )
+        } else {
+            format!(
+                "no event carries experiment {experiment:?}; experiments in these logs: {}",
+                if seen.is_empty() {
+                    "none".to_string()
+                } else {
+                    seen.join(", ")
+                }
+            )
+        }));
+    }
+    let conflicting_users = p.users.values().filter(|a| a.conflict).count();
+    let mut users: Vec<UserMetrics> = Vec::with_capacity(p.users.len());
+    let mut unfinished_users = 0;
+    for (user, a) in p.users {
+        if a.sessions == 0 {
+            unfinished_users += 1;
+            continue;
+        }
+        users.push(UserMetrics {
+            user,
+            treatment: a.treatment,
+            sessions: a.sessions,
+            tracks: a.tracks,
+            time: a.time as f64 / 1e6,
+            latency_ms: a.latency as f64 / 1e6 / f64::from(a.tracks.max(1)),
+        });
+    }
+    users.sort_by_key(|u| u.user);
+    Ok(UsersRead {
+        users,
+        curves: p.curves.into_iter().collect(),
+        read,
+        without_experiment: p.without_experiment,
+        bad_treatment: p.bad_treatment,
+        conflicting_users,
+        unfinished_users,
+    })
+}

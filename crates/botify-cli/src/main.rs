@@ -1,0 +1,79 @@
+//! `botify`: the thin binary that wires Botify's crates into commands. Only this crate talks to
+//! the terminal (progress bars, tables, colours).
+
+mod ab_cmd;
+mod experiment_cmd;
+mod serve_cmd;
+mod sim_cmd;
+mod train_cmd;
+mod ui;
+mod world_cmd;
+
+use clap::{Parser, Subcommand};
+use std::process::ExitCode;
+
+#[derive(Parser)]
+#[command(
+    name = "botify",
+    version,
+    about = "Build, simulate and A/B-test music recommenders."
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Generate, check and describe simulated worlds.
+    #[command(subcommand)]
+    World(world_cmd::WorldCommand),
+    /// Simulate listeners: in-process against a recommender, the oracle, or a running service.
+    Sim(sim_cmd::SimArgs),
+    /// Run the recommendation service (course-compatible HTTP API).
+    Serve(serve_cmd::ServeArgs),
+    /// Share recommendation data through Redis for several service replicas.
+    #[command(subcommand)]
+    Data(serve_cmd::DataCommand),
+    /// Analyse an A/B experiment from event logs.
+    Ab(ab_cmd::AbArgs),
+    /// The whole loop in one command: world, a day of traffic, training, deployment, A/B, report.
+    #[command(subcommand)]
+    Experiment(experiment_cmd::ExperimentCommand),
+    /// Train recommenders from event logs.
+    #[command(subcommand)]
+    Train(train_cmd::TrainCommand),
+    /// Offline metrics of recommendation files on a held-out split of the logs.
+    Eval(train_cmd::EvalArgs),
+    /// Print the treatment of users in an experiment (the course's murmur3 split).
+    Assign(serve_cmd::AssignArgs),
+}
+
+fn main() -> ExitCode {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("BOTIFY_LOG")
+                .unwrap_or_else(|_| "info".into()),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::World(c) => world_cmd::run(c),
+        Command::Sim(a) => sim_cmd::run(a),
+        Command::Serve(a) => serve_cmd::run(a),
+        Command::Assign(a) => serve_cmd::assign(a),
+        Command::Ab(a) => ab_cmd::run(a),
+        Command::Data(c) => serve_cmd::data(c),
+        Command::Train(c) => train_cmd::run(c),
+        Command::Experiment(c) => experiment_cmd::run(c),
+        Command::Eval(a) => train_cmd::eval(a),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}

@@ -1,0 +1,174 @@
+use anyhow::{Context, Result};
+use botify_core::eventlog::Rotation;
+use botify_core::murmur::{Splitter, treatment_name};
+use botify_server::ServerConfig;
+use clap::Args;
+use std::io::{BufRead, Write};
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+#[derive(Args)]
+pub struct ServeArgs {
+    /// The track catalogue (tracks.json).
+    #[arg(long)]
+    catalog: PathBuf,
+    /// Experiments TOML (routing and recommenders); default: StickyArtist for everyone.
+    #[arg(long)]
+    experiments: Option<PathBuf>,
+    /// Directory of the event log (data.json, rotated data.json.N).
+    #[arg(long, default_value = "log")]
+    log_dir: PathBuf,
+    #[arg(long, default_value_t = 5001)]
+    port: u16,
+    /// Address to bind; loopback by default.
+    #[arg(long, default_value = "127.0.0.1")]
+    host: std::net::IpAddr,
+    /// Keep users' history in Redis (for several replicas), e.g. redis://127.0.0.1:6379.
+    #[arg(long)]
+    redis: Option<String>,
+    /// Rotate the event log at this many MiB.
+    #[arg(long, default_value_t = 256)]
+    log_max_mib: u64,
+    /// Rotated log files kept.
+    #[arg(long, default_value_t = 20)]
+    log_backups: usize,
+    /// Worker threads (default: one per core).
+    #[arg(long)]
+    workers: Option<usize>,
+}
+
+pub fn run(a: ServeArgs) -> Result<()> {
+    let mut rt = tokio::runtime::Builder::new_multi_thread();
+    rt.enable_all();
+    if let Some(w) = a.workers {
+        rt.worker_threads(w.max(1));
+    }
+    let rt = rt.build()?;
+    rt.block_on(async move {
+        let addr = SocketAddr::new(a.host, a.port);
+        let listener = tokio::net::TcpListener::bind(addr)
+            .await
+            .with_context(|| format!("cannot listen on {addr}"))?;
+        let cfg = ServerConfig {
+            catalog: a.catalog,
+            experiments: a.experiments,
+            log_dir: a.log_dir,
+            rotation: Rotation {
+                max_bytes: a.log_max_mib.max(1) << 20,
+                backups: a.log_backups,
+            },
+            redis: a.redis,
+            admin_token: std::env::var("BOTIFY_ADMIN_TOKEN")
+                .ok()
+                .filter(|t| !t.is_empty()),
+        };
+        tracing::info!("listening on http://{}", listener.local_addr()?);
+        let report = botify_server::serve(cfg, listener, shutdown_signal()).await?;
+        tracing::info!(
+            "stopped: {} next/last requests answered, {} event-log lines written",
+            report.answered,
+            report.log_lines
+        );
+        Ok(())
+    })
+}
+
+async fn shutdown_signal() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        let mut term = match signal(SignalKind::terminate()) {
+            Ok(s) => s,
+            Err(_) => {
+                let _ = tokio::signal::ctrl_c().await;
+                return;
+            }
+        };
+        tokio::select! {
+            _ = tokio::signal::ctrl_c() => {}
+            _ = term.recv() => {}
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = tokio::signal::ctrl_c().await;
+    tracing::info!("shutting down: finishing requests in flight and flushing the event log");
+}
+
+#[derive(Args)]
+pub struct AssignArgs {
+    /// Experiment name.
+    experiment: String,
+    #[arg(long)]
+    buckets: u32,
+    /// User ids; read from standard input (one per line) when none are given.
+    users: Vec<String>,
+}
+
+pub fn assign(a: AssignArgs) -> Result<()> {
+    if !(1..=1000).contains(&a.buckets) {
+        anyhow::bail!(
+            "--buckets {} is out of range (1..=1000; experiments use 2..=10)",
+            a.buckets
+        );
+    }
+    let s = Splitter::new(&a.experiment, a.buckets);
+    let out = std::io::stdout();
+    let mut out = std::io::BufWriter::new(out.lock());
+    let mut one = |u: &str| -> Result<()> {
+        let u = u.trim();
+        let id: u64 = u
+            .parse()
+            .with_context(|| format!("user must be a non-negative integer, got {u:?}"))?;
+        writeln!(out, "{id}\t{}", treatment_name(s.bucket(id)))?;
+        Ok(())
+    };
+    if a.users.is_empty() {
+        for line in std::io::stdin().lock().lines() {
+            let line = line?;
+            if !line.trim().is_empty() {
+                one(&line)?;
+            }
+        }
+    } else {
+        for u in &a.users {
+            one(u)?;
+        }
+    }
+    out.flush()?;
+    Ok(())
+}
+
+#[derive(clap::Subcommand)]
+pub enum DataCommand {
+    /// Publish every data file an experiments file reads to Redis, for replicas started with
+    /// `--redis` (they read the shared copy and fall back to their own files).
+    Push {
+        #[arg(long)]
+        redis: String,
+        #[arg(long)]
+        experiments: PathBuf,
+    },
+}
+
+pub fn data(cmd: DataCommand) -> Result<()> {
+    match cmd {
+        DataCommand::Push { redis, experiments } => {
+            let cfg = botify_recs::experiments::ExperimentsConfig::load(&experiments)?;
+            let files = botify_recs::experiments::Router::data_files(&cfg);
+            if files.is_empty() {
+                println!(
+                    "{} reads no data files: nothing to publish",
+                    experiments.display()
+                );
+            }
+            for (f, bytes) in botify_server::store::push_data(&redis, &files)? {
+                println!(
+                    "{} ({bytes} bytes) → {}",
+                    f.display(),
+                    botify_server::store::data_key(&f)
+                );
+            }
+            Ok(())
+        }
+    }
+}

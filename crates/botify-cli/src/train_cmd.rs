@@ -1,0 +1,597 @@
+use anyhow::{Context, Result, bail};
+use botify_core::Catalog;
+use botify_core::events::read_events;
+use botify_core::hash::FastMap;
+use botify_core::rng::stream;
+use botify_core::{TrackId, UserId};
+use botify_train::dataset::{Dataset, Split};
+use botify_train::metrics::{Metrics, evaluate};
+use botify_train::{als, i2i, mf, output, toppop, ucf};
+use clap::{Args, Subcommand, ValueEnum};
+use rand::Rng;
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+#[derive(Subcommand)]
+pub enum TrainCommand {
+    /// Top tracks by total listen time (a JSON array).
+    Toppop(TopArgs),
+    /// Item-to-item neighbours from sessions (per-track lists with weights).
+    I2i(I2iArgs),
+    /// User-based collaborative filtering (per-user lists).
+    Ucf(UcfArgs),
+    /// Matrix factorisation, LightFM-style (per-user lists).
+    Mf(MfArgs),
+    /// Implicit-feedback ALS (per-user lists).
+    Als(AlsArgs),
+}
+
+#[derive(Args, Clone)]
+pub struct Common {
+    /// Log files or directories.
+    #[arg(long, required = true, num_args = 1..)]
+    pub logs: Vec<PathBuf>,
+    /// The catalogue (checks track ids; needed for item features).
+    #[arg(long)]
+    pub catalog: Option<PathBuf>,
+    #[arg(long)]
+    pub out: PathBuf,
+    /// Tracks per list.
+    #[arg(long, default_value_t = 100)]
+    pub k: usize,
+    /// Hold out the last fraction of listens (by time) to report offline metrics; 0 trains on all.
+    #[arg(long, default_value_t = 0.2)]
+    pub holdout: f64,
+    /// Positive listens: time at least this (the course: 0.7).
+    #[arg(long, default_value_t = 0.7)]
+    pub threshold: f32,
+    /// Metrics cut-off.
+    #[arg(long, default_value_t = 10)]
+    pub eval_k: usize,
+    #[arg(long, default_value_t = 31337)]
+    pub seed: u64,
+}
+
+#[derive(Args)]
+pub struct TopArgs {
+    #[command(flatten)]
+    c: Common,
+}
+
+#[derive(Args)]
+pub struct I2iArgs {
+    #[command(flatten)]
+    c: Common,
+    #[arg(long, value_enum, default_value_t = I2iMode::Session)]
+    mode: I2iMode,
+    /// Session mode: pair tracks at most this many positions apart.
+    #[arg(long, default_value_t = 5)]
+    window: usize,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum I2iMode {
+    Session,
+    Next,
+}
+
+#[derive(Args)]
+pub struct UcfArgs {
+    #[command(flatten)]
+    c: Common,
+    #[arg(long, default_value_t = 50)]
+    neighbours: usize,
+}
+
+#[derive(Args)]
+pub struct MfArgs {
+    #[command(flatten)]
+    c: Common,
+    #[arg(long, value_enum, default_value_t = LossArg::Warp)]
+    loss: LossArg,
+    #[arg(long, default_value_t = 64)]
+    factors: usize,
+    #[arg(long, default_value_t = 20)]
+    epochs: usize,
+    #[arg(long, default_value_t = 0.05)]
+    lr: f32,
+    #[arg(long, default_value_t = 1e-6)]
+    l2: f32,
+    #[arg(long, default_value_t = 50)]
+    max_sampled: usize,
+    /// Item features from the catalogue: artist, genre, pop, duration.
+    #[arg(long, value_delimiter = ',')]
+    item_features: Vec<String>,
+    /// SGD threads (Hogwild-style when > 1; 1 is bit-reproducible). Default: one per core.
+    #[arg(long)]
+    threads: Option<usize>,
+    /// Random hyper-parameter search with this many trials (needs --holdout > 0).
+    #[arg(long, default_value_t = 0)]
+    search: usize,
+}
+
+#[derive(Clone, Copy, ValueEnum, PartialEq)]
+enum LossArg {
+    Warp,
+    Bpr,
+}
+
+#[derive(Args)]
+pub struct AlsArgs {
+    #[command(flatten)]
+    c: Common,
+    #[arg(long, default_value_t = 64)]
+    factors: usize,
+    #[arg(long, default_value_t = 10)]
+    iterations: usize,
+    #[arg(long, default_value_t = 0.1)]
+    regularization: f32,
+    #[arg(long, default_value_t = 10.0)]
+    alpha: f32,
+    /// Conjugate-gradient steps per row and iteration; 0 = exact Cholesky solves.
+    #[arg(long, default_value_t = 3)]
+    cg_steps: usize,
+}
+
+/// Loaded logs: the catalogue (if given), and the train/test split.
+pub struct Loaded {
+    pub catalog: Option<Catalog>,
+    pub train: Dataset,
+    pub test: Dataset,
+}
+
+pub fn load(c: &Common) -> Result<Loaded> {
+    if !(0.0..1.0).contains(&c.holdout) {
+        bail!("--holdout {} is not in [0, 1)", c.holdout);
+    }
+    let t = Instant::now();
+    let (events, stats) = read_events(&c.logs)?;
+    if stats.skipped > 0 {
+        eprintln!(
+            "skipped {} malformed log lines, e.g. {}",
+            stats.skipped,
+            stats.skipped_examples.first().cloned().unwrap_or_default()
+        );
+    }
+    let catalog = match &c.catalog {
+        Some(p) => Some(Catalog::load(p)?),
+        None => None,
+    };
+    let tracks = match &catalog {
+        Some(c) => c.len(),
+        None => events
+            .iter()
+            .map(|e| e.track as usize + 1)
+            .max()
+            .unwrap_or(0),
+    };
+    let d = Dataset::from_events(events, tracks)?;
+    let (train, test) = d.split(Split::Time, c.holdout, c.seed);
+    eprintln!(
+        "read {} events from {} files in {:.2}s: {} train / {} held-out listens",
+        stats.events,
+        stats.files,
+        t.elapsed().as_secs_f64(),
+        train.listens.len(),
+        test.listens.len()
+    );
+    Ok(Loaded {
+        catalog,
+        train,
+        test,
+    })
+}
+
+fn report(name: &str, m: &Metrics) {
+    println!(
+        "{name}: held-out users {}, precision@{k} {:.4}, recall@{k} {:.4}, MRR {:.4}, NDCG@{k} {:.4}, coverage {:.3}",
+        m.users,
+        m.precision,
+        m.recall,
+        m.mrr,
+        m.ndcg,
+        m.coverage,
+        k = m.k
+    );
+}
+
+/// Metrics of per-user lists on the held-out positives (None without a holdout).
+fn held_out(l: &Loaded, c: &Common, lists: &FastMap<UserId, Vec<TrackId>>) -> Option<Metrics> {
+    (!l.test.listens.is_empty()).then(|| {
+        evaluate(
+            lists,
+            &l.test.positives(c.threshold),
+            c.eval_k,
+            l.train.tracks,
+        )
+    })
+}
+
+pub fn run(cmd: TrainCommand) -> Result<()> {
+    match cmd {
+        TrainCommand::Toppop(a) => {
+            let l = load(&a.c)?;
+            let top = toppop::fit(&l.train, a.c.k);
+            let heard = l.train.heard();
+            let lists: FastMap<UserId, Vec<TrackId>> = l
+                .test
+                .users()
+                .into_iter()
+                .map(|u| {
+                    (
+                        u,
+                        top.iter()
+                            .copied()
+                            .filter(|t| heard.get(&u).is_none_or(|h| !h.contains(t)))
+                            .collect(),
+                    )
+                })
+                .collect();
+            if let Some(m) = held_out(&l, &a.c, &lists) {
+                report("toppop", &m);
+            }
+            output::write_top(&a.c.out, &top)?;
+            println!("wrote {} top tracks to {}", top.len(), a.c.out.display());
+        }
+        TrainCommand::I2i(a) => {
+            let l = load(&a.c)?;
+            let p = i2i::Params {
+                mode: match a.mode {
+                    I2iMode::Session => i2i::Mode::Session,
+                    I2iMode::Next => i2i::Mode::Next,
+                },
+                k: a.c.k,
+                threshold: a.c.threshold,
+                window: a.window,
+                min_count: 1,
+            };
+            let lists = i2i::fit(&l.train, &p);
+            output::write_track_lists(&a.c.out, &lists)?;
+            println!(
+                "wrote neighbours of {} tracks to {}",
+                lists.len(),
+                a.c.out.display()
+            );
+        }
+        TrainCommand::Ucf(a) => {
+            let l = load(&a.c)?;
+            let lists = ucf::fit(
+                &l.train,
+                &ucf::Params {
+                    neighbours: a.neighbours,
+                    k: a.c.k,
+                },
+                &l.train.heard(),
+            );
+            if let Some(m) = held_out(&l, &a.c, &lists) {
+                report("ucf", &m);
+            }
+            output::write_user_lists(&a.c.out, &lists)?;
+            println!(
+                "wrote lists of {} users to {}",
+                lists.len(),
+                a.c.out.display()
+            );
+        }
+        TrainCommand::Als(a) => {
+            let l = load(&a.c)?;
+            let p = als::Params {
+                factors: a.factors,
+                iterations: a.iterations,
+                regularization: a.regularization,
+                alpha: a.alpha,
+                threshold: a.c.threshold,
+                seed: a.c.seed,
+                cg_steps: a.cg_steps,
+            };
+            let heard = l.train.heard();
+            let mut curve = Vec::new();
+            let t = Instant::now();
+            let model = als::fit(&l.train, &p, |it, m| {
+                let metric = if l.test.listens.is_empty() {
+                    f64::NAN
+                } else {
+                    held_out(&l, &a.c, &m.recommend(&heard, a.c.eval_k))
+                        .map_or(f64::NAN, |m| m.precision)
+                };
+                eprintln!(
+                    "iteration {}: precision@{} {:.4} ({:.1}s)",
+                    it + 1,
+                    a.c.eval_k,
+                    metric,
+                    t.elapsed().as_secs_f64()
+                );
+                curve.push((it + 1, f64::NAN, metric));
+            });
+            write_curve(&a.c.out, "iteration", &curve, a.c.eval_k)?;
+            let lists = model.recommend(&heard, a.c.k);
+            if let Some(m) = held_out(&l, &a.c, &lists) {
+                report("als", &m);
+            }
+            output::write_user_lists(&a.c.out, &lists)?;
+            println!(
+                "wrote lists of {} users to {}",
+                lists.len(),
+                a.c.out.display()
+            );
+        }
+        TrainCommand::Mf(a) => train_mf(a)?,
+    }
+    Ok(())
+}
+
+fn parse_features(names: &[String]) -> Result<Vec<mf::Feature>> {
+    names
+        .iter()
+        .map(|n| match n.trim() {
+            "artist" => Ok(mf::Feature::Artist),
+            "genre" => Ok(mf::Feature::Genre),
+            "pop" => Ok(mf::Feature::Pop),
+            "duration" => Ok(mf::Feature::Duration),
+            other => bail!("unknown item feature {other:?}: use artist, genre, pop, duration"),
+        })
+        .collect()
+}
+
+fn train_mf(a: MfArgs) -> Result<()> {
+    let features = parse_features(&a.item_features)?;
+    if !features.is_empty() && a.c.catalog.is_none() {
+        bail!("--item-features need --catalog (the features come from tracks.json)");
+    }
+    let l = load(&a.c)?;
+    let heard = l.train.heard();
+    let mut params = mf::Params {
+        loss: if a.loss == LossArg::Bpr {
+            mf::Loss::Bpr
+        } else {
+            mf::Loss::Warp
+        },
+        factors: a.factors,
+        epochs: a.epochs,
+        learning_rate: a.lr,
+        l2: a.l2,
+        max_sampled: a.max_sampled,
+        threshold: a.c.threshold,
+        features,
+        seed: a.c.seed,
+        threads: a.threads.unwrap_or_else(rayon::current_num_threads),
+    };
+    if a.search > 0 {
+        if l.test.listens.is_empty() {
+            bail!("--search needs a holdout to score trials (--holdout > 0)");
+        }
+        params = search(&l, &a.c, &params, a.search)?;
+        let path = with_suffix(&a.c.out, "params.json");
+        std::fs::write(&path, serde_json::to_string_pretty(&params)?)?;
+        println!("best parameters written to {}", path.display());
+    }
+    let mut curve = Vec::new();
+    let t = Instant::now();
+    let model = mf::fit(&l.train, l.catalog.as_ref(), &params, |e, m| {
+        let metric =
+            held_out(&l, &a.c, &m.recommend(&heard, a.c.eval_k)).map_or(f64::NAN, |m| m.precision);
+        eprintln!(
+            "epoch {}: loss {:.4}, precision@{} {:.4} ({:.1}s)",
+            e.epoch + 1,
+            e.loss,
+            a.c.eval_k,
+            metric,
+            t.elapsed().as_secs_f64()
+        );
+        curve.push((e.epoch + 1, e.loss, metric));
+        true
+    });
+    write_curve(&a.c.out, "epoch", &curve, a.c.eval_k)?;
+    let lists = model.recommend(&heard, a.c.k);
+    if let Some(m) = held_out(&l, &a.c, &lists) {
+        report("mf", &m);
+    }
+    output::write_user_lists(&a.c.out, &lists)?;
+    println!(
+        "wrote lists of {} users to {}",
+        lists.len(),
+        a.c.out.display()
+    );
+    Ok(())
+}
+
+/// Seeded random search; each trial stops early after 3 epochs without a better held-out
+/// precision. Returns the best parameters with their best epoch count.
+fn search(l: &Loaded, c: &Common, base: &mf::Params, trials: usize) -> Result<mf::Params> {
+    let heard = l.train.heard();
+    let mut rng = stream(c.seed, b"search", 0);
+    let mut best: Option<(f64, mf::Params)> = None;
+    for trial in 0..trials {
+        let mut p = base.clone();
+        p.loss = if rng.random_bool(0.5) {
+            mf::Loss::Warp
+        } else {
+            mf::Loss::Bpr
+        };
+        p.factors = [16, 32, 64, 128][rng.random_range(0..4)];
+        p.learning_rate = 10f32.powf(rng.random_range(-2.3f32..-0.7));
+        p.l2 = 10f32.powf(rng.random_range(-7.0f32..-4.0));
+        p.max_sampled = [10, 30, 50, 100][rng.random_range(0..4)];
+        p.epochs = base.epochs.max(1);
+        // Early stopping: stop a trial after 3 epochs without a better held-out precision.
+        let mut scores: Vec<f64> = Vec::new();
+        mf::fit(&l.train, l.catalog.as_ref(), &p, |_, m| {
+            scores
+                .push(held_out(l, c, &m.recommend(&heard, c.eval_k)).map_or(0.0, |m| m.precision));
+            let best = scores.iter().copied().fold(0.0, f64::max);
+            let since_best =
+                scores.len() - 1 - scores.iter().rposition(|&s| s == best).unwrap_or(0);
+            since_best < 3
+        });
+        let (best_epoch, score) = scores.iter().enumerate().filter(|(_, s)| !s.is_nan()).fold(
+            (0, 0.0),
+            |acc, (i, &s)| if s > acc.1 { (i + 1, s) } else { acc },
+        );
+        p.epochs = best_epoch.max(1);
+        eprintln!(
+            "trial {}/{}: {:?} factors {} lr {:.4} l2 {:.1e} max_sampled {} → precision@{} {:.4} at epoch {}",
+            trial + 1,
+            trials,
+            p.loss,
+            p.factors,
+            p.learning_rate,
+            p.l2,
+            p.max_sampled,
+            c.eval_k,
+            score,
+            best_epoch
+        );
+        if best.as_ref().is_none_or(|(s, _)| score > *s) {
+            best = Some((score, p));
+        }
+    }
+    let (score, p) = best.context("no trial ran")?;
+    println!(
+        "best trial: precision@{} {:.4} with {:?}",
+        c.eval_k, score, p
+    );
+    Ok(p)
+}
+
+fn with_suffix(out: &Path, suffix: &str) -> PathBuf {
+    let stem = out.file_stem().and_then(|s| s.to_str()).unwrap_or("model");
+    out.with_file_name(format!("{stem}.{suffix}"))
+}
+
+/// Learning curve as CSV and an SVG chart next to the output.
+fn write_curve(out: &Path, step: &str, curve: &[(usize, f64, f64)], k: usize) -> Result<()> {
+    let mut csv = format!("{step},loss,precision_at_{k}\n");
+    for (e, loss, p) in curve {
+        csv.push_str(&format!("{e},{loss},{p}\n"));
+    }
+    if let Some(dir) = out.parent().filter(|d| !d.as_os_str().is_empty()) {
+        std::fs::create_dir_all(dir)?;
+    }
+    std::fs::write(with_suffix(out, "curve.csv"), csv)?;
+    use botify_ab::svg::{Series, lines};
+    let mut charts = String::new();
+    let loss: Vec<(f64, f64)> = curve
+        .iter()
+        .filter(|c| c.1.is_finite())
+        .map(|c| (c.0 as f64, c.1))
+        .collect();
+    if !loss.is_empty() {
+        charts.push_str(&lines(
+            "training loss",
+            step,
+            &[Series {
+                label: "loss".into(),
+                points: loss,
+            }],
+        ));
+    }
+    let prec: Vec<(f64, f64)> = curve
+        .iter()
+        .filter(|c| c.2.is_finite())
+        .map(|c| (c.0 as f64, c.2))
+        .collect();
+    if !prec.is_empty() {
+        charts.push_str(&lines(
+            &format!("held-out precision@{k}"),
+            step,
+            &[Series {
+                label: format!("P@{k}"),
+                points: prec,
+            }],
+        ));
+    }
+    let html = format!(
+        "<!DOCTYPE html><html><head><meta charset=\"utf-8\"><title>learning curve</title></head><body>{charts}</body></html>\n"
+    );
+    std::fs::write(with_suffix(out, "curve.html"), html)?;
+    Ok(())
+}
+
+#[derive(Args)]
+pub struct EvalArgs {
+    #[arg(long, required = true, num_args = 1..)]
+    logs: Vec<PathBuf>,
+    /// Per-user list files ({"user", "tracks"}) or top-tracks arrays to compare.
+    #[arg(long, required = true, num_args = 1..)]
+    recs: Vec<PathBuf>,
+    #[arg(long, default_value_t = 10)]
+    k: usize,
+    /// The held-out fraction (the same split the trainers use).
+    #[arg(long, default_value_t = 0.2)]
+    holdout: f64,
+    #[arg(long, default_value_t = 0.7)]
+    threshold: f32,
+    #[arg(long)]
+    catalog: Option<PathBuf>,
+}
+
+pub fn eval(a: EvalArgs) -> Result<()> {
+    if a.holdout <= 0.0 {
+        bail!("--holdout must be > 0: metrics need held-out listens");
+    }
+    let c = Common {
+        logs: a.logs,
+        catalog: a.catalog,
+        out: PathBuf::new(),
+        k: a.k,
+        holdout: a.holdout,
+        threshold: a.threshold,
+        eval_k: a.k,
+        seed: 0,
+    };
+    let l = load(&c)?;
+    let pos = l.test.positives(a.threshold);
+    let heard = l.train.heard();
+    println!(
+        "{:<40} {:>8} {:>8} {:>8} {:>8} {:>8} {:>8}",
+        "recommendations",
+        "users",
+        format!("P@{}", a.k),
+        format!("R@{}", a.k),
+        "MRR",
+        format!("NDCG@{}", a.k),
+        "coverage"
+    );
+    for f in &a.recs {
+        let text =
+            std::fs::read_to_string(f).with_context(|| format!("reading {}", f.display()))?;
+        let lists: FastMap<UserId, Vec<TrackId>> = if text.trim_start().starts_with('[') {
+            let top = botify_recs::data::load_top_tracks(f, l.train.tracks)?;
+            pos.keys()
+                .map(|&u| {
+                    (
+                        u,
+                        top.iter()
+                            .copied()
+                            .filter(|t| heard.get(&u).is_none_or(|h| !h.contains(t)))
+                            .collect(),
+                    )
+                })
+                .collect()
+        } else {
+            let mut m = FastMap::default();
+            for (i, line) in text
+                .lines()
+                .enumerate()
+                .filter(|(_, l)| !l.trim().is_empty())
+            {
+                let r: botify_recs::data::UserList = serde_json::from_str(line)
+                    .with_context(|| format!("{}:{}: not a per-user list", f.display(), i + 1))?;
+                m.insert(r.user, r.tracks);
+            }
+            m
+        };
+        let m = evaluate(&lists, &pos, a.k, l.train.tracks);
+        println!(
+            "{:<40} {:>8} {:>8.4} {:>8.4} {:>8.4} {:>8.4} {:>8.3}",
+            f.display().to_string(),
+            m.users,
+            m.precision,
+            m.recall,
+            m.mrr,
+            m.ndcg,
+            m.coverage
+        );
+    }
+    Ok(())
+}

@@ -1,0 +1,149 @@
+use anyhow::{Context, Result};
+use botify_core::generate::{WorldParams, generate};
+use botify_core::world::{self, Stats, World};
+use clap::{Args, Subcommand};
+use std::path::PathBuf;
+use std::time::Instant;
+
+#[derive(Subcommand)]
+pub enum WorldCommand {
+    /// Generate a world deterministically from a seed.
+    Generate(GenerateArgs),
+    /// Validate a world directory (ours or the course's original files).
+    Check { dir: PathBuf },
+    /// Counts, popularity curve, artist sizes, embedding norms.
+    Stats {
+        dir: PathBuf,
+        /// Print JSON instead of a table.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+#[derive(Args)]
+pub struct GenerateArgs {
+    #[arg(long)]
+    out: PathBuf,
+    #[arg(long, default_value_t = WorldParams::default().tracks)]
+    tracks: usize,
+    #[arg(long, default_value_t = WorldParams::default().users)]
+    users: usize,
+    #[arg(long, default_value_t = WorldParams::default().dim)]
+    dim: usize,
+    #[arg(long, default_value_t = WorldParams::default().seed)]
+    seed: u64,
+    #[arg(long, default_value_t = WorldParams::default().genres)]
+    genres: usize,
+    /// TOML file with any generator parameter (see `WorldParams`); flags given explicitly win.
+    #[arg(long)]
+    config: Option<PathBuf>,
+}
+
+pub fn run(cmd: WorldCommand) -> Result<()> {
+    match cmd {
+        WorldCommand::Generate(a) => {
+            let base = match &a.config {
+                Some(f) => {
+                    let text = std::fs::read_to_string(f)
+                        .with_context(|| format!("reading {}", f.display()))?;
+                    toml::from_str::<WorldParams>(&text)
+                        .with_context(|| format!("{}: bad world parameters", f.display()))?
+                }
+                None => WorldParams::default(),
+            };
+            let d = WorldParams::default();
+            let pick = |flag: usize, default: usize, from_file: usize| {
+                if flag != default { flag } else { from_file }
+            };
+            let params = WorldParams {
+                tracks: pick(a.tracks, d.tracks, base.tracks),
+                users: pick(a.users, d.users, base.users),
+                dim: pick(a.dim, d.dim, base.dim),
+                seed: if a.seed != d.seed { a.seed } else { base.seed },
+                genres: pick(a.genres, d.genres, base.genres),
+                ..base
+            };
+            let t = Instant::now();
+            let w = generate(&params)?;
+            let gen_s = t.elapsed().as_secs_f64();
+            w.write(&a.out)
+                .with_context(|| format!("writing the world to {}", a.out.display()))?;
+            println!(
+                "generated {} tracks by {} artists, {} users, dim {} (seed {}) in {:.2}s, written to {} in {:.2}s",
+                w.catalog.len(),
+                w.catalog.artists.len(),
+                w.users.len(),
+                w.embeddings.dim,
+                a.seed,
+                gen_s,
+                a.out.display(),
+                t.elapsed().as_secs_f64() - gen_s
+            );
+            Ok(())
+        }
+        WorldCommand::Check { dir } => {
+            let r = world::check(&dir)?;
+            println!("{}: valid", dir.display());
+            println!("  tracks      {} ({} artists)", r.tracks, r.artists);
+            match r.embeddings {
+                Some((rows, dim)) => println!("  embeddings  {rows} x {dim}"),
+                None => println!("  embeddings  -"),
+            }
+            match r.users {
+                Some(n) => println!("  users       {n}"),
+                None => println!("  users       -"),
+            }
+            for n in r.notes {
+                println!("  note: {n}");
+            }
+            Ok(())
+        }
+        WorldCommand::Stats { dir, json } => {
+            let w = World::load(&dir)?;
+            let s = Stats::of(&w);
+            if json {
+                println!("{}", serde_json::to_string_pretty(&s)?);
+                return Ok(());
+            }
+            print_stats(&dir, &s);
+            Ok(())
+        }
+    }
+}
+
+fn print_stats(dir: &std::path::Path, s: &Stats) {
+    println!("world {}", dir.display());
+    println!("  tracks                 {}", s.tracks);
+    println!("  artists                {}", s.artists);
+    println!("  genres                 {}", s.genres);
+    println!("  users                  {}", s.users);
+    println!("  embedding dim          {}", s.dim);
+    let [min, med, p90, max] = s.artist_tracks;
+    println!("  tracks per artist      min {min}, median {med}, p90 {p90}, max {max}");
+    println!(
+        "  interests on top 1% / 10% of artists   {:.1}% / {:.1}%",
+        100.0 * s.interest_share_top_artists[0],
+        100.0 * s.interest_share_top_artists[1]
+    );
+    println!(
+        "  tracks that are someone's interest     {:.1}%   ({:.2} interests per user)",
+        100.0 * s.interest_coverage,
+        s.interests_per_user
+    );
+    println!(
+        "  embedding norms        min {:.4}, mean {:.4}, max {:.4}",
+        s.norms[0], s.norms[1], s.norms[2]
+    );
+    println!(
+        "  mean inner product     same artist {:.3}, same genre {:.3}, random pair {:.3}",
+        s.mean_dot[0], s.mean_dot[1], s.mean_dot[2]
+    );
+    println!(
+        "  consume_bias           {:.3} .. {:.3}",
+        s.consume_bias[0], s.consume_bias[1]
+    );
+    println!(
+        "  consume_sharpness      {:.3} .. {:.3}",
+        s.consume_sharpness[0], s.consume_sharpness[1]
+    );
+}

@@ -1,0 +1,57 @@
+//! Helpers shared by the `botify` binary's integration tests.
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+pub fn bin() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_botify"))
+}
+
+/// Generates a world into `dir/name` with the real binary and returns its path.
+pub fn world(dir: &Path, name: &str, tracks: u32, users: u32, dim: u32) -> PathBuf {
+    let out = dir.join(name);
+    let ok = bin()
+        .args(["world", "generate", "--out", out.to_str().unwrap()])
+        .args([
+            "--tracks",
+            &tracks.to_string(),
+            "--users",
+            &users.to_string(),
+            "--dim",
+            &dim.to_string(),
+        ])
+        .status()
+        .unwrap()
+        .success();
+    assert!(ok, "world generate failed");
+    out
+}
+
+/// An experiments file `E` (2 buckets) with the given control and treatment specs.
+pub fn experiment(dir: &Path, control: &str, treatment: &str) -> PathBuf {
+    let p = dir.join("exp.toml");
+    std::fs::write(&p, format!("[[experiment]]\nname = \"E\"\nbuckets = 2\ntreatments.C = {control}\ntreatments.T1 = {treatment}\n")).unwrap();
+    p
+}
+
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// Runs `botify` with `args`: (success, stdout, stderr).
+pub fn botify(args: &[&str]) -> (bool, String, String) {
+    outcome(bin().args(args).output().unwrap())
+}
+
+pub fn outcome(out: std::process::Output) -> (bool, String, String) {
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}

@@ -1,0 +1,221 @@
+//! The HTML A/B report renders in a real browser (headless Chromium), when one is installed.
+
+mod common;
+use common::{bin, experiment, world};
+use std::process::Command;
+
+#[test]
+fn html_report_renders_in_headless_chromium() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = |p: &str| dir.path().join(p).to_str().unwrap().to_string();
+    world(dir.path(), "world", 3000, 300, 16);
+    let exp = experiment(
+        dir.path(),
+        "{ type = \"sticky_artist\" }",
+        "{ type = \"random\" }",
+    );
+    assert!(
+        bin()
+            .args([
+                "sim",
+                "--world",
+                &d("world"),
+                "--experiments",
+                exp.to_str().unwrap(),
+                "--episodes",
+                "2000",
+                "--log-dir",
+                &d("log")
+            ])
+            .status()
+            .unwrap()
+            .success()
+    );
+    let out = bin()
+        .args([
+            "ab",
+            "--experiment",
+            "E",
+            &d("log"),
+            "--html",
+            &d("report.html"),
+            "--format",
+            "md",
+        ])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(String::from_utf8_lossy(&out.stdout).contains("| T1 | mean_time_per_session |"));
+    let Some(chromium) = ["chromium", "chromium-browser", "google-chrome"]
+        .into_iter()
+        .find(|b| {
+            Command::new(b)
+                .arg("--version")
+                .output()
+                .is_ok_and(|o| o.status.success())
+        })
+    else {
+        println!("skipped the browser check: no chromium installed (CI installs it)");
+        return;
+    };
+    let profile = tempfile::tempdir().unwrap();
+    let shot = dir.path().join("report.png");
+    // Flags for a closed network, as root, with a fresh profile.
+    let headless = |extra: &[&str]| {
+        Command::new(chromium)
+            .args([
+                "--headless",
+                "--no-sandbox",
+                "--disable-gpu",
+                "--disable-quic",
+                "--no-first-run",
+                "--disable-background-networking",
+                "--disable-component-update",
+                "--disable-sync",
+                &format!("--user-data-dir={}", profile.path().display()),
+            ])
+            .args(extra)
+            .output()
+            .unwrap()
+    };
+    let out = headless(&[
+        "--window-size=1200,1600",
+        &format!("--screenshot={}", shot.display()),
+        &format!("file://{}", d("report.html")),
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        std::fs::metadata(&shot).unwrap().len() > 20_000,
+        "the screenshot is nearly empty"
+    );
+    let dom = headless(&["--dump-dom", &format!("file://{}", d("report.html"))]);
+    let dom = String::from_utf8_lossy(&dom.stdout);
+    assert!(
+        dom.contains("<svg") && dom.contains("mean_time_per_session") && dom.contains("polyline"),
+        "{dom:.500}"
+    );
+}
+
+#[test]
+fn ab_verbs_power_aa_and_formats() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = |p: &str| dir.path().join(p).to_str().unwrap().to_string();
+    world(dir.path(), "world", 3000, 400, 16);
+    let exp = experiment(
+        dir.path(),
+        "{ type = \"sticky_artist\" }",
+        "{ type = \"sticky_artist\" }",
+    );
+    // Two days with a command between them (it sees the day number).
+    let marker = dir.path().join("between.txt");
+    let between = format!("echo day $BOTIFY_DAY >> {}", marker.display());
+    let out = bin()
+        .args([
+            "sim",
+            "--world",
+            &d("world"),
+            "--experiments",
+            exp.to_str().unwrap(),
+            "--episodes",
+            "1500",
+            "--days",
+            "2",
+            "--between",
+            &between,
+            "--log-dir",
+            &d("log"),
+        ])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(std::fs::read_to_string(&marker).unwrap(), "day 1\n");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        stdout
+            .lines()
+            .filter(|l| l.trim_start().starts_with("1 ") || l.trim_start().starts_with("2 "))
+            .count()
+            >= 2,
+        "{stdout}"
+    );
+    // Same recommender in both arms: the A/A check passes.
+    let out = bin()
+        .args(["ab", "--experiment", "E", "--aa", &d("log")])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    assert!(String::from_utf8_lossy(&out.stdout).contains("A/A check passed"));
+    let out = bin()
+        .args(["ab", "--experiment", "E", "--format", "csv", &d("log")])
+        .output()
+        .unwrap();
+    assert!(String::from_utf8_lossy(&out.stdout).starts_with("treatment,metric,control_mean"));
+    let out = bin()
+        .args([
+            "ab",
+            "power",
+            "--baseline-log",
+            &d("log"),
+            "--experiment",
+            "E",
+            "--effect",
+            "5%",
+        ])
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success()
+            && text.contains("users per group")
+            && text.contains("minimum detectable effect"),
+        "{text}"
+    );
+    let out = bin()
+        .args([
+            "ab",
+            "power",
+            "--baseline-log",
+            &d("log"),
+            "--effect",
+            "abc",
+        ])
+        .output()
+        .unwrap();
+    assert!(!out.status.success() && String::from_utf8_lossy(&out.stderr).contains("abc"));
+    // A failing --between stops the run and says so.
+    let out = bin()
+        .args([
+            "sim",
+            "--world",
+            &d("world"),
+            "--recommender",
+            "random",
+            "--episodes",
+            "10",
+            "--days",
+            "2",
+            "--between",
+            "exit 3",
+        ])
+        .output()
+        .unwrap();
+    assert!(
+        !out.status.success() && String::from_utf8_lossy(&out.stderr).contains("--between command")
+    );
+}

@@ -1,0 +1,247 @@
+//! A world directory: `tracks.json` (catalogue), `tracks.npy` (hidden embeddings) and
+//! `users.json` (hidden listeners). Loading validates everything the simulator relies on.
+
+use crate::catalog::Catalog;
+use crate::npy::Embeddings;
+use crate::users::{self, User};
+use crate::{Error, Result};
+use serde::Serialize;
+use std::io::Write;
+use std::path::Path;
+
+pub const TRACKS_FILE: &str = "tracks.json";
+pub const EMBEDDINGS_FILE: &str = "tracks.npy";
+pub const USERS_FILE: &str = "users.json";
+
+#[derive(Debug, Clone)]
+pub struct World {
+    pub catalog: Catalog,
+    pub embeddings: Embeddings,
+    pub users: Vec<User>,
+}
+
+impl World {
+    /// Loads and validates a world directory (ours or the course's files).
+    pub fn load(dir: &Path) -> Result<Self> {
+        let catalog = Catalog::load(&dir.join(TRACKS_FILE))?;
+        let embeddings = load_embeddings(&dir.join(EMBEDDINGS_FILE), catalog.len())?;
+        let users = users::load(&dir.join(USERS_FILE), catalog.len())?;
+        Ok(World {
+            catalog,
+            embeddings,
+            users,
+        })
+    }
+
+    /// Writes the three files into `dir` (created if needed).
+    pub fn write(&self, dir: &Path) -> Result<()> {
+        std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
+        self.catalog.write(&dir.join(TRACKS_FILE))?;
+        self.embeddings.write(&dir.join(EMBEDDINGS_FILE))?;
+        write_json_lines(&dir.join(USERS_FILE), &self.users)
+    }
+
+    pub fn dot(&self, a: usize, b: usize) -> f32 {
+        dot(self.embeddings.row(a), self.embeddings.row(b))
+    }
+}
+
+pub fn dot(a: &[f32], b: &[f32]) -> f32 {
+    a.iter().zip(b).map(|(x, y)| x * y).sum()
+}
+
+/// Loads `tracks.npy` and checks it against a catalogue of `tracks` tracks: row count and finite
+/// values (the error names the first bad row).
+pub fn load_embeddings(path: &Path, tracks: usize) -> Result<Embeddings> {
+    let e = Embeddings::load(path)?;
+    if e.rows != tracks {
+        return Err(Error::file(
+            path,
+            format!(
+                "has {} rows but the catalogue has {tracks} tracks (one row per track id)",
+                e.rows
+            ),
+        ));
+    }
+    if let Some(i) = e.data.iter().position(|v| !v.is_finite()) {
+        return Err(Error::file(
+            path,
+            format!(
+                "row {} (track {}) holds a non-finite value ({})",
+                i / e.dim,
+                i / e.dim,
+                e.data[i]
+            ),
+        ));
+    }
+    Ok(e)
+}
+
+/// Writes serialisable records as JSON lines.
+pub fn write_json_lines<T: Serialize>(path: &Path, items: &[T]) -> Result<()> {
+    let f = std::fs::File::create(path).map_err(|e| Error::io(path, e))?;
+    let mut w = std::io::BufWriter::with_capacity(1 << 20, f);
+    for it in items {
+        serde_json::to_writer(&mut w, it).map_err(|e| Error::file(path, e.to_string()))?;
+        w.write_all(b"\n").map_err(|e| Error::io(path, e))?;
+    }
+    w.flush().map_err(|e| Error::io(path, e))
+}
+
+/// What `botify world check` reports about a directory: what was found valid, what is missing.
+#[derive(Debug, Clone, Serialize)]
+pub struct CheckReport {
+    pub tracks: usize,
+    pub artists: usize,
+    pub embeddings: Option<(usize, usize)>,
+    pub users: Option<usize>,
+    pub notes: Vec<String>,
+}
+
+/// Validates whatever world files `dir` holds. `tracks.json` is required; a missing
+/// `tracks.npy` or `users.json` is a note (the course ships no embeddings), a broken one an error.
+pub fn check(dir: &Path) -> Result<CheckReport> {
+    let catalog = Catalog::load(&dir.join(TRACKS_FILE))?;
+    let mut notes = Vec::new();
+    let npy = dir.join(EMBEDDINGS_FILE);
+    let embeddings = if npy.exists() {
+        let e = load_embeddings(&npy, catalog.len())?;
+        let norms: Vec<f32> = (0..e.rows)
+            .map(|i| dot(e.row(i), e.row(i)).sqrt())
+            .collect();
+        let off = norms.iter().filter(|n| (**n - 1.0).abs() > 1e-3).count();
+        if off > 0 {
+            notes.push(format!(
+                "{off} embedding rows are not unit-norm (fine for course files; consume_bias is then on the embeddings' own scale)"
+            ));
+        }
+        Some((e.rows, e.dim))
+    } else {
+        notes.push(format!(
+            "{EMBEDDINGS_FILE} is missing: the service and trainers can run, the simulator cannot"
+        ));
+        None
+    };
+    let upath = dir.join(USERS_FILE);
+    let users = if upath.exists() {
+        Some(users::load(&upath, catalog.len())?.len())
+    } else {
+        notes.push(format!("{USERS_FILE} is missing: the simulator needs it"));
+        None
+    };
+    Ok(CheckReport {
+        tracks: catalog.len(),
+        artists: catalog.artists.len(),
+        embeddings,
+        users,
+        notes,
+    })
+}
+
+/// Summary statistics of a world for `botify world stats`.
+#[derive(Debug, Clone, Serialize)]
+pub struct Stats {
+    pub tracks: usize,
+    pub artists: usize,
+    pub genres: usize,
+    pub users: usize,
+    pub dim: usize,
+    /// Tracks per artist: min, median, 90th percentile, max.
+    pub artist_tracks: [usize; 4],
+    /// Share of all users' interests on the most popular 1% / 10% of artists (popularity curve).
+    pub interest_share_top_artists: [f64; 2],
+    /// Share of tracks that are someone's interest.
+    pub interest_coverage: f64,
+    pub interests_per_user: f64,
+    /// Embedding norms: min, mean, max.
+    pub norms: [f32; 3],
+    /// Mean inner product of track pairs: same artist, same genre (other artist), random.
+    pub mean_dot: [f32; 3],
+    pub consume_bias: [f32; 2],
+    pub consume_sharpness: [f32; 2],
+}
+
+fn percentile(sorted: &[usize], q: f64) -> usize {
+    sorted[((sorted.len() - 1) as f64 * q).round() as usize]
+}
+
+impl Stats {
+    pub fn of(w: &World) -> Stats {
+        let c = &w.catalog;
+        let mut sizes: Vec<usize> = c.artist_tracks.iter().map(Vec::len).collect();
+        sizes.sort_unstable();
+        let mut per_artist = vec![0usize; c.artists.len()];
+        let mut interest_tracks = vec![false; c.len()];
+        let mut total = 0usize;
+        for u in &w.users {
+            for &t in &u.interests {
+                per_artist[c.artist_of(t) as usize] += 1;
+                interest_tracks[t as usize] = true;
+                total += 1;
+            }
+        }
+        per_artist.sort_unstable_by(|a, b| b.cmp(a));
+        let share = |frac: f64| {
+            let k = ((per_artist.len() as f64 * frac).ceil() as usize).max(1);
+            per_artist[..k].iter().sum::<usize>() as f64 / total.max(1) as f64
+        };
+        let e = &w.embeddings;
+        let norms: Vec<f32> = (0..e.rows)
+            .map(|i| dot(e.row(i), e.row(i)).sqrt())
+            .collect();
+        let genres: std::collections::HashSet<&str> =
+            c.tracks.iter().filter_map(|t| t.genre.as_deref()).collect();
+        // Deterministic pair samples: neighbours within an artist, a genre, and a fixed stride.
+        let (mut sums, mut counts) = ([0f64; 3], [0usize; 3]);
+        let n = c.len();
+        for i in (0..n.saturating_sub(1)).step_by((n / 20_000).max(1)) {
+            let j = (i * 7919 + 13) % n;
+            sums[2] += f64::from(w.dot(i, j));
+            counts[2] += 1;
+            if c.artist_of(i as u32) == c.artist_of(i as u32 + 1) {
+                sums[0] += f64::from(w.dot(i, i + 1));
+                counts[0] += 1;
+            }
+            if c.artist_of(i as u32) != c.artist_of(j as u32)
+                && c.tracks[i].genre.is_some()
+                && c.tracks[i].genre == c.tracks[j].genre
+            {
+                sums[1] += f64::from(w.dot(i, j));
+                counts[1] += 1;
+            }
+        }
+        let mean_dot = [0, 1, 2].map(|k| (sums[k] / counts[k].max(1) as f64) as f32);
+        let range = |f: fn(&User) -> f32| {
+            w.users
+                .iter()
+                .map(f)
+                .fold([f32::INFINITY, f32::NEG_INFINITY], |[lo, hi], v| {
+                    [lo.min(v), hi.max(v)]
+                })
+        };
+        Stats {
+            tracks: n,
+            artists: c.artists.len(),
+            genres: genres.len(),
+            users: w.users.len(),
+            dim: e.dim,
+            artist_tracks: [
+                sizes[0],
+                percentile(&sizes, 0.5),
+                percentile(&sizes, 0.9),
+                sizes[sizes.len() - 1],
+            ],
+            interest_share_top_artists: [share(0.01), share(0.1)],
+            interest_coverage: interest_tracks.iter().filter(|&&b| b).count() as f64 / n as f64,
+            interests_per_user: total as f64 / w.users.len().max(1) as f64,
+            norms: [
+                norms.iter().copied().fold(f32::INFINITY, f32::min),
+                norms.iter().sum::<f32>() / n as f32,
+                norms.iter().copied().fold(0.0, f32::max),
+            ],
+            mean_dot,
+            consume_bias: range(|u| u.consume_bias),
+            consume_sharpness: range(|u| u.consume_sharpness),
+        }
+    }
+}

@@ -1,0 +1,266 @@
+//! The course's recommender catalogue: Random, TopPop, StickyArtist, Indexed, Sequential,
+//! Contextual and history-aware item-to-item, plus the fallback chain that wraps them.
+
+use crate::data::{TrackLists, UserLists};
+use crate::history::Listen;
+use crate::{Recommender, Request, Rng};
+use botify_core::{Catalog, TrackId};
+use rand::Rng as _;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+fn pick(list: &[TrackId], rng: &mut Rng) -> Option<TrackId> {
+    (!list.is_empty()).then(|| list[rng.random_range(0..list.len())])
+}
+
+/// A uniformly random track of the catalogue.
+pub struct Random {
+    pub tracks: u32,
+}
+impl Recommender for Random {
+    fn recommend(&self, _: &Request, _: &[Listen], rng: &mut Rng) -> Option<TrackId> {
+        (self.tracks > 0).then(|| rng.random_range(0..self.tracks))
+    }
+}
+
+/// A random pick among the top-K tracks by total listen time.
+pub struct TopPop {
+    pub top: Arc<Vec<TrackId>>,
+    pub k: usize,
+}
+impl Recommender for TopPop {
+    fn recommend(&self, _: &Request, _: &[Listen], rng: &mut Rng) -> Option<TrackId> {
+        pick(&self.top[..self.k.min(self.top.len())], rng)
+    }
+}
+
+/// A random track of the previous track's artist (the course's baseline).
+pub struct StickyArtist {
+    pub catalog: Arc<Catalog>,
+}
+impl Recommender for StickyArtist {
+    fn recommend(&self, req: &Request, _: &[Listen], rng: &mut Rng) -> Option<TrackId> {
+        if !self.catalog.contains(u64::from(req.track)) {
+            return None;
+        }
+        pick(self.catalog.same_artist(req.track), rng)
+    }
+}
+
+/// A random pick from the user's precomputed list.
+pub struct Indexed {
+    pub lists: Arc<UserLists>,
+}
+impl Recommender for Indexed {
+    fn recommend(&self, req: &Request, _: &[Listen], rng: &mut Rng) -> Option<TrackId> {
+        pick(self.lists.get(req.user)?, rng)
+    }
+}
+
+/// Walks the user's list in order: the item after the previous track, or the first item when the
+/// previous track is not on the list. Past the end it has nothing to say.
+pub struct Sequential {
+    pub lists: Arc<UserLists>,
+}
+impl Recommender for Sequential {
+    fn recommend(&self, req: &Request, _: &[Listen], _: &mut Rng) -> Option<TrackId> {
+        let list = self.lists.get(req.user)?;
+        match list.iter().position(|&t| t == req.track) {
+            Some(i) => list.get(i + 1).copied(),
+            None => list.first().copied(),
+        }
+    }
+}
+
+/// A random pick from the previous track's precomputed similar tracks.
+pub struct Contextual {
+    pub lists: Arc<TrackLists>,
+}
+impl Recommender for Contextual {
+    fn recommend(&self, req: &Request, _: &[Listen], rng: &mut Rng) -> Option<TrackId> {
+        pick(self.lists.get(req.track)?, rng)
+    }
+}
+
+/// History-aware item-to-item: picks an anchor among the current and recent listens with
+/// probability proportional to listen time, and returns its first neighbour the user has not
+/// heard recently.
+pub struct HistoryI2I {
+    pub lists: Arc<TrackLists>,
+    /// How many recent listens are anchor candidates.
+    pub anchors: usize,
+}
+impl Recommender for HistoryI2I {
+    fn recommend(&self, req: &Request, history: &[Listen], rng: &mut Rng) -> Option<TrackId> {
+        let recent = &history[history.len().saturating_sub(self.anchors.saturating_sub(1))..];
+        let anchors = recent
+            .iter()
+            .map(|l| (l.track, l.time))
+            .chain(std::iter::once((req.track, req.time)));
+        let total: f32 = anchors.clone().map(|(_, t)| t.max(0.0)).sum();
+        if total <= 0.0 {
+            return None;
+        }
+        let mut x = rng.random::<f32>() * total;
+        let mut anchor = req.track;
+        for (t, w) in anchors {
+            if w > 0.0 {
+                anchor = t;
+                x -= w;
+                if x <= 0.0 {
+                    break;
+                }
+            }
+        }
+        let heard =
+            |t: TrackId| t == req.track || history.iter().any(|l| l.track == t || l.rec == Some(t));
+        self.lists.get(anchor)?.iter().copied().find(|&t| !heard(t))
+    }
+
+    fn uses_history(&self) -> bool {
+        true
+    }
+}
+
+/// `primary`, or `fallback` when the primary has nothing to say; counts fallbacks.
+pub struct Chain {
+    pub primary: Box<dyn Recommender>,
+    pub fallback: Box<dyn Recommender>,
+    pub fallbacks: Arc<AtomicU64>,
+}
+impl Recommender for Chain {
+    fn recommend(&self, req: &Request, history: &[Listen], rng: &mut Rng) -> Option<TrackId> {
+        self.primary.recommend(req, history, rng).or_else(|| {
+            self.fallbacks.fetch_add(1, Ordering::Relaxed);
+            self.fallback.recommend(req, history, rng)
+        })
+    }
+
+    fn uses_history(&self) -> bool {
+        self.primary.uses_history() || self.fallback.uses_history()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use botify_core::Track;
+    use botify_core::rng::stream;
+    use std::collections::HashMap;
+
+    fn catalog() -> Arc<Catalog> {
+        let t = |id: u32, artist: &str| Track {
+            track: id,
+            artist: artist.into(),
+            title: format!("t{id}"),
+            genre: None,
+            year: None,
+            duration: None,
+            mood: None,
+            pop: None,
+        };
+        Arc::new(
+            Catalog::from_tracks(vec![t(0, "a"), t(1, "a"), t(2, "b"), t(3, "a"), t(4, "c")])
+                .unwrap(),
+        )
+    }
+    fn req(track: u32, time: f32) -> Request {
+        Request {
+            user: 7,
+            track,
+            time,
+        }
+    }
+
+    #[test]
+    fn sticky_artist_stays_with_the_artist() {
+        let r = StickyArtist { catalog: catalog() };
+        let mut rng = stream(1, b"t", 0);
+        for _ in 0..50 {
+            let t = r.recommend(&req(1, 1.0), &[], &mut rng).unwrap();
+            assert!([0, 1, 3].contains(&t));
+        }
+        assert_eq!(r.recommend(&req(2, 1.0), &[], &mut rng), Some(2));
+        assert_eq!(r.recommend(&req(99, 1.0), &[], &mut rng), None);
+    }
+
+    #[test]
+    fn sequential_walks_the_list_and_indexed_samples_it() {
+        let lists = Arc::new(UserLists::from_map(HashMap::from([(7, vec![3, 1, 4])])));
+        let s = Sequential {
+            lists: lists.clone(),
+        };
+        let mut rng = stream(1, b"t", 0);
+        assert_eq!(s.recommend(&req(0, 1.0), &[], &mut rng), Some(3));
+        assert_eq!(s.recommend(&req(3, 1.0), &[], &mut rng), Some(1));
+        assert_eq!(s.recommend(&req(1, 1.0), &[], &mut rng), Some(4));
+        assert_eq!(s.recommend(&req(4, 1.0), &[], &mut rng), None);
+        let i = Indexed { lists };
+        let mut seen = [false; 5];
+        for _ in 0..100 {
+            seen[i.recommend(&req(0, 1.0), &[], &mut rng).unwrap() as usize] = true;
+        }
+        assert_eq!(seen, [false, true, false, true, true]);
+        assert_eq!(
+            i.recommend(
+                &Request {
+                    user: 8,
+                    track: 0,
+                    time: 1.0
+                },
+                &[],
+                &mut rng
+            ),
+            None
+        );
+    }
+
+    #[test]
+    fn history_i2i_skips_heard_tracks_and_weights_by_time() {
+        let lists = Arc::new(TrackLists::from_lists(
+            5,
+            [(0, vec![1, 2, 3]), (4, vec![2])],
+        ));
+        let r = HistoryI2I { lists, anchors: 10 };
+        let mut rng = stream(1, b"t", 0);
+        let hist = [Listen {
+            track: 4,
+            time: 0.0,
+            rec: Some(1),
+        }];
+        // Only the current track has positive time: anchor 0; 1 was already recommended.
+        for _ in 0..20 {
+            assert_eq!(r.recommend(&req(0, 0.9), &hist, &mut rng), Some(2));
+        }
+        assert_eq!(r.recommend(&req(0, 0.0), &hist, &mut rng), None);
+        assert!(r.uses_history());
+        let chained = Chain {
+            primary: Box::new(r),
+            fallback: Box::new(Random { tracks: 5 }),
+            fallbacks: Default::default(),
+        };
+        assert!(chained.uses_history());
+        assert!(!StickyArtist { catalog: catalog() }.uses_history());
+    }
+
+    #[test]
+    fn chain_falls_back_and_counts() {
+        let lists = Arc::new(UserLists::default());
+        let fallbacks = Arc::new(AtomicU64::new(0));
+        let c = Chain {
+            primary: Box::new(Indexed { lists }),
+            fallback: Box::new(Random { tracks: 5 }),
+            fallbacks: fallbacks.clone(),
+        };
+        let mut rng = stream(1, b"t", 0);
+        assert!(c.recommend(&req(0, 1.0), &[], &mut rng).unwrap() < 5);
+        assert_eq!(fallbacks.load(Ordering::Relaxed), 1);
+        let top = TopPop {
+            top: Arc::new(vec![4, 2, 0]),
+            k: 2,
+        };
+        for _ in 0..20 {
+            assert!([4, 2].contains(&top.recommend(&req(0, 1.0), &[], &mut rng).unwrap()));
+        }
+    }
+}

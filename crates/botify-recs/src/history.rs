@@ -1,0 +1,109 @@
+//! Per-user recent listens: the state every recommender reads.
+
+use botify_core::TrackId;
+use serde::{Deserialize, Serialize};
+
+/// One answered call: the user listened to `track` for `time`; we answered `rec`
+/// (`None` for a `last` call, which ends a session).
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct Listen {
+    pub track: TrackId,
+    pub time: f32,
+    pub rec: Option<TrackId>,
+}
+
+impl Listen {
+    /// A compact 12-byte encoding (for Redis): track, time, rec (u32::MAX for none), little-endian.
+    pub fn to_bytes(self) -> [u8; 12] {
+        let mut b = [0u8; 12];
+        b[..4].copy_from_slice(&self.track.to_le_bytes());
+        b[4..8].copy_from_slice(&self.time.to_le_bytes());
+        b[8..].copy_from_slice(&self.rec.unwrap_or(u32::MAX).to_le_bytes());
+        b
+    }
+
+    pub fn from_bytes(b: &[u8]) -> Option<Listen> {
+        let b: &[u8; 12] = b.try_into().ok()?;
+        let word = |i: usize| [b[i], b[i + 1], b[i + 2], b[i + 3]];
+        let rec = u32::from_le_bytes(word(8));
+        Some(Listen {
+            track: u32::from_le_bytes(word(0)),
+            time: f32::from_le_bytes(word(4)),
+            rec: (rec != u32::MAX).then_some(rec),
+        })
+    }
+}
+
+/// The last `cap` listens of one user, contiguous for cheap slicing; amortised O(1) push.
+#[derive(Debug, Clone, Default)]
+pub struct History {
+    buf: Vec<Listen>,
+    cap: usize,
+}
+
+impl History {
+    pub fn new(cap: usize) -> Self {
+        History {
+            buf: Vec::new(),
+            cap: cap.max(1),
+        }
+    }
+
+    pub fn push(&mut self, l: Listen) {
+        if self.buf.len() >= 2 * self.cap {
+            self.buf.drain(..self.buf.len() - self.cap + 1);
+        }
+        self.buf.push(l);
+    }
+
+    /// The last `cap` listens, oldest first.
+    pub fn as_slice(&self) -> &[Listen] {
+        &self.buf[self.buf.len().saturating_sub(self.cap)..]
+    }
+}
+
+/// Listens of the current session: those after the last `last` call.
+pub fn current_session(history: &[Listen]) -> &[Listen] {
+    match history.iter().rposition(|l| l.rec.is_none()) {
+        Some(i) => &history[i + 1..],
+        None => history,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    proptest! {
+        #[test]
+        fn keeps_the_last_cap_in_order(cap in 1usize..20, n in 0usize..100) {
+            let mut h = History::new(cap);
+            for i in 0..n {
+                h.push(Listen { track: i as u32, time: 0.5, rec: Some(0) });
+            }
+            let got: Vec<u32> = h.as_slice().iter().map(|l| l.track).collect();
+            let want: Vec<u32> = (n.saturating_sub(cap)..n).map(|i| i as u32).collect();
+            prop_assert_eq!(got, want);
+        }
+
+        #[test]
+        fn bytes_round_trip(track in any::<u32>(), t in 0u32..=100, rec in proptest::option::of(0u32..u32::MAX)) {
+            let l = Listen { track, time: t as f32 / 100.0, rec };
+            prop_assert_eq!(Listen::from_bytes(&l.to_bytes()), Some(l));
+        }
+    }
+
+    #[test]
+    fn session_starts_after_last_call() {
+        let l = |track, rec| Listen {
+            track,
+            time: 1.0,
+            rec,
+        };
+        let h = [l(1, Some(2)), l(2, None), l(3, Some(4)), l(4, Some(5))];
+        assert_eq!(current_session(&h).len(), 2);
+        assert_eq!(current_session(&h[..2]).len(), 0);
+        assert_eq!(current_session(&h[..1]).len(), 1);
+    }
+}

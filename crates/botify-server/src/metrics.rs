@@ -1,0 +1,202 @@
+//! Prometheus metrics with lock-free counters: requests by endpoint and status class, latency
+//! histograms by endpoint and by treatment, recommender fallbacks, store errors, log lines.
+
+use std::fmt::Write;
+use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+use std::time::Duration;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Endpoint {
+    Root,
+    Track,
+    Next,
+    Last,
+    Health,
+    Metrics,
+    Admin,
+    Other,
+}
+
+const ENDPOINTS: [(Endpoint, &str); 8] = [
+    (Endpoint::Root, "root"),
+    (Endpoint::Track, "track"),
+    (Endpoint::Next, "next"),
+    (Endpoint::Last, "last"),
+    (Endpoint::Health, "health"),
+    (Endpoint::Metrics, "metrics"),
+    (Endpoint::Admin, "admin"),
+    (Endpoint::Other, "other"),
+];
+const CLASSES: [&str; 3] = ["2xx", "4xx", "5xx"];
+/// Upper bounds in seconds.
+const BOUNDS: [f64; 13] = [
+    0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1.0,
+];
+pub const MAX_TREATMENTS: usize = 10;
+
+#[derive(Default)]
+pub struct Histogram {
+    buckets: [AtomicU64; BOUNDS.len() + 1],
+    sum_ns: AtomicU64,
+}
+
+impl Histogram {
+    pub fn observe(&self, d: Duration) {
+        let s = d.as_secs_f64();
+        let i = BOUNDS.iter().position(|&b| s <= b).unwrap_or(BOUNDS.len());
+        self.buckets[i].fetch_add(1, Relaxed);
+        self.sum_ns.fetch_add(d.as_nanos() as u64, Relaxed);
+    }
+
+    fn render(&self, out: &mut String, name: &str, labels: &str) {
+        let mut cum = 0;
+        for (i, b) in BOUNDS.iter().enumerate() {
+            cum += self.buckets[i].load(Relaxed);
+            let _ = writeln!(out, "{name}_bucket{{{labels},le=\"{b}\"}} {cum}");
+        }
+        cum += self.buckets[BOUNDS.len()].load(Relaxed);
+        let _ = writeln!(out, "{name}_bucket{{{labels},le=\"+Inf\"}} {cum}");
+        let _ = writeln!(
+            out,
+            "{name}_sum{{{labels}}} {}",
+            self.sum_ns.load(Relaxed) as f64 / 1e9
+        );
+        let _ = writeln!(out, "{name}_count{{{labels}}} {cum}");
+    }
+}
+
+#[derive(Default)]
+pub struct Metrics {
+    requests: [[AtomicU64; 3]; 8],
+    latency: [Histogram; 8],
+    treatment_latency: [Histogram; MAX_TREATMENTS],
+    pub store_errors: AtomicU64,
+    pub log_lines: AtomicU64,
+    pub reloads: AtomicU64,
+    pub reload_failures: AtomicU64,
+}
+
+fn idx(e: Endpoint) -> usize {
+    ENDPOINTS.iter().position(|(x, _)| *x == e).unwrap_or(7)
+}
+
+impl Metrics {
+    pub fn record(&self, e: Endpoint, status: u16, d: Duration) {
+        let class = match status {
+            200..=399 => 0,
+            400..=499 => 1,
+            _ => 2,
+        };
+        self.requests[idx(e)][class].fetch_add(1, Relaxed);
+        self.latency[idx(e)].observe(d);
+    }
+
+    pub fn record_treatment(&self, bucket: usize, d: Duration) {
+        if let Some(h) = self.treatment_latency.get(bucket) {
+            h.observe(d);
+        }
+    }
+
+    /// Answered (2xx) requests of an endpoint.
+    pub fn answered(&self, e: Endpoint) -> u64 {
+        self.requests[idx(e)][0].load(Relaxed)
+    }
+
+    /// Prometheus text format. `treatments` are (name, fallbacks taken) of the routing experiment.
+    pub fn render(&self, experiment: &str, treatments: &[(String, u64)]) -> String {
+        let mut out = String::with_capacity(8192);
+        out.push_str("# HELP botify_requests_total Requests by endpoint and status class.\n# TYPE botify_requests_total counter\n");
+        for (i, (_, name)) in ENDPOINTS.iter().enumerate() {
+            for (c, class) in CLASSES.iter().enumerate() {
+                let _ = writeln!(
+                    out,
+                    "botify_requests_total{{endpoint=\"{name}\",status=\"{class}\"}} {}",
+                    self.requests[i][c].load(Relaxed)
+                );
+            }
+        }
+        out.push_str("# HELP botify_request_duration_seconds Handler latency by endpoint.\n# TYPE botify_request_duration_seconds histogram\n");
+        for (i, (_, name)) in ENDPOINTS.iter().enumerate() {
+            self.latency[i].render(
+                &mut out,
+                "botify_request_duration_seconds",
+                &format!("endpoint=\"{name}\""),
+            );
+        }
+        let exp = experiment.replace('\\', "\\\\").replace('"', "\\\"");
+        out.push_str("# HELP botify_recommendation_duration_seconds next/last latency by treatment of the routing experiment.\n# TYPE botify_recommendation_duration_seconds histogram\n");
+        for (b, (name, _)) in treatments.iter().enumerate().take(MAX_TREATMENTS) {
+            self.treatment_latency[b].render(
+                &mut out,
+                "botify_recommendation_duration_seconds",
+                &format!("experiment=\"{exp}\",treatment=\"{name}\""),
+            );
+        }
+        out.push_str("# HELP botify_fallbacks_total Times a recommender had nothing to say and its fallback answered.\n# TYPE botify_fallbacks_total counter\n");
+        for (name, n) in treatments {
+            let _ = writeln!(
+                out,
+                "botify_fallbacks_total{{experiment=\"{exp}\",treatment=\"{name}\"}} {n}"
+            );
+        }
+        for (name, help, v) in [
+            (
+                "botify_store_errors_total",
+                "State-store operations that failed (answered without history).",
+                &self.store_errors,
+            ),
+            (
+                "botify_log_lines_total",
+                "Event-log lines handed to the writer.",
+                &self.log_lines,
+            ),
+            (
+                "botify_reloads_total",
+                "Successful hot reloads.",
+                &self.reloads,
+            ),
+            (
+                "botify_reload_failures_total",
+                "Rejected hot reloads (the old configuration stays).",
+                &self.reload_failures,
+            ),
+        ] {
+            let _ = writeln!(
+                out,
+                "# HELP {name} {help}\n# TYPE {name} counter\n{name} {}",
+                v.load(Relaxed)
+            );
+        }
+        out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn renders_counters_and_cumulative_histograms() {
+        let m = Metrics::default();
+        m.record(Endpoint::Next, 200, Duration::from_micros(30));
+        m.record(Endpoint::Next, 200, Duration::from_millis(3));
+        m.record(Endpoint::Next, 400, Duration::from_micros(10));
+        m.record_treatment(1, Duration::from_micros(70));
+        let text = m.render("HW", &[("C".into(), 0), ("T1".into(), 5)]);
+        assert!(text.contains("botify_requests_total{endpoint=\"next\",status=\"2xx\"} 2"));
+        assert!(text.contains("botify_requests_total{endpoint=\"next\",status=\"4xx\"} 1"));
+        assert!(text.contains(
+            "botify_request_duration_seconds_bucket{endpoint=\"next\",le=\"0.00005\"} 2"
+        ));
+        assert!(
+            text.contains(
+                "botify_request_duration_seconds_bucket{endpoint=\"next\",le=\"+Inf\"} 3"
+            )
+        );
+        assert!(text.contains(
+            "botify_recommendation_duration_seconds_count{experiment=\"HW\",treatment=\"T1\"} 1"
+        ));
+        assert!(text.contains("botify_fallbacks_total{experiment=\"HW\",treatment=\"T1\"} 5"));
+        assert_eq!(m.answered(Endpoint::Next), 2);
+    }
+}

@@ -1,0 +1,666 @@
+//! Routes, request validation, the request path of `next`/`last`, hot reload and serving.
+
+use crate::Result;
+use crate::metrics::{Endpoint, Metrics};
+use crate::store::{EmbeddedStore, RedisStore, Store};
+use arc_swap::ArcSwap;
+use axum::body::Bytes;
+use axum::extract::rejection::BytesRejection;
+use axum::extract::{DefaultBodyLimit, Path, State};
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use botify_core::eventlog::{LogWriter, Rotation};
+use botify_core::events::{Message, write_line};
+use botify_core::rng::{Rng, stream};
+use botify_core::{Catalog, TrackId, UserId};
+use botify_recs::experiments::{ExperimentsConfig, Router};
+use botify_recs::spec::{DataSource, RecommenderSpec};
+use botify_recs::{Listen, Request};
+use rand::Rng as _;
+use serde_json::{Value, json};
+use std::cell::RefCell;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::mpsc::{SyncSender, TrySendError};
+use std::time::{Instant, SystemTime, UNIX_EPOCH};
+
+/// Request bodies are two numbers; anything bigger is refused.
+pub const MAX_BODY: usize = 1024;
+
+/// What `botify serve` needs.
+#[derive(Debug, Clone)]
+pub struct ServerConfig {
+    pub catalog: PathBuf,
+    /// Experiments TOML; without it every user gets StickyArtist (experiment `DEFAULT`).
+    pub experiments: Option<PathBuf>,
+    pub log_dir: PathBuf,
+    pub rotation: Rotation,
+    pub redis: Option<String>,
+    /// Bearer token for `POST /admin/reload`; the endpoint is disabled without one.
+    pub admin_token: Option<String>,
+}
+
+pub struct AppState {
+    pub catalog: Arc<Catalog>,
+    pub router: ArcSwap<Router>,
+    pub store: Store,
+    pub metrics: Metrics,
+    log: SyncSender<Vec<u8>>,
+    experiments_path: Option<PathBuf>,
+    admin_token: Option<String>,
+    last_warning: AtomicU64,
+    /// Where recommendation data files are read: local files, or Redis shared by replicas.
+    data: DataSource,
+}
+
+fn load_config(path: Option<&PathBuf>) -> Result<ExperimentsConfig> {
+    Ok(match path {
+        Some(p) => ExperimentsConfig::load(p)?,
+        None => {
+            ExperimentsConfig::single("DEFAULT", RecommenderSpec::StickyArtist { fallback: None })
+        }
+    })
+}
+
+impl AppState {
+    /// Re-reads the experiments file and every data file it names, then swaps the routing in
+    /// atomically: requests in flight finish on the old configuration, none is dropped. On error
+    /// the old configuration stays.
+    pub fn reload(&self) -> Result<String> {
+        let result = load_config(self.experiments_path.as_ref()).and_then(|cfg| {
+            Ok(Router::build_with(
+                cfg,
+                self.catalog.clone(),
+                self.data.clone(),
+            )?)
+        });
+        match result {
+            Ok(r) => {
+                let msg = format!(
+                    "reloaded: experiment {} with {} treatments",
+                    r.route_name(),
+                    r.treatments.len()
+                );
+                self.router.store(Arc::new(r));
+                self.metrics.reloads.fetch_add(1, Ordering::Relaxed);
+                tracing::info!("{msg}");
+                Ok(msg)
+            }
+            Err(e) => {
+                self.metrics.reload_failures.fetch_add(1, Ordering::Relaxed);
+                tracing::error!("reload rejected, keeping the running configuration: {e}");
+                Err(e)
+            }
+        }
+    }
+
+    fn warn_store(&self, op: &str, e: &crate::Error) {
+        self.metrics.store_errors.fetch_add(1, Ordering::Relaxed);
+        let now = now_ms() / 1000;
+        let last = self.last_warning.load(Ordering::Relaxed);
+        if now >= last + 5
+            && self
+                .last_warning
+                .compare_exchange(last, now, Ordering::Relaxed, Ordering::Relaxed)
+                .is_ok()
+        {
+            tracing::warn!("state store {op} failed, answering without history: {e}");
+        }
+    }
+
+    fn send_log(&self, line: Vec<u8>) {
+        self.metrics.log_lines.fetch_add(1, Ordering::Relaxed);
+        match self.log.try_send(line) {
+            Ok(()) => {}
+            // Back-pressure: wait for the writer rather than drop a line.
+            Err(TrySendError::Full(line)) => {
+                let _ = tokio::task::block_in_place(|| self.log.send(line));
+            }
+            Err(TrySendError::Disconnected(_)) => {
+                tracing::error!("the event-log writer has stopped; a line was lost");
+            }
+        }
+    }
+}
+
+/// Loads the catalogue and experiments and connects the store.
+pub async fn build_state(cfg: &ServerConfig, log: &LogWriter) -> Result<Arc<AppState>> {
+    let catalog = Arc::new(Catalog::load(&cfg.catalog)?);
+    let experiments = load_config(cfg.experiments.as_ref())?;
+    let data = match &cfg.redis {
+        Some(url) => crate::store::redis_data_source(url)?,
+        None => botify_recs::spec::files(),
+    };
+    // Reading data may block on Redis: keep it off the async workers.
+    let router = tokio::task::block_in_place(|| {
+        Router::build_with(experiments, catalog.clone(), data.clone())
+    })?;
+    let store = match &cfg.redis {
+        Some(url) => Store::Redis(RedisStore::connect(url).await?),
+        None => Store::Embedded(EmbeddedStore::default()),
+    };
+    Ok(Arc::new(AppState {
+        catalog,
+        router: ArcSwap::from_pointee(router),
+        store,
+        metrics: Metrics::default(),
+        log: log.sender(),
+        experiments_path: cfg.experiments.clone(),
+        admin_token: cfg.admin_token.clone(),
+        last_warning: AtomicU64::new(0),
+        data,
+    }))
+}
+
+pub fn router(state: Arc<AppState>) -> axum::Router {
+    axum::Router::new()
+        .route("/", get(root))
+        .route("/health", get(health))
+        .route("/metrics", get(metrics))
+        .route("/track/{track}", get(track))
+        .route("/next/{user}", post(next))
+        .route("/last/{user}", post(last))
+        .route("/admin/reload", post(admin_reload))
+        .fallback(not_found)
+        .method_not_allowed_fallback(method_not_allowed)
+        .layer(DefaultBodyLimit::max(MAX_BODY))
+        .with_state(state)
+}
+
+/// What a finished `serve` reports.
+#[derive(Debug, Clone, Copy)]
+pub struct ServeReport {
+    /// `next` + `last` requests answered with 2xx.
+    pub answered: u64,
+    /// Lines the event-log writer wrote.
+    pub log_lines: u64,
+}
+
+/// Runs the service on `listener` until `shutdown` completes, then drains requests in flight and
+/// flushes the event log. SIGHUP reloads the experiments.
+pub async fn serve(
+    cfg: ServerConfig,
+    listener: tokio::net::TcpListener,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) -> Result<ServeReport> {
+    let log = LogWriter::open(&cfg.log_dir, cfg.rotation)?;
+    let state = build_state(&cfg, &log).await?;
+    let hup = tokio::spawn(reload_on_sighup(state.clone()));
+    let app = router(state.clone());
+    let result = axum::serve(listener, app)
+        .with_graceful_shutdown(shutdown)
+        .await;
+    hup.abort();
+    let _ = hup.await;
+    let answered = state.metrics.answered(Endpoint::Next) + state.metrics.answered(Endpoint::Last);
+    if let Some(st) = Arc::into_inner(state) {
+        drop(st);
+    } else {
+        tracing::warn!("service state still shared at shutdown");
+    }
+    let log_lines = log.close()?;
+    result?;
+    Ok(ServeReport {
+        answered,
+        log_lines,
+    })
+}
+
+#[cfg(unix)]
+async fn reload_on_sighup(state: Arc<AppState>) {
+    use tokio::signal::unix::{SignalKind, signal};
+    let Ok(mut hup) = signal(SignalKind::hangup()) else {
+        return;
+    };
+    while hup.recv().await.is_some() {
+        let s = state.clone();
+        let _ = tokio::task::spawn_blocking(move || s.reload()).await;
+    }
+}
+
+#[cfg(not(unix))]
+async fn reload_on_sighup(_state: Arc<AppState>) {}
+
+fn now_ms() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as u64)
+}
+
+fn error(status: StatusCode, message: impl Into<String>) -> Response {
+    let body = json!({ "error": message.into(), "status": status.as_u16() });
+    (
+        status,
+        [(header::CONTENT_TYPE, "application/json")],
+        body.to_string(),
+    )
+        .into_response()
+}
+
+/// A rejected request: its status and what was wrong.
+struct ApiError {
+    status: StatusCode,
+    message: String,
+}
+
+impl ApiError {
+    fn new(status: StatusCode, message: impl Into<String>) -> Self {
+        ApiError {
+            status,
+            message: message.into(),
+        }
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        error(self.status, self.message)
+    }
+}
+
+fn json_response(body: String) -> Response {
+    ([(header::CONTENT_TYPE, "application/json")], body).into_response()
+}
+
+fn finish(state: &AppState, e: Endpoint, started: Instant, r: Response) -> Response {
+    state
+        .metrics
+        .record(e, r.status().as_u16(), started.elapsed());
+    r
+}
+
+async fn root(State(s): State<Arc<AppState>>) -> Response {
+    let t = Instant::now();
+    let r = json_response(
+        json!({"status": "alive", "message": "Botify recommendation service is running"})
+            .to_string(),
+    );
+    finish(&s, Endpoint::Root, t, r)
+}
+
+async fn health(State(s): State<Arc<AppState>>) -> Response {
+    let t = Instant::now();
+    let store_ok = s.store.healthy().await;
+    let router = s.router.load();
+    let body = json!({
+        "status": if store_ok { "ok" } else { "degraded" },
+        "tracks": s.catalog.len(),
+        "store": s.store.name(),
+        "store_ok": store_ok,
+        "experiment": router.route_name(),
+        "treatments": router.treatments.iter().map(|t| t.name.as_str()).collect::<Vec<_>>(),
+    });
+    let status = if store_ok {
+        StatusCode::OK
+    } else {
+        StatusCode::SERVICE_UNAVAILABLE
+    };
+    let r = (
+        status,
+        [(header::CONTENT_TYPE, "application/json")],
+        body.to_string(),
+    )
+        .into_response();
+    finish(&s, Endpoint::Health, t, r)
+}
+
+async fn metrics(State(s): State<Arc<AppState>>) -> Response {
+    let t = Instant::now();
+    let router = s.router.load();
+    let treatments: Vec<(String, u64)> = router
+        .treatments
+        .iter()
+        .map(|t| (t.name.clone(), t.fallbacks.load(Ordering::Relaxed)))
+        .collect();
+    let text = s.metrics.render(router.route_name(), &treatments);
+    let r = ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], text).into_response();
+    finish(&s, Endpoint::Metrics, t, r)
+}
+
+async fn track(State(s): State<Arc<AppState>>, Path(raw): Path<String>) -> Response {
+    let t = Instant::now();
+    let r = match raw.parse::<u64>() {
+        Err(_) => error(
+            StatusCode::BAD_REQUEST,
+            format!("track must be a non-negative integer id, got {raw:?}"),
+        ),
+        Ok(id) => match u32::try_from(id).ok().and_then(|id| s.catalog.record(id)) {
+            Some(rec) => json_response(rec.to_string()),
+            None => error(
+                StatusCode::NOT_FOUND,
+                format!(
+                    "track {id} is not in the catalogue (0..{})",
+                    s.catalog.len()
+                ),
+            ),
+        },
+    };
+    finish(&s, Endpoint::Track, t, r)
+}
+
+async fn not_found(State(s): State<Arc<AppState>>, uri: axum::http::Uri) -> Response {
+    let t = Instant::now();
+    let r = error(
+        StatusCode::NOT_FOUND,
+        format!(
+            "no such endpoint {}: use /, /track/ID, /next/USER, /last/USER, /health, /metrics",
+            uri.path()
+        ),
+    );
+    finish(&s, Endpoint::Other, t, r)
+}
+
+async fn method_not_allowed(
+    State(s): State<Arc<AppState>>,
+    method: axum::http::Method,
+    uri: axum::http::Uri,
+) -> Response {
+    let t = Instant::now();
+    let allowed = if uri.path().starts_with("/next/")
+        || uri.path().starts_with("/last/")
+        || uri.path() == "/admin/reload"
+    {
+        "POST"
+    } else {
+        "GET"
+    };
+    let r = error(
+        StatusCode::METHOD_NOT_ALLOWED,
+        format!("{method} is not allowed on {}: use {allowed}", uri.path()),
+    );
+    finish(&s, Endpoint::Other, t, r)
+}
+
+async fn admin_reload(State(s): State<Arc<AppState>>, headers: HeaderMap) -> Response {
+    let t = Instant::now();
+    let r = match &s.admin_token {
+        None => error(
+            StatusCode::FORBIDDEN,
+            "the admin endpoint is disabled: start the service with BOTIFY_ADMIN_TOKEN set",
+        ),
+        Some(token) => {
+            let given = headers
+                .get(header::AUTHORIZATION)
+                .and_then(|v| v.to_str().ok())
+                .and_then(|v| v.strip_prefix("Bearer "))
+                .unwrap_or("");
+            if !constant_time_eq(given.as_bytes(), token.as_bytes()) {
+                error(StatusCode::UNAUTHORIZED, "missing or wrong bearer token")
+            } else {
+                let st = s.clone();
+                match tokio::task::spawn_blocking(move || st.reload()).await {
+                    Ok(Ok(msg)) => {
+                        json_response(json!({"status": "ok", "message": msg}).to_string())
+                    }
+                    Ok(Err(e)) => error(
+                        StatusCode::UNPROCESSABLE_ENTITY,
+                        format!("reload rejected, the running configuration stays: {e}"),
+                    ),
+                    Err(e) => error(
+                        StatusCode::INTERNAL_SERVER_ERROR,
+                        format!("reload failed: {e}"),
+                    ),
+                }
+            }
+        }
+    };
+    finish(&s, Endpoint::Admin, t, r)
+}
+
+/// The request's Content-Type, without cloning the whole header map.
+struct JsonContentType(Option<axum::http::HeaderValue>);
+
+impl<S: Send + Sync> axum::extract::FromRequestParts<S> for JsonContentType {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(
+        parts: &mut axum::http::request::Parts,
+        _: &S,
+    ) -> std::result::Result<Self, Self::Rejection> {
+        Ok(JsonContentType(
+            parts.headers.get(header::CONTENT_TYPE).cloned(),
+        ))
+    }
+}
+
+fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
+async fn next(
+    s: State<Arc<AppState>>,
+    user: Path<String>,
+    headers: JsonContentType,
+    body: Result<Bytes, BytesRejection>,
+) -> Response {
+    listen_call(s, user, headers, body, Message::Next).await
+}
+
+async fn last(
+    s: State<Arc<AppState>>,
+    user: Path<String>,
+    headers: JsonContentType,
+    body: Result<Bytes, BytesRejection>,
+) -> Response {
+    listen_call(s, user, headers, body, Message::Last).await
+}
+
+thread_local! {
+    static RNG: RefCell<Rng> = RefCell::new(stream(
+        now_ms() ^ u64::from(std::process::id()),
+        b"service",
+        {
+            static NEXT: AtomicU64 = AtomicU64::new(0);
+            NEXT.fetch_add(1, Ordering::Relaxed)
+        },
+    ));
+}
+
+async fn listen_call(
+    State(s): State<Arc<AppState>>,
+    Path(raw_user): Path<String>,
+    headers: JsonContentType,
+    body: Result<Bytes, BytesRejection>,
+    message: Message,
+) -> Response {
+    let started = Instant::now();
+    let endpoint = if message == Message::Next {
+        Endpoint::Next
+    } else {
+        Endpoint::Last
+    };
+    let parsed = parse_user(&raw_user).and_then(|user| {
+        parse_listen(&headers, body, &s.catalog).map(|(track, time)| (user, track, time))
+    });
+    let (user, track, time) = match parsed {
+        Ok(v) => v,
+        Err(e) => return finish(&s, endpoint, started, e.into_response()),
+    };
+    let router = s.router.load();
+    let cap = router.history;
+    let treatment = router.treatment(user);
+    let recommendation = if message == Message::Next {
+        let history = if treatment.recommender.uses_history() {
+            match s.store.history(user, cap).await {
+                Ok(h) => h,
+                Err(e) => {
+                    s.warn_store("read", &e);
+                    Vec::new()
+                }
+            }
+        } else {
+            Vec::new()
+        };
+        let req = Request { user, track, time };
+        let n = s.catalog.len() as u32;
+        let rec = RNG.with(|r| {
+            let rng = &mut *r.borrow_mut();
+            treatment
+                .recommender
+                .recommend(&req, &history, rng)
+                .filter(|&t| t < n)
+                .unwrap_or_else(|| rng.random_range(0..n))
+        });
+        Some(rec)
+    } else {
+        None
+    };
+    if let Err(e) = s
+        .store
+        .push(
+            user,
+            Listen {
+                track,
+                time,
+                rec: recommendation,
+            },
+            cap,
+        )
+        .await
+    {
+        s.warn_store("append", &e);
+    }
+    let latency = started.elapsed();
+    let mut line = Vec::with_capacity(192);
+    write_line(
+        &mut line,
+        message,
+        now_ms(),
+        user,
+        track,
+        time,
+        latency.as_secs_f64(),
+        recommendation,
+        router.assignments(user),
+    );
+    s.send_log(line);
+    let bucket = botify_core::murmur::treatment_bucket(&treatment.name).unwrap_or(0) as usize;
+    s.metrics.record_treatment(bucket, latency);
+    let body = match recommendation {
+        Some(rec) => format!("{{\"user\": {user}, \"track\": {rec}}}"),
+        None => format!("{{\"user\": {user}}}"),
+    };
+    finish(&s, endpoint, started, json_response(body))
+}
+
+fn parse_user(raw: &str) -> std::result::Result<UserId, ApiError> {
+    match raw.parse::<u64>() {
+        Ok(u) => u32::try_from(u).map_err(|_| {
+            ApiError::new(
+                StatusCode::BAD_REQUEST,
+                format!("user {u} is out of range (0..={})", u32::MAX),
+            )
+        }),
+        Err(_) => Err(ApiError::new(
+            StatusCode::BAD_REQUEST,
+            format!("user must be a non-negative integer, got {raw:?}"),
+        )),
+    }
+}
+
+/// Validates a `{"track": int, "time": float}` body: every problem gets its own message.
+fn parse_listen(
+    headers: &JsonContentType,
+    body: std::result::Result<Bytes, BytesRejection>,
+    catalog: &Catalog,
+) -> std::result::Result<(TrackId, f32), ApiError> {
+    let ct = headers
+        .0
+        .as_ref()
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
+    if !ct
+        .trim_start()
+        .get(..16)
+        .is_some_and(|p| p.eq_ignore_ascii_case("application/json"))
+    {
+        return Err(ApiError::new(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            format!(
+                "Content-Type must be application/json, got {:?}",
+                if ct.is_empty() { "nothing" } else { ct }
+            ),
+        ));
+    }
+    let body = body.map_err(|e| {
+        if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
+            ApiError::new(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                format!("request body is larger than {MAX_BODY} bytes"),
+            )
+        } else {
+            ApiError::new(e.status(), format!("cannot read the request body: {e}"))
+        }
+    })?;
+    // Fast path: a well-formed body parses without allocating; anything else is diagnosed below.
+    if let Ok(b) = serde_json::from_slice::<Body>(&body) {
+        return validate(b.track, b.time, catalog);
+    }
+    let bad = |m: String| Err(ApiError::new(StatusCode::BAD_REQUEST, m));
+    let value: Value = match serde_json::from_slice(&body) {
+        Ok(v) => v,
+        Err(e) => {
+            return bad(format!(
+                "body is not valid JSON ({e}); expected {{\"track\": int, \"time\": float}}"
+            ));
+        }
+    };
+    let Value::Object(map) = value else {
+        return bad("body must be a JSON object {\"track\": int, \"time\": float}".into());
+    };
+    if let Some(k) = map.keys().find(|k| *k != "track" && *k != "time") {
+        return bad(format!(
+            "unknown field {k:?}: the body has exactly \"track\" and \"time\""
+        ));
+    }
+    let track = match map.get("track") {
+        None => return bad("missing field \"track\"".into()),
+        Some(Value::Number(n)) => match n.as_u64() {
+            Some(t) => t,
+            None => {
+                return bad(format!(
+                    "field \"track\" must be a non-negative integer, got {n}"
+                ));
+            }
+        },
+        Some(v) => return bad(format!("field \"track\" must be an integer, got {v}")),
+    };
+    let time = match map.get("time") {
+        None => return bad("missing field \"time\"".into()),
+        Some(Value::Number(n)) => n.as_f64().unwrap_or(f64::NAN),
+        Some(v) => return bad(format!("field \"time\" must be a number, got {v}")),
+    };
+    validate(track, time, catalog)
+}
+
+#[derive(serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Body {
+    track: u64,
+    time: f64,
+}
+
+fn validate(
+    track: u64,
+    time: f64,
+    catalog: &Catalog,
+) -> std::result::Result<(TrackId, f32), ApiError> {
+    if !(0.0..=1.0).contains(&time) {
+        return Err(ApiError::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            format!("field \"time\" must be in [0, 1], got {time}"),
+        ));
+    }
+    if !catalog.contains(track) {
+        return Err(ApiError::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            format!(
+                "track {track} is not in the catalogue (0..{})",
+                catalog.len()
+            ),
+        ));
+    }
+    Ok((track as TrackId, time as f32))
+}

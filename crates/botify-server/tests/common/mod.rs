@@ -1,0 +1,208 @@
+//! Test harness: a world on disk, the real service on a free loopback port, a real HTTP client,
+//! and a real redis-server when one is installed.
+#![allow(dead_code)]
+
+use botify_core::eventlog::Rotation;
+use botify_core::generate::{WorldParams, generate};
+use botify_server::ServeReport;
+use botify_server::ServerConfig;
+use http_body_util::{BodyExt, Full};
+use hyper::body::Bytes;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use tokio::sync::oneshot;
+
+pub struct World {
+    pub dir: tempfile::TempDir,
+}
+
+impl World {
+    pub fn new() -> World {
+        let dir = tempfile::tempdir().unwrap();
+        let w = generate(&WorldParams {
+            tracks: 2000,
+            users: 100,
+            dim: 8,
+            ..Default::default()
+        })
+        .unwrap();
+        w.write(&dir.path().join("world")).unwrap();
+        World { dir }
+    }
+    pub fn catalog(&self) -> PathBuf {
+        self.dir.path().join("world/tracks.json")
+    }
+    pub fn path(&self, name: &str) -> PathBuf {
+        self.dir.path().join(name)
+    }
+}
+
+pub struct Service {
+    pub addr: SocketAddr,
+    stop: Option<oneshot::Sender<()>>,
+    handle: tokio::task::JoinHandle<botify_server::Result<ServeReport>>,
+}
+
+impl Service {
+    pub async fn start(
+        world: &World,
+        experiments: Option<PathBuf>,
+        redis: Option<String>,
+        token: Option<&str>,
+    ) -> Service {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let cfg = ServerConfig {
+            catalog: world.catalog(),
+            experiments,
+            log_dir: world.path("log"),
+            rotation: Rotation {
+                max_bytes: 64 << 10,
+                backups: 1000,
+            },
+            redis,
+            admin_token: token.map(String::from),
+        };
+        let (tx, rx) = oneshot::channel::<()>();
+        let handle = tokio::spawn(botify_server::serve(cfg, listener, async move {
+            let _ = rx.await;
+        }));
+        // Wait until it answers.
+        for _ in 0..200 {
+            if get(addr, "/").await.0 == 200 {
+                break;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+        }
+        Service {
+            addr,
+            stop: Some(tx),
+            handle,
+        }
+    }
+
+    pub async fn stop(mut self) -> ServeReport {
+        let _ = self.stop.take().unwrap().send(());
+        self.handle.await.unwrap().unwrap()
+    }
+}
+
+/// One request on a fresh connection: (status, body).
+pub async fn request(
+    addr: SocketAddr,
+    method: &str,
+    path: &str,
+    content_type: Option<&str>,
+    body: Vec<u8>,
+) -> (u16, String) {
+    let mut req = hyper::Request::builder()
+        .method(method)
+        .uri(path)
+        .header("host", "localhost");
+    if let Some(ct) = content_type {
+        req = req.header("content-type", ct);
+    }
+    let req = req.body(Full::new(Bytes::from(body))).unwrap();
+    let stream = match tokio::net::TcpStream::connect(addr).await {
+        Ok(s) => s,
+        Err(_) => return (0, String::new()),
+    };
+    let (mut sender, conn) =
+        hyper::client::conn::http1::handshake(hyper_util::rt::TokioIo::new(stream))
+            .await
+            .unwrap();
+    tokio::spawn(conn);
+    let resp = sender.send_request(req).await.unwrap();
+    let status = resp.status().as_u16();
+    let bytes = resp.into_body().collect().await.unwrap().to_bytes();
+    (status, String::from_utf8_lossy(&bytes).into_owned())
+}
+
+pub async fn get(addr: SocketAddr, path: &str) -> (u16, String) {
+    request(addr, "GET", path, None, Vec::new()).await
+}
+
+pub async fn post(addr: SocketAddr, path: &str, body: &str) -> (u16, String) {
+    request(
+        addr,
+        "POST",
+        path,
+        Some("application/json"),
+        body.as_bytes().to_vec(),
+    )
+    .await
+}
+
+pub fn json(s: &str) -> serde_json::Value {
+    serde_json::from_str(s).unwrap_or_else(|e| panic!("not JSON ({e}): {s}"))
+}
+
+pub fn log_lines(dir: &Path) -> Vec<serde_json::Value> {
+    let mut out = Vec::new();
+    for e in std::fs::read_dir(dir).unwrap() {
+        let text = std::fs::read_to_string(e.unwrap().path()).unwrap();
+        out.extend(text.lines().map(json));
+    }
+    out
+}
+
+/// A real redis-server on a free loopback port, killed on drop.
+pub struct Redis {
+    pub port: u16,
+    child: Child,
+}
+
+impl Redis {
+    /// `None` (with a printed reason) when redis-server is not installed.
+    pub fn start() -> Option<Redis> {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        Redis::start_on(port)
+    }
+
+    pub fn start_on(port: u16) -> Option<Redis> {
+        let child = Command::new("redis-server")
+            .args([
+                "--port",
+                &port.to_string(),
+                "--bind",
+                "127.0.0.1",
+                "--save",
+                "",
+                "--appendonly",
+                "no",
+            ])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn();
+        let child = match child {
+            Ok(c) => c,
+            Err(e) => {
+                println!("skipped: redis-server is not installed ({e}); CI installs it");
+                return None;
+            }
+        };
+        for _ in 0..200 {
+            if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
+                return Some(Redis { port, child });
+            }
+            std::thread::sleep(std::time::Duration::from_millis(10));
+        }
+        panic!("redis-server did not start on port {port}");
+    }
+
+    pub fn url(&self) -> String {
+        format!("redis://127.0.0.1:{}/", self.port)
+    }
+}
+
+impl Drop for Redis {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}

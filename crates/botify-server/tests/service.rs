@@ -1,0 +1,403 @@
+//! The service over real HTTP: endpoints, the bad-input matrix, history under concurrency, hot
+//! reload, the event log after a graceful stop, and Redis (a real server) including an outage.
+
+mod common;
+use botify_core::eventlog::{LogWriter, Rotation};
+use botify_server::{ServerConfig, build_state, router};
+use common::*;
+
+/// (method, path, content type, body, expected status, what the error says)
+type Case<'a> = (&'a str, &'a str, Option<&'a str>, String, u16, &'a str);
+
+fn cfg(world: &World, experiments: Option<std::path::PathBuf>) -> ServerConfig {
+    ServerConfig {
+        catalog: world.catalog(),
+        experiments,
+        log_dir: world.path("log"),
+        rotation: Rotation::default(),
+        redis: None,
+        admin_token: None,
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn course_endpoints_answer() {
+    let world = World::new();
+    let svc = Service::start(&world, None, None, None).await;
+    let (s, b) = get(svc.addr, "/").await;
+    assert_eq!((s, json(&b)["status"].as_str()), (200, Some("alive")));
+    let (s, b) = get(svc.addr, "/track/7").await;
+    assert_eq!(s, 200);
+    assert_eq!(json(&b)["track"], 7);
+    let (s, b) = post(svc.addr, "/next/42", r#"{"track": 7, "time": 0.5}"#).await;
+    assert_eq!(s, 200);
+    let v = json(&b);
+    assert_eq!(v["user"], 42);
+    assert!(v["track"].as_u64().unwrap() < 2000);
+    let (s, b) = post(svc.addr, "/last/42", r#"{"track": 7, "time": 1}"#).await;
+    assert_eq!((s, json(&b)), (200, serde_json::json!({"user": 42})));
+    let (s, b) = get(svc.addr, "/health").await;
+    assert_eq!((s, json(&b)["store"].as_str()), (200, Some("embedded")));
+    let (s, m) = get(svc.addr, "/metrics").await;
+    assert_eq!(s, 200);
+    assert!(
+        m.contains("botify_requests_total{endpoint=\"next\",status=\"2xx\"} 1"),
+        "{m}"
+    );
+    assert!(m.contains("botify_recommendation_duration_seconds_count{experiment=\"DEFAULT\""));
+    let report = svc.stop().await;
+    assert_eq!(report.answered, 2);
+    let lines = log_lines(&world.path("log"));
+    assert_eq!(lines.len(), 2);
+    assert_eq!(lines[0]["message"], "next");
+    assert_eq!(lines[0]["time"], 0.5);
+    assert_eq!(lines[0]["recommendation"], v["track"]);
+    assert_eq!(lines[1]["recommendation"], serde_json::Value::Null);
+    assert!(lines[0]["experiments"]["DEFAULT"].is_string());
+    assert!(lines[0]["latency"].as_f64().unwrap() >= 0.0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_bad_input_gets_a_clear_4xx_and_touches_nothing() {
+    let world = World::new();
+    let log = LogWriter::open(&world.path("log"), Rotation::default()).unwrap();
+    let state = build_state(&cfg(&world, None), &log).await.unwrap();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let app = router(state.clone());
+    let server = tokio::spawn(async move { axum::serve(listener, app).await });
+    let ok = r#"{"track": 1, "time": 0.5}"#;
+    let big = format!("{{\"track\": 1, \"time\": 0.5 {}}}", " ".repeat(2000));
+    let j = Some("application/json");
+    #[rustfmt::skip]
+    let cases: Vec<Case> = vec![
+        ("POST", "/next/1", j, "{".into(), 400, "not valid JSON"),
+        ("POST", "/next/1", j, "".into(), 400, "not valid JSON"),
+        ("POST", "/next/1", j, "[]".into(), 400, "JSON object"),
+        ("POST", "/next/1", j, "\"track\"".into(), 400, "JSON object"),
+        ("POST", "/next/1", j, "null".into(), 400, "JSON object"),
+        ("POST", "/next/1", j, r#"{"time": 0.5}"#.into(), 400, "missing field \"track\""),
+        ("POST", "/next/1", j, r#"{"track": 1}"#.into(), 400, "missing field \"time\""),
+        ("POST", "/next/1", j, r#"{"track": 1, "time": 0.5, "extra": 1}"#.into(), 400, "unknown field \"extra\""),
+        ("POST", "/next/1", j, r#"{"track": "1", "time": 0.5}"#.into(), 400, "\"track\" must be an integer"),
+        ("POST", "/next/1", j, r#"{"track": 1.5, "time": 0.5}"#.into(), 400, "non-negative integer"),
+        ("POST", "/next/1", j, r#"{"track": -1, "time": 0.5}"#.into(), 400, "non-negative integer"),
+        ("POST", "/next/1", j, r#"{"track": true, "time": 0.5}"#.into(), 400, "must be an integer"),
+        ("POST", "/next/1", j, r#"{"track": 18446744073709551616, "time": 0.5}"#.into(), 400, "non-negative integer"),
+        ("POST", "/next/1", j, r#"{"track": 1, "time": "0.5"}"#.into(), 400, "\"time\" must be a number"),
+        ("POST", "/next/1", j, r#"{"track": 1, "time": null}"#.into(), 400, "\"time\" must be a number"),
+        ("POST", "/next/1", j, r#"{"track": 1, "time": -0.1}"#.into(), 422, "in [0, 1]"),
+        ("POST", "/next/1", j, r#"{"track": 1, "time": 1.01}"#.into(), 422, "in [0, 1]"),
+        ("POST", "/next/1", j, r#"{"track": 1, "time": NaN}"#.into(), 400, "not valid JSON"),
+        ("POST", "/next/1", j, r#"{"track": 1, "time": Infinity}"#.into(), 400, "not valid JSON"),
+        ("POST", "/next/1", j, r#"{"track": 1, "time": 1e400}"#.into(), 400, "not valid JSON"),
+        ("POST", "/next/1", j, r#"{"track": 99999, "time": 0.5}"#.into(), 422, "not in the catalogue"),
+        ("POST", "/next/1", j, r#"{"track": 2000, "time": 0.5}"#.into(), 422, "not in the catalogue"),
+        ("POST", "/next/1", j, format!("{ok}{{"), 400, "not valid JSON"),
+        ("POST", "/next/abc", j, ok.into(), 400, "user must be a non-negative integer"),
+        ("POST", "/next/-5", j, ok.into(), 400, "user must be a non-negative integer"),
+        ("POST", "/next/1.5", j, ok.into(), 400, "user must be a non-negative integer"),
+        ("POST", "/next/99999999999", j, ok.into(), 400, "out of range"),
+        ("POST", "/next/1", j, big, 413, "larger than"),
+        ("POST", "/next/1", Some("text/plain"), ok.into(), 415, "Content-Type"),
+        ("POST", "/next/1", None, ok.into(), 415, "Content-Type"),
+        ("GET", "/next/1", None, "".into(), 405, "use POST"),
+        ("PUT", "/last/1", j, ok.into(), 405, "use POST"),
+        ("POST", "/last/1", j, r#"{"track": 1}"#.into(), 400, "missing field \"time\""),
+        ("POST", "/last/x", j, ok.into(), 400, "user must be"),
+        ("GET", "/track/abc", None, "".into(), 400, "non-negative integer"),
+        ("GET", "/track/99999", None, "".into(), 404, "not in the catalogue"),
+        ("GET", "/nope", None, "".into(), 404, "no such endpoint"),
+        ("POST", "/admin/reload", None, "".into(), 403, "disabled"),
+    ];
+    assert!(cases.len() >= 30);
+    for (method, path, ct, body, want, says) in &cases {
+        let (status, text) = request(addr, method, path, *ct, body.clone().into_bytes()).await;
+        assert_eq!(status, *want, "{method} {path} {body:.60}: {text}");
+        let v = json(&text);
+        let msg = v["error"]
+            .as_str()
+            .unwrap_or_else(|| panic!("no error message: {text}"));
+        assert!(
+            msg.contains(says),
+            "{method} {path} {body:.60}: {msg:?} should say {says:?}"
+        );
+    }
+    // Nothing was logged or stored.
+    assert_eq!(
+        state
+            .metrics
+            .log_lines
+            .load(std::sync::atomic::Ordering::Relaxed),
+        0
+    );
+    assert!(state.store.history(1, 50).await.unwrap().is_empty());
+    // A valid request still works afterwards.
+    assert_eq!(post(addr, "/next/1", ok).await.0, 200);
+    assert_eq!(state.store.history(1, 50).await.unwrap().len(), 1);
+    server.abort();
+    drop(state);
+}
+
+async fn concurrent_history(redis: Option<String>) {
+    let world = World::new();
+    let exp = world.path("exp.toml");
+    std::fs::write(&exp, "history = 1000\n[[experiment]]\nname = \"E\"\nbuckets = 2\ntreatments.C = { type = \"sticky_artist\" }\ntreatments.T1 = { type = \"random\" }\n").unwrap();
+    let svc = Service::start(&world, Some(exp), redis, None).await;
+    let addr = svc.addr;
+    let tasks: Vec<_> = (0..200)
+        .map(|i| {
+            tokio::spawn(async move {
+                post(
+                    addr,
+                    "/next/7",
+                    &format!("{{\"track\": {i}, \"time\": 0.25}}"),
+                )
+                .await
+                .0
+            })
+        })
+        .collect();
+    for t in tasks {
+        assert_eq!(t.await.unwrap(), 200);
+    }
+    let report = svc.stop().await;
+    assert_eq!(report.answered, 200);
+    assert_eq!(report.log_lines, 200);
+    let mut tracks: Vec<u64> = log_lines(&world.path("log"))
+        .iter()
+        .map(|l| l["track"].as_u64().unwrap())
+        .collect();
+    tracks.sort_unstable();
+    assert_eq!(tracks, (0..200).collect::<Vec<_>>());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_requests_lose_no_history_embedded() {
+    concurrent_history(None).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_requests_lose_no_history_redis() {
+    let Some(redis) = Redis::start() else { return };
+    concurrent_history(Some(redis.url())).await;
+    // Every append reached Redis.
+    let client = redis::Client::open(redis.url()).unwrap();
+    let mut c = client.get_multiplexed_async_connection().await.unwrap();
+    let n: usize = redis::cmd("LLEN")
+        .arg("botify:history:7")
+        .query_async(&mut c)
+        .await
+        .unwrap();
+    assert_eq!(n, 200);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn store_backends_agree() {
+    use botify_recs::Listen;
+    use botify_server::store::{EmbeddedStore, RedisStore, Store};
+    let mut stores = vec![Store::Embedded(EmbeddedStore::default())];
+    let redis = Redis::start();
+    if let Some(r) = &redis {
+        stores.push(Store::Redis(RedisStore::connect(&r.url()).await.unwrap()));
+    }
+    for store in &stores {
+        for i in 0..30u32 {
+            store
+                .push(
+                    5,
+                    Listen {
+                        track: i,
+                        time: 0.5,
+                        rec: (i % 3 != 0).then_some(i + 1),
+                    },
+                    10,
+                )
+                .await
+                .unwrap();
+        }
+        let h = store.history(5, 10).await.unwrap();
+        assert_eq!(h.len(), 10, "{}", store.name());
+        assert_eq!(h[0].track, 20);
+        assert_eq!(
+            h[9],
+            Listen {
+                track: 29,
+                time: 0.5,
+                rec: Some(30)
+            }
+        );
+        assert_eq!(store.history(5, 3).await.unwrap()[0].track, 27);
+        assert!(store.history(6, 10).await.unwrap().is_empty());
+        assert!(store.healthy().await);
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn hot_reload_swaps_recommenders_and_rejects_bad_configs() {
+    let world = World::new();
+    let exp = world.path("exp.toml");
+    let recs = world.path("recs.jsonl");
+    std::fs::write(&recs, "{\"user\": 3, \"tracks\": [1234]}\n").unwrap();
+    std::fs::write(&exp, "[[experiment]]\nname = \"E\"\nbuckets = 2\ntreatments.C = { type = \"random\" }\ntreatments.T1 = { type = \"random\" }\n").unwrap();
+    let svc = Service::start(&world, Some(exp.clone()), None, Some("s3cret")).await;
+    let reload = |token: &'static str| {
+        let addr = svc.addr;
+        async move {
+            let req = hyper::Request::builder()
+                .method("POST")
+                .uri("/admin/reload")
+                .header("host", "x")
+                .header("authorization", format!("Bearer {token}"))
+                .body(http_body_util::Full::new(hyper::body::Bytes::new()))
+                .unwrap();
+            let stream = tokio::net::TcpStream::connect(addr).await.unwrap();
+            let (mut s, conn) =
+                hyper::client::conn::http1::handshake(hyper_util::rt::TokioIo::new(stream))
+                    .await
+                    .unwrap();
+            tokio::spawn(conn);
+            let r = s.send_request(req).await.unwrap();
+            let status = r.status().as_u16();
+            use http_body_util::BodyExt;
+            let body = r.into_body().collect().await.unwrap().to_bytes();
+            (status, String::from_utf8_lossy(&body).into_owned())
+        }
+    };
+    assert_eq!(reload("wrong").await.0, 401);
+    // Switch both treatments to an indexed list: user 3 always gets track 1234.
+    std::fs::write(&exp, "[[experiment]]\nname = \"E\"\nbuckets = 2\ntreatments.C = { type = \"indexed\", file = \"recs.jsonl\" }\ntreatments.T1 = { type = \"indexed\", file = \"recs.jsonl\" }\n").unwrap();
+    let (s, b) = reload("s3cret").await;
+    assert_eq!(s, 200, "{b}");
+    for _ in 0..5 {
+        let (_, b) = post(svc.addr, "/next/3", r#"{"track": 1, "time": 1.0}"#).await;
+        assert_eq!(json(&b)["track"], 1234);
+    }
+    // A broken file is rejected and the running configuration stays.
+    std::fs::write(&exp, "[[experiment]]\nname = \"E\"\nbuckets = 2\ntreatments.C = { type = \"indexed\", file = \"missing.jsonl\" }\ntreatments.T1 = { type = \"random\" }\n").unwrap();
+    let (s, b) = reload("s3cret").await;
+    assert_eq!(s, 422, "{b}");
+    assert!(
+        json(&b)["error"]
+            .as_str()
+            .unwrap()
+            .contains("missing.jsonl"),
+        "{b}"
+    );
+    let (_, b) = post(svc.addr, "/next/3", r#"{"track": 1, "time": 1.0}"#).await;
+    assert_eq!(json(&b)["track"], 1234);
+    let (_, m) = get(svc.addr, "/metrics").await;
+    assert!(
+        m.contains("botify_reloads_total 1") && m.contains("botify_reload_failures_total 1"),
+        "{m}"
+    );
+    svc.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn redis_outage_degrades_then_recovers() {
+    let Some(redis) = Redis::start() else { return };
+    let port = redis.port;
+    let world = World::new();
+    let svc = Service::start(&world, None, Some(redis.url()), None).await;
+    let body = r#"{"track": 5, "time": 0.5}"#;
+    assert_eq!(post(svc.addr, "/next/1", body).await.0, 200);
+    drop(redis);
+    // Redis is gone: answers keep coming, errors are counted.
+    for _ in 0..5 {
+        assert_eq!(post(svc.addr, "/next/1", body).await.0, 200);
+    }
+    let (s, _) = get(svc.addr, "/health").await;
+    assert_eq!(s, 503);
+    let (_, m) = get(svc.addr, "/metrics").await;
+    let errors = |m: &str| -> u64 {
+        m.lines()
+            .find(|l| l.starts_with("botify_store_errors_total "))
+            .unwrap()
+            .split(' ')
+            .nth(1)
+            .unwrap()
+            .parse()
+            .unwrap()
+    };
+    assert!(errors(&m) >= 5, "{m}");
+    // Redis is back on the same port: the service recovers by itself.
+    let _back = Redis::start_on(port).unwrap();
+    let mut recovered = false;
+    for _ in 0..100 {
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        let before = errors(&get(svc.addr, "/metrics").await.1);
+        assert_eq!(post(svc.addr, "/next/1", body).await.0, 200);
+        if errors(&get(svc.addr, "/metrics").await.1) == before {
+            recovered = true;
+            break;
+        }
+    }
+    assert!(
+        recovered,
+        "the service did not recover after Redis came back"
+    );
+    assert_eq!(get(svc.addr, "/health").await.0, 200);
+    let report = svc.stop().await;
+    assert_eq!(report.answered, report.log_lines);
+}
+
+async fn history_reaches_recommenders(redis: Option<String>) {
+    let world = World::new();
+    let exp = world.path("exp.toml");
+    std::fs::write(
+        world.path("i2i.jsonl"),
+        "{\"track\": 1, \"recommendations\": [2, 3, 4]}\n",
+    )
+    .unwrap();
+    std::fs::write(&exp, "[[experiment]]\nname = \"E\"\nbuckets = 2\ntreatments.C = { type = \"history_i2i\", file = \"i2i.jsonl\" }\ntreatments.T1 = { type = \"history_i2i\", file = \"i2i.jsonl\" }\n").unwrap();
+    let svc = Service::start(&world, Some(exp), redis, None).await;
+    let mut got = Vec::new();
+    for _ in 0..3 {
+        let (s, b) = post(svc.addr, "/next/9", r#"{"track": 1, "time": 1.0}"#).await;
+        assert_eq!(s, 200, "{b}");
+        got.push(json(&b)["track"].as_u64().unwrap());
+    }
+    // The first neighbour not already recommended: the service passes the history along.
+    assert_eq!(got, vec![2, 3, 4]);
+    svc.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn history_aware_recommenders_see_the_history_embedded() {
+    history_reaches_recommenders(None).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn history_aware_recommenders_see_the_history_redis() {
+    let Some(redis) = Redis::start() else { return };
+    history_reaches_recommenders(Some(redis.url())).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn replicas_share_recommendation_data_through_redis() {
+    let Some(redis) = Redis::start() else { return };
+    let world = World::new();
+    let recs = world.path("recs.jsonl");
+    let exp = world.path("exp.toml");
+    std::fs::write(&recs, "{\"user\": 3, \"tracks\": [1777]}\n").unwrap();
+    std::fs::write(&exp, "[[experiment]]\nname = \"E\"\nbuckets = 2\ntreatments.C = { type = \"indexed\", file = \"recs.jsonl\" }\ntreatments.T1 = { type = \"indexed\", file = \"recs.jsonl\" }\n").unwrap();
+    let experiments = botify_recs::experiments::ExperimentsConfig::load(&exp).unwrap();
+    let files = botify_recs::experiments::Router::data_files(&experiments);
+    assert_eq!(files.len(), 1);
+    botify_server::store::push_data(&redis.url(), &files).unwrap();
+    // This replica has no copy of the file: it serves the shared one.
+    std::fs::remove_file(&recs).unwrap();
+    let svc = Service::start(&world, Some(exp.clone()), Some(redis.url()), None).await;
+    let (s, b) = post(svc.addr, "/next/3", r#"{"track": 1, "time": 1.0}"#).await;
+    assert_eq!((s, json(&b)["track"].as_u64()), (200, Some(1777)), "{b}");
+    svc.stop().await;
+    // Without Redis the missing file is a clear start-up error.
+    let log = LogWriter::open(&world.path("log2"), Rotation::default()).unwrap();
+    let err = build_state(&cfg(&world, Some(exp)), &log)
+        .await
+        .err()
+        .unwrap()
+        .to_string();
+    assert!(err.contains("recs.jsonl"), "{err}");
+}

@@ -1,0 +1,140 @@
+//! The console agent: a person plays the recommender. Generic over input and output so that it
+//! is tested like any other agent.
+
+use crate::runner::{EpisodeStats, SimParams, Simulator, open_session};
+use crate::{Error, Result};
+use botify_core::{TrackId, World};
+use std::io::{BufRead, Write};
+
+fn describe(world: &World, t: TrackId) -> String {
+    let tr = &world.catalog.tracks[t as usize];
+    format!("#{t} \"{}\" by {}", tr.title, tr.artist)
+}
+
+fn io(e: std::io::Error) -> Error {
+    Error::Invalid(format!("console: {e}"))
+}
+
+impl Simulator<'_> {
+    /// Plays `p.episodes` sessions where the person at `input` picks each next track.
+    /// Typing `q` ends the run early; the finished sessions are returned.
+    pub fn run_console(
+        &mut self,
+        p: &SimParams,
+        mut input: impl BufRead,
+        mut out: impl Write,
+    ) -> Result<Vec<EpisodeStats>> {
+        let world = self.world();
+        let (by_user, _) = self.prepare_day(p);
+        let mut order: Vec<(u32, usize)> = by_user
+            .iter()
+            .enumerate()
+            .flat_map(|(u, eps)| eps.iter().map(move |&i| (i, u)))
+            .collect();
+        order.sort_unstable();
+        let n = world.catalog.len() as u64;
+        let mut stats = Vec::new();
+        writeln!(
+            out,
+            "You are the recommender. Type a track id (0..{n}) for each next track, q to quit."
+        )
+        .map_err(io)?;
+        for (i, u) in order {
+            let (_, mut rng) = crate::runner::episode_start(world, p, i as usize);
+            let mut session = open_session(world, self.first_cache(), u, &mut rng);
+            let user = world.users[u].user;
+            writeln!(out, "\nsession {} — user {user}", i + 1).map_err(io)?;
+            writeln!(
+                out,
+                "  played {} — listened 1.00",
+                describe(world, session.first)
+            )
+            .map_err(io)?;
+            let (mut steps, mut reward) = (0u32, 0f32);
+            loop {
+                write!(out, "next track> ").map_err(io)?;
+                out.flush().map_err(io)?;
+                let mut line = String::new();
+                if input.read_line(&mut line).map_err(io)? == 0 || line.trim() == "q" {
+                    writeln!(out, "\nbye: {} sessions finished", stats.len()).map_err(io)?;
+                    return Ok(stats);
+                }
+                let t = match line.trim().parse::<u64>() {
+                    Ok(t) if t < n => t as TrackId,
+                    _ => {
+                        writeln!(
+                            out,
+                            "  {:?} is not a track id: type an integer in 0..{n}, or q",
+                            line.trim()
+                        )
+                        .map_err(io)?;
+                        continue;
+                    }
+                };
+                steps += 1;
+                let time = session.play(t, &mut rng);
+                reward += time;
+                writeln!(
+                    out,
+                    "  played {} — listened {time:.2} (budget left {})",
+                    describe(world, t),
+                    session.budget
+                )
+                .map_err(io)?;
+                if session.is_over() || steps >= p.max_steps {
+                    break;
+                }
+            }
+            writeln!(
+                out,
+                "session over: {steps} tracks, total listening {reward:.2}"
+            )
+            .map_err(io)?;
+            stats.push(EpisodeStats {
+                day: p.day,
+                episode: i,
+                user,
+                treatment: 0,
+                reward,
+                steps,
+            });
+        }
+        Ok(stats)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use botify_core::generate::{WorldParams, generate};
+
+    #[test]
+    fn validates_input_and_plays_sessions() {
+        let w = generate(&WorldParams {
+            tracks: 300,
+            users: 5,
+            dim: 8,
+            ..Default::default()
+        })
+        .unwrap();
+        let mut sim = Simulator::new(&w, 10).unwrap();
+        let p = SimParams {
+            episodes: 2,
+            ..Default::default()
+        };
+        // The same (unplayed then replayed) track until the budget runs out.
+        let mut script = String::from("hello\n99999\n-3\n");
+        script.push_str(&"7\n".repeat(200));
+        let mut out = Vec::new();
+        let stats = sim.run_console(&p, script.as_bytes(), &mut out).unwrap();
+        let text = String::from_utf8(out).unwrap();
+        assert!(text.contains("\"hello\" is not a track id"), "{text}");
+        assert!(text.contains("\"99999\" is not a track id"));
+        assert!(text.contains("session over"));
+        assert_eq!(stats.len(), 2);
+        assert!(stats.iter().all(|s| s.steps >= 5));
+        // Quitting early keeps finished sessions only.
+        let stats = sim.run_console(&p, "q\n".as_bytes(), Vec::new()).unwrap();
+        assert!(stats.is_empty());
+    }
+}

@@ -1,0 +1,327 @@
+//! The HTTP agent: the same sessions as in-process, against a running service.
+//!
+//! `concurrency` workers each own one keep-alive HTTP/1.1 connection (TCP_NODELAY) and take whole
+//! users from a shared queue, so one listener never has two sessions at once and each user's
+//! sessions run in episode order. The listener side (user, interest, first track, listening
+//! draws) is the same as in-process for the same seed; the recommendations are the service's.
+//!
+//! Retry policy: a failed connection (refused, reset, closed) is re-opened and the request
+//! retried up to 3 times, 100 ms apart; an HTTP error status is never retried — it stops the run
+//! with the request that caused it.
+
+use crate::nearest::NeighbourCache;
+use crate::runner::{EpisodeStats, SimParams, Simulator, episode_start, open_session};
+use crate::{Error, Result};
+use botify_core::{TrackId, UserId, World};
+use http_body_util::{BodyExt, Full};
+use hyper::body::Bytes;
+use hyper::client::conn::http1::SendRequest;
+use std::collections::VecDeque;
+use std::sync::Mutex;
+use std::time::Duration;
+
+const RETRIES: usize = 3;
+
+/// Where the service is: `http://host:port` (no TLS).
+#[derive(Debug, Clone)]
+pub struct Remote {
+    host_port: String,
+}
+
+impl Remote {
+    pub fn parse(url: &str) -> Result<Self> {
+        let rest = url.strip_prefix("http://").ok_or_else(|| {
+            Error::Http(format!("--remote {url:?}: only http:// URLs are supported"))
+        })?;
+        let host_port = rest.trim_end_matches('/').to_string();
+        if host_port.is_empty() || host_port.contains('/') {
+            return Err(Error::Http(format!(
+                "--remote {url:?}: expected http://HOST:PORT"
+            )));
+        }
+        Ok(Remote { host_port })
+    }
+}
+
+struct Conn {
+    remote: Remote,
+    sender: Option<SendRequest<Full<Bytes>>>,
+}
+
+impl Conn {
+    async fn connect(remote: &Remote) -> Result<SendRequest<Full<Bytes>>> {
+        let stream = tokio::net::TcpStream::connect(&remote.host_port)
+            .await
+            .map_err(|e| {
+                Error::Http(format!(
+                    "cannot connect to http://{}: {e}",
+                    remote.host_port
+                ))
+            })?;
+        let _ = stream.set_nodelay(true);
+        let (sender, conn) =
+            hyper::client::conn::http1::handshake(hyper_util::rt::TokioIo::new(stream))
+                .await
+                .map_err(|e| {
+                    Error::Http(format!(
+                        "HTTP handshake with http://{} failed: {e}",
+                        remote.host_port
+                    ))
+                })?;
+        tokio::spawn(conn);
+        Ok(sender)
+    }
+
+    /// POSTs a listen and returns the response body; reconnects on connection failures.
+    async fn post(&mut self, path: &str, body: String) -> Result<Bytes> {
+        let mut last_err = String::new();
+        for attempt in 0..=RETRIES {
+            if attempt > 0 {
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+            if self.sender.is_none() {
+                match Conn::connect(&self.remote).await {
+                    Ok(s) => self.sender = Some(s),
+                    Err(e) => {
+                        last_err = e.to_string();
+                        continue;
+                    }
+                }
+            }
+            let Some(sender) = self.sender.as_mut() else {
+                continue;
+            };
+            let req = hyper::Request::post(path)
+                .header(hyper::header::HOST, self.remote.host_port.as_str())
+                .header(hyper::header::CONTENT_TYPE, "application/json")
+                .body(Full::new(Bytes::from(body.clone())))
+                .map_err(|e| Error::Http(format!("bad request {path}: {e}")))?;
+            let resp = match sender.send_request(req).await {
+                Ok(r) => r,
+                Err(e) => {
+                    last_err = format!("POST {path} failed: {e}");
+                    self.sender = None;
+                    continue;
+                }
+            };
+            let status = resp.status();
+            let bytes = match resp.into_body().collect().await {
+                Ok(b) => b.to_bytes(),
+                Err(e) => {
+                    last_err = format!("POST {path}: reading the response failed: {e}");
+                    self.sender = None;
+                    continue;
+                }
+            };
+            if !status.is_success() {
+                return Err(Error::Http(format!(
+                    "POST http://{}{path} with {body} answered {status}: {}",
+                    self.remote.host_port,
+                    String::from_utf8_lossy(&bytes)
+                )));
+            }
+            return Ok(bytes);
+        }
+        Err(Error::Http(format!("{last_err} (after {RETRIES} retries)")))
+    }
+}
+
+#[derive(serde::Deserialize)]
+struct NextAnswer {
+    track: TrackId,
+}
+
+async fn remote_episode(
+    world: &World,
+    first_nn: &NeighbourCache,
+    conn: &mut Conn,
+    u: usize,
+    i: u32,
+    p: &SimParams,
+) -> Result<EpisodeStats> {
+    let (_, mut rng) = episode_start(world, p, i as usize);
+    let mut session = open_session(world, first_nn, u, &mut rng);
+    let user: UserId = world.users[u].user;
+    let (mut prev, mut prev_time) = (session.first, 1.0f32);
+    let (mut steps, mut reward) = (0u32, 0f32);
+    let n = world.catalog.len() as u32;
+    let next_path = format!("/next/{user}");
+    loop {
+        let body = format!("{{\"track\": {prev}, \"time\": {prev_time}}}");
+        let bytes = conn.post(&next_path, body).await?;
+        let rec = serde_json::from_slice::<NextAnswer>(&bytes)
+            .map_err(|e| {
+                Error::Http(format!(
+                    "POST {next_path}: unexpected answer {:?}: {e}",
+                    String::from_utf8_lossy(&bytes)
+                ))
+            })?
+            .track;
+        if rec >= n {
+            return Err(Error::Http(format!(
+                "POST {next_path}: recommended track {rec} is not in the catalogue (0..{n})"
+            )));
+        }
+        steps += 1;
+        let time = session.play(rec, &mut rng);
+        reward += time;
+        if session.is_over() || steps >= p.max_steps {
+            conn.post(
+                &format!("/last/{user}"),
+                format!("{{\"track\": {rec}, \"time\": {time}}}"),
+            )
+            .await?;
+            break;
+        }
+        prev = rec;
+        prev_time = time;
+    }
+    Ok(EpisodeStats {
+        day: p.day,
+        episode: i,
+        user,
+        treatment: 0,
+        reward,
+        steps,
+    })
+}
+
+impl Simulator<'_> {
+    /// Runs one day against the service at `remote` with `concurrency` sessions in flight,
+    /// spread over `threads` client threads (each a single-threaded async runtime).
+    pub fn run_day_remote(
+        &mut self,
+        remote: &Remote,
+        p: &SimParams,
+        concurrency: usize,
+        threads: usize,
+        progress: &(dyn Fn(u64) + Sync),
+    ) -> Result<Vec<EpisodeStats>> {
+        let world = self.world();
+        let (by_user, _) = self.prepare_day(p);
+        let first_nn = self.first_cache();
+        let runtime = || {
+            tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .map_err(|e| Error::Http(format!("cannot start the HTTP client runtime: {e}")))
+        };
+        // Fail fast and clearly when the service is not there.
+        runtime()?.block_on(Conn::connect(remote))?;
+        let queue: Mutex<VecDeque<(usize, Vec<u32>)>> = Mutex::new(
+            by_user
+                .into_iter()
+                .enumerate()
+                .filter(|(_, e)| !e.is_empty())
+                .collect(),
+        );
+        let worker = || async {
+            let mut conn = Conn {
+                remote: remote.clone(),
+                sender: None,
+            };
+            let mut out = Vec::new();
+            loop {
+                let next = queue
+                    .lock()
+                    .map_err(|_| Error::Invalid("queue poisoned".into()))?
+                    .pop_front();
+                let Some((u, eps)) = next else { break };
+                for i in eps {
+                    out.push(remote_episode(world, first_nn, &mut conn, u, i, p).await?);
+                    progress(1);
+                }
+            }
+            Ok::<_, Error>(out)
+        };
+        let threads = threads.clamp(1, concurrency.max(1));
+        let per_thread: Vec<usize> = (0..threads)
+            .map(|t| concurrency.max(1) / threads + usize::from(t < concurrency.max(1) % threads))
+            .collect();
+        let results: Vec<Result<Vec<Result<Vec<EpisodeStats>>>>> = std::thread::scope(|scope| {
+            let handles: Vec<_> = per_thread
+                .iter()
+                .map(|&n| {
+                    let worker = &worker;
+                    scope.spawn(move || {
+                        Ok(runtime()?.block_on(futures_join_all((0..n).map(|_| worker()))))
+                    })
+                })
+                .collect();
+            handles
+                .into_iter()
+                .map(|h| {
+                    h.join().unwrap_or_else(|_| {
+                        Err(Error::Http("an HTTP client thread panicked".into()))
+                    })
+                })
+                .collect()
+        });
+        let mut stats = Vec::with_capacity(p.episodes);
+        for thread in results {
+            for r in thread? {
+                stats.extend(r?);
+            }
+        }
+        stats.sort_by_key(|e| e.episode);
+        Ok(stats)
+    }
+}
+
+/// Polls all futures concurrently on the current task (no extra dependency needed).
+async fn futures_join_all<F: std::future::Future>(futs: impl Iterator<Item = F>) -> Vec<F::Output> {
+    let mut set: Vec<std::pin::Pin<Box<F>>> = futs.map(Box::pin).collect();
+    let mut out: Vec<Option<F::Output>> = (0..set.len()).map(|_| None).collect();
+    std::future::poll_fn(|cx| {
+        let mut pending = false;
+        for (k, f) in set.iter_mut().enumerate() {
+            if out[k].is_none() {
+                match f.as_mut().poll(cx) {
+                    std::task::Poll::Ready(v) => out[k] = Some(v),
+                    std::task::Poll::Pending => pending = true,
+                }
+            }
+        }
+        if pending {
+            std::task::Poll::Pending
+        } else {
+            std::task::Poll::Ready(())
+        }
+    })
+    .await;
+    out.into_iter().flatten().collect()
+}
+
+/// Asks the service to reload its experiments (`POST /admin/reload` with a bearer token) and
+/// returns its answer.
+pub fn admin_reload(remote: &Remote, token: &str) -> Result<String> {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| Error::Http(format!("cannot start the HTTP client runtime: {e}")))?;
+    rt.block_on(async {
+        let mut sender = Conn::connect(remote).await?;
+        let req = hyper::Request::post("/admin/reload")
+            .header(hyper::header::HOST, remote.host_port.as_str())
+            .header(hyper::header::AUTHORIZATION, format!("Bearer {token}"))
+            .body(Full::new(Bytes::new()))
+            .map_err(|e| Error::Http(e.to_string()))?;
+        let resp = sender
+            .send_request(req)
+            .await
+            .map_err(|e| Error::Http(format!("POST /admin/reload failed: {e}")))?;
+        let status = resp.status();
+        let body = resp
+            .into_body()
+            .collect()
+            .await
+            .map_err(|e| Error::Http(format!("POST /admin/reload: {e}")))?
+            .to_bytes();
+        let text = String::from_utf8_lossy(&body).into_owned();
+        if status.is_success() {
+            Ok(text)
+        } else {
+            Err(Error::Http(format!("reload refused ({status}): {text}")))
+        }
+    })
+}

@@ -1,0 +1,28 @@
+//! The listener simulator (SPEC §2). It alone reads the world's hidden embeddings and listeners.
+//!
+//! - [`listener`]: the course's listener model, rule by rule;
+//! - [`nearest`]: exact inner-product neighbours (blocked matrix products, memoised);
+//! - [`runner`]: simulated days in-process, with any recommender configuration or the oracle;
+//! - [`http`]: the same sessions against a running service;
+//! - [`console`]: a person plays the recommender.
+
+pub mod console;
+pub mod http;
+pub mod listener;
+pub mod nearest;
+pub mod runner;
+
+pub use runner::{DaySummary, EpisodeStats, SimParams, Simulator};
+
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error(transparent)]
+    Core(#[from] botify_core::Error),
+    #[error(transparent)]
+    Recs(#[from] botify_recs::Error),
+    #[error("{0}")]
+    Http(String),
+    #[error("{0}")]
+    Invalid(String),
+}
+pub type Result<T, E = Error> = std::result::Result<T, E>;

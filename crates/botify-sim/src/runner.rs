@@ -1,0 +1,387 @@
+//! Simulated days in-process: the listener model against a recommender configuration (the very
+//! code the service runs) or against the oracle, in parallel and deterministic.
+//!
+//! Determinism: episode `i` of day `d` draws its user, interest, first track and listening
+//! randomness from its own stream, and its recommender randomness from another. Episodes are
+//! grouped by user and each user's episodes run in index order (their history carries over), so
+//! the result is the same whatever the thread count.
+
+use crate::listener::Session;
+use crate::nearest::NeighbourCache;
+use crate::{Error, Result};
+use botify_core::events::{Message, write_line};
+use botify_core::rng::{Rng, stream};
+use botify_core::{TrackId, World};
+use botify_recs::experiments::Router;
+use botify_recs::{History, Listen, Request};
+use rand::Rng as _;
+use rayon::prelude::*;
+use serde::Serialize;
+use std::sync::mpsc::SyncSender;
+
+/// 2026-01-01T00:00:00Z: simulated day 0 starts here.
+pub const EPOCH_MS: u64 = 1_767_225_600_000;
+pub const DAY_MS: u64 = 86_400_000;
+/// Simulated time between two calls of a session.
+pub const STEP_MS: u64 = 1_000;
+
+#[derive(Debug, Clone, Copy, Serialize)]
+pub struct SimParams {
+    pub episodes: usize,
+    pub seed: u64,
+    pub day: u32,
+    /// Safety cap on recommendations per session (a perfect recommender could go on forever).
+    pub max_steps: u32,
+}
+
+impl Default for SimParams {
+    fn default() -> Self {
+        SimParams {
+            episodes: 10_000,
+            seed: 31337,
+            day: 0,
+            max_steps: 1_000,
+        }
+    }
+}
+
+/// Who picks the next track.
+pub enum Agent<'a> {
+    /// A recommender configuration, routed per user exactly like the service.
+    Router(&'a Router),
+    /// Knows the hidden embeddings: greedy best expected listen time (no replays, artist
+    /// fatigue included). The upper bound learned recommenders are judged against.
+    Oracle,
+}
+
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct EpisodeStats {
+    pub day: u32,
+    pub episode: u32,
+    pub user: u32,
+    /// Treatment bucket of the routing experiment (0 = C); 0 for the oracle.
+    pub treatment: u8,
+    /// Sum of listen times of the recommended tracks.
+    pub reward: f32,
+    /// Number of recommendations.
+    pub steps: u32,
+}
+
+/// Mean and standard error.
+#[derive(Debug, Clone, Copy, Serialize, PartialEq)]
+pub struct MeanSe {
+    pub mean: f64,
+    pub se: f64,
+}
+
+impl MeanSe {
+    pub fn of(xs: impl Iterator<Item = f64> + Clone) -> MeanSe {
+        let n = xs.clone().count() as f64;
+        if n == 0.0 {
+            return MeanSe {
+                mean: f64::NAN,
+                se: f64::NAN,
+            };
+        }
+        let mean = xs.clone().sum::<f64>() / n;
+        let var = if n > 1.0 {
+            xs.map(|x| (x - mean).powi(2)).sum::<f64>() / (n - 1.0)
+        } else {
+            0.0
+        };
+        MeanSe {
+            mean,
+            se: (var / n).sqrt(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct DaySummary {
+    pub day: u32,
+    pub episodes: usize,
+    pub reward: MeanSe,
+    pub steps: MeanSe,
+}
+
+impl DaySummary {
+    pub fn of(day: u32, eps: &[EpisodeStats]) -> DaySummary {
+        DaySummary {
+            day,
+            episodes: eps.len(),
+            reward: MeanSe::of(eps.iter().map(|e| f64::from(e.reward))),
+            steps: MeanSe::of(eps.iter().map(|e| f64::from(e.steps))),
+        }
+    }
+}
+
+/// Draws the session's interest and first track (uniform among the interest's nearest tracks).
+pub(crate) fn open_session<'w>(
+    world: &'w World,
+    first_nn: &NeighbourCache,
+    u: usize,
+    rng: &mut Rng,
+) -> Session<'w> {
+    let user = &world.users[u];
+    let interest = user.interests[rng.random_range(0..user.interests.len())];
+    let near = first_nn.get(interest).unwrap_or(&[]);
+    let near = &near[..near.len().min(user.interest_neighbours() as usize)];
+    let first = if near.is_empty() {
+        interest
+    } else {
+        near[rng.random_range(0..near.len())]
+    };
+    Session::start(world, user, interest, first)
+}
+
+/// Episodes of the day grouped by user (index order kept), and every episode's interest track.
+fn plan_day(world: &World, p: &SimParams) -> (Vec<Vec<u32>>, Vec<TrackId>) {
+    let mut by_user: Vec<Vec<u32>> = vec![Vec::new(); world.users.len()];
+    let mut interests = Vec::with_capacity(p.episodes);
+    for i in 0..p.episodes {
+        let (u, mut rng) = episode_start(world, p, i);
+        by_user[u].push(i as u32);
+        let user = &world.users[u];
+        interests.push(user.interests[rng.random_range(0..user.interests.len())]);
+    }
+    (by_user, interests)
+}
+
+/// The episode's user (index into `world.users`) and its listener stream.
+pub(crate) fn episode_start(world: &World, p: &SimParams, i: usize) -> (usize, Rng) {
+    let mut rng = stream(p.seed, b"episode", (u64::from(p.day) << 32) | i as u64);
+    let u = rng.random_range(0..world.users.len());
+    (u, rng)
+}
+
+const ORACLE_CANDIDATES: usize = 400;
+
+/// The simulator: the world, memoised neighbours, and every user's history across days.
+pub struct Simulator<'w> {
+    world: &'w World,
+    first: NeighbourCache,
+    oracle: NeighbourCache,
+    histories: Vec<History>,
+}
+
+impl<'w> Simulator<'w> {
+    pub fn new(world: &'w World, history: usize) -> Result<Self> {
+        if world.users.is_empty() {
+            return Err(Error::Invalid("the world has no users".into()));
+        }
+        let k = world
+            .users
+            .iter()
+            .map(|u| u.interest_neighbours() as usize)
+            .max()
+            .unwrap_or(10);
+        Ok(Simulator {
+            world,
+            first: NeighbourCache::new(k),
+            oracle: NeighbourCache::new(ORACLE_CANDIDATES),
+            histories: vec![History::new(history); world.users.len()],
+        })
+    }
+
+    pub fn world(&self) -> &'w World {
+        self.world
+    }
+    pub(crate) fn first_cache(&self) -> &NeighbourCache {
+        &self.first
+    }
+
+    /// Plans the day (episodes grouped by user, each episode's interest) and computes the exact
+    /// first-track neighbours it needs; every agent starts its day here.
+    pub(crate) fn prepare_day(&mut self, p: &SimParams) -> (Vec<Vec<u32>>, Vec<TrackId>) {
+        let (by_user, interests) = plan_day(self.world, p);
+        self.first
+            .ensure(&self.world.embeddings, interests.iter().copied());
+        (by_user, interests)
+    }
+
+    /// Runs one day of `p.episodes` sessions; optionally writes the event log through `log`.
+    /// `progress` is called with the number of episodes just finished.
+    pub fn run_day(
+        &mut self,
+        agent: &Agent,
+        p: &SimParams,
+        log: Option<&SyncSender<Vec<u8>>>,
+        progress: &(dyn Fn(u64) + Sync),
+    ) -> Result<Vec<EpisodeStats>> {
+        let world = self.world;
+        let (by_user, interests) = self.prepare_day(p);
+        if matches!(agent, Agent::Oracle) {
+            self.oracle
+                .ensure(&world.embeddings, interests.iter().copied());
+        }
+        let spacing = DAY_MS / p.episodes.max(1) as u64;
+        let day_start = EPOCH_MS + u64::from(p.day) * DAY_MS;
+        let (first, oracle) = (&self.first, &self.oracle);
+        let mut stats: Vec<EpisodeStats> = self
+            .histories
+            .par_iter_mut()
+            .zip(by_user.par_iter())
+            .enumerate()
+            .filter(|(_, (_, eps))| !eps.is_empty())
+            .flat_map_iter(|(u, (history, eps))| {
+                let mut clock = 0u64;
+                let mut out = Vec::with_capacity(eps.len());
+                for &i in eps {
+                    let (_, mut rng) = episode_start(world, p, i as usize);
+                    let start = (day_start + u64::from(i) * spacing).max(clock + STEP_MS);
+                    let mut lines = Vec::new();
+                    let ep = run_episode(
+                        world,
+                        agent,
+                        first,
+                        oracle,
+                        history,
+                        u,
+                        i,
+                        p,
+                        &mut rng,
+                        start,
+                        log.map(|_| &mut lines),
+                    );
+                    clock = start + u64::from(ep.steps) * STEP_MS;
+                    if let Some(tx) = log {
+                        let _ = tx.send(lines);
+                    }
+                    progress(1);
+                    out.push(ep);
+                }
+                out
+            })
+            .collect();
+        stats.sort_by_key(|e| e.episode);
+        Ok(stats)
+    }
+}
+
+#[allow(clippy::too_many_arguments)]
+fn run_episode(
+    world: &World,
+    agent: &Agent,
+    first_nn: &NeighbourCache,
+    oracle_nn: &NeighbourCache,
+    history: &mut History,
+    u: usize,
+    i: u32,
+    p: &SimParams,
+    rng: &mut Rng,
+    start_ms: u64,
+    mut log: Option<&mut Vec<u8>>,
+) -> EpisodeStats {
+    let user = &world.users[u];
+    let mut session = open_session(world, first_nn, u, rng);
+    let (interest, first) = (session.interest, session.first);
+    let mut rec_rng = stream(
+        p.seed,
+        b"recommender",
+        (u64::from(p.day) << 32) | u64::from(i),
+    );
+    let (treatment, experiments): (_, Vec<(&str, &str)>) = match agent {
+        Agent::Router(r) => (
+            Some(r.treatment(user.user)),
+            r.assignments(user.user).collect(),
+        ),
+        Agent::Oracle => (None, Vec::new()),
+    };
+    let bucket = treatment
+        .and_then(|t| botify_core::murmur::treatment_bucket(&t.name))
+        .unwrap_or(0) as u8;
+    let candidates = oracle_nn.get(interest).unwrap_or(&[]);
+    let (mut prev, mut prev_time) = (first, 1.0f32);
+    let (mut steps, mut reward) = (0u32, 0f32);
+    let mut ts = start_ms;
+    let n = world.catalog.len() as u32;
+    loop {
+        let req = Request {
+            user: user.user,
+            track: prev,
+            time: prev_time,
+        };
+        let rec = match treatment {
+            Some(t) => t
+                .recommender
+                .recommend(&req, history.as_slice(), &mut rec_rng)
+                .filter(|&t| t < n)
+                .unwrap_or_else(|| rec_rng.random_range(0..n)),
+            None => oracle_pick(world, &session, candidates, &mut rec_rng),
+        };
+        if let Some(buf) = log.as_deref_mut() {
+            write_line(
+                buf,
+                Message::Next,
+                ts,
+                user.user,
+                prev,
+                prev_time,
+                0.0,
+                Some(rec),
+                experiments.iter().copied(),
+            );
+        }
+        history.push(Listen {
+            track: prev,
+            time: prev_time,
+            rec: Some(rec),
+        });
+        ts += STEP_MS;
+        steps += 1;
+        let time = session.play(rec, rng);
+        reward += time;
+        if session.is_over() || steps >= p.max_steps {
+            if let Some(buf) = log.as_deref_mut() {
+                write_line(
+                    buf,
+                    Message::Last,
+                    ts,
+                    user.user,
+                    rec,
+                    time,
+                    0.0,
+                    None,
+                    experiments.iter().copied(),
+                );
+            }
+            history.push(Listen {
+                track: rec,
+                time,
+                rec: None,
+            });
+            break;
+        }
+        prev = rec;
+        prev_time = time;
+    }
+    EpisodeStats {
+        day: p.day,
+        episode: i,
+        user: user.user,
+        treatment: bucket,
+        reward,
+        steps,
+    }
+}
+
+/// Greedy best expected time among the interest's nearest candidates. Candidates come sorted by
+/// inner product, and the undiscounted time bounds the discounted one, so the scan stops early.
+fn oracle_pick(world: &World, s: &Session, candidates: &[TrackId], rng: &mut Rng) -> TrackId {
+    let (b, k) = (s.user.consume_bias, s.user.consume_sharpness);
+    let mut best: Option<(f32, TrackId)> = None;
+    for &t in candidates {
+        let bound = crate::listener::sigmoid((world.dot(t as usize, s.interest as usize) - b) * k);
+        if best.is_some_and(|(v, _)| bound < v) {
+            break;
+        }
+        let v = s.expected_time(t);
+        if best.is_none_or(|(bv, _)| v > bv) {
+            best = Some((v, t));
+        }
+    }
+    match best {
+        Some((_, t)) => t,
+        None => rng.random_range(0..world.catalog.len() as u32),
+    }
+}

@@ -1,0 +1,208 @@
+//! Events → interactions: (user, track, time) per listen, positives by a threshold, next-track
+//! pairs from consecutive events of a session, and seeded random or time-based splits.
+
+use crate::{Error, Result};
+use botify_core::events::{Event, Message};
+use botify_core::hash::FastMap;
+use botify_core::rng::stream;
+use botify_core::{TrackId, UserId};
+use rand::Rng;
+
+/// One listen: `user` listened to `track` for `time`, at `timestamp`.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Listen {
+    pub user: UserId,
+    pub track: TrackId,
+    pub time: f32,
+    pub timestamp: u64,
+    /// Index of the session within the user's history (for session co-occurrence).
+    pub session: u32,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Split {
+    /// The last `fraction` of listens by timestamp are held out (what happens next).
+    Time,
+    /// A seeded random `fraction` of listens is held out.
+    Random,
+}
+
+/// Listens of a log, ordered by (user, timestamp), over a catalogue of `tracks` tracks.
+#[derive(Debug, Clone)]
+pub struct Dataset {
+    pub tracks: usize,
+    pub listens: Vec<Listen>,
+}
+
+impl Dataset {
+    /// Builds from events; tracks outside the catalogue are an error that names them. Events are
+    /// ordered by (user, timestamp) with a stable sort, so events of the same millisecond keep
+    /// the order they were given in (as [`botify_core::events::read_events`] returns them).
+    pub fn from_events(mut events: Vec<Event>, tracks: usize) -> Result<Dataset> {
+        if events.is_empty() {
+            return Err(Error::Invalid("the logs hold no events to train on".into()));
+        }
+        if let Some(e) = events.iter().find(|e| e.track as usize >= tracks) {
+            return Err(Error::Invalid(format!(
+                "the logs mention track {} (user {}, timestamp {}) but the catalogue has {tracks} tracks: wrong catalogue for these logs?",
+                e.track, e.user, e.timestamp
+            )));
+        }
+        events.sort_by_key(|e| (e.user, e.timestamp));
+        let mut listens = Vec::with_capacity(events.len());
+        let (mut user, mut session) = (u32::MAX, 0u32);
+        for e in &events {
+            if e.user != user {
+                user = e.user;
+                session = 0;
+            }
+            listens.push(Listen {
+                user: e.user,
+                track: e.track,
+                time: e.time,
+                timestamp: e.timestamp,
+                session,
+            });
+            if e.message == Message::Last {
+                session += 1;
+            }
+        }
+        Ok(Dataset { tracks, listens })
+    }
+
+    /// Splits into (train, test); `fraction` of listens go to test.
+    pub fn split(&self, how: Split, fraction: f64, seed: u64) -> (Dataset, Dataset) {
+        if fraction <= 0.0 {
+            return (
+                self.clone(),
+                Dataset {
+                    tracks: self.tracks,
+                    listens: Vec::new(),
+                },
+            );
+        }
+        let mut test_mask = vec![false; self.listens.len()];
+        match how {
+            Split::Time => {
+                let mut ts: Vec<u64> = self.listens.iter().map(|l| l.timestamp).collect();
+                ts.sort_unstable();
+                let cut = ts[((ts.len() as f64) * (1.0 - fraction))
+                    .floor()
+                    .min(ts.len() as f64 - 1.0) as usize];
+                for (m, l) in test_mask.iter_mut().zip(&self.listens) {
+                    *m = l.timestamp >= cut;
+                }
+            }
+            Split::Random => {
+                let mut rng = stream(seed, b"split", 0);
+                for m in &mut test_mask {
+                    *m = rng.random::<f64>() < fraction;
+                }
+            }
+        }
+        let pick = |want: bool| Dataset {
+            tracks: self.tracks,
+            listens: self
+                .listens
+                .iter()
+                .zip(&test_mask)
+                .filter(|(_, m)| **m == want)
+                .map(|(l, _)| *l)
+                .collect(),
+        };
+        (pick(false), pick(true))
+    }
+
+    /// Per user, the tracks listened at least `threshold` (deduplicated, first listen order).
+    pub fn positives(&self, threshold: f32) -> FastMap<UserId, Vec<TrackId>> {
+        let mut out: FastMap<UserId, Vec<TrackId>> = FastMap::default();
+        for l in &self.listens {
+            if l.time >= threshold {
+                let v = out.entry(l.user).or_default();
+                if !v.contains(&l.track) {
+                    v.push(l.track);
+                }
+            }
+        }
+        out
+    }
+
+    /// Per user, every track heard (any time).
+    pub fn heard(&self) -> FastMap<UserId, Vec<TrackId>> {
+        let mut out: FastMap<UserId, Vec<TrackId>> = FastMap::default();
+        for l in &self.listens {
+            out.entry(l.user).or_default().push(l.track);
+        }
+        for v in out.values_mut() {
+            v.sort_unstable();
+            v.dedup();
+        }
+        out
+    }
+
+    /// (previous track, next track, next listen time) for consecutive listens of a session.
+    pub fn next_pairs(&self) -> impl Iterator<Item = (TrackId, TrackId, f32)> + '_ {
+        self.listens
+            .windows(2)
+            .filter(|w| w[0].user == w[1].user && w[0].session == w[1].session)
+            .map(|w| (w[0].track, w[1].track, w[1].time))
+    }
+
+    /// Users ids present, ascending.
+    pub fn users(&self) -> Vec<UserId> {
+        let mut u: Vec<UserId> = self.listens.iter().map(|l| l.user).collect();
+        u.dedup();
+        u
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::BTreeMap;
+
+    fn ev(user: u32, ts: u64, track: u32, time: f32, last: bool) -> Event {
+        Event {
+            message: if last { Message::Last } else { Message::Next },
+            timestamp: ts,
+            user,
+            track,
+            time,
+            latency: 0.0,
+            recommendation: None,
+            experiments: BTreeMap::new(),
+        }
+    }
+
+    #[test]
+    fn sessions_pairs_positives_and_splits() {
+        let events = vec![
+            ev(1, 3, 12, 0.9, true),
+            ev(1, 1, 10, 1.0, false),
+            ev(1, 2, 11, 0.2, false),
+            ev(1, 4, 13, 0.8, false),
+            ev(2, 5, 10, 0.75, true),
+        ];
+        let d = Dataset::from_events(events, 20).unwrap();
+        let pairs: Vec<_> = d.next_pairs().collect();
+        assert_eq!(pairs, vec![(10, 11, 0.2), (11, 12, 0.9)]);
+        let pos = d.positives(0.7);
+        assert_eq!(pos[&1], vec![10, 12, 13]);
+        assert_eq!(pos[&2], vec![10]);
+        let (train, test) = d.split(Split::Time, 0.4, 0);
+        assert_eq!(
+            test.listens.iter().map(|l| l.timestamp).collect::<Vec<_>>(),
+            vec![4, 5]
+        );
+        assert_eq!(train.listens.len(), 3);
+        let (a, b) = d.split(Split::Random, 0.5, 9);
+        assert_eq!(a.listens.len() + b.listens.len(), 5);
+        assert!(
+            Dataset::from_events(vec![ev(1, 1, 99, 0.5, false)], 20)
+                .unwrap_err()
+                .to_string()
+                .contains("track 99")
+        );
+        assert!(Dataset::from_events(vec![], 20).is_err());
+    }
+}

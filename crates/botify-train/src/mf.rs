@@ -1,0 +1,416 @@
+//! Matrix factorisation in the spirit of LightFM: items are the sum of their feature embeddings
+//! (item id, and optionally artist, genre, popularity bucket, duration bucket — so cold items get
+//! embeddings), users their id embedding; BPR or WARP loss, per-parameter adagrad, L2.
+//! Positives: listens with time at least `threshold` (course: 0.7).
+
+use crate::dataset::Dataset;
+use crate::score::Factors;
+use botify_core::hash::FastMap;
+use botify_core::rng::stream;
+use botify_core::{Catalog, TrackId, UserId};
+use rand::Rng;
+use rayon::prelude::*;
+use serde::{Deserialize, Serialize};
+use std::sync::atomic::{AtomicU32, Ordering::Relaxed};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Loss {
+    Bpr,
+    Warp,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Feature {
+    Artist,
+    Genre,
+    Pop,
+    Duration,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Params {
+    pub loss: Loss,
+    pub factors: usize,
+    pub epochs: usize,
+    pub learning_rate: f32,
+    /// L2 penalty per update on the touched rows (LightFM's item_alpha / user_alpha).
+    pub l2: f32,
+    /// WARP: negatives tried per positive before giving up.
+    pub max_sampled: usize,
+    pub threshold: f32,
+    pub features: Vec<Feature>,
+    pub seed: u64,
+    /// SGD threads (Hogwild-style when > 1; 1 is bit-reproducible).
+    #[serde(default = "one")]
+    pub threads: usize,
+}
+
+fn one() -> usize {
+    1
+}
+
+impl Default for Params {
+    fn default() -> Self {
+        Params {
+            loss: Loss::Warp,
+            factors: 64,
+            epochs: 20,
+            learning_rate: 0.05,
+            l2: 1e-6,
+            max_sampled: 50,
+            threshold: 0.7,
+            features: Vec::new(),
+            seed: 31337,
+            threads: 1,
+        }
+    }
+}
+
+/// Per-epoch learning curve entry.
+#[derive(Debug, Clone, Copy, Serialize)]
+pub struct Epoch {
+    pub epoch: usize,
+    pub loss: f64,
+}
+
+pub struct Model {
+    pub users: FastMap<UserId, usize>,
+    /// User embeddings.
+    pub user_factors: Factors,
+    /// Feature embeddings and biases; item i is the sum over `item_features[i]`.
+    feature_factors: Factors,
+    feature_bias: Vec<f32>,
+    item_features: Vec<Vec<u32>>,
+}
+
+/// Feature rows of each item: its id first, then the requested metadata features.
+fn item_features(
+    tracks: usize,
+    catalog: Option<&Catalog>,
+    features: &[Feature],
+) -> (Vec<Vec<u32>>, usize) {
+    let mut next = tracks as u32;
+    let mut ids: FastMap<(u8, String), u32> = FastMap::default();
+    let mut rows: Vec<Vec<u32>> = (0..tracks as u32).map(|t| vec![t]).collect();
+    if let Some(c) = catalog {
+        for (t, row) in rows.iter_mut().enumerate() {
+            let tr = &c.tracks[t];
+            for f in features {
+                let key = match f {
+                    Feature::Artist => Some((0u8, tr.artist.clone())),
+                    Feature::Genre => tr.genre.clone().map(|g| (1, g)),
+                    Feature::Pop => tr
+                        .pop
+                        .map(|p| (2, ((p * 5.0).floor().min(4.0) as u8).to_string())),
+                    Feature::Duration => tr.duration.map(|d| {
+                        let b = if d < 150.0 {
+                            0
+                        } else if d < 210.0 {
+                            1
+                        } else if d < 300.0 {
+                            2
+                        } else {
+                            3
+                        };
+                        (3, b.to_string())
+                    }),
+                };
+                if let Some(k) = key {
+                    let id = *ids.entry(k).or_insert_with(|| {
+                        next += 1;
+                        next - 1
+                    });
+                    row.push(id);
+                }
+            }
+        }
+    }
+    (rows, next as usize)
+}
+
+fn sigmoid(x: f32) -> f32 {
+    1.0 / (1.0 + (-x).exp())
+}
+
+impl Model {
+    fn item_vec(&self, i: usize, out: &mut [f32]) -> f32 {
+        out.iter_mut().for_each(|x| *x = 0.0);
+        let mut b = 0.0;
+        for &f in &self.item_features[i] {
+            for (o, v) in out.iter_mut().zip(self.feature_factors.row(f as usize)) {
+                *o += v;
+            }
+            b += self.feature_bias[f as usize];
+        }
+        b
+    }
+
+    /// Item embeddings and biases with features summed.
+    pub fn item_matrix(&self) -> (Factors, Vec<f32>) {
+        let k = self.feature_factors.dim;
+        let mut f = Factors::zeros(self.item_features.len(), k);
+        let mut bias = vec![0f32; self.item_features.len()];
+        let mut v = vec![0f32; k];
+        for (i, b) in bias.iter_mut().enumerate() {
+            *b = self.item_vec(i, &mut v);
+            f.row_mut(i).copy_from_slice(&v);
+        }
+        (f, bias)
+    }
+
+    pub fn recommend(
+        &self,
+        exclude: &FastMap<UserId, Vec<TrackId>>,
+        k: usize,
+    ) -> FastMap<UserId, Vec<TrackId>> {
+        let (items, bias) = self.item_matrix();
+        let users: Vec<(UserId, usize)> = self.users.iter().map(|(&u, &r)| (u, r)).collect();
+        crate::score::top_k(&users, &self.user_factors, &items, Some(&bias), exclude, k)
+    }
+
+    pub fn similar_items(&self, k: usize) -> Vec<(TrackId, Vec<(TrackId, f32)>)> {
+        crate::als::similar(&self.item_matrix().0, k)
+    }
+}
+
+/// Relaxed atomic f32 cells: lock-free shared parameters for Hogwild-style parallel SGD (plain
+/// loads and stores on x86, and sound Rust, unlike aliased `&mut` slices).
+struct Cells(Vec<AtomicU32>);
+
+impl Cells {
+    fn new(values: &[f32]) -> Self {
+        Cells(values.iter().map(|v| AtomicU32::new(v.to_bits())).collect())
+    }
+    fn get(&self, i: usize) -> f32 {
+        f32::from_bits(self.0[i].load(Relaxed))
+    }
+    fn set(&self, i: usize, v: f32) {
+        self.0[i].store(v.to_bits(), Relaxed);
+    }
+    fn add(&self, i: usize, v: f32) {
+        self.set(i, self.get(i) + v);
+    }
+    fn to_vec(&self) -> Vec<f32> {
+        (0..self.0.len()).map(|i| self.get(i)).collect()
+    }
+}
+
+/// Parameters being trained, shared by the SGD threads.
+struct State<'a> {
+    k: usize,
+    user: Cells,
+    feat: Cells,
+    bias: Cells,
+    /// Adagrad accumulators: per user row, per feature row, per feature bias.
+    g_user: Cells,
+    g_feat: Cells,
+    g_bias: Cells,
+    item_features: &'a [Vec<u32>],
+    user_pos: &'a [Vec<u32>],
+    items: usize,
+}
+
+impl State<'_> {
+    /// Item embedding (summed features) into `out`; returns the summed bias.
+    fn item(&self, i: usize, out: &mut [f32]) -> f32 {
+        out.iter_mut().for_each(|x| *x = 0.0);
+        let mut b = 0.0;
+        for &f in &self.item_features[i] {
+            let base = f as usize * self.k;
+            for (c, o) in out.iter_mut().enumerate() {
+                *o += self.feat.get(base + c);
+            }
+            b += self.bias.get(f as usize);
+        }
+        b
+    }
+
+    /// One SGD step on the positive (u, i); returns its loss (0 when WARP finds no violator).
+    fn step(&self, u: usize, i: u32, p: &Params, rng: &mut impl Rng, s: &mut Scratch) -> f64 {
+        let k = self.k;
+        for c in 0..k {
+            s.pu[c] = self.user.get(u * k + c);
+        }
+        let xi = self.item(i as usize, &mut s.qi) + dot(&s.pu, &s.qi);
+        let (j, weight, loss) = match p.loss {
+            Loss::Bpr => {
+                let j = loop {
+                    let j = rng.random_range(0..self.items as u32);
+                    if !self.user_pos[u].contains(&j) {
+                        break j;
+                    }
+                };
+                let x = xi - (self.item(j as usize, &mut s.qj) + dot(&s.pu, &s.qj));
+                (j, sigmoid(-x), -f64::from(sigmoid(x).max(1e-12).ln()))
+            }
+            Loss::Warp => {
+                let mut found = None;
+                for trial in 1..=p.max_sampled {
+                    let j = rng.random_range(0..self.items as u32);
+                    if self.user_pos[u].contains(&j) {
+                        continue;
+                    }
+                    let xj = self.item(j as usize, &mut s.qj) + dot(&s.pu, &s.qj);
+                    if xj > xi - 1.0 {
+                        let rank = ((self.items - 1) / trial).max(1) as f32;
+                        found = Some((j, rank.ln().max(0.0) + 1.0, f64::from(1.0 - xi + xj)));
+                        break;
+                    }
+                }
+                match found {
+                    Some(f) => f,
+                    None => return 0.0,
+                }
+            }
+        };
+        // Gradient step on d(x_ui − x_uj): the user row, features of i (+) and of j (−).
+        let lr = p.learning_rate * weight;
+        let lu = lr / self.g_user.get(u).sqrt();
+        let mut gsum_u = 0.0;
+        for c in 0..k {
+            let g = s.qi[c] - s.qj[c];
+            gsum_u += g * g;
+            let cur = self.user.get(u * k + c);
+            self.user.set(u * k + c, cur + lu * g - p.l2 * cur);
+        }
+        self.g_user.add(u, gsum_u / k as f32);
+        let gsum: f32 = s.pu.iter().map(|x| x * x).sum::<f32>() / k as f32;
+        for (item, sign) in [(i, 1.0f32), (j, -1.0)] {
+            for &f in &self.item_features[item as usize] {
+                let f = f as usize;
+                let lf = lr / self.g_feat.get(f).sqrt();
+                for c in 0..k {
+                    let cur = self.feat.get(f * k + c);
+                    self.feat
+                        .set(f * k + c, cur + sign * lf * s.pu[c] - p.l2 * cur);
+                }
+                // Biases have their own accumulators: their gradient is 1 per update, so their
+                // step decays fast and they cannot drown the embeddings in noise.
+                self.bias.add(f, sign * lr / self.g_bias.get(f).sqrt());
+                self.g_bias.add(f, weight * weight);
+                self.g_feat.add(f, gsum);
+            }
+        }
+        loss
+    }
+}
+
+struct Scratch {
+    pu: Vec<f32>,
+    qi: Vec<f32>,
+    qj: Vec<f32>,
+}
+
+/// Trains; `on_epoch` sees each epoch's mean loss and the model (for validation curves) and
+/// returns whether to go on (early stopping).
+/// `threads > 1` runs Hogwild-style SGD over that many shards of each epoch (faster, but the
+/// result then depends on thread timing); `threads = 1` is bit-reproducible for a seed.
+pub fn fit(
+    d: &Dataset,
+    catalog: Option<&Catalog>,
+    p: &Params,
+    mut on_epoch: impl FnMut(Epoch, &Model) -> bool,
+) -> Model {
+    let mut rng = stream(p.seed, b"mf", 0);
+    let mut users: FastMap<UserId, usize> = FastMap::default();
+    let mut positives: Vec<(usize, u32)> = Vec::new();
+    let mut user_pos: Vec<Vec<u32>> = Vec::new();
+    for l in &d.listens {
+        let n = users.len();
+        let u = *users.entry(l.user).or_insert(n);
+        if u == user_pos.len() {
+            user_pos.push(Vec::new());
+        }
+        if l.time >= p.threshold && !user_pos[u].contains(&l.track) {
+            user_pos[u].push(l.track);
+            positives.push((u, l.track));
+        }
+    }
+    let (item_features, n_features) = item_features(d.tracks, catalog, &p.features);
+    let k = p.factors;
+    // LightFM's initialisation: uniform in ±0.5 / k.
+    let scale = 1.0 / k as f32;
+    let mut init = |n: usize| -> Vec<f32> {
+        (0..n)
+            .map(|_| (rng.random::<f32>() - 0.5) * scale)
+            .collect()
+    };
+    let user_init = init(users.len() * k);
+    let feat_init = init(n_features * k);
+    let state = State {
+        k,
+        user: Cells::new(&user_init),
+        feat: Cells::new(&feat_init),
+        bias: Cells::new(&vec![0.0; n_features]),
+        g_user: Cells::new(&vec![1.0; users.len()]),
+        g_feat: Cells::new(&vec![1.0; n_features]),
+        g_bias: Cells::new(&vec![1.0; n_features]),
+        item_features: &item_features,
+        user_pos: &user_pos,
+        items: d.tracks,
+    };
+    let threads = p.threads.max(1);
+    let scratch = || Scratch {
+        pu: vec![0.0; k],
+        qi: vec![0.0; k],
+        qj: vec![0.0; k],
+    };
+    let snapshot = |state: &State| Model {
+        users: users.clone(),
+        user_factors: Factors {
+            rows: users.len(),
+            dim: k,
+            data: state.user.to_vec(),
+        },
+        feature_factors: Factors {
+            rows: n_features,
+            dim: k,
+            data: state.feat.to_vec(),
+        },
+        feature_bias: state.bias.to_vec(),
+        item_features: item_features.clone(),
+    };
+    for epoch in 0..p.epochs {
+        // Seeded shuffle.
+        for i in (1..positives.len()).rev() {
+            positives.swap(i, rng.random_range(0..=i));
+        }
+        let loss: f64 = if threads == 1 {
+            let mut s = scratch();
+            positives
+                .iter()
+                .map(|&(u, i)| state.step(u, i, p, &mut rng, &mut s))
+                .sum()
+        } else {
+            let shard = positives.len().div_ceil(threads).max(1);
+            positives
+                .par_chunks(shard)
+                .enumerate()
+                .map(|(t, chunk)| {
+                    let mut r = stream(p.seed, b"mf-shard", (epoch * threads + t) as u64);
+                    let mut s = scratch();
+                    chunk
+                        .iter()
+                        .map(|&(u, i)| state.step(u, i, p, &mut r, &mut s))
+                        .sum::<f64>()
+                })
+                .sum()
+        };
+        if !on_epoch(
+            Epoch {
+                epoch,
+                loss: loss / positives.len().max(1) as f64,
+            },
+            &snapshot(&state),
+        ) {
+            break;
+        }
+    }
+    snapshot(&state)
+}
+
+fn dot(a: &[f32], b: &[f32]) -> f32 {
+    a.iter().zip(b).map(|(x, y)| x * y).sum()
+}
