@@ -12,7 +12,8 @@ use botify_recs::experiments::{ExperimentsConfig, Router};
 use botify_recs::spec::RecommenderSpec;
 use botify_sim::http::{Remote, admin_reload};
 use botify_sim::runner::{Agent, SimParams, Simulator};
-use botify_train::dataset::Dataset;
+use botify_train::dataset::{Dataset, Split};
+use botify_train::search::search_mf;
 use botify_train::{als, i2i, mf, output, toppop, ucf};
 use clap::{Args, Subcommand};
 use serde::{Deserialize, Serialize};
@@ -73,13 +74,15 @@ pub struct Day1 {
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
+#[serde(rename_all = "snake_case")]
 pub enum Model {
     Toppop,
     I2i,
     Ucf,
     Als,
     Mf,
+    /// MF with item features (`train.mf_features`), tuned by `train.mf_search` trials.
+    MfFeatures,
 }
 
 impl Model {
@@ -91,6 +94,7 @@ impl Model {
             Model::Ucf => "models/ucf.jsonl",
             Model::Als => "models/als.jsonl",
             Model::Mf => "models/mf.jsonl",
+            Model::MfFeatures => "models/mf_features.jsonl",
         }
     }
 }
@@ -105,6 +109,11 @@ pub struct TrainPlan {
     pub factors: usize,
     pub als_iterations: usize,
     pub mf_epochs: usize,
+    /// Item features of `mf_features` (artist, genre, pop, duration).
+    pub mf_features: Vec<mf::Feature>,
+    /// Random-search trials for `mf_features` (0: the default parameters), scored on the last
+    /// 20% of day 1; the best is then trained on all of it.
+    pub mf_search: usize,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -166,6 +175,13 @@ impl Default for TrainPlan {
             factors: 64,
             als_iterations: 8,
             mf_epochs: 10,
+            mf_features: vec![
+                mf::Feature::Artist,
+                mf::Feature::Genre,
+                mf::Feature::Pop,
+                mf::Feature::Duration,
+            ],
+            mf_search: 0,
         }
     }
 }
@@ -470,6 +486,13 @@ fn run_plan(a: RunArgs) -> Result<()> {
             PathBuf::from("runs").join(format!("{}-{}", plan.name, now_nanos() / 1_000_000_000))
         }
     };
+    // A run never mixes with an earlier one (logs would append to its log).
+    if std::fs::read_dir(&run).is_ok_and(|mut d| d.next().is_some()) {
+        bail!(
+            "{} already holds files (an earlier run?); choose another --out or remove it",
+            run.display()
+        );
+    }
     std::fs::create_dir_all(&run).with_context(|| format!("creating {}", run.display()))?;
     let run = run.canonicalize()?;
     std::fs::write(run.join("plan.toml"), toml::to_string_pretty(&plan)?)?;
@@ -717,6 +740,54 @@ fn train(plan: &Plan, logs: &Path, world: &World, run: &Path) -> Result<()> {
                     ..Default::default()
                 };
                 let pb = ui::progress(t.mf_epochs as u64, "mf epochs");
+                let model = mf::fit(&d, Some(&world.catalog), &p, |_, _| {
+                    pb.inc(1);
+                    true
+                });
+                pb.finish_and_clear();
+                output::write_user_lists(&out, &model.recommend(&heard, t.k))?
+            }
+            Model::MfFeatures => {
+                let mut p = mf::Params {
+                    factors: t.factors,
+                    epochs: t.mf_epochs,
+                    threshold: t.threshold,
+                    features: t.mf_features.clone(),
+                    seed: plan.seed,
+                    ..Default::default()
+                };
+                if t.mf_search > 0 {
+                    let (fit_part, held) = d.split(Split::Time, 0.2, plan.seed);
+                    let pb = ui::progress(t.mf_search as u64, "mf search trials");
+                    let best = search_mf(
+                        &fit_part,
+                        &held,
+                        Some(&world.catalog),
+                        &p,
+                        t.mf_search,
+                        10,
+                        |_| pb.inc(1),
+                    )
+                    .context("no search trial ran")?;
+                    pb.finish_and_clear();
+                    eprintln!(
+                        "    best of {} trials: precision@10 {:.4} with {:?}, {} factors, lr {:.4}, max_sampled {}, {} epochs",
+                        t.mf_search,
+                        best.precision,
+                        best.params.loss,
+                        best.params.factors,
+                        best.params.learning_rate,
+                        best.params.max_sampled,
+                        best.params.epochs
+                    );
+                    std::fs::create_dir_all(run.join("models"))?;
+                    std::fs::write(
+                        run.join("models/mf_features.params.json"),
+                        serde_json::to_string_pretty(&best.params)?,
+                    )?;
+                    p = best.params;
+                }
+                let pb = ui::progress(p.epochs as u64, "mf_features epochs");
                 let model = mf::fit(&d, Some(&world.catalog), &p, |_, _| {
                     pb.inc(1);
                     true

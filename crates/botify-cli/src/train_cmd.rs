@@ -2,13 +2,12 @@ use anyhow::{Context, Result, bail};
 use botify_core::Catalog;
 use botify_core::events::read_events;
 use botify_core::hash::FastMap;
-use botify_core::rng::stream;
 use botify_core::{TrackId, UserId};
 use botify_train::dataset::{Dataset, Split};
 use botify_train::metrics::{Metrics, evaluate};
+use botify_train::search::search_mf;
 use botify_train::{als, i2i, mf, output, toppop, ucf};
 use clap::{Args, Subcommand, ValueEnum};
-use rand::Rng;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
@@ -395,42 +394,13 @@ fn train_mf(a: MfArgs) -> Result<()> {
     Ok(())
 }
 
-/// Seeded random search; each trial stops early after 3 epochs without a better held-out
-/// precision. Returns the best parameters with their best epoch count.
+/// Seeded random search (see `botify_train::search`), printing each trial.
 fn search(l: &Loaded, c: &Common, base: &mf::Params, trials: usize) -> Result<mf::Params> {
-    let heard = l.train.heard();
-    let mut rng = stream(c.seed, b"search", 0);
-    let mut best: Option<(f64, mf::Params)> = None;
-    for trial in 0..trials {
-        let mut p = base.clone();
-        p.loss = if rng.random_bool(0.5) {
-            mf::Loss::Warp
-        } else {
-            mf::Loss::Bpr
-        };
-        p.factors = [16, 32, 64, 128][rng.random_range(0..4)];
-        p.learning_rate = 10f32.powf(rng.random_range(-2.3f32..-0.7));
-        p.l2 = 10f32.powf(rng.random_range(-7.0f32..-4.0));
-        p.max_sampled = [10, 30, 50, 100][rng.random_range(0..4)];
-        p.epochs = base.epochs.max(1);
-        // Early stopping: stop a trial after 3 epochs without a better held-out precision.
-        let mut scores: Vec<f64> = Vec::new();
-        mf::fit(&l.train, l.catalog.as_ref(), &p, |_, m| {
-            scores
-                .push(held_out(l, c, &m.recommend(&heard, c.eval_k)).map_or(0.0, |m| m.precision));
-            let best = scores.iter().copied().fold(0.0, f64::max);
-            let since_best =
-                scores.len() - 1 - scores.iter().rposition(|&s| s == best).unwrap_or(0);
-            since_best < 3
-        });
-        let (best_epoch, score) = scores.iter().enumerate().filter(|(_, s)| !s.is_nan()).fold(
-            (0, 0.0),
-            |acc, (i, &s)| if s > acc.1 { (i + 1, s) } else { acc },
-        );
-        p.epochs = best_epoch.max(1);
+    let best = search_mf(&l.train, &l.test, l.catalog.as_ref(), base, trials, c.eval_k, |t| {
+        let p = &t.params;
         eprintln!(
             "trial {}/{}: {:?} factors {} lr {:.4} l2 {:.1e} max_sampled {} → precision@{} {:.4} at epoch {}",
-            trial + 1,
+            t.index + 1,
             trials,
             p.loss,
             p.factors,
@@ -438,19 +408,16 @@ fn search(l: &Loaded, c: &Common, base: &mf::Params, trials: usize) -> Result<mf
             p.l2,
             p.max_sampled,
             c.eval_k,
-            score,
-            best_epoch
+            t.precision,
+            p.epochs
         );
-        if best.as_ref().is_none_or(|(s, _)| score > *s) {
-            best = Some((score, p));
-        }
-    }
-    let (score, p) = best.context("no trial ran")?;
+    })
+    .context("no trial ran")?;
     println!(
         "best trial: precision@{} {:.4} with {:?}",
-        c.eval_k, score, p
+        c.eval_k, best.precision, best.params
     );
-    Ok(p)
+    Ok(best.params)
 }
 
 fn with_suffix(out: &Path, suffix: &str) -> PathBuf {

@@ -110,6 +110,16 @@ fn bad_plans_are_rejected_before_anything_runs() {
         !ok && err.contains("ab.treatments[0]") && err.contains("models/nope.jsonl"),
         "{err}"
     );
+    // An existing, non-empty run directory is refused: logs would mix.
+    std::fs::create_dir_all(d.path().join("run")).unwrap();
+    std::fs::write(d.path().join("run/keep.txt"), "earlier run").unwrap();
+    let (ok, _, err) = run(TINY, d.path(), &["--in-process"]);
+    assert!(!ok && err.contains("already holds files"), "{err}");
+    assert_eq!(
+        std::fs::read_to_string(d.path().join("run/keep.txt")).unwrap(),
+        "earlier run"
+    );
+    std::fs::remove_dir_all(d.path().join("run")).unwrap();
     let bad = TINY.replace("[world]", "[world]\ndir = \"/nonexistent/world\"");
     let (ok, _, err) = run(&bad, d.path(), &["--in-process"]);
     assert!(
@@ -122,4 +132,63 @@ fn bad_plans_are_rejected_before_anything_runs() {
         text.contains("[ab]") && text.contains("sticky_artist"),
         "{text}"
     );
+}
+
+/// Every plan in `examples/`, shrunk to a tiny world, runs end to end (in-process) and reports
+/// each of its treatments.
+#[test]
+fn example_plans_run() {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples");
+    let mut ran = 0;
+    for entry in std::fs::read_dir(&dir).unwrap() {
+        let path = entry.unwrap().path();
+        let text = std::fs::read_to_string(&path).unwrap();
+        if path.extension().is_none_or(|x| x != "toml") || !text.contains("[ab]") {
+            continue;
+        }
+        let mut plan: toml::Table = text.parse().unwrap();
+        let set = |plan: &mut toml::Table, section: &str, key: &str, v: i64| {
+            if let Some(t) = plan.get_mut(section).and_then(|s| s.as_table_mut()) {
+                t.insert(key.into(), toml::Value::Integer(v));
+            }
+        };
+        for (section, key, v) in [
+            ("world", "tracks", 3000),
+            ("world", "users", 300),
+            ("world", "dim", 16),
+            ("day1", "episodes", 3000),
+            ("train", "factors", 8),
+            ("train", "mf_epochs", 2),
+            ("ab", "episodes", 2000),
+        ] {
+            set(&mut plan, section, key, v);
+        }
+        let trials = plan["train"].get("mf_search").and_then(|v| v.as_integer());
+        if trials.is_some_and(|n| n > 2) {
+            set(&mut plan, "train", "mf_search", 2);
+        }
+        let treatments = plan["ab"]["treatments"].as_array().unwrap().len();
+        let d = tempfile::tempdir().unwrap();
+        let (ok, out, err) = run(
+            &toml::to_string(&plan).unwrap(),
+            d.path(),
+            &["--in-process"],
+        );
+        assert!(ok, "{}:\n{out}\n{err}", path.display());
+        let results: serde_json::Value = serde_json::from_str(
+            &std::fs::read_to_string(d.path().join("run/results.json")).unwrap(),
+        )
+        .unwrap();
+        assert_eq!(
+            results["rows"].as_array().unwrap().len(),
+            5 * treatments,
+            "{}",
+            path.display()
+        );
+        if trials.is_some() {
+            assert!(d.path().join("run/models/mf_features.params.json").exists());
+        }
+        ran += 1;
+    }
+    assert!(ran >= 6, "hw1..hw5 and homework.toml expected, ran {ran}");
 }

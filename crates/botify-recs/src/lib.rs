@@ -11,6 +11,7 @@ pub mod baseline;
 pub mod data;
 pub mod experiments;
 pub mod history;
+pub mod homework;
 pub mod spec;
 
 pub use botify_core::rng::Rng;

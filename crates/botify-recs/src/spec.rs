@@ -5,6 +5,7 @@ use crate::baseline::{
     Chain, Contextual, HistoryI2I, Indexed, Random, Sequential, StickyArtist, TopPop,
 };
 use crate::data::{TrackLists, UserLists, parse_top_tracks};
+use crate::homework::{BetterSticky, HistoryList, WeightedI2i, artist_popular};
 use crate::{Error, Recommender, Result};
 use botify_core::{Catalog, TrackId};
 use serde::{Deserialize, Serialize};
@@ -46,6 +47,84 @@ pub enum RecommenderSpec {
         anchors: usize,
         fallback: Option<Box<RecommenderSpec>>,
     },
+    /// Homework design 1: a per-user ranked list with a replay of liked history after a skip.
+    HistoryList {
+        /// Per-user lists, best first.
+        file: PathBuf,
+        #[serde(default = "default_recent")]
+        recent: usize,
+        #[serde(default = "default_point_7")]
+        skip_below: f32,
+        #[serde(default = "default_point_7")]
+        liked: f32,
+        fallback: Option<Box<RecommenderSpec>>,
+    },
+    /// Homework design 2: StickyArtist without disliked tracks, with liked-neighbour exploration
+    /// and a switch to item-to-item after a run of failures.
+    BetterSticky {
+        /// Per-track neighbour lists.
+        file: PathBuf,
+        #[serde(default = "default_point_8")]
+        liked: f32,
+        #[serde(default = "default_point_2")]
+        disliked: f32,
+        #[serde(default = "default_failures")]
+        failures: usize,
+        #[serde(default = "default_point_2")]
+        mix: f32,
+        #[serde(default = "default_recent")]
+        neighbours: usize,
+        fallback: Option<Box<RecommenderSpec>>,
+    },
+    /// Homework design 5: softmax-weighted item-to-item with refills, switching to a personal list
+    /// after failures.
+    WeightedI2i {
+        /// Per-track neighbour lists; weights are predicted listen times (1 when absent).
+        file: PathBuf,
+        /// Per-user lists for the personal mode.
+        personal: PathBuf,
+        /// Global top tracks for refills.
+        top: PathBuf,
+        #[serde(default = "default_point_5")]
+        min_weight: f32,
+        #[serde(default = "default_min_candidates")]
+        min_candidates: usize,
+        #[serde(default = "default_max_candidates")]
+        max_candidates: usize,
+        #[serde(default = "default_point_7")]
+        switch_below: f32,
+        #[serde(default = "default_temperature")]
+        temperature: f32,
+        fallback: Option<Box<RecommenderSpec>>,
+    },
+}
+
+fn default_recent() -> usize {
+    10
+}
+fn default_failures() -> usize {
+    5
+}
+fn default_point_2() -> f32 {
+    0.2
+}
+fn default_point_5() -> f32 {
+    0.5
+}
+fn default_point_7() -> f32 {
+    0.7
+}
+fn default_point_8() -> f32 {
+    0.8
+}
+fn default_min_candidates() -> usize {
+    30
+}
+fn default_max_candidates() -> usize {
+    70
+}
+fn default_temperature() -> f32 {
+    1.0
 }
 
 fn default_top_k() -> usize {
@@ -83,19 +162,35 @@ impl RecommenderSpec {
             })
     }
 
-    /// The data files this spec and its fallbacks read.
-    pub fn files(&self) -> Vec<PathBuf> {
+    /// The data files of this spec (not its fallback) and its fallback.
+    fn parts_mut(&mut self) -> (Vec<&mut PathBuf>, Option<&mut RecommenderSpec>) {
         use RecommenderSpec::*;
-        let (file, fallback) = match self {
-            Random => (None, &None),
-            StickyArtist { fallback } => (None, fallback),
+        let (files, fallback) = match self {
+            Random => return (Vec::new(), None),
+            StickyArtist { fallback } => (Vec::new(), fallback),
             TopPop { file, fallback, .. }
             | Indexed { file, fallback }
             | Sequential { file, fallback }
             | Contextual { file, fallback }
-            | HistoryI2i { file, fallback, .. } => (Some(file.clone()), fallback),
+            | HistoryI2i { file, fallback, .. }
+            | HistoryList { file, fallback, .. }
+            | BetterSticky { file, fallback, .. } => (vec![file], fallback),
+            WeightedI2i {
+                file,
+                personal,
+                top,
+                fallback,
+                ..
+            } => (vec![file, personal, top], fallback),
         };
-        let mut out: Vec<PathBuf> = file.into_iter().collect();
+        (files, fallback.as_deref_mut())
+    }
+
+    /// The data files this spec and its fallbacks read.
+    pub fn files(&self) -> Vec<PathBuf> {
+        let mut spec = self.clone();
+        let (files, fallback) = spec.parts_mut();
+        let mut out: Vec<PathBuf> = files.into_iter().map(|f| f.clone()).collect();
         if let Some(fb) = fallback {
             out.extend(fb.files());
         }
@@ -104,20 +199,11 @@ impl RecommenderSpec {
 
     /// Rewrites relative data paths as relative to `base`.
     pub fn resolve_paths(&mut self, base: &Path) {
-        use RecommenderSpec::*;
-        let (file, fallback) = match self {
-            Random => return,
-            StickyArtist { fallback } => (None, fallback),
-            TopPop { file, fallback, .. }
-            | Indexed { file, fallback }
-            | Sequential { file, fallback }
-            | Contextual { file, fallback }
-            | HistoryI2i { file, fallback, .. } => (Some(file), fallback),
-        };
-        if let Some(f) = file
-            && f.is_relative()
-        {
-            *f = base.join(&*f);
+        let (files, fallback) = self.parts_mut();
+        for f in files {
+            if f.is_relative() {
+                *f = base.join(&*f);
+            }
         }
         if let Some(fb) = fallback {
             fb.resolve_paths(base);
@@ -141,6 +227,17 @@ pub struct Builder {
     user_lists: HashMap<PathBuf, Arc<UserLists>>,
     track_lists: HashMap<PathBuf, Arc<TrackLists>>,
     tops: HashMap<PathBuf, Arc<Vec<TrackId>>>,
+    artist_popular: Option<Arc<Vec<Vec<TrackId>>>>,
+}
+
+/// Thresholds and probabilities must lie in [0, 1].
+fn check_unit(kind: &str, values: &[(&str, f32)]) -> Result<()> {
+    match values.iter().find(|(_, v)| !(0.0..=1.0).contains(v)) {
+        Some((name, v)) => Err(Error::Config(format!(
+            "{kind}: `{name}` {v} is not in [0, 1]"
+        ))),
+        None => Ok(()),
+    }
 }
 
 impl Builder {
@@ -155,6 +252,7 @@ impl Builder {
             user_lists: HashMap::new(),
             track_lists: HashMap::new(),
             tops: HashMap::new(),
+            artist_popular: None,
         }
     }
 
@@ -247,6 +345,105 @@ impl Builder {
                 }),
                 fallback,
             ),
+            S::HistoryList {
+                file,
+                recent,
+                skip_below,
+                liked,
+                fallback,
+            } => {
+                check_unit(
+                    "history_list",
+                    &[("skip_below", *skip_below), ("liked", *liked)],
+                )?;
+                (
+                    Box::new(HistoryList {
+                        lists: self.user_lists(file)?,
+                        recent: *recent,
+                        skip_below: *skip_below,
+                        liked: *liked,
+                    }),
+                    fallback,
+                )
+            }
+            S::BetterSticky {
+                file,
+                liked,
+                disliked,
+                failures,
+                mix,
+                neighbours,
+                fallback,
+            } => {
+                check_unit(
+                    "better_sticky",
+                    &[("liked", *liked), ("disliked", *disliked), ("mix", *mix)],
+                )?;
+                if *failures == 0 || *neighbours == 0 {
+                    return Err(Error::Config(
+                        "better_sticky: `failures` and `neighbours` must be at least 1".into(),
+                    ));
+                }
+                (
+                    Box::new(BetterSticky {
+                        catalog: self.catalog.clone(),
+                        lists: self.track_lists(file)?,
+                        liked: *liked,
+                        disliked: *disliked,
+                        failures: *failures,
+                        mix: *mix,
+                        neighbours: *neighbours,
+                    }),
+                    fallback,
+                )
+            }
+            S::WeightedI2i {
+                file,
+                personal,
+                top,
+                min_weight,
+                min_candidates,
+                max_candidates,
+                switch_below,
+                temperature,
+                fallback,
+            } => {
+                check_unit("weighted_i2i", &[("switch_below", *switch_below)])?;
+                if !min_weight.is_finite() {
+                    return Err(Error::Config(format!(
+                        "weighted_i2i: `min_weight` {min_weight} is not a number"
+                    )));
+                }
+                if !(*temperature > 0.0 && temperature.is_finite()) {
+                    return Err(Error::Config(format!(
+                        "weighted_i2i: `temperature` {temperature} must be positive"
+                    )));
+                }
+                if *max_candidates == 0 || min_candidates > max_candidates {
+                    return Err(Error::Config(format!(
+                        "weighted_i2i: need 1 <= `max_candidates` and `min_candidates` <= `max_candidates` (got {min_candidates} and {max_candidates})"
+                    )));
+                }
+                let artist_popular = self
+                    .artist_popular
+                    .get_or_insert_with(|| Arc::new(artist_popular(&self.catalog)))
+                    .clone();
+                (
+                    Box::new(WeightedI2i {
+                        catalog: self.catalog.clone(),
+                        lists: self.track_lists(file)?,
+                        personal: self.user_lists(personal)?,
+                        artist_popular,
+                        top: self.top(top)?,
+                        min_weight: *min_weight,
+                        min_candidates: *min_candidates,
+                        max_candidates: *max_candidates,
+                        switch_below: *switch_below,
+                        temperature: *temperature,
+                    }),
+                    fallback,
+                )
+            }
         };
         let fallback = match fallback {
             Some(fb) => self.build(fb, fallbacks)?,
@@ -296,6 +493,120 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(e.contains("filee"), "{e}");
+    }
+
+    #[test]
+    fn homework_designs_parse_with_the_reported_defaults_and_reject_bad_parameters() {
+        let s = RecommenderSpec::parse_cli(
+            "{ type = \"weighted_i2i\", file = \"i2i.jsonl\", personal = \"u.jsonl\", top = \"top.json\", fallback = { type = \"better_sticky\", file = \"i2i.jsonl\" } }",
+        )
+        .unwrap();
+        let RecommenderSpec::WeightedI2i {
+            min_weight,
+            min_candidates,
+            max_candidates,
+            switch_below,
+            fallback: Some(fallback),
+            ..
+        } = &s
+        else {
+            panic!("{s:?}")
+        };
+        assert_eq!(
+            (*min_weight, *min_candidates, *max_candidates, *switch_below),
+            (0.5, 30, 70, 0.7)
+        );
+        assert!(matches!(
+            **fallback,
+            RecommenderSpec::BetterSticky {
+                liked: 0.8,
+                disliked: 0.2,
+                failures: 5,
+                ..
+            }
+        ));
+        let files: Vec<String> = s.files().iter().map(|f| f.display().to_string()).collect();
+        assert_eq!(files, ["i2i.jsonl", "u.jsonl", "top.json", "i2i.jsonl"]);
+        let h =
+            RecommenderSpec::parse_cli("{ type = \"history_list\", file = \"u.jsonl\" }").unwrap();
+        assert!(matches!(
+            h,
+            RecommenderSpec::HistoryList {
+                recent: 10,
+                skip_below: 0.7,
+                liked: 0.7,
+                ..
+            }
+        ));
+
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(
+            dir.path().join("i2i.jsonl"),
+            "{\"track\": 0, \"recommendations\": [1]}\n",
+        )
+        .unwrap();
+        std::fs::write(
+            dir.path().join("u.jsonl"),
+            "{\"user\": 0, \"tracks\": [1]}\n",
+        )
+        .unwrap();
+        std::fs::write(dir.path().join("top.json"), "[1, 0]").unwrap();
+        let catalog = Arc::new(
+            Catalog::from_tracks(
+                (0..2)
+                    .map(|i| botify_core::Track {
+                        track: i,
+                        artist: "a".into(),
+                        title: "t".into(),
+                        genre: None,
+                        year: None,
+                        duration: None,
+                        mood: None,
+                        pop: None,
+                    })
+                    .collect(),
+            )
+            .unwrap(),
+        );
+        let build = |spec: &str| {
+            let mut s = RecommenderSpec::parse_cli(spec).unwrap();
+            s.resolve_paths(dir.path());
+            Builder::new(catalog.clone())
+                .build(&s, &Default::default())
+                .map(|r| r.uses_history())
+        };
+        let weighted = |extra: &str| {
+            format!(
+                "{{ type = \"weighted_i2i\", file = \"i2i.jsonl\", personal = \"u.jsonl\", top = \"top.json\"{extra} }}"
+            )
+        };
+        assert!(build(&weighted("")).unwrap());
+        for (extra, says) in [
+            (", temperature = 0.0", "`temperature` 0 must be positive"),
+            (
+                ", min_candidates = 80",
+                "`min_candidates` <= `max_candidates`",
+            ),
+            (
+                ", switch_below = 1.5",
+                "`switch_below` 1.5 is not in [0, 1]",
+            ),
+        ] {
+            let e = build(&weighted(extra)).unwrap_err().to_string();
+            assert!(e.contains(says), "{e}");
+        }
+        let e = build("{ type = \"better_sticky\", file = \"i2i.jsonl\", failures = 0 }")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("`failures`"), "{e}");
+        let e = build("{ type = \"better_sticky\", file = \"i2i.jsonl\", mix = -0.1 }")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("`mix` -0.1"), "{e}");
+        let e = build("{ type = \"history_list\", file = \"missing.jsonl\" }")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("missing.jsonl"), "{e}");
     }
 
     #[test]

@@ -192,6 +192,98 @@ async fn concurrent_requests_lose_no_history_redis() {
     assert_eq!(n, 200);
 }
 
+/// Homework designs keep their per-user state in the store's history: concurrent requests for one
+/// user lose no update, and a user following the recommendations never gets a heard track back.
+async fn homework_state(redis: Option<String>) {
+    let world = World::new();
+    // Every track's neighbours: the next ten ids; user 9's personal list: 1000..1100.
+    let i2i: String = (0..2000u32)
+        .map(|t| {
+            let recs: Vec<u32> = (1..=10).map(|d| (t + d) % 2000).collect();
+            format!("{{\"track\": {t}, \"recommendations\": {recs:?}}}\n")
+        })
+        .collect();
+    std::fs::write(world.path("i2i.jsonl"), i2i).unwrap();
+    let personal: Vec<u32> = (1000..1100).collect();
+    std::fs::write(
+        world.path("users.jsonl"),
+        format!("{{\"user\": 9, \"tracks\": {personal:?}}}\n"),
+    )
+    .unwrap();
+    std::fs::write(world.path("top.json"), "[5, 6, 7]").unwrap();
+    let exp = world.path("exp.toml");
+    std::fs::write(
+        &exp,
+        r#"history = 1000
+route = "HW"
+[[experiment]]
+name = "HW"
+buckets = 2
+treatments.C = { type = "weighted_i2i", file = "i2i.jsonl", personal = "users.jsonl", top = "top.json", fallback = { type = "better_sticky", file = "i2i.jsonl" } }
+treatments.T1 = { type = "better_sticky", file = "i2i.jsonl", fallback = { type = "weighted_i2i", file = "i2i.jsonl", personal = "users.jsonl", top = "top.json" } }
+"#,
+    )
+    .unwrap();
+    let svc = Service::start(&world, Some(exp), redis, None).await;
+    let addr = svc.addr;
+    let tasks: Vec<_> = (0..100)
+        .map(|i| {
+            tokio::spawn(async move {
+                post(
+                    addr,
+                    "/next/7",
+                    &format!("{{\"track\": {i}, \"time\": 0.9}}"),
+                )
+                .await
+            })
+        })
+        .collect();
+    for t in tasks {
+        assert_eq!(t.await.unwrap().0, 200);
+    }
+    // One listener follows the recommendations, skipping every third one.
+    let mut heard = std::collections::HashSet::from([0u64]);
+    let mut track = 0u64;
+    for step in 0..60 {
+        let time = if step % 3 == 2 { 0.1 } else { 0.9 };
+        let (status, body) = post(
+            addr,
+            "/next/9",
+            &format!("{{\"track\": {track}, \"time\": {time}}}"),
+        )
+        .await;
+        assert_eq!(status, 200, "{body}");
+        track = json(&body)["track"].as_u64().unwrap();
+        assert!(heard.insert(track), "step {step}: {track} was heard before");
+    }
+    let report = svc.stop().await;
+    assert_eq!(report.answered, 160);
+    let lines = log_lines(&world.path("log"));
+    let user7 = lines.iter().filter(|l| l["user"] == 7).count();
+    assert_eq!(user7, 100);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn homework_state_is_kept_in_the_embedded_store() {
+    homework_state(None).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn homework_state_is_kept_in_redis() {
+    let Some(redis) = Redis::start() else { return };
+    homework_state(Some(redis.url())).await;
+    let client = redis::Client::open(redis.url()).unwrap();
+    let mut c = client.get_multiplexed_async_connection().await.unwrap();
+    for (user, n) in [(7, 100usize), (9, 60)] {
+        let len: usize = redis::cmd("LLEN")
+            .arg(format!("botify:history:{user}"))
+            .query_async(&mut c)
+            .await
+            .unwrap();
+        assert_eq!(len, n, "user {user}");
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn store_backends_agree() {
     use botify_recs::Listen;

@@ -9,6 +9,7 @@ pub mod metrics;
 pub mod mf;
 pub mod output;
 pub mod score;
+pub mod search;
 pub mod toppop;
 pub mod ucf;
 

@@ -165,8 +165,23 @@ impl Model {
         exclude: &FastMap<UserId, Vec<TrackId>>,
         k: usize,
     ) -> FastMap<UserId, Vec<TrackId>> {
+        self.recommend_to(|_| true, exclude, k)
+    }
+
+    /// Lists for the known users that `who` accepts (e.g. only those a metric will score).
+    pub fn recommend_to(
+        &self,
+        who: impl Fn(UserId) -> bool,
+        exclude: &FastMap<UserId, Vec<TrackId>>,
+        k: usize,
+    ) -> FastMap<UserId, Vec<TrackId>> {
         let (items, bias) = self.item_matrix();
-        let users: Vec<(UserId, usize)> = self.users.iter().map(|(&u, &r)| (u, r)).collect();
+        let users: Vec<(UserId, usize)> = self
+            .users
+            .iter()
+            .filter(|&(&u, _)| who(u))
+            .map(|(&u, &r)| (u, r))
+            .collect();
         crate::score::top_k(&users, &self.user_factors, &items, Some(&bias), exclude, k)
     }
 
