@@ -2,6 +2,8 @@
 //! Welch t intervals of the difference as % of control — plus sample-ratio-mismatch checks, Holm
 //! correction, CUPED and power calculations, and reports people would rather look at than read.
 
+pub mod chart;
+pub mod png;
 pub mod report;
 pub mod sessions;
 pub mod stats;

@@ -2,49 +2,15 @@
 //! backend and a bundled font to place text; SVG text is laid out by the browser instead, so
 //! these charts stay crisp, tiny and dependency-free.
 
+pub use crate::chart::Series;
+use crate::chart::{Frame, PALETTE, tick_labels, ticks};
 use std::fmt::Write;
-
-const PALETTE: [&str; 10] = [
-    "#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f",
-    "#bcbd22", "#17becf",
-];
 
 pub fn escape(s: &str) -> String {
     s.replace('&', "&amp;")
         .replace('<', "&lt;")
         .replace('>', "&gt;")
         .replace('"', "&quot;")
-}
-
-/// About five round tick values covering [lo, hi].
-fn ticks(lo: f64, hi: f64) -> Vec<f64> {
-    if !(lo.is_finite() && hi.is_finite()) || hi <= lo {
-        return vec![lo];
-    }
-    let raw = (hi - lo) / 5.0;
-    let mag = 10f64.powf(raw.log10().floor());
-    let step = [1.0, 2.0, 5.0, 10.0]
-        .iter()
-        .map(|m| m * mag)
-        .find(|s| *s >= raw * 0.75)
-        .unwrap_or(10.0 * mag);
-    let mut t = (lo / step).ceil() * step;
-    let mut out = Vec::new();
-    while t <= hi + step * 1e-9 {
-        out.push(if t.abs() < step * 1e-9 { 0.0 } else { t });
-        t += step;
-    }
-    out
-}
-
-fn fmt_tick(v: f64) -> String {
-    if v.abs() >= 100.0 || v == v.round() {
-        format!("{v:.0}")
-    } else if v.abs() >= 1.0 {
-        format!("{v:.1}")
-    } else {
-        format!("{v:.2}")
-    }
 }
 
 /// An SVG element of `w` × `h` with a centred title, left open for the chart's content.
@@ -81,13 +47,14 @@ pub fn forest(title: &str, items: &[ForestItem]) -> String {
     let x = |v: f64| left + (v - lo) / (hi - lo) * (w - left - right);
     let mut s = open(w, h, title);
     let axis_y = top + row * items.len().max(1) as f64;
-    for t in ticks(lo, hi) {
+    let tt = ticks(lo, hi);
+    for (&t, label) in tt.iter().zip(tick_labels(&tt)) {
         let _ = write!(
             s,
             "<line x1=\"{0:.1}\" y1=\"{top}\" x2=\"{0:.1}\" y2=\"{axis_y}\" stroke=\"#eee\"/><text x=\"{0:.1}\" y=\"{1}\" text-anchor=\"middle\" fill=\"#555\">{2}%</text>",
             x(t),
             axis_y + 16.0,
-            fmt_tick(t)
+            label
         );
     }
     let _ = write!(
@@ -133,47 +100,19 @@ pub fn forest(title: &str, items: &[ForestItem]) -> String {
     s
 }
 
-pub struct Series {
-    pub label: String,
-    pub points: Vec<(f64, f64)>,
-}
-
 /// One polyline per series with axes, ticks and a legend.
 pub fn lines(title: &str, x_label: &str, series: &[Series]) -> String {
     let (w, h, left, right, top, bottom) = (480.0, 300.0, 56.0, 16.0, 30.0, 64.0);
-    let all: Vec<(f64, f64)> = series
-        .iter()
-        .flat_map(|s| s.points.iter().copied())
-        .filter(|(a, b)| a.is_finite() && b.is_finite())
-        .collect();
     let mut s = open(w, h, title);
-    if all.is_empty() {
+    let Some(Frame { x0, x1, y0, y1 }) = Frame::fit(series) else {
         s.push_str("<text x=\"240\" y=\"150\" text-anchor=\"middle\" fill=\"#777\">no finished sessions</text></svg>");
         return s;
-    }
-    let (mut x0, mut x1) = all
-        .iter()
-        .fold((f64::INFINITY, f64::NEG_INFINITY), |(a, b), p| {
-            (a.min(p.0), b.max(p.0))
-        });
-    let (mut y0, mut y1) = all
-        .iter()
-        .fold((f64::INFINITY, f64::NEG_INFINITY), |(a, b), p| {
-            (a.min(p.1), b.max(p.1))
-        });
-    if x1 <= x0 {
-        x1 = x0 + 1.0;
-        x0 -= 0.0;
-    }
-    y0 = y0.min(0.0);
-    if y1 <= y0 {
-        y1 = y0 + 1.0;
-    }
-    y1 += (y1 - y0) * 0.05;
+    };
     let px = |v: f64| left + (v - x0) / (x1 - x0) * (w - left - right);
     let py = |v: f64| top + (1.0 - (v - y0) / (y1 - y0)) * (h - top - bottom);
     let base = h - bottom;
-    for t in ticks(y0, y1) {
+    let tt = ticks(y0, y1);
+    for (&t, label) in tt.iter().zip(tick_labels(&tt)) {
         let _ = write!(
             s,
             "<line x1=\"{left}\" y1=\"{0:.1}\" x2=\"{1}\" y2=\"{0:.1}\" stroke=\"#eee\"/><text x=\"{2}\" y=\"{3:.1}\" text-anchor=\"end\" fill=\"#555\">{4}</text>",
@@ -181,16 +120,17 @@ pub fn lines(title: &str, x_label: &str, series: &[Series]) -> String {
             w - right,
             left - 6.0,
             py(t) + 4.0,
-            fmt_tick(t)
+            label
         );
     }
-    for t in ticks(x0, x1) {
+    let tt = ticks(x0, x1);
+    for (&t, label) in tt.iter().zip(tick_labels(&tt)) {
         let _ = write!(
             s,
             "<text x=\"{:.1}\" y=\"{}\" text-anchor=\"middle\" fill=\"#555\">{}</text>",
             px(t),
             base + 16.0,
-            fmt_tick(t)
+            label
         );
     }
     let _ = write!(

@@ -82,7 +82,24 @@ pub struct Model {
     /// Feature embeddings and biases; item i is the sum over `item_features[i]`.
     feature_factors: Factors,
     feature_bias: Vec<f32>,
-    item_features: Vec<Vec<u32>>,
+    item_features: ItemFeatures,
+}
+
+/// Feature ids of each item in one compact array (CSR): WARP looks up random items all the time,
+/// and one contiguous array stays in cache where a vector per item would not.
+#[derive(Debug, Clone)]
+struct ItemFeatures {
+    offsets: Vec<u32>,
+    ids: Vec<u32>,
+}
+
+impl ItemFeatures {
+    fn of(&self, item: usize) -> &[u32] {
+        &self.ids[self.offsets[item] as usize..self.offsets[item + 1] as usize]
+    }
+    fn len(&self) -> usize {
+        self.offsets.len() - 1
+    }
 }
 
 /// Feature rows of each item: its id first, then the requested metadata features.
@@ -90,7 +107,7 @@ fn item_features(
     tracks: usize,
     catalog: Option<&Catalog>,
     features: &[Feature],
-) -> (Vec<Vec<u32>>, usize) {
+) -> (ItemFeatures, usize) {
     let mut next = tracks as u32;
     let mut ids: FastMap<(u8, String), u32> = FastMap::default();
     let mut rows: Vec<Vec<u32>> = (0..tracks as u32).map(|t| vec![t]).collect();
@@ -127,7 +144,16 @@ fn item_features(
             }
         }
     }
-    (rows, next as usize)
+    let mut csr = ItemFeatures {
+        offsets: Vec::with_capacity(rows.len() + 1),
+        ids: Vec::with_capacity(rows.iter().map(Vec::len).sum()),
+    };
+    csr.offsets.push(0);
+    for row in rows {
+        csr.ids.extend(row);
+        csr.offsets.push(csr.ids.len() as u32);
+    }
+    (csr, next as usize)
 }
 
 fn sigmoid(x: f32) -> f32 {
@@ -138,7 +164,7 @@ impl Model {
     fn item_vec(&self, i: usize, out: &mut [f32]) -> f32 {
         out.iter_mut().for_each(|x| *x = 0.0);
         let mut b = 0.0;
-        for &f in &self.item_features[i] {
+        for &f in self.item_features.of(i) {
             for (o, v) in out.iter_mut().zip(self.feature_factors.row(f as usize)) {
                 *o += v;
             }
@@ -218,21 +244,24 @@ struct State<'a> {
     user: Cells,
     feat: Cells,
     bias: Cells,
-    /// Adagrad accumulators: per user row, per feature row, per feature bias.
+    /// Adagrad accumulators, one per parameter (as LightFM), starting at 1.
     g_user: Cells,
     g_feat: Cells,
     g_bias: Cells,
-    item_features: &'a [Vec<u32>],
+    item_features: &'a ItemFeatures,
     user_pos: &'a [Vec<u32>],
     items: usize,
 }
+
+/// WARP's largest rank weight (LightFM's MAX_LOSS).
+const MAX_WARP_WEIGHT: f32 = 10.0;
 
 impl State<'_> {
     /// Item embedding (summed features) into `out`; returns the summed bias.
     fn item(&self, i: usize, out: &mut [f32]) -> f32 {
         out.iter_mut().for_each(|x| *x = 0.0);
         let mut b = 0.0;
-        for &f in &self.item_features[i] {
+        for &f in self.item_features.of(i) {
             let base = f as usize * self.k;
             for (c, o) in out.iter_mut().enumerate() {
                 *o += self.feat.get(base + c);
@@ -242,6 +271,73 @@ impl State<'_> {
         b
     }
 
+    /// Score of item `i` for the user vector `pu`: summed feature biases and dot products, read
+    /// straight from the shared rows (no item vector is built for the negatives WARP tries).
+    fn score(&self, pu: &[f32], i: usize) -> f32 {
+        let k = self.k;
+        let mut b = 0.0;
+        let mut lanes = [0f32; LANES];
+        for &f in self.item_features.of(i) {
+            let row = &self.feat.0[f as usize * k..(f as usize + 1) * k];
+            let (head, tail) = row.split_at(k - k % LANES);
+            for (r, u) in head.chunks_exact(LANES).zip(pu.chunks_exact(LANES)) {
+                for l in 0..LANES {
+                    lanes[l] += f32::from_bits(r[l].load(Relaxed)) * u[l];
+                }
+            }
+            for (r, u) in tail.iter().zip(&pu[k - k % LANES..]) {
+                b += f32::from_bits(r.load(Relaxed)) * u;
+            }
+            b += self.bias.get(f as usize);
+        }
+        b + lanes.iter().sum::<f32>()
+    }
+
+    /// Hints the CPU to load item `i`'s own embedding row (its first feature) into cache.
+    fn prefetch(&self, i: usize) {
+        #[cfg(target_arch = "x86_64")]
+        {
+            use std::arch::x86_64::{_MM_HINT_T0, _mm_prefetch};
+            let f = self.item_features.of(i)[0] as usize;
+            let row = self.feat.0[f * self.k..(f + 1) * self.k].as_ptr();
+            for line in (0..self.k).step_by(16) {
+                // SAFETY: a prefetch is only a hint; it never faults, and the address is in bounds.
+                unsafe { _mm_prefetch::<_MM_HINT_T0>(row.add(line).cast::<i8>()) };
+            }
+        }
+        #[cfg(not(target_arch = "x86_64"))]
+        let _ = i;
+    }
+
+    /// One step of adagrad with L2 on the row `row` of `params`/`acc` for gradient `scale · dir`.
+    /// The row is copied out and back so the arithmetic runs on plain (vectorised) slices.
+    #[allow(clippy::too_many_arguments)]
+    fn adagrad_row(
+        &self,
+        params: &Cells,
+        acc: &Cells,
+        row: usize,
+        scale: f32,
+        dir: &[f32],
+        p: &Params,
+        s: &mut RowScratch,
+    ) {
+        let base = row * self.k;
+        for c in 0..self.k {
+            s.w[c] = params.get(base + c);
+            s.g[c] = acc.get(base + c);
+        }
+        for ((w, g), d) in s.w.iter_mut().zip(s.g.iter_mut()).zip(dir) {
+            let grad = scale * d + p.l2 * *w;
+            *w -= p.learning_rate / g.sqrt() * grad;
+            *g += grad * grad;
+        }
+        for c in 0..self.k {
+            params.set(base + c, s.w[c]);
+            acc.set(base + c, s.g[c]);
+        }
+    }
+
     /// One SGD step on the positive (u, i); returns its loss (0 when WARP finds no violator).
     fn step(&self, u: usize, i: u32, p: &Params, rng: &mut impl Rng, s: &mut Scratch) -> f64 {
         let k = self.k;
@@ -249,6 +345,7 @@ impl State<'_> {
             s.pu[c] = self.user.get(u * k + c);
         }
         let xi = self.item(i as usize, &mut s.qi) + dot(&s.pu, &s.qi);
+        // (negative, weight of the pair's gradient, reported loss), as LightFM's fit_warp/fit_bpr.
         let (j, weight, loss) = match p.loss {
             Loss::Bpr => {
                 let j = loop {
@@ -257,20 +354,29 @@ impl State<'_> {
                         break j;
                     }
                 };
-                let x = xi - (self.item(j as usize, &mut s.qj) + dot(&s.pu, &s.qj));
+                let x = xi - self.score(&s.pu, j as usize);
                 (j, sigmoid(-x), -f64::from(sigmoid(x).max(1e-12).ln()))
             }
             Loss::Warp => {
                 let mut found = None;
+                // Negatives are drawn one ahead so the next one's row is fetched from memory
+                // while this one is scored: random rows are cache misses, the cost of WARP.
+                let mut next = rng.random_range(0..self.items as u32);
                 for trial in 1..=p.max_sampled {
-                    let j = rng.random_range(0..self.items as u32);
+                    let j = next;
+                    if trial < p.max_sampled {
+                        next = rng.random_range(0..self.items as u32);
+                        self.prefetch(next as usize);
+                    }
                     if self.user_pos[u].contains(&j) {
                         continue;
                     }
-                    let xj = self.item(j as usize, &mut s.qj) + dot(&s.pu, &s.qj);
+                    let xj = self.score(&s.pu, j as usize);
                     if xj > xi - 1.0 {
+                        // Rank estimate from the trials it took to find a violator.
                         let rank = ((self.items - 1) / trial).max(1) as f32;
-                        found = Some((j, rank.ln().max(0.0) + 1.0, f64::from(1.0 - xi + xj)));
+                        let w = rank.ln().min(MAX_WARP_WEIGHT);
+                        found = Some((j, w, f64::from(1.0 - xi + xj)));
                         break;
                     }
                 }
@@ -280,42 +386,49 @@ impl State<'_> {
                 }
             }
         };
-        // Gradient step on d(x_ui − x_uj): the user row, features of i (+) and of j (−).
-        let lr = p.learning_rate * weight;
-        let lu = lr / self.g_user.get(u).sqrt();
-        let mut gsum_u = 0.0;
-        for c in 0..k {
-            let g = s.qi[c] - s.qj[c];
-            gsum_u += g * g;
-            let cur = self.user.get(u * k + c);
-            self.user.set(u * k + c, cur + lu * g - p.l2 * cur);
+        if weight <= 0.0 {
+            return loss;
         }
-        self.g_user.add(u, gsum_u / k as f32);
-        let gsum: f32 = s.pu.iter().map(|x| x * x).sum::<f32>() / k as f32;
-        for (item, sign) in [(i, 1.0f32), (j, -1.0)] {
-            for &f in &self.item_features[item as usize] {
+        // Descend weight · (x_uj − x_ui): the user row along (q_j − q_i), the features of i along
+        // −p_u and of j along +p_u, the biases by ∓1.
+        self.item(j as usize, &mut s.qj);
+        for c in 0..k {
+            s.d[c] = s.qj[c] - s.qi[c];
+        }
+        self.adagrad_row(&self.user, &self.g_user, u, weight, &s.d, p, &mut s.row);
+        for (item, sign) in [(i, -1.0f32), (j, 1.0)] {
+            for &f in self.item_features.of(item as usize) {
                 let f = f as usize;
-                let lf = lr / self.g_feat.get(f).sqrt();
-                for c in 0..k {
-                    let cur = self.feat.get(f * k + c);
-                    self.feat
-                        .set(f * k + c, cur + sign * lf * s.pu[c] - p.l2 * cur);
-                }
-                // Biases have their own accumulators: their gradient is 1 per update, so their
-                // step decays fast and they cannot drown the embeddings in noise.
-                self.bias.add(f, sign * lr / self.g_bias.get(f).sqrt());
-                self.g_bias.add(f, weight * weight);
-                self.g_feat.add(f, gsum);
+                self.adagrad_row(
+                    &self.feat,
+                    &self.g_feat,
+                    f,
+                    sign * weight,
+                    &s.pu,
+                    p,
+                    &mut s.row,
+                );
+                let g = sign * weight;
+                let acc = self.g_bias.get(f);
+                self.bias.add(f, -p.learning_rate / acc.sqrt() * g);
+                self.g_bias.set(f, acc + g * g);
             }
         }
         loss
     }
 }
 
+struct RowScratch {
+    w: Vec<f32>,
+    g: Vec<f32>,
+}
+
 struct Scratch {
     pu: Vec<f32>,
     qi: Vec<f32>,
     qj: Vec<f32>,
+    d: Vec<f32>,
+    row: RowScratch,
 }
 
 /// Trains; `on_epoch` sees each epoch's mean loss and the model (for validation curves) and
@@ -359,8 +472,8 @@ pub fn fit(
         user: Cells::new(&user_init),
         feat: Cells::new(&feat_init),
         bias: Cells::new(&vec![0.0; n_features]),
-        g_user: Cells::new(&vec![1.0; users.len()]),
-        g_feat: Cells::new(&vec![1.0; n_features]),
+        g_user: Cells::new(&vec![1.0; users.len() * k]),
+        g_feat: Cells::new(&vec![1.0; n_features * k]),
         g_bias: Cells::new(&vec![1.0; n_features]),
         item_features: &item_features,
         user_pos: &user_pos,
@@ -371,6 +484,11 @@ pub fn fit(
         pu: vec![0.0; k],
         qi: vec![0.0; k],
         qj: vec![0.0; k],
+        d: vec![0.0; k],
+        row: RowScratch {
+            w: vec![0.0; k],
+            g: vec![0.0; k],
+        },
     };
     let snapshot = |state: &State| Model {
         users: users.clone(),
@@ -426,6 +544,26 @@ pub fn fit(
     snapshot(&state)
 }
 
+/// Accumulator lanes: independent partial sums let the compiler vectorise float dot products
+/// (a single running sum is a serial dependency it may not reorder).
+const LANES: usize = 8;
+
 fn dot(a: &[f32], b: &[f32]) -> f32 {
-    a.iter().zip(b).map(|(x, y)| x * y).sum()
+    let n = a.len().min(b.len());
+    let split = n - n % LANES;
+    let mut lanes = [0f32; LANES];
+    for (x, y) in a[..split]
+        .chunks_exact(LANES)
+        .zip(b[..split].chunks_exact(LANES))
+    {
+        for l in 0..LANES {
+            lanes[l] += x[l] * y[l];
+        }
+    }
+    let tail: f32 = a[split..n]
+        .iter()
+        .zip(&b[split..n])
+        .map(|(x, y)| x * y)
+        .sum();
+    lanes.iter().sum::<f32>() + tail
 }

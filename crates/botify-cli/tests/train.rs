@@ -1,0 +1,259 @@
+//! `botify train` and `botify eval` on a log the simulator wrote: every model's file is in a format
+//! the service loads, curves are written, and bad input is a clear error.
+
+mod common;
+use botify_core::Catalog;
+use botify_recs::experiments::ExperimentsConfig;
+use botify_recs::experiments::Router;
+use botify_recs::spec::RecommenderSpec;
+use common::{botify, world};
+use std::path::Path;
+use std::sync::Arc;
+
+fn s(p: &Path) -> &str {
+    p.to_str().unwrap()
+}
+
+#[test]
+fn every_trainer_writes_what_the_service_serves() {
+    let d = tempfile::tempdir().unwrap();
+    let w = world(d.path(), "world", 2000, 200, 16);
+    let log = d.path().join("log");
+    let (ok, _, err) = botify(&[
+        "sim",
+        "--world",
+        s(&w),
+        "--episodes",
+        "3000",
+        "--recommender",
+        "sticky-artist",
+        "--log-dir",
+        s(&log),
+    ]);
+    assert!(ok, "{err}");
+    let catalog = w.join("tracks.json");
+    let out = |name: &str| d.path().join("models").join(name);
+    let runs: Vec<(&str, Vec<&str>, std::path::PathBuf)> = vec![
+        ("toppop", vec![], out("top.json")),
+        ("i2i", vec![], out("i2i.jsonl")),
+        ("i2i", vec!["--mode", "next"], out("i2i_next.jsonl")),
+        ("ucf", vec![], out("ucf.jsonl")),
+        (
+            "als",
+            vec!["--factors", "8", "--iterations", "3"],
+            out("als.jsonl"),
+        ),
+        (
+            "mf",
+            vec!["--factors", "8", "--epochs", "3", "--loss", "bpr"],
+            out("mf_bpr.jsonl"),
+        ),
+        (
+            "mf",
+            vec![
+                "--factors",
+                "8",
+                "--epochs",
+                "3",
+                "--item-features",
+                "artist,genre,pop,duration",
+                "--search",
+                "2",
+            ],
+            out("mf.jsonl"),
+        ),
+    ];
+    for (model, extra, file) in &runs {
+        let mut args = vec![
+            "train",
+            model,
+            "--logs",
+            s(&log),
+            "--catalog",
+            s(&catalog),
+            "--out",
+            s(file),
+        ];
+        args.extend(extra);
+        let (ok, stdout, err) = botify(&args);
+        assert!(ok, "{model} {extra:?}: {err}");
+        assert!(file.exists(), "{model}: no {}", file.display());
+        if *model != "i2i" {
+            assert!(
+                stdout.contains("precision@10") || err.contains("precision@10"),
+                "{model}: {stdout}{err}"
+            );
+        }
+    }
+    // Learning curves: CSV with one row per epoch, a PNG and an HTML page.
+    for stem in ["mf", "als"] {
+        let csv = std::fs::read_to_string(out(&format!("{stem}.curve.csv"))).unwrap();
+        assert!(csv.lines().count() >= 4, "{csv}");
+        let png = std::fs::read(out(&format!("{stem}.curve.png"))).unwrap();
+        assert_eq!(&png[..8], b"\x89PNG\r\n\x1a\n");
+        assert!(out(&format!("{stem}.curve.html")).exists());
+    }
+    let params = std::fs::read_to_string(out("mf.params.json")).unwrap();
+    assert!(
+        params.contains("\"features\"") && params.contains("artist"),
+        "{params}"
+    );
+
+    // The service builds every file as the recommender that reads its format.
+    let specs = [
+        format!(
+            "{{ type = \"top_pop\", file = \"{}\" }}",
+            s(&out("top.json"))
+        ),
+        format!(
+            "{{ type = \"contextual\", file = \"{}\" }}",
+            s(&out("i2i.jsonl"))
+        ),
+        format!(
+            "{{ type = \"history_i2i\", file = \"{}\" }}",
+            s(&out("i2i_next.jsonl"))
+        ),
+        format!(
+            "{{ type = \"sequential\", file = \"{}\" }}",
+            s(&out("ucf.jsonl"))
+        ),
+        format!(
+            "{{ type = \"indexed\", file = \"{}\" }}",
+            s(&out("als.jsonl"))
+        ),
+        format!(
+            "{{ type = \"indexed\", file = \"{}\" }}",
+            s(&out("mf.jsonl"))
+        ),
+    ];
+    let specs: Vec<RecommenderSpec> = specs
+        .iter()
+        .map(|x| RecommenderSpec::parse_cli(x).unwrap())
+        .collect();
+    let cat = Arc::new(Catalog::load(&catalog).unwrap());
+    Router::build(ExperimentsConfig::split("ALL", specs), cat).unwrap();
+
+    // eval compares several files on the same split.
+    let (ok, stdout, err) = botify(&[
+        "eval",
+        "--logs",
+        s(&log),
+        "--catalog",
+        s(&catalog),
+        "--recs",
+        s(&out("mf.jsonl")),
+        s(&out("als.jsonl")),
+        s(&out("top.json")),
+    ]);
+    assert!(ok, "{err}");
+    let rows: Vec<&str> = stdout.lines().collect();
+    assert_eq!(rows.len(), 4, "{stdout}");
+    assert!(
+        rows[0].contains("P@10") && rows[1].contains("mf.jsonl") && rows[3].contains("top.json"),
+        "{stdout}"
+    );
+}
+
+#[test]
+fn bad_training_input_is_a_clear_error() {
+    let d = tempfile::tempdir().unwrap();
+    let w = world(d.path(), "world", 500, 50, 8);
+    let small = world(d.path(), "small", 100, 10, 8);
+    let log = d.path().join("log");
+    let (ok, _, err) = botify(&[
+        "sim",
+        "--world",
+        s(&w),
+        "--episodes",
+        "300",
+        "--recommender",
+        "random",
+        "--log-dir",
+        s(&log),
+    ]);
+    assert!(ok, "{err}");
+    let out = d.path().join("m.jsonl");
+    let train = |args: &[&str]| {
+        let mut all = vec!["train"];
+        all.extend(args);
+        botify(&all)
+    };
+    // A catalogue that does not match the log.
+    let (ok, _, err) = train(&[
+        "mf",
+        "--logs",
+        s(&log),
+        "--catalog",
+        s(&small.join("tracks.json")),
+        "--out",
+        s(&out),
+    ]);
+    assert!(!ok && err.contains("catalogue has 100 tracks"), "{err}");
+    // An empty log directory, and a file of garbage.
+    let empty = d.path().join("empty");
+    std::fs::create_dir_all(&empty).unwrap();
+    let (ok, _, err) = train(&["toppop", "--logs", s(&empty), "--out", s(&out)]);
+    assert!(!ok && err.contains("holds no event log"), "{err}");
+    let junk = d.path().join("junk");
+    std::fs::create_dir_all(&junk).unwrap();
+    std::fs::write(junk.join("data.json"), "not json\n{\"half\": \n").unwrap();
+    let (ok, _, err) = train(&["ucf", "--logs", s(&junk), "--out", s(&out)]);
+    assert!(
+        !ok && err.contains("skipped 2 malformed") && err.contains("no events"),
+        "{err}"
+    );
+    // Flags that cannot work.
+    let (ok, _, err) = train(&[
+        "mf",
+        "--logs",
+        s(&log),
+        "--item-features",
+        "artist",
+        "--out",
+        s(&out),
+    ]);
+    assert!(!ok && err.contains("--catalog"), "{err}");
+    let (ok, _, err) = train(&[
+        "mf",
+        "--logs",
+        s(&log),
+        "--catalog",
+        s(&w.join("tracks.json")),
+        "--item-features",
+        "colour",
+        "--out",
+        s(&out),
+    ]);
+    assert!(!ok && err.contains("colour"), "{err}");
+    let (ok, _, err) = train(&[
+        "mf",
+        "--logs",
+        s(&log),
+        "--search",
+        "2",
+        "--holdout",
+        "0",
+        "--out",
+        s(&out),
+    ]);
+    assert!(!ok && err.contains("--search needs a holdout"), "{err}");
+    let (ok, _, err) = train(&[
+        "als",
+        "--logs",
+        s(&log),
+        "--holdout",
+        "1.5",
+        "--out",
+        s(&out),
+    ]);
+    assert!(!ok && err.contains("--holdout 1.5"), "{err}");
+    let (ok, _, err) = botify(&[
+        "eval",
+        "--logs",
+        s(&log),
+        "--recs",
+        s(&d.path().join("missing.jsonl")),
+    ]);
+    assert!(!ok && err.contains("missing.jsonl"), "{err}");
+    assert!(!out.exists(), "nothing is written on error");
+}
