@@ -680,6 +680,20 @@ fn run_plan(a: RunArgs) -> Result<()> {
     Ok(())
 }
 
+/// Fits MF with a progress bar and writes its training-loss curve next to `out`.
+fn fit_mf(d: &Dataset, world: &World, p: &mf::Params, out: &Path) -> Result<mf::Model> {
+    let pb = ui::progress(p.epochs as u64, "mf epochs");
+    let mut curve = Vec::new();
+    let model = mf::fit(d, Some(&world.catalog), p, |e, _| {
+        pb.inc(1);
+        curve.push((e.epoch + 1, e.loss, f64::NAN));
+        true
+    });
+    pb.finish_and_clear();
+    crate::train_cmd::write_curve(out, "epoch", &curve, 10)?;
+    Ok(model)
+}
+
 fn train(plan: &Plan, logs: &Path, world: &World, run: &Path) -> Result<()> {
     let (events, stats) = read_events(&[logs.to_path_buf()])?;
     let events: Vec<_> = events
@@ -739,12 +753,7 @@ fn train(plan: &Plan, logs: &Path, world: &World, run: &Path) -> Result<()> {
                     seed: plan.seed,
                     ..Default::default()
                 };
-                let pb = ui::progress(t.mf_epochs as u64, "mf epochs");
-                let model = mf::fit(&d, Some(&world.catalog), &p, |_, _| {
-                    pb.inc(1);
-                    true
-                });
-                pb.finish_and_clear();
+                let model = fit_mf(&d, world, &p, &out)?;
                 output::write_user_lists(&out, &model.recommend(&heard, t.k))?
             }
             Model::MfFeatures => {
@@ -787,12 +796,7 @@ fn train(plan: &Plan, logs: &Path, world: &World, run: &Path) -> Result<()> {
                     )?;
                     p = best.params;
                 }
-                let pb = ui::progress(p.epochs as u64, "mf_features epochs");
-                let model = mf::fit(&d, Some(&world.catalog), &p, |_, _| {
-                    pb.inc(1);
-                    true
-                });
-                pb.finish_and_clear();
+                let model = fit_mf(&d, world, &p, &out)?;
                 output::write_user_lists(&out, &model.recommend(&heard, t.k))?
             }
         }

@@ -474,7 +474,14 @@ fn with_suffix(out: &Path, suffix: &str) -> PathBuf {
 }
 
 /// Learning curve as CSV and an SVG chart next to the output.
-fn write_curve(out: &Path, step: &str, curve: &[(usize, f64, f64)], k: usize) -> Result<()> {
+/// Writes `<out stem>.curve.csv`, `.curve.png` and `.curve.html`: (step, loss, precision@k) rows;
+/// NaN marks what was not measured (no loss for ALS, no precision without a holdout).
+pub(crate) fn write_curve(
+    out: &Path,
+    step: &str,
+    curve: &[(usize, f64, f64)],
+    k: usize,
+) -> Result<()> {
     let mut csv = format!("{step},loss,precision_at_{k}\n");
     for (e, loss, p) in curve {
         csv.push_str(&format!("{e},{loss},{p}\n"));

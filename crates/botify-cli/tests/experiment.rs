@@ -58,6 +58,8 @@ fn in_process_runs_are_reproducible_to_the_bit() {
         "models/als.jsonl",
         "models/i2i.jsonl",
         "models/top_tracks.json",
+        "models/mf.curve.csv",
+        "models/mf.curve.png",
         "world/tracks.json",
     ] {
         assert!(a.path().join("run").join(f).exists(), "{f} missing");
