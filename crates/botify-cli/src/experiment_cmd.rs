@@ -83,6 +83,8 @@ pub enum Model {
     Mf,
     /// MF with item features (`train.mf_features`), tuned by `train.mf_search` trials.
     MfFeatures,
+    /// The neural contextual item-to-item model (`train.contextual`).
+    Contextual,
 }
 
 impl Model {
@@ -95,6 +97,7 @@ impl Model {
             Model::Als => "models/als.jsonl",
             Model::Mf => "models/mf.jsonl",
             Model::MfFeatures => "models/mf_features.jsonl",
+            Model::Contextual => "models/i2i_nn.jsonl",
         }
     }
 }
@@ -114,6 +117,8 @@ pub struct TrainPlan {
     /// Random-search trials for `mf_features` (0: the default parameters), scored on the last
     /// 20% of day 1; the best is then trained on all of it.
     pub mf_search: usize,
+    /// The contextual model's parameters (dim, similarity, loss, epochs, …).
+    pub contextual: botify_neural::contextual::Params,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -182,6 +187,7 @@ impl Default for TrainPlan {
                 mf::Feature::Duration,
             ],
             mf_search: 0,
+            contextual: botify_neural::contextual::Params::default(),
         }
     }
 }
@@ -259,6 +265,12 @@ impl Plan {
         }
         if self.train.k == 0 || self.train.factors == 0 {
             bail!("train: k and factors must be at least 1");
+        }
+        if self.train.models.contains(&Model::Contextual) {
+            self.train
+                .contextual
+                .validate()
+                .context("train.contextual")?;
         }
         let produced: Vec<&str> = self.train.models.iter().map(|m| m.file()).collect();
         for (i, spec) in std::iter::once(&self.ab.control)
@@ -683,14 +695,14 @@ fn run_plan(a: RunArgs) -> Result<()> {
 /// Fits MF with a progress bar and writes its training-loss curve next to `out`.
 fn fit_mf(d: &Dataset, world: &World, p: &mf::Params, out: &Path) -> Result<mf::Model> {
     let pb = ui::progress(p.epochs as u64, "mf epochs");
-    let mut curve = Vec::new();
+    let mut curve = crate::train_cmd::Curve::new("epoch", "precision@10".into());
     let model = mf::fit(d, Some(&world.catalog), p, |e, _| {
         pb.inc(1);
-        curve.push((e.epoch + 1, e.loss, f64::NAN));
+        curve.rows.push((e.epoch + 1, e.loss, f64::NAN, f64::NAN));
         true
     });
     pb.finish_and_clear();
-    crate::train_cmd::write_curve(out, "epoch", &curve, 10)?;
+    curve.write(out)?;
     Ok(model)
 }
 
@@ -755,6 +767,29 @@ fn train(plan: &Plan, logs: &Path, world: &World, run: &Path) -> Result<()> {
                 };
                 let model = fit_mf(&d, world, &p, &out)?;
                 output::write_user_lists(&out, &model.recommend(&heard, t.k))?
+            }
+            Model::Contextual => {
+                let pairs: Vec<botify_neural::contextual::Pair> = d
+                    .next_pairs()
+                    .map(|(prev, next, time)| botify_neural::contextual::Pair { prev, next, time })
+                    .collect();
+                let p = botify_neural::contextual::Params {
+                    seed: plan.seed,
+                    ..t.contextual.clone()
+                };
+                let pb = ui::progress(p.epochs as u64, "contextual epochs");
+                let mut curve = crate::train_cmd::Curve::new("epoch", "hit rate@10".into());
+                let groups = botify_neural::contextual::Groups::from_catalog(&world.catalog);
+                let model = botify_neural::contextual::fit(&pairs, groups, &p, |e| {
+                    pb.inc(1);
+                    curve
+                        .rows
+                        .push((e.epoch + 1, e.train_loss, e.validation_loss, e.hit_rate));
+                })?;
+                pb.finish_and_clear();
+                curve.write(&out)?;
+                model.save(&run.join("models/i2i_nn.model.safetensors"))?;
+                output::write_track_lists(&out, &model.neighbours(t.k))?
             }
             Model::MfFeatures => {
                 let mut p = mf::Params {

@@ -23,6 +23,49 @@ pub enum TrainCommand {
     Mf(MfArgs),
     /// Implicit-feedback ALS (per-user lists).
     Als(AlsArgs),
+    /// Neural contextual item-to-item model (per-track lists weighted by predicted listen time).
+    Contextual(ContextualArgs),
+}
+
+#[derive(Args)]
+pub struct ContextualArgs {
+    #[command(flatten)]
+    c: Common,
+    /// Embedding size.
+    #[arg(long, default_value_t = 128)]
+    dim: usize,
+    /// `dot`: element-wise product and a linear layer (the seminar's); `cosine` (the homework's).
+    #[arg(long, value_enum, default_value_t = SimilarityArg::Dot)]
+    similarity: SimilarityArg,
+    #[arg(long, value_enum, default_value_t = ContextualLoss::Mse)]
+    loss: ContextualLoss,
+    #[arg(long, default_value_t = 10)]
+    epochs: usize,
+    #[arg(long, default_value_t = 4096)]
+    batch: usize,
+    #[arg(long, default_value_t = 0.01)]
+    lr: f32,
+    /// Share of (track → next track) pairs held out for validation and early stopping.
+    #[arg(long, default_value_t = 0.1)]
+    validation: f64,
+    /// Epochs without a better validation loss before stopping.
+    #[arg(long, default_value_t = 2)]
+    patience: usize,
+    /// Tracks seen fewer times than this in the pairs get no list and are nobody's neighbour.
+    #[arg(long, default_value_t = 3)]
+    min_count: usize,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum SimilarityArg {
+    Dot,
+    Cosine,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum ContextualLoss {
+    Mse,
+    Mae,
 }
 
 #[derive(Args, Clone)]
@@ -284,7 +327,7 @@ pub fn run(cmd: TrainCommand) -> Result<()> {
                 cg_steps: a.cg_steps,
             };
             let heard = l.train.heard();
-            let mut curve = Vec::new();
+            let mut curve = Curve::new("iteration", format!("precision@{}", a.c.eval_k));
             let mut clock = Clock::start();
             let model = als::fit(&l.train, &p, |it, m| {
                 let spent = clock.lap();
@@ -301,10 +344,10 @@ pub fn run(cmd: TrainCommand) -> Result<()> {
                     metric,
                     clock.resume()
                 );
-                curve.push((it + 1, f64::NAN, metric));
+                curve.rows.push((it + 1, f64::NAN, f64::NAN, metric));
             });
             clock.report("iterations", rayon::current_num_threads());
-            write_curve(&a.c.out, "iteration", &curve, a.c.eval_k)?;
+            curve.write(&a.c.out)?;
             let lists = model.recommend(&heard, a.c.k);
             if let Some(m) = held_out(&l, &a.c, &lists) {
                 report("als", &m);
@@ -317,6 +360,7 @@ pub fn run(cmd: TrainCommand) -> Result<()> {
             );
         }
         TrainCommand::Mf(a) => train_mf(a)?,
+        TrainCommand::Contextual(a) => train_contextual(a)?,
     }
     Ok(())
 }
@@ -366,7 +410,7 @@ fn train_mf(a: MfArgs) -> Result<()> {
         std::fs::write(&path, serde_json::to_string_pretty(&params)?)?;
         println!("best parameters written to {}", path.display());
     }
-    let mut curve = Vec::new();
+    let mut curve = Curve::new("epoch", format!("precision@{}", a.c.eval_k));
     let mut clock = Clock::start();
     let scored = l.test.positives(a.c.threshold);
     let model = mf::fit(&l.train, l.catalog.as_ref(), &params, |e, m| {
@@ -381,11 +425,11 @@ fn train_mf(a: MfArgs) -> Result<()> {
             metric,
             clock.resume()
         );
-        curve.push((e.epoch + 1, e.loss, metric));
+        curve.rows.push((e.epoch + 1, e.loss, f64::NAN, metric));
         true
     });
     clock.report("epochs", params.threads);
-    write_curve(&a.c.out, "epoch", &curve, a.c.eval_k)?;
+    curve.write(&a.c.out)?;
     let lists = model.recommend(&heard, a.c.k);
     if let Some(m) = held_out(&l, &a.c, &lists) {
         report("mf", &m);
@@ -395,6 +439,75 @@ fn train_mf(a: MfArgs) -> Result<()> {
         "wrote lists of {} users to {}",
         lists.len(),
         a.c.out.display()
+    );
+    Ok(())
+}
+
+/// Pairs of consecutive listens of a session from all of the logs (the model holds out its own
+/// validation pairs), the neural model, its curve, weights and per-track lists.
+fn train_contextual(a: ContextualArgs) -> Result<()> {
+    use botify_neural::contextual::{self, LossKind, Pair, Similarity};
+    let c = Common {
+        holdout: 0.0,
+        ..a.c.clone()
+    };
+    let l = load(&c)?;
+    let pairs: Vec<Pair> = l
+        .train
+        .next_pairs()
+        .map(|(prev, next, time)| Pair { prev, next, time })
+        .collect();
+    let p = contextual::Params {
+        dim: a.dim,
+        similarity: match a.similarity {
+            SimilarityArg::Dot => Similarity::Dot,
+            SimilarityArg::Cosine => Similarity::Cosine,
+        },
+        loss: match a.loss {
+            ContextualLoss::Mse => LossKind::Mse,
+            ContextualLoss::Mae => LossKind::Mae,
+        },
+        epochs: a.epochs,
+        batch: a.batch,
+        learning_rate: a.lr,
+        validation: a.validation,
+        patience: a.patience,
+        min_count: a.min_count,
+        seed: a.c.seed,
+    };
+    eprintln!("{} (track → next track) pairs", pairs.len());
+    let mut curve = Curve::new("epoch", "hit rate@10".into());
+    let mut clock = Clock::start();
+    // With a catalogue, a track's embedding includes its artist's and genre's rows.
+    let groups = match &l.catalog {
+        Some(c) => contextual::Groups::from_catalog(c),
+        None => contextual::Groups::none(l.train.tracks),
+    };
+    let model = contextual::fit(&pairs, groups, &p, |e| {
+        let spent = clock.lap();
+        eprintln!(
+            "epoch {}: loss {:.4}, validation loss {:.4}, hit rate@10 {:.4} (training and validation {spent:.2}s)",
+            e.epoch + 1,
+            e.train_loss,
+            e.validation_loss,
+            e.hit_rate
+        );
+        curve
+            .rows
+            .push((e.epoch + 1, e.train_loss, e.validation_loss, e.hit_rate));
+        clock.resume();
+    })?;
+    clock.report("epochs", rayon::current_num_threads());
+    curve.write(&a.c.out)?;
+    let weights = with_suffix(&a.c.out, "model.safetensors");
+    model.save(&weights)?;
+    let lists = model.neighbours(a.c.k);
+    output::write_track_lists(&a.c.out, &lists)?;
+    println!(
+        "wrote neighbours of {} tracks to {} (weights: predicted listen time); model: {}",
+        lists.len(),
+        a.c.out.display(),
+        weights.display()
     );
     Ok(())
 }
@@ -474,56 +587,76 @@ fn with_suffix(out: &Path, suffix: &str) -> PathBuf {
 }
 
 /// Learning curve as CSV and an SVG chart next to the output.
-/// Writes `<out stem>.curve.csv`, `.curve.png` and `.curve.html`: (step, loss, precision@k) rows;
-/// NaN marks what was not measured (no loss for ALS, no precision without a holdout).
-pub(crate) fn write_curve(
-    out: &Path,
-    step: &str,
-    curve: &[(usize, f64, f64)],
-    k: usize,
-) -> Result<()> {
-    let mut csv = format!("{step},loss,precision_at_{k}\n");
-    for (e, loss, p) in curve {
-        csv.push_str(&format!("{e},{loss},{p}\n"));
-    }
-    if let Some(dir) = out.parent().filter(|d| !d.as_os_str().is_empty()) {
-        std::fs::create_dir_all(dir)?;
-    }
-    std::fs::write(with_suffix(out, "curve.csv"), csv)?;
-    use botify_ab::chart::Series;
-    let series = |label: String, value: fn(&(usize, f64, f64)) -> f64| Series {
-        label,
-        points: curve
-            .iter()
-            .filter(|c| value(c).is_finite())
-            .map(|c| (c.0 as f64, value(c)))
-            .collect(),
-    };
-    let loss = [series("loss".into(), |c| c.1)];
-    let precision = [series(format!("P@{k}"), |c| c.2)];
-    let precision_title = format!("held-out precision@{k}");
-    let mut charts: Vec<(&str, &str, &[Series])> = Vec::new();
-    for (title, s) in [
-        ("training loss", &loss),
-        (precision_title.as_str(), &precision),
-    ] {
-        if !s[0].points.is_empty() {
-            charts.push((title, step, s));
+/// A learning curve: per step (epoch, iteration), the training loss, the validation loss and a
+/// held-out metric; NaN marks what was not measured (no loss for ALS, no metric without a
+/// holdout).
+pub(crate) struct Curve {
+    pub step: &'static str,
+    /// The metric's name, e.g. `precision@10`.
+    pub metric: String,
+    pub rows: Vec<(usize, f64, f64, f64)>,
+}
+
+impl Curve {
+    pub fn new(step: &'static str, metric: String) -> Curve {
+        Curve {
+            step,
+            metric,
+            rows: Vec::new(),
         }
     }
-    std::fs::write(
-        with_suffix(out, "curve.png"),
-        botify_ab::png::stacked(&charts),
-    )?;
-    let charts: String = charts
-        .iter()
-        .map(|(title, x, s)| botify_ab::svg::lines(title, x, s))
-        .collect();
-    let html = format!(
-        "<!DOCTYPE html><html><head><meta charset=\"utf-8\"><title>learning curve</title></head><body>{charts}</body></html>\n"
-    );
-    std::fs::write(with_suffix(out, "curve.html"), html)?;
-    Ok(())
+
+    /// Writes `<out stem>.curve.csv`, `.curve.png` and `.curve.html`.
+    pub fn write(&self, out: &Path) -> Result<()> {
+        let metric_column = self.metric.replace('@', "_at_").replace(' ', "_");
+        let mut csv = format!("{},loss,validation_loss,{metric_column}\n", self.step);
+        for (e, loss, val, m) in &self.rows {
+            csv.push_str(&format!("{e},{loss},{val},{m}\n"));
+        }
+        if let Some(dir) = out.parent().filter(|d| !d.as_os_str().is_empty()) {
+            std::fs::create_dir_all(dir)?;
+        }
+        std::fs::write(with_suffix(out, "curve.csv"), csv)?;
+        use botify_ab::chart::Series;
+        let series = |label: &str, value: fn(&(usize, f64, f64, f64)) -> f64| Series {
+            label: label.to_string(),
+            points: self
+                .rows
+                .iter()
+                .filter(|c| value(c).is_finite())
+                .map(|c| (c.0 as f64, value(c)))
+                .collect(),
+        };
+        let losses: Vec<Series> = [series("training", |c| c.1), series("validation", |c| c.2)]
+            .into_iter()
+            .filter(|s| !s.points.is_empty())
+            .collect();
+        let metric: Vec<Series> = [series(&self.metric, |c| c.3)]
+            .into_iter()
+            .filter(|s| !s.points.is_empty())
+            .collect();
+        let metric_title = format!("held-out {}", self.metric);
+        let mut charts: Vec<(&str, &str, &[Series])> = Vec::new();
+        if !losses.is_empty() {
+            charts.push(("loss", self.step, &losses));
+        }
+        if !metric.is_empty() {
+            charts.push((&metric_title, self.step, &metric));
+        }
+        std::fs::write(
+            with_suffix(out, "curve.png"),
+            botify_ab::png::stacked(&charts),
+        )?;
+        let charts: String = charts
+            .iter()
+            .map(|(title, x, s)| botify_ab::svg::lines(title, x, s))
+            .collect();
+        let html = format!(
+            "<!DOCTYPE html><html><head><meta charset=\"utf-8\"><title>learning curve</title></head><body>{charts}</body></html>\n"
+        );
+        std::fs::write(with_suffix(out, "curve.html"), html)?;
+        Ok(())
+    }
 }
 
 #[derive(Args)]

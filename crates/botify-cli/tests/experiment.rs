@@ -165,6 +165,14 @@ fn example_plans_run() {
         ] {
             set(&mut plan, section, key, v);
         }
+        if let Some(c) = plan["train"]
+            .as_table_mut()
+            .and_then(|t| t.get_mut("contextual"))
+            .and_then(|c| c.as_table_mut())
+        {
+            c.insert("dim".into(), toml::Value::Integer(8));
+            c.insert("epochs".into(), toml::Value::Integer(2));
+        }
         let trials = plan["train"].get("mf_search").and_then(|v| v.as_integer());
         if trials.is_some_and(|n| n > 2) {
             set(&mut plan, "train", "mf_search", 2);

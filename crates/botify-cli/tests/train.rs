@@ -63,6 +63,22 @@ fn every_trainer_writes_what_the_service_serves() {
             out("mf.jsonl"),
         ),
     ];
+    let nn = vec![
+        "--dim",
+        "8",
+        "--epochs",
+        "3",
+        "--patience",
+        "5",
+        "--similarity",
+        "cosine",
+        "--loss",
+        "mae",
+    ];
+    let runs = runs
+        .into_iter()
+        .chain([("contextual", nn, out("i2i_nn.jsonl"))])
+        .collect::<Vec<_>>();
     for (model, extra, file) in &runs {
         let mut args = vec![
             "train",
@@ -78,7 +94,7 @@ fn every_trainer_writes_what_the_service_serves() {
         let (ok, stdout, err) = botify(&args);
         assert!(ok, "{model} {extra:?}: {err}");
         assert!(file.exists(), "{model}: no {}", file.display());
-        if *model != "i2i" {
+        if !["i2i", "contextual"].contains(model) {
             assert!(
                 stdout.contains("precision@10") || err.contains("precision@10"),
                 "{model}: {stdout}{err}"
@@ -86,13 +102,23 @@ fn every_trainer_writes_what_the_service_serves() {
         }
     }
     // Learning curves: CSV with one row per epoch, a PNG and an HTML page.
-    for stem in ["mf", "als"] {
+    for stem in ["mf", "als", "i2i_nn"] {
         let csv = std::fs::read_to_string(out(&format!("{stem}.curve.csv"))).unwrap();
         assert!(csv.lines().count() >= 4, "{csv}");
         let png = std::fs::read(out(&format!("{stem}.curve.png"))).unwrap();
         assert_eq!(&png[..8], b"\x89PNG\r\n\x1a\n");
         assert!(out(&format!("{stem}.curve.html")).exists());
     }
+    // The contextual model's weights reload to the lists it wrote.
+    let model = botify_neural::contextual::Model::load(&out("i2i_nn.model.safetensors")).unwrap();
+    let lists = std::fs::read_to_string(out("i2i_nn.jsonl")).unwrap();
+    let first: serde_json::Value = serde_json::from_str(lists.lines().next().unwrap()).unwrap();
+    let (a, b) = (
+        first["track"].as_u64().unwrap() as u32,
+        first["recommendations"][0].as_u64().unwrap() as u32,
+    );
+    let w = first["weights"][0].as_f64().unwrap();
+    assert!((f64::from(model.predict(a, b)) - w).abs() < 1e-3, "{w}");
     let params = std::fs::read_to_string(out("mf.params.json")).unwrap();
     assert!(
         params.contains("\"features\"") && params.contains("artist"),
@@ -124,6 +150,12 @@ fn every_trainer_writes_what_the_service_serves() {
         format!(
             "{{ type = \"indexed\", file = \"{}\" }}",
             s(&out("mf.jsonl"))
+        ),
+        format!(
+            "{{ type = \"weighted_i2i\", file = \"{}\", personal = \"{}\", top = \"{}\" }}",
+            s(&out("i2i_nn.jsonl")),
+            s(&out("als.jsonl")),
+            s(&out("top.json"))
         ),
     ];
     let specs: Vec<RecommenderSpec> = specs
@@ -247,6 +279,26 @@ fn bad_training_input_is_a_clear_error() {
         s(&out),
     ]);
     assert!(!ok && err.contains("--holdout 1.5"), "{err}");
+    let (ok, _, err) = train(&[
+        "contextual",
+        "--logs",
+        s(&log),
+        "--dim",
+        "0",
+        "--out",
+        s(&out),
+    ]);
+    assert!(!ok && err.contains("dim"), "{err}");
+    let (ok, _, err) = train(&[
+        "contextual",
+        "--logs",
+        s(&log),
+        "--similarity",
+        "euclid",
+        "--out",
+        s(&out),
+    ]);
+    assert!(!ok && err.contains("euclid"), "{err}");
     let (ok, _, err) = botify(&[
         "eval",
         "--logs",
