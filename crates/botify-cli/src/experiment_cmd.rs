@@ -174,7 +174,14 @@ impl Default for Day1 {
 impl Default for TrainPlan {
     fn default() -> Self {
         TrainPlan {
-            models: vec![Model::Toppop, Model::I2i, Model::Ucf, Model::Als, Model::Mf],
+            models: vec![
+                Model::Toppop,
+                Model::I2i,
+                Model::Ucf,
+                Model::Als,
+                Model::Mf,
+                Model::Contextual,
+            ],
             k: 100,
             threshold: 0.7,
             factors: 64,
@@ -222,6 +229,10 @@ impl Default for AbPlan {
                 with_sticky(|fallback| RecommenderSpec::TopPop {
                     file: "models/top_tracks.json".into(),
                     k: 100,
+                    fallback,
+                }),
+                with_sticky(|fallback| RecommenderSpec::Contextual {
+                    file: "models/i2i_nn.jsonl".into(),
                     fallback,
                 }),
             ],

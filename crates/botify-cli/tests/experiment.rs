@@ -19,6 +19,8 @@ factors = 8
 als_iterations = 3
 mf_epochs = 3
 k = 30
+[train.contextual]
+dim = 16
 [ab]
 episodes = 3000
 "#;
@@ -60,6 +62,9 @@ fn in_process_runs_are_reproducible_to_the_bit() {
         "models/top_tracks.json",
         "models/mf.curve.csv",
         "models/mf.curve.png",
+        "models/i2i_nn.jsonl",
+        "models/i2i_nn.curve.png",
+        "models/i2i_nn.model.safetensors",
         "world/tracks.json",
     ] {
         assert!(a.path().join("run").join(f).exists(), "{f} missing");
@@ -67,7 +72,7 @@ fn in_process_runs_are_reproducible_to_the_bit() {
     let results: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(a.path().join("run/results.json")).unwrap())
             .unwrap();
-    assert_eq!(results["rows"].as_array().unwrap().len(), 5 * 6);
+    assert_eq!(results["rows"].as_array().unwrap().len(), 5 * 7);
     let (ok, _, err) = run(TINY, b.path(), &["--in-process"]);
     assert!(ok, "{err}");
     assert_eq!(

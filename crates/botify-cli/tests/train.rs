@@ -234,78 +234,22 @@ fn bad_training_input_is_a_clear_error() {
         !ok && err.contains("skipped 2 malformed") && err.contains("no events"),
         "{err}"
     );
-    // Flags that cannot work.
-    let (ok, _, err) = train(&[
-        "mf",
-        "--logs",
-        s(&log),
-        "--item-features",
-        "artist",
-        "--out",
-        s(&out),
-    ]);
-    assert!(!ok && err.contains("--catalog"), "{err}");
-    let (ok, _, err) = train(&[
-        "mf",
-        "--logs",
-        s(&log),
-        "--catalog",
-        s(&w.join("tracks.json")),
-        "--item-features",
-        "colour",
-        "--out",
-        s(&out),
-    ]);
-    assert!(!ok && err.contains("colour"), "{err}");
-    let (ok, _, err) = train(&[
-        "mf",
-        "--logs",
-        s(&log),
-        "--search",
-        "2",
-        "--holdout",
-        "0",
-        "--out",
-        s(&out),
-    ]);
-    assert!(!ok && err.contains("--search needs a holdout"), "{err}");
-    let (ok, _, err) = train(&[
-        "als",
-        "--logs",
-        s(&log),
-        "--holdout",
-        "1.5",
-        "--out",
-        s(&out),
-    ]);
-    assert!(!ok && err.contains("--holdout 1.5"), "{err}");
-    let (ok, _, err) = train(&[
-        "contextual",
-        "--logs",
-        s(&log),
-        "--dim",
-        "0",
-        "--out",
-        s(&out),
-    ]);
-    assert!(!ok && err.contains("dim"), "{err}");
-    let (ok, _, err) = train(&[
-        "contextual",
-        "--logs",
-        s(&log),
-        "--similarity",
-        "euclid",
-        "--out",
-        s(&out),
-    ]);
-    assert!(!ok && err.contains("euclid"), "{err}");
-    let (ok, _, err) = botify(&[
-        "eval",
-        "--logs",
-        s(&log),
-        "--recs",
-        s(&d.path().join("missing.jsonl")),
-    ]);
-    assert!(!ok && err.contains("missing.jsonl"), "{err}");
+    // Flags that cannot work: (arguments after the log, what the error says).
+    let (l, o, cat) = (s(&log), s(&out), w.join("tracks.json"));
+    let missing = d.path().join("missing.jsonl");
+    #[rustfmt::skip]
+    let cases: Vec<(Vec<&str>, &str)> = vec![
+        (vec!["train", "mf", "--logs", l, "--item-features", "artist", "--out", o], "--catalog"),
+        (vec!["train", "mf", "--logs", l, "--catalog", s(&cat), "--item-features", "colour", "--out", o], "colour"),
+        (vec!["train", "mf", "--logs", l, "--search", "2", "--holdout", "0", "--out", o], "--search needs a holdout"),
+        (vec!["train", "als", "--logs", l, "--holdout", "1.5", "--out", o], "--holdout 1.5"),
+        (vec!["train", "contextual", "--logs", l, "--dim", "0", "--out", o], "dim"),
+        (vec!["train", "contextual", "--logs", l, "--similarity", "euclid", "--out", o], "euclid"),
+        (vec!["eval", "--logs", l, "--recs", s(&missing)], "missing.jsonl"),
+    ];
+    for (args, says) in &cases {
+        let (ok, _, err) = botify(args);
+        assert!(!ok && err.contains(says), "{args:?}: {err}");
+    }
     assert!(!out.exists(), "nothing is written on error");
 }
