@@ -85,6 +85,8 @@ pub enum Model {
     MfFeatures,
     /// The neural contextual item-to-item model (`train.contextual`).
     Contextual,
+    /// The two-tower DSSM (`train.dssm`).
+    Dssm,
 }
 
 impl Model {
@@ -98,6 +100,7 @@ impl Model {
             Model::Mf => "models/mf.jsonl",
             Model::MfFeatures => "models/mf_features.jsonl",
             Model::Contextual => "models/i2i_nn.jsonl",
+            Model::Dssm => "models/dssm.jsonl",
         }
     }
 }
@@ -119,6 +122,8 @@ pub struct TrainPlan {
     pub mf_search: usize,
     /// The contextual model's parameters (dim, similarity, loss, epochs, …).
     pub contextual: botify_neural::contextual::Params,
+    /// The DSSM's parameters (dim, epochs, batch, temperature, …).
+    pub dssm: botify_neural::dssm::Params,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -195,6 +200,7 @@ impl Default for TrainPlan {
             ],
             mf_search: 0,
             contextual: botify_neural::contextual::Params::default(),
+            dssm: botify_neural::dssm::Params::default(),
         }
     }
 }
@@ -801,6 +807,33 @@ fn train(plan: &Plan, logs: &Path, world: &World, run: &Path) -> Result<()> {
                 curve.write(&out)?;
                 model.save(&run.join("models/i2i_nn.model.safetensors"))?;
                 output::write_track_lists(&out, &model.neighbours(t.k))?
+            }
+            Model::Dssm => {
+                let mut pairs: Vec<(botify_core::UserId, botify_core::TrackId)> = d
+                    .positives(t.threshold)
+                    .into_iter()
+                    .flat_map(|(u, ts)| ts.into_iter().map(move |t| (u, t)))
+                    .collect();
+                pairs.sort_unstable();
+                let p = botify_neural::dssm::Params {
+                    seed: plan.seed,
+                    ..t.dssm.clone()
+                };
+                let pb = ui::progress(p.epochs as u64, "dssm epochs");
+                let mut curve = crate::train_cmd::Curve::new("epoch", "precision@10".into());
+                let groups = botify_neural::contextual::Groups::from_catalog(&world.catalog);
+                let model = botify_neural::dssm::fit(&pairs, groups, &p, |e| {
+                    pb.inc(1);
+                    curve
+                        .rows
+                        .push((e.epoch + 1, e.train_loss, e.validation_loss, f64::NAN));
+                })?;
+                pb.finish_and_clear();
+                curve.write(&out)?;
+                model.save(&run.join("models/dssm.model.safetensors"))?;
+                let lists: botify_core::hash::FastMap<_, _> =
+                    model.recommend(&heard, t.k).into_iter().collect();
+                output::write_user_lists(&out, &lists)?
             }
             Model::MfFeatures => {
                 let mut p = mf::Params {

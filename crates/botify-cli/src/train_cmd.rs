@@ -25,6 +25,26 @@ pub enum TrainCommand {
     Als(AlsArgs),
     /// Neural contextual item-to-item model (per-track lists weighted by predicted listen time).
     Contextual(ContextualArgs),
+    /// Two-tower DSSM (per-user lists).
+    Dssm(DssmArgs),
+}
+
+#[derive(Args)]
+pub struct DssmArgs {
+    #[command(flatten)]
+    c: Common,
+    #[arg(long, default_value_t = 64)]
+    dim: usize,
+    #[arg(long, default_value_t = 10)]
+    epochs: usize,
+    /// Pairs per batch; the other tracks of a batch are each pair's negatives.
+    #[arg(long, default_value_t = 1024)]
+    batch: usize,
+    #[arg(long, default_value_t = 0.01)]
+    lr: f32,
+    /// Softmax temperature over the towers' cosines.
+    #[arg(long, default_value_t = 0.1)]
+    temperature: f32,
 }
 
 #[derive(Args)]
@@ -361,6 +381,7 @@ pub fn run(cmd: TrainCommand) -> Result<()> {
         }
         TrainCommand::Mf(a) => train_mf(a)?,
         TrainCommand::Contextual(a) => train_contextual(a)?,
+        TrainCommand::Dssm(a) => train_dssm(a)?,
     }
     Ok(())
 }
@@ -505,6 +526,65 @@ fn train_contextual(a: ContextualArgs) -> Result<()> {
     output::write_track_lists(&a.c.out, &lists)?;
     println!(
         "wrote neighbours of {} tracks to {} (weights: predicted listen time); model: {}",
+        lists.len(),
+        a.c.out.display(),
+        weights.display()
+    );
+    Ok(())
+}
+
+/// DSSM on the liked (user, track) pairs of the training split; lists scored on the holdout.
+fn train_dssm(a: DssmArgs) -> Result<()> {
+    use botify_neural::{contextual::Groups, dssm};
+    let l = load(&a.c)?;
+    let mut pairs: Vec<(UserId, TrackId)> = l
+        .train
+        .positives(a.c.threshold)
+        .into_iter()
+        .flat_map(|(u, ts)| ts.into_iter().map(move |t| (u, t)))
+        .collect();
+    pairs.sort_unstable();
+    let p = dssm::Params {
+        dim: a.dim,
+        epochs: a.epochs,
+        batch: a.batch,
+        learning_rate: a.lr,
+        temperature: a.temperature,
+        seed: a.c.seed,
+        ..Default::default()
+    };
+    let groups = match &l.catalog {
+        Some(c) => Groups::from_catalog(c),
+        None => Groups::none(l.train.tracks),
+    };
+    eprintln!("{} liked (user, track) pairs", pairs.len());
+    let mut curve = Curve::new("epoch", "precision@10".into());
+    let mut clock = Clock::start();
+    let model = dssm::fit(&pairs, groups, &p, |e| {
+        let spent = clock.lap();
+        eprintln!(
+            "epoch {}: loss {:.4}, validation loss {:.4} ({spent:.2}s)",
+            e.epoch + 1,
+            e.train_loss,
+            e.validation_loss
+        );
+        curve
+            .rows
+            .push((e.epoch + 1, e.train_loss, e.validation_loss, f64::NAN));
+        clock.resume();
+    })?;
+    clock.report("epochs", rayon::current_num_threads());
+    curve.write(&a.c.out)?;
+    let weights = with_suffix(&a.c.out, "model.safetensors");
+    model.save(&weights)?;
+    let heard = l.train.heard();
+    let lists: FastMap<UserId, Vec<TrackId>> = model.recommend(&heard, a.c.k).into_iter().collect();
+    if let Some(m) = held_out(&l, &a.c, &lists) {
+        report("dssm", &m);
+    }
+    output::write_user_lists(&a.c.out, &lists)?;
+    println!(
+        "wrote lists of {} users to {}; model: {}",
         lists.len(),
         a.c.out.display(),
         weights.display()

@@ -75,9 +75,13 @@ fn every_trainer_writes_what_the_service_serves() {
         "--loss",
         "mae",
     ];
+    let dssm = vec!["--dim", "8", "--epochs", "3", "--batch", "64"];
     let runs = runs
         .into_iter()
-        .chain([("contextual", nn, out("i2i_nn.jsonl"))])
+        .chain([
+            ("contextual", nn, out("i2i_nn.jsonl")),
+            ("dssm", dssm, out("dssm.jsonl")),
+        ])
         .collect::<Vec<_>>();
     for (model, extra, file) in &runs {
         let mut args = vec![
@@ -102,7 +106,7 @@ fn every_trainer_writes_what_the_service_serves() {
         }
     }
     // Learning curves: CSV with one row per epoch, a PNG and an HTML page.
-    for stem in ["mf", "als", "i2i_nn"] {
+    for stem in ["mf", "als", "i2i_nn", "dssm"] {
         let csv = std::fs::read_to_string(out(&format!("{stem}.curve.csv"))).unwrap();
         assert!(csv.lines().count() >= 4, "{csv}");
         let png = std::fs::read(out(&format!("{stem}.curve.png"))).unwrap();
@@ -150,6 +154,10 @@ fn every_trainer_writes_what_the_service_serves() {
         format!(
             "{{ type = \"indexed\", file = \"{}\" }}",
             s(&out("mf.jsonl"))
+        ),
+        format!(
+            "{{ type = \"sequential\", file = \"{}\" }}",
+            s(&out("dssm.jsonl"))
         ),
         format!(
             "{{ type = \"weighted_i2i\", file = \"{}\", personal = \"{}\", top = \"{}\" }}",

@@ -5,6 +5,8 @@
 
 pub mod adam;
 pub mod contextual;
+pub mod dssm;
+pub mod tables;
 
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
