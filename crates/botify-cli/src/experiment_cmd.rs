@@ -809,12 +809,7 @@ fn train(plan: &Plan, logs: &Path, world: &World, run: &Path) -> Result<()> {
                 output::write_track_lists(&out, &model.neighbours(t.k))?
             }
             Model::Dssm => {
-                let mut pairs: Vec<(botify_core::UserId, botify_core::TrackId)> = d
-                    .positives(t.threshold)
-                    .into_iter()
-                    .flat_map(|(u, ts)| ts.into_iter().map(move |t| (u, t)))
-                    .collect();
-                pairs.sort_unstable();
+                let pairs = d.liked_pairs(t.threshold);
                 let p = botify_neural::dssm::Params {
                     seed: plan.seed,
                     ..t.dssm.clone()

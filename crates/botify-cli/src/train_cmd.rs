@@ -537,13 +537,7 @@ fn train_contextual(a: ContextualArgs) -> Result<()> {
 fn train_dssm(a: DssmArgs) -> Result<()> {
     use botify_neural::{contextual::Groups, dssm};
     let l = load(&a.c)?;
-    let mut pairs: Vec<(UserId, TrackId)> = l
-        .train
-        .positives(a.c.threshold)
-        .into_iter()
-        .flat_map(|(u, ts)| ts.into_iter().map(move |t| (u, t)))
-        .collect();
-    pairs.sort_unstable();
+    let pairs = l.train.liked_pairs(a.c.threshold);
     let p = dssm::Params {
         dim: a.dim,
         epochs: a.epochs,

@@ -127,6 +127,17 @@ impl Dataset {
         out
     }
 
+    /// Every distinct (user, track) listened at least `threshold`, sorted.
+    pub fn liked_pairs(&self, threshold: f32) -> Vec<(UserId, TrackId)> {
+        let mut pairs: Vec<(UserId, TrackId)> = self
+            .positives(threshold)
+            .into_iter()
+            .flat_map(|(u, ts)| ts.into_iter().map(move |t| (u, t)))
+            .collect();
+        pairs.sort_unstable();
+        pairs
+    }
+
     /// Per user, every track heard (any time).
     pub fn heard(&self) -> FastMap<UserId, Vec<TrackId>> {
         let mut out: FastMap<UserId, Vec<TrackId>> = FastMap::default();
@@ -189,6 +200,7 @@ mod tests {
         let pos = d.positives(0.7);
         assert_eq!(pos[&1], vec![10, 12, 13]);
         assert_eq!(pos[&2], vec![10]);
+        assert_eq!(d.liked_pairs(0.7), vec![(1, 10), (1, 12), (1, 13), (2, 10)]);
         let (train, test) = d.split(Split::Time, 0.4, 0);
         assert_eq!(
             test.listens.iter().map(|l| l.timestamp).collect::<Vec<_>>(),
