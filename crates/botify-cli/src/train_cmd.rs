@@ -257,6 +257,25 @@ fn report(name: &str, m: &Metrics) {
     );
 }
 
+/// Reports the lists' held-out metrics (when there is a holdout) and writes them to `--out`.
+fn finish_user_lists(
+    name: &str,
+    l: &Loaded,
+    c: &Common,
+    lists: &FastMap<UserId, Vec<TrackId>>,
+) -> Result<()> {
+    if let Some(m) = held_out(l, c, lists) {
+        report(name, &m);
+    }
+    output::write_user_lists(&c.out, lists)?;
+    println!(
+        "wrote lists of {} users to {}",
+        lists.len(),
+        c.out.display()
+    );
+    Ok(())
+}
+
 /// Metrics of per-user lists on the held-out positives (None without a holdout).
 fn held_out(l: &Loaded, c: &Common, lists: &FastMap<UserId, Vec<TrackId>>) -> Option<Metrics> {
     (!l.test.listens.is_empty()).then(|| {
@@ -325,15 +344,7 @@ pub fn run(cmd: TrainCommand) -> Result<()> {
                 },
                 &l.train.heard(),
             );
-            if let Some(m) = held_out(&l, &a.c, &lists) {
-                report("ucf", &m);
-            }
-            output::write_user_lists(&a.c.out, &lists)?;
-            println!(
-                "wrote lists of {} users to {}",
-                lists.len(),
-                a.c.out.display()
-            );
+            finish_user_lists("ucf", &l, &a.c, &lists)?;
         }
         TrainCommand::Als(a) => {
             let l = load(&a.c)?;
@@ -369,15 +380,7 @@ pub fn run(cmd: TrainCommand) -> Result<()> {
             clock.report("iterations", rayon::current_num_threads());
             curve.write(&a.c.out)?;
             let lists = model.recommend(&heard, a.c.k);
-            if let Some(m) = held_out(&l, &a.c, &lists) {
-                report("als", &m);
-            }
-            output::write_user_lists(&a.c.out, &lists)?;
-            println!(
-                "wrote lists of {} users to {}",
-                lists.len(),
-                a.c.out.display()
-            );
+            finish_user_lists("als", &l, &a.c, &lists)?;
         }
         TrainCommand::Mf(a) => train_mf(a)?,
         TrainCommand::Contextual(a) => train_contextual(a)?,
@@ -452,15 +455,7 @@ fn train_mf(a: MfArgs) -> Result<()> {
     clock.report("epochs", params.threads);
     curve.write(&a.c.out)?;
     let lists = model.recommend(&heard, a.c.k);
-    if let Some(m) = held_out(&l, &a.c, &lists) {
-        report("mf", &m);
-    }
-    output::write_user_lists(&a.c.out, &lists)?;
-    println!(
-        "wrote lists of {} users to {}",
-        lists.len(),
-        a.c.out.display()
-    );
+    finish_user_lists("mf", &l, &a.c, &lists)?;
     Ok(())
 }
 
@@ -573,16 +568,8 @@ fn train_dssm(a: DssmArgs) -> Result<()> {
     model.save(&weights)?;
     let heard = l.train.heard();
     let lists: FastMap<UserId, Vec<TrackId>> = model.recommend(&heard, a.c.k).into_iter().collect();
-    if let Some(m) = held_out(&l, &a.c, &lists) {
-        report("dssm", &m);
-    }
-    output::write_user_lists(&a.c.out, &lists)?;
-    println!(
-        "wrote lists of {} users to {}; model: {}",
-        lists.len(),
-        a.c.out.display(),
-        weights.display()
-    );
+    finish_user_lists("dssm", &l, &a.c, &lists)?;
+    println!("model: {}", weights.display());
     Ok(())
 }
 

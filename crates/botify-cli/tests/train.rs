@@ -130,35 +130,16 @@ fn every_trainer_writes_what_the_service_serves() {
     );
 
     // The service builds every file as the recommender that reads its format.
+    let spec =
+        |kind: &str, file: &str| format!("{{ type = \"{kind}\", file = \"{}\" }}", s(&out(file)));
     let specs = [
-        format!(
-            "{{ type = \"top_pop\", file = \"{}\" }}",
-            s(&out("top.json"))
-        ),
-        format!(
-            "{{ type = \"contextual\", file = \"{}\" }}",
-            s(&out("i2i.jsonl"))
-        ),
-        format!(
-            "{{ type = \"history_i2i\", file = \"{}\" }}",
-            s(&out("i2i_next.jsonl"))
-        ),
-        format!(
-            "{{ type = \"sequential\", file = \"{}\" }}",
-            s(&out("ucf.jsonl"))
-        ),
-        format!(
-            "{{ type = \"indexed\", file = \"{}\" }}",
-            s(&out("als.jsonl"))
-        ),
-        format!(
-            "{{ type = \"indexed\", file = \"{}\" }}",
-            s(&out("mf.jsonl"))
-        ),
-        format!(
-            "{{ type = \"sequential\", file = \"{}\" }}",
-            s(&out("dssm.jsonl"))
-        ),
+        spec("top_pop", "top.json"),
+        spec("contextual", "i2i.jsonl"),
+        spec("history_i2i", "i2i_next.jsonl"),
+        spec("sequential", "ucf.jsonl"),
+        spec("indexed", "als.jsonl"),
+        spec("indexed", "mf.jsonl"),
+        spec("sequential", "dssm.jsonl"),
         format!(
             "{{ type = \"weighted_i2i\", file = \"{}\", personal = \"{}\", top = \"{}\" }}",
             s(&out("i2i_nn.jsonl")),
