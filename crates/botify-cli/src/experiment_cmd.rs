@@ -736,6 +736,8 @@ fn train(plan: &Plan, logs: &Path, world: &World, run: &Path) -> Result<()> {
     );
     let d = Dataset::from_events(events, world.catalog.len())?;
     let heard = d.heard();
+    // What the neural models sum a track's embedding from (its artist's and genre's rows).
+    let groups = botify_neural::tables::Groups::from_catalog(&world.catalog);
     let t = &plan.train;
     for m in &t.models {
         let started = Instant::now();
@@ -788,7 +790,7 @@ fn train(plan: &Plan, logs: &Path, world: &World, run: &Path) -> Result<()> {
             Model::Contextual => {
                 let pairs: Vec<botify_neural::contextual::Pair> = d
                     .next_pairs()
-                    .map(|(prev, next, time)| botify_neural::contextual::Pair { prev, next, time })
+                    .map(botify_neural::contextual::Pair::from)
                     .collect();
                 let p = botify_neural::contextual::Params {
                     seed: plan.seed,
@@ -796,8 +798,7 @@ fn train(plan: &Plan, logs: &Path, world: &World, run: &Path) -> Result<()> {
                 };
                 let pb = ui::progress(p.epochs as u64, "contextual epochs");
                 let mut curve = crate::train_cmd::Curve::new("epoch", "hit rate@10".into());
-                let groups = botify_neural::contextual::Groups::from_catalog(&world.catalog);
-                let model = botify_neural::contextual::fit(&pairs, groups, &p, |e| {
+                let model = botify_neural::contextual::fit(&pairs, groups.clone(), &p, |e| {
                     pb.inc(1);
                     curve
                         .rows
@@ -816,8 +817,7 @@ fn train(plan: &Plan, logs: &Path, world: &World, run: &Path) -> Result<()> {
                 };
                 let pb = ui::progress(p.epochs as u64, "dssm epochs");
                 let mut curve = crate::train_cmd::Curve::new("epoch", "precision@10".into());
-                let groups = botify_neural::contextual::Groups::from_catalog(&world.catalog);
-                let model = botify_neural::dssm::fit(&pairs, groups, &p, |e| {
+                let model = botify_neural::dssm::fit(&pairs, groups.clone(), &p, |e| {
                     pb.inc(1);
                     curve
                         .rows

@@ -468,11 +468,7 @@ fn train_contextual(a: ContextualArgs) -> Result<()> {
         ..a.c.clone()
     };
     let l = load(&c)?;
-    let pairs: Vec<Pair> = l
-        .train
-        .next_pairs()
-        .map(|(prev, next, time)| Pair { prev, next, time })
-        .collect();
+    let pairs: Vec<Pair> = l.train.next_pairs().map(Pair::from).collect();
     let p = contextual::Params {
         dim: a.dim,
         similarity: match a.similarity {
@@ -494,12 +490,7 @@ fn train_contextual(a: ContextualArgs) -> Result<()> {
     eprintln!("{} (track → next track) pairs", pairs.len());
     let mut curve = Curve::new("epoch", "hit rate@10".into());
     let mut clock = Clock::start();
-    // With a catalogue, a track's embedding includes its artist's and genre's rows.
-    let groups = match &l.catalog {
-        Some(c) => contextual::Groups::from_catalog(c),
-        None => contextual::Groups::none(l.train.tracks),
-    };
-    let model = contextual::fit(&pairs, groups, &p, |e| {
+    let model = contextual::fit(&pairs, track_groups(&l), &p, |e| {
         let spent = clock.lap();
         eprintln!(
             "epoch {}: loss {:.4}, validation loss {:.4}, hit rate@10 {:.4} (training and validation {spent:.2}s)",
@@ -528,9 +519,18 @@ fn train_contextual(a: ContextualArgs) -> Result<()> {
     Ok(())
 }
 
+/// What the neural models sum a track's embedding from: with a catalogue, its artist's and
+/// genre's rows besides its own.
+fn track_groups(l: &Loaded) -> botify_neural::tables::Groups {
+    match &l.catalog {
+        Some(c) => botify_neural::tables::Groups::from_catalog(c),
+        None => botify_neural::tables::Groups::none(l.train.tracks),
+    }
+}
+
 /// DSSM on the liked (user, track) pairs of the training split; lists scored on the holdout.
 fn train_dssm(a: DssmArgs) -> Result<()> {
-    use botify_neural::{contextual::Groups, dssm};
+    use botify_neural::dssm;
     let l = load(&a.c)?;
     let pairs = l.train.liked_pairs(a.c.threshold);
     let p = dssm::Params {
@@ -542,14 +542,10 @@ fn train_dssm(a: DssmArgs) -> Result<()> {
         seed: a.c.seed,
         ..Default::default()
     };
-    let groups = match &l.catalog {
-        Some(c) => Groups::from_catalog(c),
-        None => Groups::none(l.train.tracks),
-    };
     eprintln!("{} liked (user, track) pairs", pairs.len());
     let mut curve = Curve::new("epoch", "precision@10".into());
     let mut clock = Clock::start();
-    let model = dssm::fit(&pairs, groups, &p, |e| {
+    let model = dssm::fit(&pairs, track_groups(&l), &p, |e| {
         let spent = clock.lap();
         eprintln!(
             "epoch {}: loss {:.4}, validation loss {:.4} ({spent:.2}s)",

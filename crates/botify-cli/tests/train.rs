@@ -14,23 +14,28 @@ fn s(p: &Path) -> &str {
     p.to_str().unwrap()
 }
 
+/// Simulates `episodes` sessions against `recommender` in-process into the event log `log`.
+fn simulate(world: &Path, episodes: u32, recommender: &str, log: &Path) -> std::path::PathBuf {
+    let (ok, _, err) = botify(&[
+        "sim",
+        "--world",
+        s(world),
+        "--episodes",
+        &episodes.to_string(),
+        "--recommender",
+        recommender,
+        "--log-dir",
+        s(log),
+    ]);
+    assert!(ok, "{err}");
+    log.to_path_buf()
+}
+
 #[test]
 fn every_trainer_writes_what_the_service_serves() {
     let d = tempfile::tempdir().unwrap();
     let w = world(d.path(), "world", 2000, 200, 16);
-    let log = d.path().join("log");
-    let (ok, _, err) = botify(&[
-        "sim",
-        "--world",
-        s(&w),
-        "--episodes",
-        "3000",
-        "--recommender",
-        "sticky-artist",
-        "--log-dir",
-        s(&log),
-    ]);
-    assert!(ok, "{err}");
+    let log = simulate(&w, 3000, "sticky-artist", &d.path().join("log"));
     let catalog = w.join("tracks.json");
     let out = |name: &str| d.path().join("models").join(name);
     let runs: Vec<(&str, Vec<&str>, std::path::PathBuf)> = vec![
@@ -180,19 +185,7 @@ fn bad_training_input_is_a_clear_error() {
     let d = tempfile::tempdir().unwrap();
     let w = world(d.path(), "world", 500, 50, 8);
     let small = world(d.path(), "small", 100, 10, 8);
-    let log = d.path().join("log");
-    let (ok, _, err) = botify(&[
-        "sim",
-        "--world",
-        s(&w),
-        "--episodes",
-        "300",
-        "--recommender",
-        "random",
-        "--log-dir",
-        s(&log),
-    ]);
-    assert!(ok, "{err}");
+    let log = simulate(&w, 300, "random", &d.path().join("log"));
     let out = d.path().join("m.jsonl");
     let train = |args: &[&str]| {
         let mut all = vec!["train"];

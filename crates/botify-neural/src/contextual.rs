@@ -10,7 +10,7 @@
 //! serves each track's best neighbours by predicted time, with the predictions as weights.
 
 use crate::adam::SparseAdam;
-pub use crate::tables::Groups;
+use crate::tables::Groups;
 use crate::tables::Tower;
 use crate::{Error, Result};
 use botify_core::TrackId;
@@ -101,6 +101,13 @@ pub struct Pair {
     pub prev: TrackId,
     pub next: TrackId,
     pub time: f32,
+}
+
+impl From<(TrackId, TrackId, f32)> for Pair {
+    /// From a dataset's (previous track, next track, listen time).
+    fn from((prev, next, time): (TrackId, TrackId, f32)) -> Pair {
+        Pair { prev, next, time }
+    }
 }
 
 /// One epoch of the learning curve.

@@ -149,16 +149,7 @@ mod tests {
     use std::collections::HashMap;
 
     fn catalog() -> Arc<Catalog> {
-        let t = |id: u32, artist: &str| Track {
-            track: id,
-            artist: artist.into(),
-            title: format!("t{id}"),
-            genre: None,
-            year: None,
-            duration: None,
-            mood: None,
-            pop: None,
-        };
+        let t = |id: u32, artist: &str| Track::new(id, artist, format!("t{id}"));
         Arc::new(
             Catalog::from_tracks(vec![t(0, "a"), t(1, "a"), t(2, "b"), t(3, "a"), t(4, "c")])
                 .unwrap(),

@@ -336,16 +336,7 @@ mod tests {
         let catalog = Arc::new(
             Catalog::from_tracks(
                 (0..4)
-                    .map(|i| botify_core::Track {
-                        track: i,
-                        artist: format!("a{}", i % 2),
-                        title: "t".into(),
-                        genre: None,
-                        year: None,
-                        duration: None,
-                        mood: None,
-                        pop: None,
-                    })
+                    .map(|i| botify_core::Track::new(i, format!("a{}", i % 2), "t"))
                     .collect(),
             )
             .unwrap(),

@@ -128,12 +128,13 @@ impl Recommender for BetterSticky {
                     .iter()
                     .any(|l| l.track == t && l.time <= self.disliked)
         };
-        let outcomes: Vec<f32> = pick_outcomes(session, req).collect();
-        let run = outcomes
-            .iter()
-            .rev()
-            .take_while(|&&t| t <= self.disliked)
-            .count();
+        // The run of failures that ends the session so far (a success resets it).
+        let run = pick_outcomes(session, req).fold(
+            0,
+            |run, t| {
+                if t <= self.disliked { run + 1 } else { 0 }
+            },
+        );
         if run >= self.failures {
             if let Some(t) = self.neighbour(req.track, ok, rng) {
                 return Some(t);
@@ -317,21 +318,12 @@ mod tests {
     /// Artist a: 0..5, artist b: 5..10, artist c: 10..20. Popularity rises with the id.
     fn catalog() -> Arc<Catalog> {
         let t = |id: u32| Track {
-            track: id,
-            artist: ["a", "b", "c"][if id < 5 {
-                0
-            } else if id < 10 {
-                1
-            } else {
-                2
-            }]
-            .into(),
-            title: format!("t{id}"),
-            genre: None,
-            year: None,
-            duration: None,
-            mood: None,
             pop: Some(id as f32),
+            ..Track::new(
+                id,
+                ["a", "b", "c"][(id / 5).min(2) as usize],
+                format!("t{id}"),
+            )
         };
         Arc::new(Catalog::from_tracks((0..20).map(t).collect()).unwrap())
     }

@@ -554,16 +554,7 @@ mod tests {
         let catalog = Arc::new(
             Catalog::from_tracks(
                 (0..2)
-                    .map(|i| botify_core::Track {
-                        track: i,
-                        artist: "a".into(),
-                        title: "t".into(),
-                        genre: None,
-                        year: None,
-                        duration: None,
-                        mood: None,
-                        pop: None,
-                    })
+                    .map(|i| botify_core::Track::new(i, "a", "t"))
                     .collect(),
             )
             .unwrap(),

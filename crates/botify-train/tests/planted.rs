@@ -140,14 +140,10 @@ fn item_features_give_cold_items_embeddings() {
     let mut cat_tracks = Vec::new();
     for t in 0..(CLUSTERS * PER) {
         cat_tracks.push(botify_core::Track {
-            track: t,
-            artist: format!("artist {}", t / PER),
-            title: "x".into(),
             genre: Some("g".into()),
-            year: None,
             duration: Some(200.0),
-            mood: None,
             pop: Some(0.5),
+            ..botify_core::Track::new(t, format!("artist {}", t / PER), "x")
         });
     }
     let catalog = botify_core::Catalog::from_tracks(cat_tracks).unwrap();
