@@ -52,6 +52,13 @@ impl SparseAdam {
         }
     }
 
+    /// One step on every row (a dense layer): `grads` holds the whole table's gradient.
+    pub fn step_all(&mut self, grads: &[f32]) {
+        for r in 0..self.steps.len() {
+            self.step(r, &grads[r * self.dim..(r + 1) * self.dim]);
+        }
+    }
+
     /// Sums the gradients of equal rows (`rows[i]` got `grads[i·dim..]`), then steps each row
     /// once, so a track seen twice in a batch gets one step, as with a dense optimiser.
     pub fn step_rows(&mut self, rows: &[u32], grads: &[f32]) {

@@ -452,12 +452,7 @@ impl Model {
             LossKind::Mae => diff.abs()?.mean_all()?,
         };
         let grads = loss.backward()?;
-        let grad = |v: &Var| -> Result<Vec<f32>> {
-            Ok(match grads.get(v.as_tensor()) {
-                Some(g) => g.flatten_all()?.to_vec1()?,
-                None => vec![0.0; v.elem_count()],
-            })
-        };
+        let grad = |v: &Var| crate::gradient(&grads, v);
         let (ga, gb, gh) = (grad(&a)?, grad(&b)?, grad(&head)?);
         let prevs: Vec<u32> = batch.iter().map(|p| p.prev).collect();
         let nexts: Vec<u32> = batch.iter().map(|p| p.next).collect();

@@ -200,19 +200,13 @@ impl Model {
         let value = f64::from(loss.to_scalar::<f32>()?);
         if learn {
             let grads = loss.backward()?;
-            let grad = |v: &Var| -> Result<Vec<f32>> {
-                Ok(match grads.get(v.as_tensor()) {
-                    Some(g) => g.flatten_all()?.to_vec1()?,
-                    None => vec![0.0; v.elem_count()],
-                })
-            };
+            let grad = |v: &Var| crate::gradient(&grads, v);
             let users: Vec<u32> = batch.iter().map(|p| p.0 as u32).collect();
             let tracks: Vec<u32> = batch.iter().map(|p| p.1).collect();
             self.user_rows.step_rows(&users, &grad(&eu)?);
             self.tracks.step(&self.groups, &tracks, &grad(&ev)?);
-            let all: Vec<u32> = (0..d as u32).collect();
-            self.w_user.step_rows(&all, &grad(&wu)?);
-            self.w_track.step_rows(&all, &grad(&wv)?);
+            self.w_user.step_all(&grad(&wu)?);
+            self.w_track.step_all(&grad(&wv)?);
         }
         Ok(value)
     }

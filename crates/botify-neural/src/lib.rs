@@ -5,7 +5,9 @@
 
 pub mod adam;
 pub mod contextual;
+pub mod difm;
 pub mod dssm;
+pub mod pca;
 pub mod tables;
 
 #[derive(Debug, thiserror::Error)]
@@ -18,3 +20,14 @@ pub enum Error {
     Invalid(String),
 }
 pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// The gradient `grads` holds for `v`, flattened (zeros if the loss does not depend on it).
+pub(crate) fn gradient(
+    grads: &candle_core::backprop::GradStore,
+    v: &candle_core::Var,
+) -> Result<Vec<f32>> {
+    Ok(match grads.get(v.as_tensor()) {
+        Some(g) => g.flatten_all()?.to_vec1()?,
+        None => vec![0.0; v.elem_count()],
+    })
+}
