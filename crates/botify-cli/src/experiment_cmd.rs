@@ -87,6 +87,8 @@ pub enum Model {
     Contextual,
     /// The two-tower DSSM (`train.dssm`).
     Dssm,
+    /// DIFM re-ranking MF's lists (`train.difm`; needs `mf` earlier in `models`).
+    Difm,
 }
 
 impl Model {
@@ -101,6 +103,7 @@ impl Model {
             Model::MfFeatures => "models/mf_features.jsonl",
             Model::Contextual => "models/i2i_nn.jsonl",
             Model::Dssm => "models/dssm.jsonl",
+            Model::Difm => "models/difm.jsonl",
         }
     }
 }
@@ -124,6 +127,8 @@ pub struct TrainPlan {
     pub contextual: botify_neural::contextual::Params,
     /// The DSSM's parameters (dim, epochs, batch, temperature, …).
     pub dssm: botify_neural::dssm::Params,
+    /// DIFM's parameters (dim, heads, hidden, components, positive, negative, …).
+    pub difm: botify_neural::difm::Params,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -201,6 +206,7 @@ impl Default for TrainPlan {
             mf_search: 0,
             contextual: botify_neural::contextual::Params::default(),
             dssm: botify_neural::dssm::Params::default(),
+            difm: botify_neural::difm::Params::default(),
         }
     }
 }
@@ -283,11 +289,21 @@ impl Plan {
         if self.train.k == 0 || self.train.factors == 0 {
             bail!("train: k and factors must be at least 1");
         }
-        if self.train.models.contains(&Model::Contextual) {
+        let models = &self.train.models;
+        if models.contains(&Model::Contextual) {
             self.train
                 .contextual
                 .validate()
                 .context("train.contextual")?;
+        }
+        if models.contains(&Model::Dssm) {
+            self.train.dssm.validate().context("train.dssm")?;
+        }
+        if let Some(at) = models.iter().position(|m| *m == Model::Difm) {
+            self.train.difm.validate().context("train.difm")?;
+            if !models[..at].contains(&Model::Mf) {
+                bail!("train.models: difm re-ranks mf's lists, so mf must come before difm");
+            }
         }
         let produced: Vec<&str> = self.train.models.iter().map(|m| m.file()).collect();
         for (i, spec) in std::iter::once(&self.ab.control)
@@ -828,6 +844,42 @@ fn train(plan: &Plan, logs: &Path, world: &World, run: &Path) -> Result<()> {
                 model.save(&run.join("models/dssm.model.safetensors"))?;
                 let lists: botify_core::hash::FastMap<_, _> =
                     model.recommend(&heard, t.k).into_iter().collect();
+                output::write_user_lists(&out, &lists)?
+            }
+            Model::Difm => {
+                let p = botify_neural::difm::Params {
+                    seed: plan.seed,
+                    ..t.difm.clone()
+                };
+                let features = botify_neural::difm::TrackFeatures::from_catalog(
+                    &world.catalog,
+                    p.components,
+                    p.seed,
+                );
+                let listens: Vec<_> = d
+                    .listens
+                    .iter()
+                    .map(|l| (l.user, l.track, l.time))
+                    .collect();
+                let pb = ui::progress(p.epochs as u64, "difm epochs");
+                let mut curve = crate::train_cmd::Curve::new("epoch", "AUC".into());
+                let model = botify_neural::difm::fit(&listens, features, &p, |e| {
+                    pb.inc(1);
+                    curve.rows.push((
+                        e.epoch + 1,
+                        e.train_loss,
+                        e.validation_loss,
+                        e.validation_auc,
+                    ));
+                    curve.train_metric.push(e.train_auc);
+                })?;
+                pb.finish_and_clear();
+                curve.write(&out)?;
+                model.save(&run.join("models/difm.model.safetensors"))?;
+                let candidates =
+                    crate::train_cmd::candidate_lists(&run.join(Model::Mf.file()), d.tracks)?;
+                let lists: botify_core::hash::FastMap<_, _> =
+                    model.rank(&candidates, t.k)?.into_iter().collect();
                 output::write_user_lists(&out, &lists)?
             }
             Model::MfFeatures => {

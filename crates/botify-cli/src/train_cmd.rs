@@ -27,6 +27,53 @@ pub enum TrainCommand {
     Contextual(ContextualArgs),
     /// Two-tower DSSM (per-user lists).
     Dssm(DssmArgs),
+    /// DIFM listen/skip classifier re-ranking per-user candidate lists (per-user lists).
+    Difm(DifmArgs),
+}
+
+#[derive(Args)]
+pub struct DifmArgs {
+    #[command(flatten)]
+    c: Common,
+    /// Per-user candidate lists to re-rank, e.g. `botify train mf`'s output.
+    #[arg(long)]
+    candidates: PathBuf,
+    /// Embedding size of every field.
+    #[arg(long, default_value_t = 16)]
+    dim: usize,
+    /// Self-attention heads.
+    #[arg(long, default_value_t = 2)]
+    heads: usize,
+    /// Size of each attention head.
+    #[arg(long, default_value_t = 8)]
+    head_dim: usize,
+    /// Hidden layer sizes of the DNN part, e.g. 128,64.
+    #[arg(long, value_delimiter = ',', default_values_t = [128, 64])]
+    hidden: Vec<usize>,
+    /// Principal components kept of the track metadata.
+    #[arg(long, default_value_t = 150)]
+    components: usize,
+    /// Listens of at least this are positives …
+    #[arg(long, default_value_t = 0.6)]
+    positive: f32,
+    /// … each paired with one of the same user's listens of at most this.
+    #[arg(long, default_value_t = 0.3)]
+    negative: f32,
+    #[arg(long, default_value_t = 10)]
+    epochs: usize,
+    #[arg(long, default_value_t = 1024)]
+    batch: usize,
+    #[arg(long, default_value_t = 0.002)]
+    lr: f32,
+    /// L2 penalty on the embedding rows a batch uses.
+    #[arg(long, default_value_t = 1e-4)]
+    l2: f32,
+    /// Share of examples held out for validation AUC and early stopping.
+    #[arg(long, default_value_t = 0.1)]
+    validation: f64,
+    /// Epochs without a better validation AUC before stopping.
+    #[arg(long, default_value_t = 2)]
+    patience: usize,
 }
 
 #[derive(Args)]
@@ -385,6 +432,7 @@ pub fn run(cmd: TrainCommand) -> Result<()> {
         TrainCommand::Mf(a) => train_mf(a)?,
         TrainCommand::Contextual(a) => train_contextual(a)?,
         TrainCommand::Dssm(a) => train_dssm(a)?,
+        TrainCommand::Difm(a) => train_difm(a)?,
     }
     Ok(())
 }
@@ -569,6 +617,97 @@ fn train_dssm(a: DssmArgs) -> Result<()> {
     Ok(())
 }
 
+/// DIFM on the hard-negative examples of the training split, then the candidates re-ranked;
+/// with a holdout, the candidates' metrics as given and re-ranked are printed side by side.
+fn train_difm(a: DifmArgs) -> Result<()> {
+    use botify_neural::difm;
+    if a.c.catalog.is_none() {
+        bail!("difm needs --catalog: track metadata is one of its features");
+    }
+    let l = load(&a.c)?;
+    let catalog = l.catalog.as_ref().context("catalogue")?;
+    let candidates = candidate_lists(&a.candidates, l.train.tracks)?;
+    let p = difm::Params {
+        dim: a.dim,
+        heads: a.heads,
+        head_dim: a.head_dim,
+        hidden: a.hidden,
+        components: a.components,
+        positive: a.positive,
+        negative: a.negative,
+        epochs: a.epochs,
+        batch: a.batch,
+        learning_rate: a.lr,
+        l2: a.l2,
+        validation: a.validation,
+        patience: a.patience,
+        seed: a.c.seed,
+        ..Default::default()
+    };
+    p.validate()?;
+    let t = Instant::now();
+    let features = difm::TrackFeatures::from_catalog(catalog, p.components, p.seed);
+    eprintln!(
+        "track metadata: {} components keep {:.1}% of the variance ({:.2}s)",
+        features.components,
+        100.0 * features.explained,
+        t.elapsed().as_secs_f64()
+    );
+    let listens: Vec<(UserId, TrackId, f32)> = l
+        .train
+        .listens
+        .iter()
+        .map(|x| (x.user, x.track, x.time))
+        .collect();
+    let mut curve = Curve::new("epoch", "AUC".into());
+    let mut clock = Clock::start();
+    let model = difm::fit(&listens, features, &p, |e| {
+        let spent = clock.lap();
+        eprintln!(
+            "epoch {}: loss {:.4}, validation loss {:.4}, AUC train {:.4} / validation {:.4} ({spent:.2}s)",
+            e.epoch + 1,
+            e.train_loss,
+            e.validation_loss,
+            e.train_auc,
+            e.validation_auc
+        );
+        curve.rows.push((
+            e.epoch + 1,
+            e.train_loss,
+            e.validation_loss,
+            e.validation_auc,
+        ));
+        curve.train_metric.push(e.train_auc);
+        clock.resume();
+    })?;
+    clock.report("epochs", rayon::current_num_threads());
+    curve.write(&a.c.out)?;
+    let weights = with_suffix(&a.c.out, "model.safetensors");
+    model.save(&weights)?;
+    let t = Instant::now();
+    let ranked = model.rank(&candidates, a.c.k)?;
+    eprintln!(
+        "re-ranked the candidates of {} users in {:.2}s",
+        ranked.len(),
+        t.elapsed().as_secs_f64()
+    );
+    let given: FastMap<UserId, Vec<TrackId>> = candidates.into_iter().collect();
+    if let Some(m) = held_out(&l, &a.c, &given) {
+        report("candidates as given", &m);
+    }
+    finish_user_lists("difm", &l, &a.c, &ranked.into_iter().collect())?;
+    println!("model: {}", weights.display());
+    Ok(())
+}
+
+/// A per-user list file as (user, list) pairs by user, for a re-ranker.
+pub(crate) fn candidate_lists(path: &Path, tracks: usize) -> Result<Vec<(UserId, Vec<TrackId>)>> {
+    let lists = botify_recs::data::UserLists::load(path, tracks)?;
+    let mut out: Vec<(UserId, Vec<TrackId>)> = lists.iter().map(|(u, l)| (u, l.to_vec())).collect();
+    out.sort_unstable_by_key(|c| c.0);
+    Ok(out)
+}
+
 /// Splits wall time into training and the per-step evaluation, so benchmarks can quote training
 /// alone (`training: … s/epoch`).
 struct Clock {
@@ -643,15 +782,16 @@ fn with_suffix(out: &Path, suffix: &str) -> PathBuf {
     out.with_file_name(format!("{stem}.{suffix}"))
 }
 
-/// Learning curve as CSV and an SVG chart next to the output.
 /// A learning curve: per step (epoch, iteration), the training loss, the validation loss and a
 /// held-out metric; NaN marks what was not measured (no loss for ALS, no metric without a
-/// holdout).
+/// holdout). Written as CSV, PNG and HTML next to the model's output.
 pub(crate) struct Curve {
     pub step: &'static str,
     /// The metric's name, e.g. `precision@10`.
     pub metric: String,
     pub rows: Vec<(usize, f64, f64, f64)>,
+    /// The metric on training data, per row, where a model measures it (DIFM's AUC).
+    pub train_metric: Vec<f64>,
 }
 
 impl Curve {
@@ -660,15 +800,30 @@ impl Curve {
             step,
             metric,
             rows: Vec::new(),
+            train_metric: Vec::new(),
         }
     }
 
     /// Writes `<out stem>.curve.csv`, `.curve.png` and `.curve.html`.
     pub fn write(&self, out: &Path) -> Result<()> {
         let metric_column = self.metric.replace('@', "_at_").replace(' ', "_");
-        let mut csv = format!("{},loss,validation_loss,{metric_column}\n", self.step);
-        for (e, loss, val, m) in &self.rows {
-            csv.push_str(&format!("{e},{loss},{val},{m}\n"));
+        let trained = !self.train_metric.is_empty();
+        let train_column = if trained {
+            format!(",train_{metric_column}")
+        } else {
+            String::new()
+        };
+        let mut csv = format!(
+            "{},loss,validation_loss{train_column},{metric_column}\n",
+            self.step
+        );
+        for (i, (e, loss, val, m)) in self.rows.iter().enumerate() {
+            let train = match self.train_metric.get(i) {
+                Some(t) => format!(",{t}"),
+                None if trained => ",NaN".into(),
+                None => String::new(),
+            };
+            csv.push_str(&format!("{e},{loss},{val}{train},{m}\n"));
         }
         if let Some(dir) = out.parent().filter(|d| !d.as_os_str().is_empty()) {
             std::fs::create_dir_all(dir)?;
@@ -688,11 +843,26 @@ impl Curve {
             .into_iter()
             .filter(|s| !s.points.is_empty())
             .collect();
-        let metric: Vec<Series> = [series(&self.metric, |c| c.3)]
+        let training = Series {
+            label: "training".into(),
+            points: self
+                .rows
+                .iter()
+                .zip(&self.train_metric)
+                .filter(|(_, t)| t.is_finite())
+                .map(|(c, &t)| (c.0 as f64, t))
+                .collect(),
+        };
+        let held_out = series(if trained { "validation" } else { &self.metric }, |c| c.3);
+        let metric: Vec<Series> = [training, held_out]
             .into_iter()
             .filter(|s| !s.points.is_empty())
             .collect();
-        let metric_title = format!("held-out {}", self.metric);
+        let metric_title = if trained {
+            self.metric.clone()
+        } else {
+            format!("held-out {}", self.metric)
+        };
         let mut charts: Vec<(&str, &str, &[Series])> = Vec::new();
         if !losses.is_empty() {
             charts.push(("loss", self.step, &losses));

@@ -47,6 +47,9 @@ pub struct Params {
     pub epochs: usize,
     pub batch: usize,
     pub learning_rate: f32,
+    /// L2 penalty on the embedding rows a batch uses (per example, as DeepCTR's
+    /// `l2_reg_embedding`): it keeps rarely seen users and tracks near the shared rows.
+    pub l2: f32,
     /// Fraction of examples held out for validation AUC and early stopping.
     pub validation: f64,
     pub patience: usize,
@@ -67,6 +70,7 @@ impl Default for Params {
             epochs: 10,
             batch: 1024,
             learning_rate: 0.002,
+            l2: 1e-4,
             validation: 0.1,
             patience: 2,
             seed: 31337,
@@ -88,6 +92,9 @@ impl Params {
         }
         if !(self.learning_rate > 0.0) {
             return Err(Error::Invalid("learning rate must be positive".into()));
+        }
+        if !(self.l2 >= 0.0) {
+            return Err(Error::Invalid("l2 must be at least 0".into()));
         }
         if !(0.0..1.0).contains(&self.validation) {
             return Err(Error::Invalid(format!(
@@ -548,10 +555,16 @@ impl Model {
         let grads = loss.backward()?;
         let g = crate::gradient(&grads, &fields)?;
         for (f, (table, rows)) in self.tables.iter_mut().zip(&rows).enumerate() {
+            // The penalty l2·mean‖e‖² adds 2·l2·e/b to each use of a row.
+            let decay = 2.0 * self.params.l2 / b as f32;
             let per_row: Vec<f32> = (0..b)
                 .flat_map(|i| {
                     let at = (i * TABLES.len() + f) * wd;
-                    g[at..at + wd].iter().copied()
+                    let row = table.row(rows[i] as usize);
+                    g[at..at + wd]
+                        .iter()
+                        .zip(row)
+                        .map(move |(g, w)| g + decay * w)
                 })
                 .collect();
             table.step_rows(rows, &per_row);

@@ -95,6 +95,10 @@ impl UserLists {
                 .collect(),
         }
     }
+    /// Every (user, list), in no particular order.
+    pub fn iter(&self) -> impl Iterator<Item = (UserId, &[TrackId])> {
+        self.lists.iter().map(|(&u, l)| (u, &**l))
+    }
     pub fn get(&self, user: UserId) -> Option<&[TrackId]> {
         self.lists
             .get(&user)
