@@ -624,9 +624,6 @@ fn train_difm(a: DifmArgs) -> Result<()> {
     if a.c.catalog.is_none() {
         bail!("difm needs --catalog: track metadata is one of its features");
     }
-    let l = load(&a.c)?;
-    let catalog = l.catalog.as_ref().context("catalogue")?;
-    let candidates = candidate_lists(&a.candidates, l.train.tracks)?;
     let p = difm::Params {
         dim: a.dim,
         heads: a.heads,
@@ -645,6 +642,9 @@ fn train_difm(a: DifmArgs) -> Result<()> {
         ..Default::default()
     };
     p.validate()?;
+    let l = load(&a.c)?;
+    let catalog = l.catalog.as_ref().context("catalogue")?;
+    let candidates = candidate_lists(&a.candidates, l.train.tracks)?;
     let t = Instant::now();
     let features = difm::TrackFeatures::from_catalog(catalog, p.components, p.seed);
     eprintln!(
@@ -659,6 +659,11 @@ fn train_difm(a: DifmArgs) -> Result<()> {
         .iter()
         .map(|x| (x.user, x.track, x.time))
         .collect();
+    let examples = difm::examples(&listens, p.positive, p.negative, p.seed).len();
+    eprintln!(
+        "{examples} examples: listens ≥ {}, each with a skip ≤ {} of the same user",
+        p.positive, p.negative
+    );
     let mut curve = Curve::new("epoch", "AUC".into());
     let mut clock = Clock::start();
     let model = difm::fit(&listens, features, &p, |e| {

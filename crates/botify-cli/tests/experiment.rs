@@ -117,6 +117,10 @@ fn bad_plans_are_rejected_before_anything_runs() {
         !ok && err.contains("ab.treatments[0]") && err.contains("models/nope.jsonl"),
         "{err}"
     );
+    // DIFM re-ranks MF's lists: a plan without mf before it is refused, naming why.
+    let bad = TINY.replace("[train]", "[train]\nmodels = [\"difm\", \"mf\"]");
+    let (ok, _, err) = run(&bad, d.path(), &["--in-process"]);
+    assert!(!ok && err.contains("mf must come before difm"), "{err}");
     // An existing, non-empty run directory is refused: logs would mix.
     std::fs::create_dir_all(d.path().join("run")).unwrap();
     std::fs::write(d.path().join("run/keep.txt"), "earlier run").unwrap();
@@ -170,13 +174,15 @@ fn example_plans_run() {
         ] {
             set(&mut plan, section, key, v);
         }
-        if let Some(c) = plan["train"]
-            .as_table_mut()
-            .and_then(|t| t.get_mut("contextual"))
-            .and_then(|c| c.as_table_mut())
-        {
-            c.insert("dim".into(), toml::Value::Integer(8));
-            c.insert("epochs".into(), toml::Value::Integer(2));
+        for model in ["contextual", "dssm", "difm"] {
+            if let Some(c) = plan["train"]
+                .as_table_mut()
+                .and_then(|t| t.get_mut(model))
+                .and_then(|c| c.as_table_mut())
+            {
+                c.insert("dim".into(), toml::Value::Integer(8));
+                c.insert("epochs".into(), toml::Value::Integer(2));
+            }
         }
         let trials = plan["train"].get("mf_search").and_then(|v| v.as_integer());
         if trials.is_some_and(|n| n > 2) {

@@ -81,11 +81,18 @@ fn every_trainer_writes_what_the_service_serves() {
         "mae",
     ];
     let dssm = vec!["--dim", "8", "--epochs", "3", "--batch", "64"];
+    let candidates = out("mf.jsonl");
+    #[rustfmt::skip]
+    let difm = vec![
+        "--candidates", s(&candidates), "--dim", "8", "--heads", "2", "--head-dim", "4",
+        "--hidden", "16,8", "--components", "20", "--epochs", "3", "--patience", "5", "--k", "50",
+    ];
     let runs = runs
         .into_iter()
         .chain([
             ("contextual", nn, out("i2i_nn.jsonl")),
             ("dssm", dssm, out("dssm.jsonl")),
+            ("difm", difm, out("difm.jsonl")),
         ])
         .collect::<Vec<_>>();
     for (model, extra, file) in &runs {
@@ -111,7 +118,7 @@ fn every_trainer_writes_what_the_service_serves() {
         }
     }
     // Learning curves: CSV with one row per epoch, a PNG and an HTML page.
-    for stem in ["mf", "als", "i2i_nn", "dssm"] {
+    for stem in ["mf", "als", "i2i_nn", "dssm", "difm"] {
         let csv = std::fs::read_to_string(out(&format!("{stem}.curve.csv"))).unwrap();
         assert!(csv.lines().count() >= 4, "{csv}");
         let png = std::fs::read(out(&format!("{stem}.curve.png"))).unwrap();
@@ -128,6 +135,39 @@ fn every_trainer_writes_what_the_service_serves() {
     );
     let w = first["weights"][0].as_f64().unwrap();
     assert!((f64::from(model.predict(a, b)) - w).abs() < 1e-3, "{w}");
+    // DIFM re-ranks each user's MF candidates (keeping the best 50) by the model's scores, and
+    // its curve has AUC on training and validation examples.
+    let read_lists = |file: &str| -> std::collections::HashMap<u32, Vec<u32>> {
+        std::fs::read_to_string(out(file))
+            .unwrap()
+            .lines()
+            .map(|l| {
+                let v: serde_json::Value = serde_json::from_str(l).unwrap();
+                let tracks = v["tracks"].as_array().unwrap();
+                let tracks = tracks.iter().map(|t| t.as_u64().unwrap() as u32);
+                (v["user"].as_u64().unwrap() as u32, tracks.collect())
+            })
+            .collect()
+    };
+    let (mf_lists, difm_lists) = (read_lists("mf.jsonl"), read_lists("difm.jsonl"));
+    assert_eq!(mf_lists.len(), difm_lists.len());
+    let difm = botify_neural::difm::Model::load(&out("difm.model.safetensors")).unwrap();
+    for (u, ranked) in &difm_lists {
+        let given = &mf_lists[u];
+        assert_eq!(ranked.len(), given.len().min(50));
+        assert!(ranked.iter().all(|t| given.contains(t)), "user {u}");
+        let pairs: Vec<(u32, u32)> = ranked.iter().map(|&t| (*u, t)).collect();
+        let scores = difm.predict(&pairs).unwrap();
+        assert!(
+            scores.windows(2).all(|w| w[0] >= w[1]),
+            "user {u}: {scores:?}"
+        );
+    }
+    let curve = std::fs::read_to_string(out("difm.curve.csv")).unwrap();
+    assert!(
+        curve.starts_with("epoch,loss,validation_loss,train_AUC,AUC\n"),
+        "{curve}"
+    );
     let params = std::fs::read_to_string(out("mf.params.json")).unwrap();
     assert!(
         params.contains("\"features\"") && params.contains("artist"),
@@ -145,6 +185,7 @@ fn every_trainer_writes_what_the_service_serves() {
         spec("indexed", "als.jsonl"),
         spec("indexed", "mf.jsonl"),
         spec("sequential", "dssm.jsonl"),
+        spec("history_list", "difm.jsonl"),
         format!(
             "{{ type = \"weighted_i2i\", file = \"{}\", personal = \"{}\", top = \"{}\" }}",
             s(&out("i2i_nn.jsonl")),
@@ -228,6 +269,9 @@ fn bad_training_input_is_a_clear_error() {
         (vec!["train", "contextual", "--logs", l, "--dim", "0", "--out", o], "dim"),
         (vec!["train", "contextual", "--logs", l, "--similarity", "euclid", "--out", o], "euclid"),
         (vec!["eval", "--logs", l, "--recs", s(&missing)], "missing.jsonl"),
+        (vec!["train", "difm", "--logs", l, "--candidates", s(&missing), "--out", o], "--catalog"),
+        (vec!["train", "difm", "--logs", l, "--catalog", s(&cat), "--candidates", s(&missing), "--out", o], "missing.jsonl"),
+        (vec!["train", "difm", "--logs", l, "--catalog", s(&cat), "--candidates", s(&missing), "--positive", "0.2", "--negative", "0.5", "--out", o], "negative < positive"),
     ];
     for (args, says) in &cases {
         let (ok, _, err) = botify(args);

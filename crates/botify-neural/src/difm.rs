@@ -90,10 +90,10 @@ impl Params {
         if self.epochs == 0 || self.batch == 0 {
             return Err(Error::Invalid("epochs and batch must be at least 1".into()));
         }
-        if !(self.learning_rate > 0.0) {
+        if !(self.learning_rate > 0.0 && self.learning_rate.is_finite()) {
             return Err(Error::Invalid("learning rate must be positive".into()));
         }
-        if !(self.l2 >= 0.0) {
+        if !(self.l2 >= 0.0 && self.l2.is_finite()) {
             return Err(Error::Invalid("l2 must be at least 0".into()));
         }
         if !(0.0..1.0).contains(&self.validation) {
@@ -453,20 +453,23 @@ impl Model {
             .collect()
     }
 
-    /// Logits of (user row, track) pairs, in chunks.
+    /// Logits of (user row, track) pairs, in chunks scored in parallel.
     fn logits(&self, pairs: &[(u32, TrackId)]) -> Result<Vec<f32>> {
+        use rayon::prelude::*;
         let dev = Device::Cpu;
         let w = self.dense_tensors(&dev)?;
         let (wd, p) = (self.params.dim + 1, self.tracks.components);
-        let mut out = Vec::with_capacity(pairs.len());
-        for chunk in pairs.chunks(4096) {
-            let b = chunk.len();
-            let (fields, meta, _) = self.inputs(chunk);
-            let fields = Tensor::from_vec(fields, (b, TABLES.len(), wd), &dev)?;
-            let meta = Tensor::from_vec(meta, (b, p), &dev)?;
-            out.extend(self.forward(&fields, &meta, &w)?.to_vec1::<f32>()?);
-        }
-        Ok(out)
+        let chunks = pairs
+            .par_chunks(2048)
+            .map(|chunk| -> Result<Vec<f32>> {
+                let b = chunk.len();
+                let (fields, meta, _) = self.inputs(chunk);
+                let fields = Tensor::from_vec(fields, (b, TABLES.len(), wd), &dev)?;
+                let meta = Tensor::from_vec(meta, (b, p), &dev)?;
+                Ok(self.forward(&fields, &meta, &w)?.to_vec1::<f32>()?)
+            })
+            .collect::<Result<Vec<_>>>()?;
+        Ok(chunks.concat())
     }
 
     /// Probability that each user listens to each track (≥ `positive`) rather than skipping it.
