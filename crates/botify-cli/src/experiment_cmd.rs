@@ -865,13 +865,7 @@ fn train(plan: &Plan, logs: &Path, world: &World, run: &Path) -> Result<()> {
                 let mut curve = crate::train_cmd::Curve::new("epoch", "AUC".into());
                 let model = botify_neural::difm::fit(&listens, features, &p, |e| {
                     pb.inc(1);
-                    curve.rows.push((
-                        e.epoch + 1,
-                        e.train_loss,
-                        e.validation_loss,
-                        e.validation_auc,
-                    ));
-                    curve.train_metric.push(e.train_auc);
+                    curve.push_auc(e);
                 })?;
                 pb.finish_and_clear();
                 curve.write(&out)?;

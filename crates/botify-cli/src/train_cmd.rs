@@ -552,10 +552,7 @@ fn train_contextual(a: ContextualArgs) -> Result<()> {
             .push((e.epoch + 1, e.train_loss, e.validation_loss, e.hit_rate));
         clock.resume();
     })?;
-    clock.report("epochs", rayon::current_num_threads());
-    curve.write(&a.c.out)?;
-    let weights = with_suffix(&a.c.out, "model.safetensors");
-    model.save(&weights)?;
+    let weights = save_neural(&clock, &curve, &a.c.out, |w| model.save(w))?;
     let lists = model.neighbours(a.c.k);
     output::write_track_lists(&a.c.out, &lists)?;
     println!(
@@ -606,10 +603,7 @@ fn train_dssm(a: DssmArgs) -> Result<()> {
             .push((e.epoch + 1, e.train_loss, e.validation_loss, f64::NAN));
         clock.resume();
     })?;
-    clock.report("epochs", rayon::current_num_threads());
-    curve.write(&a.c.out)?;
-    let weights = with_suffix(&a.c.out, "model.safetensors");
-    model.save(&weights)?;
+    let weights = save_neural(&clock, &curve, &a.c.out, |w| model.save(w))?;
     let heard = l.train.heard();
     let lists: FastMap<UserId, Vec<TrackId>> = model.recommend(&heard, a.c.k).into_iter().collect();
     finish_user_lists("dssm", &l, &a.c, &lists)?;
@@ -676,19 +670,10 @@ fn train_difm(a: DifmArgs) -> Result<()> {
             e.train_auc,
             e.validation_auc
         );
-        curve.rows.push((
-            e.epoch + 1,
-            e.train_loss,
-            e.validation_loss,
-            e.validation_auc,
-        ));
-        curve.train_metric.push(e.train_auc);
+        curve.push_auc(e);
         clock.resume();
     })?;
-    clock.report("epochs", rayon::current_num_threads());
-    curve.write(&a.c.out)?;
-    let weights = with_suffix(&a.c.out, "model.safetensors");
-    model.save(&weights)?;
+    let weights = save_neural(&clock, &curve, &a.c.out, |w| model.save(w))?;
     let t = Instant::now();
     let ranked = model.rank(&candidates, a.c.k)?;
     eprintln!(
@@ -703,6 +688,21 @@ fn train_difm(a: DifmArgs) -> Result<()> {
     finish_user_lists("difm", &l, &a.c, &ranked.into_iter().collect())?;
     println!("model: {}", weights.display());
     Ok(())
+}
+
+/// After a neural model's last epoch: reports the training time, writes the learning curve and
+/// the weights (`<out stem>.model.safetensors`); returns the weights' path.
+fn save_neural(
+    clock: &Clock,
+    curve: &Curve,
+    out: &Path,
+    save: impl FnOnce(&Path) -> botify_neural::Result<()>,
+) -> Result<PathBuf> {
+    clock.report("epochs", rayon::current_num_threads());
+    curve.write(out)?;
+    let weights = with_suffix(out, "model.safetensors");
+    save(&weights)?;
+    Ok(weights)
 }
 
 /// A per-user list file as (user, list) pairs by user, for a re-ranker.
@@ -807,6 +807,18 @@ impl Curve {
             rows: Vec::new(),
             train_metric: Vec::new(),
         }
+    }
+
+    /// A DIFM epoch: the losses, validation AUC as the metric and training AUC beside it.
+    pub fn push_auc(&mut self, e: &botify_neural::difm::Epoch) {
+        let row = (
+            e.epoch + 1,
+            e.train_loss,
+            e.validation_loss,
+            e.validation_auc,
+        );
+        self.rows.push(row);
+        self.train_metric.push(e.train_auc);
     }
 
     /// Writes `<out stem>.curve.csv`, `.curve.png` and `.curve.html`.

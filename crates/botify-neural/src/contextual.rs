@@ -288,13 +288,12 @@ impl Model {
     pub fn save(&self, path: &Path) -> Result<()> {
         let dev = Device::Cpu;
         let d = self.params.dim;
-        let json = serde_json::to_vec(&self.params).map_err(|e| Error::Invalid(e.to_string()))?;
         let table = |t: &SparseAdam| Tensor::from_slice(&t.values, (t.values.len() / d, d), &dev);
         let ids = |v: &[u32]| Tensor::from_slice(v, v.len(), &dev);
         let mut tensors: HashMap<String, Tensor> = HashMap::new();
         tensors.insert(
             "params_json".into(),
-            Tensor::from_vec(json.clone(), json.len(), &dev)?,
+            crate::model_file::params_tensor(&self.params)?,
         );
         for (side, tower) in [("input", &self.input), ("output", &self.output)] {
             tensors.insert(format!("{side}.id"), table(&tower.id)?);
@@ -315,20 +314,15 @@ impl Model {
 
     /// Reads a model written by [`Model::save`]; a file that is not one is an error naming it.
     pub fn load(path: &Path) -> Result<Model> {
-        let bad = |what: String| Error::Invalid(format!("{}: {what}", path.display()));
-        let mut t = candle_core::safetensors::load(path, &Device::Cpu)
-            .map_err(|e| bad(format!("not a contextual model file ({e})")))?;
-        let mut take = |name: &str| {
-            t.remove(name)
-                .ok_or_else(|| bad(format!("no tensor `{name}`")))
-        };
-        let json: Vec<u8> = take("params_json")?.to_vec1()?;
-        let params: Params =
-            serde_json::from_slice(&json).map_err(|e| bad(format!("bad parameters: {e}")))?;
+        let mut file = crate::model_file::Reader::open(path, "contextual")?;
+        let params: Params = file.params()?;
         let (d, lr) = (params.dim, params.learning_rate);
         let mut tower = |side: &str| -> Result<Tower> {
             let mut table = |name: &str| -> Result<SparseAdam> {
-                let v: Vec<f32> = take(&format!("{side}.{name}"))?.flatten_all()?.to_vec1()?;
+                let v: Vec<f32> = file
+                    .take(&format!("{side}.{name}"))?
+                    .flatten_all()?
+                    .to_vec1()?;
                 Ok(SparseAdam::new(v, d, lr))
             };
             Ok(Tower {
@@ -338,11 +332,11 @@ impl Model {
             })
         };
         let (input, output) = (tower("input")?, tower("output")?);
-        let head: Vec<f32> = take("head")?.to_vec1()?;
-        let artist: Vec<u32> = take("artist_of")?.to_vec1()?;
-        let genre: Vec<u32> = take("genre_of")?.to_vec1()?;
-        let anchors: Vec<u32> = take("anchors")?.to_vec1()?;
-        let candidates: Vec<u32> = take("candidates")?.to_vec1()?;
+        let head: Vec<f32> = file.take("head")?.to_vec1()?;
+        let artist: Vec<u32> = file.take("artist_of")?.to_vec1()?;
+        let genre: Vec<u32> = file.take("genre_of")?.to_vec1()?;
+        let anchors: Vec<u32> = file.take("anchors")?.to_vec1()?;
+        let candidates: Vec<u32> = file.take("candidates")?.to_vec1()?;
         let tracks = artist.len();
         let rows = |t: &SparseAdam| t.values.len() / d.max(1);
         let groups = Groups {
@@ -369,7 +363,7 @@ impl Model {
                 .chain(&candidates)
                 .all(|&t| (t as usize) < tracks);
         if !consistent {
-            return Err(bad("inconsistent tensor shapes".into()));
+            return Err(file.bad("inconsistent tensor shapes"));
         }
         Ok(Model {
             tracks,
@@ -500,14 +494,7 @@ pub fn fit(
         )));
     }
     let mut rng = stream(p.seed, b"contextual-split", 0);
-    let (mut train, mut held): (Vec<Pair>, Vec<Pair>) = (Vec::new(), Vec::new());
-    for &x in pairs {
-        if rng.random::<f64>() < p.validation {
-            held.push(x);
-        } else {
-            train.push(x);
-        }
-    }
+    let (mut train, held) = crate::split_validation(pairs.iter().copied(), p.validation, &mut rng);
     if train.is_empty() {
         return Err(Error::Invalid(
             "no (track → next track) pairs to train on".into(),
@@ -521,12 +508,9 @@ pub fn fit(
         .collect();
     let dev = Device::Cpu;
     let mut model = Model::new(p, groups, &train);
-    let mut best: Option<(f64, Tower, Tower, Vec<f32>)> = None;
-    let mut since_best = 0;
+    let mut stopping = crate::EarlyStopping::new(p.patience);
     for epoch in 0..p.epochs {
-        for i in (1..train.len()).rev() {
-            train.swap(i, rng.random_range(0..=i));
-        }
+        crate::shuffle(&mut train, &mut rng);
         let mut total = 0.0;
         for batch in train.chunks(p.batch) {
             total += model.step(batch, &dev)? * batch.len() as f64;
@@ -542,25 +526,15 @@ pub fn fit(
             validation_loss,
             hit_rate: model.hit_rate(&liked),
         });
-        if held.is_empty() {
-            continue;
-        }
-        if best.as_ref().is_none_or(|b| validation_loss < b.0) {
-            best = Some((
-                validation_loss,
-                model.input.clone(),
-                model.output.clone(),
-                model.head.values.clone(),
-            ));
-            since_best = 0;
-        } else {
-            since_best += 1;
-            if since_best >= p.patience {
-                break;
-            }
+        let state = || {
+            let m = &model;
+            (m.input.clone(), m.output.clone(), m.head.values.clone())
+        };
+        if stopping.observe(-validation_loss, state) {
+            break;
         }
     }
-    if let Some((_, input, output, head)) = best {
+    if let Some((input, output, head)) = stopping.best() {
         model.input = input;
         model.output = output;
         model.head.values = head;

@@ -582,7 +582,6 @@ impl Model {
     /// safetensors file.
     pub fn save(&self, path: &Path) -> Result<()> {
         let dev = Device::Cpu;
-        let json = serde_json::to_vec(&self.params).map_err(|e| Error::Invalid(e.to_string()))?;
         let mut ids: Vec<(u32, UserId)> = self.users.iter().map(|(&u, &r)| (r, u)).collect();
         ids.sort_unstable();
         let ids: Vec<u32> = ids.into_iter().map(|x| x.1).collect();
@@ -593,7 +592,7 @@ impl Model {
         let mut t: HashMap<String, Tensor> = HashMap::new();
         t.insert(
             "params_json".into(),
-            Tensor::from_vec(json.clone(), json.len(), &dev)?,
+            crate::model_file::params_tensor(&self.params)?,
         );
         t.insert(
             "user_ids".into(),
@@ -628,28 +627,23 @@ impl Model {
 
     /// Reads a model written by [`Model::save`]; anything else is an error naming the file.
     pub fn load(path: &Path) -> Result<Model> {
-        let bad = |what: String| Error::Invalid(format!("{}: {what}", path.display()));
-        let mut t = candle_core::safetensors::load(path, &Device::Cpu)
-            .map_err(|e| bad(format!("not a DIFM model file ({e})")))?;
-        let mut take = |n: &str| t.remove(n).ok_or_else(|| bad(format!("no tensor `{n}`")));
-        let json: Vec<u8> = take("params_json")?.to_vec1()?;
-        let params: Params =
-            serde_json::from_slice(&json).map_err(|e| bad(format!("bad parameters: {e}")))?;
-        params.validate().map_err(|e| bad(e.to_string()))?;
+        let mut file = crate::model_file::Reader::open(path, "DIFM")?;
+        let params: Params = file.params()?;
+        params.validate().map_err(|e| file.bad(e.to_string()))?;
         let lr = params.learning_rate;
-        let ids: Vec<u32> = take("user_ids")?.to_vec1()?;
-        let artist: Vec<u32> = take("artist_of")?.to_vec1()?;
-        let genre: Vec<u32> = take("genre_of")?.to_vec1()?;
-        let pop: Vec<u32> = take("pop_of")?.to_vec1()?;
-        let metadata = take("metadata")?;
+        let ids: Vec<u32> = file.take("user_ids")?.to_vec1()?;
+        let artist: Vec<u32> = file.take("artist_of")?.to_vec1()?;
+        let genre: Vec<u32> = file.take("genre_of")?.to_vec1()?;
+        let pop: Vec<u32> = file.take("pop_of")?.to_vec1()?;
+        let metadata = file.take("metadata")?;
         let components = metadata.dims().get(1).copied().unwrap_or(0);
         let metadata: Vec<f32> = metadata.flatten_all()?.to_vec1()?;
-        let explained: Vec<f64> = take("explained")?.to_vec1()?;
+        let explained: Vec<f64> = file.take("explained")?.to_vec1()?;
         let mut matrix = |n: &str| -> Result<(usize, SparseAdam)> {
-            let x = take(n)?;
+            let x = file.take(n)?;
             let (rows, cols) = x
                 .dims2()
-                .map_err(|_| bad(format!("`{n}` is not a matrix")))?;
+                .map_err(|_| file.bad(format!("`{n}` is not a matrix")))?;
             Ok((rows, SparseAdam::new(x.flatten_all()?.to_vec1()?, cols, lr)))
         };
         let mut tables = Vec::new();
@@ -664,10 +658,7 @@ impl Model {
         for (name, r, c) in &shapes {
             let (rr, tab) = matrix(&format!("dense.{name}"))?;
             if (rr, tab.dim) != (*r, *c) {
-                return Err(bad(format!(
-                    "`dense.{name}` is {rr}×{}, not {r}×{c}",
-                    tab.dim
-                )));
+                return Err(file.bad(format!("`dense.{name}` is {rr}×{}, not {r}×{c}", tab.dim)));
             }
             dense.push(tab);
         }
@@ -681,7 +672,7 @@ impl Model {
             && genre.iter().all(|&g| (g as usize) < rows[3])
             && pop.iter().all(|&p| (p as usize) < rows[4]);
         if !ok {
-            return Err(bad("inconsistent tensor shapes".into()));
+            return Err(file.bad("inconsistent tensor shapes"));
         }
         let groups = Groups {
             artist,
@@ -749,17 +740,11 @@ pub fn fit(
     }
     let mut users: HashMap<UserId, u32> = HashMap::new();
     let mut rng = stream(p.seed, b"difm", 0);
-    let (mut train, mut held) = (Vec::new(), Vec::new());
-    for e in &ex {
+    let rows = ex.iter().map(|e| {
         let next = users.len() as u32 + 1;
-        let row = *users.entry(e.user).or_insert(next);
-        let x = (row, e.track, e.listened);
-        if rng.random::<f64>() < p.validation {
-            held.push(x);
-        } else {
-            train.push(x);
-        }
-    }
+        (*users.entry(e.user).or_insert(next), e.track, e.listened)
+    });
+    let (mut train, held) = crate::split_validation(rows, p.validation, &mut rng);
     if train.is_empty() {
         return Err(Error::Invalid(
             "every example was held out for validation".into(),
@@ -808,17 +793,12 @@ pub fn fit(
     };
     let mut sample = train.clone();
     let mut shuffle = stream(p.seed, b"difm-shuffle", 0);
-    for i in (1..sample.len()).rev() {
-        sample.swap(i, shuffle.random_range(0..=i));
-    }
+    crate::shuffle(&mut sample, &mut shuffle);
     sample.truncate(20_000);
     let dev = Device::Cpu;
-    let mut best: Option<(f64, Model)> = None;
-    let mut since_best = 0;
+    let mut stopping = crate::EarlyStopping::new(p.patience);
     for epoch in 0..p.epochs {
-        for i in (1..train.len()).rev() {
-            train.swap(i, shuffle.random_range(0..=i));
-        }
+        crate::shuffle(&mut train, &mut shuffle);
         let mut total = 0.0;
         for batch in train.chunks(p.batch) {
             total += model.step(batch, &dev)? * batch.len() as f64;
@@ -832,20 +812,11 @@ pub fn fit(
             train_auc,
             validation_auc,
         });
-        if !validation_auc.is_finite() {
-            continue;
-        }
-        if best.as_ref().is_none_or(|b| validation_auc > b.0) {
-            best = Some((validation_auc, model.clone()));
-            since_best = 0;
-        } else {
-            since_best += 1;
-            if since_best >= p.patience {
-                break;
-            }
+        if stopping.observe(validation_auc, || model.clone()) {
+            break;
         }
     }
-    Ok(best.map_or(model, |b| b.1))
+    Ok(stopping.best().unwrap_or(model))
 }
 
 #[cfg(test)]

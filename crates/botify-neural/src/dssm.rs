@@ -215,7 +215,6 @@ impl Model {
     pub fn save(&self, path: &Path) -> Result<()> {
         let dev = Device::Cpu;
         let d = self.params.dim;
-        let json = serde_json::to_vec(&self.params).map_err(|e| Error::Invalid(e.to_string()))?;
         let table = |t: &SparseAdam| Tensor::from_slice(&t.values, (t.values.len() / d, d), &dev);
         let mut ids: Vec<(UserId, usize)> = self.users.iter().map(|(&u, &r)| (u, r)).collect();
         ids.sort_unstable_by_key(|x| x.1);
@@ -223,7 +222,7 @@ impl Model {
         let mut t: HashMap<String, Tensor> = HashMap::new();
         t.insert(
             "params_json".into(),
-            Tensor::from_vec(json.clone(), json.len(), &dev)?,
+            crate::model_file::params_tensor(&self.params)?,
         );
         t.insert(
             "user_ids".into(),
@@ -250,16 +249,15 @@ impl Model {
 
     /// Reads a model written by [`Model::save`]; anything else is an error naming the file.
     pub fn load(path: &Path) -> Result<Model> {
-        let bad = |what: String| Error::Invalid(format!("{}: {what}", path.display()));
-        let mut t = candle_core::safetensors::load(path, &Device::Cpu)
-            .map_err(|e| bad(format!("not a DSSM model file ({e})")))?;
-        let mut take = |n: &str| t.remove(n).ok_or_else(|| bad(format!("no tensor `{n}`")));
-        let json: Vec<u8> = take("params_json")?.to_vec1()?;
-        let params: Params =
-            serde_json::from_slice(&json).map_err(|e| bad(format!("bad parameters: {e}")))?;
+        let mut file = crate::model_file::Reader::open(path, "DSSM")?;
+        let params: Params = file.params()?;
         let (d, lr) = (params.dim, params.learning_rate);
         let mut table = |n: &str| -> Result<SparseAdam> {
-            Ok(SparseAdam::new(take(n)?.flatten_all()?.to_vec1()?, d, lr))
+            Ok(SparseAdam::new(
+                file.take(n)?.flatten_all()?.to_vec1()?,
+                d,
+                lr,
+            ))
         };
         let (user_rows, id, artist, genre, w_user, w_track) = (
             table("users")?,
@@ -269,9 +267,9 @@ impl Model {
             table("w_user")?,
             table("w_track")?,
         );
-        let ids: Vec<u32> = take("user_ids")?.to_vec1()?;
-        let artist_of: Vec<u32> = take("artist_of")?.to_vec1()?;
-        let genre_of: Vec<u32> = take("genre_of")?.to_vec1()?;
+        let ids: Vec<u32> = file.take("user_ids")?.to_vec1()?;
+        let artist_of: Vec<u32> = file.take("artist_of")?.to_vec1()?;
+        let genre_of: Vec<u32> = file.take("genre_of")?.to_vec1()?;
         let rows = |s: &SparseAdam| s.values.len() / d.max(1);
         let groups = Groups {
             artists: rows(&artist),
@@ -288,7 +286,7 @@ impl Model {
             && groups.artist.iter().all(|&a| (a as usize) < groups.artists)
             && groups.genre.iter().all(|&g| (g as usize) < groups.genres);
         if !ok {
-            return Err(bad("inconsistent tensor shapes".into()));
+            return Err(file.bad("inconsistent tensor shapes"));
         }
         Ok(Model {
             users: ids.into_iter().zip(0..).collect(),
@@ -327,14 +325,7 @@ pub fn fit(
         })
         .collect();
     let mut rng = stream(p.seed, b"dssm", 0);
-    let (mut train, mut held): (Vec<_>, Vec<_>) = (Vec::new(), Vec::new());
-    for r in rows {
-        if rng.random::<f64>() < p.validation {
-            held.push(r);
-        } else {
-            train.push(r);
-        }
-    }
+    let (mut train, held) = crate::split_validation(rows, p.validation, &mut rng);
     if train.len() < 2 {
         return Err(Error::Invalid(
             "fewer than 2 liked (user, track) pairs to train on".into(),
@@ -358,12 +349,9 @@ pub fn fit(
     };
     let dev = Device::Cpu;
     let mut shuffle = stream(p.seed, b"dssm-shuffle", 0);
-    let mut best: Option<(f64, Model)> = None;
-    let mut since_best = 0;
+    let mut stopping = crate::EarlyStopping::new(p.patience);
     for epoch in 0..p.epochs {
-        for i in (1..train.len()).rev() {
-            train.swap(i, shuffle.random_range(0..=i));
-        }
+        crate::shuffle(&mut train, &mut shuffle);
         let mut total = 0.0;
         let mut n = 0usize;
         for batch in train.chunks(p.batch).filter(|b| b.len() >= 2) {
@@ -382,20 +370,11 @@ pub fn fit(
             train_loss: total / n.max(1) as f64,
             validation_loss,
         });
-        if vn == 0 {
-            continue;
-        }
-        if best.as_ref().is_none_or(|b| validation_loss < b.0) {
-            best = Some((validation_loss, model.snapshot()));
-            since_best = 0;
-        } else {
-            since_best += 1;
-            if since_best >= p.patience {
-                break;
-            }
+        if stopping.observe(-validation_loss, || model.snapshot()) {
+            break;
         }
     }
-    Ok(best.map_or(model, |b| b.1))
+    Ok(stopping.best().unwrap_or(model))
 }
 
 impl Model {

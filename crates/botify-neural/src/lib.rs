@@ -7,6 +7,7 @@ pub mod adam;
 pub mod contextual;
 pub mod difm;
 pub mod dssm;
+mod model_file;
 pub mod pca;
 pub mod tables;
 
@@ -30,4 +31,68 @@ pub(crate) fn gradient(
         Some(g) => g.flatten_all()?.to_vec1()?,
         None => vec![0.0; v.elem_count()],
     })
+}
+
+/// Splits `items` into (train, held out): each is held out with probability `share`, drawn from
+/// `rng` in order, so a seed gives the same split.
+pub(crate) fn split_validation<T>(
+    items: impl IntoIterator<Item = T>,
+    share: f64,
+    rng: &mut impl rand::Rng,
+) -> (Vec<T>, Vec<T>) {
+    let (mut train, mut held) = (Vec::new(), Vec::new());
+    for x in items {
+        if rng.random::<f64>() < share {
+            held.push(x);
+        } else {
+            train.push(x);
+        }
+    }
+    (train, held)
+}
+
+/// Fisher–Yates shuffle (each epoch's batch order).
+pub(crate) fn shuffle<T>(v: &mut [T], rng: &mut impl rand::Rng) {
+    for i in (1..v.len()).rev() {
+        v.swap(i, rng.random_range(0..=i));
+    }
+}
+
+/// Early stopping on a validation score (higher is better): keeps the best epoch's state and
+/// says when `patience` epochs have passed without a better one.
+pub(crate) struct EarlyStopping<S> {
+    patience: usize,
+    best: Option<(f64, S)>,
+    since_best: usize,
+}
+
+impl<S> EarlyStopping<S> {
+    pub fn new(patience: usize) -> Self {
+        EarlyStopping {
+            patience,
+            best: None,
+            since_best: 0,
+        }
+    }
+
+    /// Records an epoch's `score` (NaN: no validation data, nothing to judge); `state` is taken
+    /// only for a new best. Returns whether to stop.
+    pub fn observe(&mut self, score: f64, state: impl FnOnce() -> S) -> bool {
+        if score.is_nan() {
+            return false;
+        }
+        if self.best.as_ref().is_none_or(|b| score > b.0) {
+            self.best = Some((score, state()));
+            self.since_best = 0;
+            false
+        } else {
+            self.since_best += 1;
+            self.since_best >= self.patience
+        }
+    }
+
+    /// The best epoch's state, if any epoch was scored.
+    pub fn best(self) -> Option<S> {
+        self.best.map(|b| b.1)
+    }
 }
