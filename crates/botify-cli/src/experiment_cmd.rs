@@ -833,7 +833,7 @@ fn train(plan: &Plan, logs: &Path, world: &World, run: &Path) -> Result<()> {
                 };
                 let pb = ui::progress(p.epochs as u64, "dssm epochs");
                 let mut curve = crate::train_cmd::Curve::new("epoch", "precision@10".into());
-                let model = botify_neural::dssm::fit(&pairs, groups.clone(), &p, |e| {
+                let model = botify_neural::dssm::fit(&pairs, groups.clone(), &p, |e, _| {
                     pb.inc(1);
                     curve
                         .rows

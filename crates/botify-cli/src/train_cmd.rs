@@ -588,23 +588,29 @@ fn train_dssm(a: DssmArgs) -> Result<()> {
         ..Default::default()
     };
     eprintln!("{} liked (user, track) pairs", pairs.len());
-    let mut curve = Curve::new("epoch", "precision@10".into());
+    let heard = l.train.heard();
+    let scored = l.test.positives(a.c.threshold);
+    let mut curve = Curve::new("epoch", format!("precision@{}", a.c.eval_k));
     let mut clock = Clock::start();
-    let model = dssm::fit(&pairs, track_groups(&l), &p, |e| {
+    let model = dssm::fit(&pairs, track_groups(&l), &p, |e, m| {
         let spent = clock.lap();
+        let lists = m.recommend_to(|u| scored.contains_key(&u), &heard, a.c.eval_k);
+        let metric =
+            held_out(&l, &a.c, &lists.into_iter().collect()).map_or(f64::NAN, |m| m.precision);
         eprintln!(
-            "epoch {}: loss {:.4}, validation loss {:.4} ({spent:.2}s)",
+            "epoch {}: loss {:.4}, validation loss {:.4}, precision@{} {:.4} (training {spent:.2}s, evaluation {:.2}s)",
             e.epoch + 1,
             e.train_loss,
-            e.validation_loss
+            e.validation_loss,
+            a.c.eval_k,
+            metric,
+            clock.resume()
         );
         curve
             .rows
-            .push((e.epoch + 1, e.train_loss, e.validation_loss, f64::NAN));
-        clock.resume();
+            .push((e.epoch + 1, e.train_loss, e.validation_loss, metric));
     })?;
     let weights = save_neural(&clock, &curve, &a.c.out, |w| model.save(w))?;
-    let heard = l.train.heard();
     let lists: FastMap<UserId, Vec<TrackId>> = model.recommend(&heard, a.c.k).into_iter().collect();
     finish_user_lists("dssm", &l, &a.c, &lists)?;
     println!("model: {}", weights.display());

@@ -135,12 +135,23 @@ impl Model {
         exclude: &HashMap<UserId, Vec<TrackId>, S>,
         k: usize,
     ) -> Vec<(UserId, Vec<TrackId>)> {
+        self.recommend_to(|_| true, exclude, k)
+    }
+
+    /// [`Model::recommend`] for the known users `wanted` accepts (e.g. those with held-out
+    /// listens, for a per-epoch metric).
+    pub fn recommend_to<S: std::hash::BuildHasher + Sync>(
+        &self,
+        wanted: impl Fn(UserId) -> bool,
+        exclude: &HashMap<UserId, Vec<TrackId>, S>,
+        k: usize,
+    ) -> Vec<(UserId, Vec<TrackId>)> {
         let d = self.params.dim;
         let n = self.groups.artist.len();
         let items: Vec<f32> = (0..n as TrackId)
             .flat_map(|t| self.track_vector(t))
             .collect();
-        let mut users: Vec<UserId> = self.users.keys().copied().collect();
+        let mut users: Vec<UserId> = self.users.keys().copied().filter(|&u| wanted(u)).collect();
         users.sort_unstable();
         let rows: Vec<f32> = users
             .iter()
@@ -301,12 +312,13 @@ impl Model {
 }
 
 /// Trains on liked (user, track) pairs over the tracks of `groups`. A seeded `validation` share
-/// is held out for early stopping (the best epoch's weights are kept).
+/// is held out for early stopping (the best epoch's weights are kept). `on_epoch` sees each
+/// epoch's losses and the model as it stands.
 pub fn fit(
     pairs: &[(UserId, TrackId)],
     groups: Groups,
     p: &Params,
-    mut on_epoch: impl FnMut(&Epoch),
+    mut on_epoch: impl FnMut(&Epoch, &Model),
 ) -> Result<Model> {
     p.validate()?;
     let tracks = groups.artist.len();
@@ -365,11 +377,14 @@ pub fn fit(
             vn += batch.len();
         }
         let validation_loss = if vn == 0 { f64::NAN } else { vt / vn as f64 };
-        on_epoch(&Epoch {
-            epoch,
-            train_loss: total / n.max(1) as f64,
-            validation_loss,
-        });
+        on_epoch(
+            &Epoch {
+                epoch,
+                train_loss: total / n.max(1) as f64,
+                validation_loss,
+            },
+            &model,
+        );
         if stopping.observe(-validation_loss, || model.snapshot()) {
             break;
         }
@@ -424,7 +439,7 @@ mod tests {
     fn learns_the_planted_tastes_and_excludes_heard_tracks() {
         let pairs = planted(1);
         let mut curve = Vec::new();
-        let m = fit(&pairs, Groups::none(30), &params(), |e| curve.push(*e)).unwrap();
+        let m = fit(&pairs, Groups::none(30), &params(), |e, _| curve.push(*e)).unwrap();
         assert!(curve.len() >= 2 && curve[curve.len() - 1].train_loss < curve[0].train_loss);
         // Top 5 of 30 tracks: random lists would be 1/3 in the user's cluster.
         let heard: HashMap<UserId, Vec<TrackId>> = HashMap::from([(0, vec![0, 1])]);
@@ -446,7 +461,7 @@ mod tests {
         let pairs = planted(2);
         let mut p = params();
         p.epochs = 2;
-        let m = fit(&pairs, Groups::none(30), &p, |_| {}).unwrap();
+        let m = fit(&pairs, Groups::none(30), &p, |_, _| {}).unwrap();
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("d.safetensors");
         m.save(&path).unwrap();
@@ -463,7 +478,7 @@ mod tests {
                 .contains("not a DSSM model")
         );
         let e = |pairs: &[(UserId, TrackId)], p: &Params, n| {
-            fit(pairs, Groups::none(n), p, |_| {})
+            fit(pairs, Groups::none(n), p, |_, _| {})
                 .err()
                 .unwrap()
                 .to_string()
