@@ -856,11 +856,7 @@ fn train(plan: &Plan, logs: &Path, world: &World, run: &Path) -> Result<()> {
                     p.components,
                     p.seed,
                 );
-                let listens: Vec<_> = d
-                    .listens
-                    .iter()
-                    .map(|l| (l.user, l.track, l.time))
-                    .collect();
+                let listens = d.listen_times();
                 let pb = ui::progress(p.epochs as u64, "difm epochs");
                 let mut curve = crate::train_cmd::Curve::new("epoch", "AUC".into());
                 let model = botify_neural::difm::fit(&listens, features, &p, |e| {

@@ -653,21 +653,17 @@ fn train_difm(a: DifmArgs) -> Result<()> {
         100.0 * features.explained,
         t.elapsed().as_secs_f64()
     );
-    let listens: Vec<(UserId, TrackId, f32)> = l
-        .train
-        .listens
-        .iter()
-        .map(|x| (x.user, x.track, x.time))
-        .collect();
-    let examples = difm::examples(&listens, p.positive, p.negative, p.seed).len();
-    eprintln!(
-        "{examples} examples: listens ≥ {}, each with a skip ≤ {} of the same user",
-        p.positive, p.negative
-    );
+    let listens = l.train.listen_times();
     let mut curve = Curve::new("epoch", "AUC".into());
     let mut clock = Clock::start();
     let model = difm::fit(&listens, features, &p, |e| {
         let spent = clock.lap();
+        if e.epoch == 0 {
+            eprintln!(
+                "{} examples: listens ≥ {}, each with a skip ≤ {} of the same user",
+                e.examples, p.positive, p.negative
+            );
+        }
         eprintln!(
             "epoch {}: loss {:.4}, validation loss {:.4}, AUC train {:.4} / validation {:.4} ({spent:.2}s)",
             e.epoch + 1,

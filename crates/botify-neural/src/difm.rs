@@ -134,8 +134,7 @@ impl TrackFeatures {
         let n = groups.artist.len();
         debug_assert_eq!(metadata.rows(), n);
         let p = pca(metadata, components, seed);
-        let total = total_variance(metadata);
-        let explained = p.variances.iter().sum::<f64>() / total.max(f64::MIN_POSITIVE);
+        let explained = p.variances.iter().sum::<f64>() / p.total_variance.max(f64::MIN_POSITIVE);
         if p.components == 0 {
             // No variance to keep: one constant-zero column keeps the shapes valid.
             return TrackFeatures {
@@ -157,24 +156,6 @@ impl TrackFeatures {
         let p = self.components;
         &self.metadata[t as usize * p..(t as usize + 1) * p]
     }
-}
-
-fn total_variance(x: &SparseRows) -> f64 {
-    let n = x.rows();
-    if n < 2 {
-        return 0.0;
-    }
-    let (mut sum, mut sq) = (vec![0f64; x.cols], vec![0f64; x.cols]);
-    for i in 0..n {
-        for (c, v) in x.row(i) {
-            sum[c] += v;
-            sq[c] += v * v;
-        }
-    }
-    sum.iter()
-        .zip(&sq)
-        .map(|(s, q)| (q - s * s / n as f64) / (n - 1) as f64)
-        .sum()
 }
 
 /// A track's metadata as one sparse row: one-hot artist, genre and mood; year, duration and
@@ -307,6 +288,8 @@ pub fn auc(scores: &[f32], labels: &[bool]) -> f64 {
 #[derive(Debug, Clone, Copy, Serialize)]
 pub struct Epoch {
     pub epoch: usize,
+    /// Examples built from the listens (training and validation; the same every epoch).
+    pub examples: usize,
     pub train_loss: f64,
     pub validation_loss: f64,
     /// On a fixed sample of (at most 20,000) training examples.
@@ -807,6 +790,7 @@ pub fn fit(
         let (validation_loss, validation_auc) = model.evaluate(&held)?;
         on_epoch(&Epoch {
             epoch,
+            examples: ex.len(),
             train_loss: total / train.len() as f64,
             validation_loss,
             train_auc,

@@ -58,6 +58,8 @@ pub struct Pca {
     pub components: usize,
     /// Variance along each component (before whitening), largest first.
     pub variances: Vec<f64>,
+    /// Total variance of the matrix (the sum over its columns), for the share the components keep.
+    pub total_variance: f64,
 }
 
 /// Power iterations: each sharpens the separation of the leading components from the rest.
@@ -68,22 +70,30 @@ const OVERSAMPLING: usize = 10;
 /// The first `k` principal components of `x`'s rows (fewer if the matrix has lower rank).
 pub fn pca(x: &SparseRows, k: usize, seed: u64) -> Pca {
     let (n, d) = (x.rows(), x.cols);
+    let mut mean = vec![0f64; d];
+    let mut squares = 0f64;
+    for i in 0..n {
+        for (c, v) in x.row(i) {
+            mean[c] += v;
+            squares += v * v;
+        }
+    }
+    mean.iter_mut().for_each(|m| *m /= n.max(1) as f64);
+    let total_variance = if n < 2 {
+        0.0
+    } else {
+        (squares - n as f64 * mean.iter().map(|m| m * m).sum::<f64>()) / (n - 1) as f64
+    };
     let k = k.min(d).min(n.saturating_sub(1));
     let none = Pca {
         scores: vec![0.0; 0],
         components: 0,
         variances: Vec::new(),
+        total_variance,
     };
     if k == 0 {
         return none;
     }
-    let mut mean = vec![0f64; d];
-    for i in 0..n {
-        for (c, v) in x.row(i) {
-            mean[c] += v;
-        }
-    }
-    mean.iter_mut().for_each(|m| *m /= n as f64);
     let centred = Centred { x, mean: &mean };
     let l = (k + OVERSAMPLING).min(d).min(n);
     let mut rng = stream(seed, b"pca", 0);
@@ -127,6 +137,7 @@ pub fn pca(x: &SparseRows, k: usize, seed: u64) -> Pca {
             .collect(),
         components: c,
         variances: keep.iter().map(|&j| values[j] / (n - 1) as f64).collect(),
+        total_variance,
     }
 }
 

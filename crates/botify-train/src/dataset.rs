@@ -159,6 +159,14 @@ impl Dataset {
             .map(|w| (w[0].track, w[1].track, w[1].time))
     }
 
+    /// (user, track, listen time) of every listen, in order.
+    pub fn listen_times(&self) -> Vec<(UserId, TrackId, f32)> {
+        self.listens
+            .iter()
+            .map(|l| (l.user, l.track, l.time))
+            .collect()
+    }
+
     /// Users ids present, ascending.
     pub fn users(&self) -> Vec<UserId> {
         let mut u: Vec<UserId> = self.listens.iter().map(|l| l.user).collect();
