@@ -18,7 +18,7 @@ fn bench(c: &mut Criterion) {
             "EXP",
             vec![
                 RecommenderSpec::StickyArtist { fallback: None },
-                RecommenderSpec::Random,
+                RecommenderSpec::Random {},
             ],
         ),
         std::sync::Arc::new(world.catalog.clone()),

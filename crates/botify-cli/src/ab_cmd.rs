@@ -209,6 +209,17 @@ pub fn print_table(r: &AbReport) {
 }
 
 fn power(p: PowerArgs) -> Result<()> {
+    if !(p.alpha > 0.0 && p.alpha < 1.0) {
+        bail!("--alpha {} must be in (0, 1)", p.alpha);
+    }
+    if !(p.power > 0.0 && p.power < 1.0) {
+        bail!("--power {} must be in (0, 1)", p.power);
+    }
+    if let Some(u) = p.users
+        && !(u >= 2.0 && u.is_finite())
+    {
+        bail!("--users {u} must be a finite number of at least 2 users per group");
+    }
     if !METRICS.contains(&p.metric.as_str()) {
         bail!(
             "unknown metric {:?}; metrics are {}",

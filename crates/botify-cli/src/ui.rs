@@ -32,3 +32,112 @@ pub fn paint(s: &str, code: &str) -> String {
         s.to_string()
     }
 }
+
+/// A library enum as a flag value: parsed and shown by its serde name (`warp`, `cosine`), so
+/// defaults come from the library's `Default` rather than from clap attributes.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Named<T>(pub T);
+
+impl<T: serde::Serialize> std::fmt::Display for Named<T> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match serde_json::to_value(&self.0) {
+            Ok(serde_json::Value::String(s)) => f.write_str(&s),
+            _ => f.write_str("?"),
+        }
+    }
+}
+
+impl<T: serde::de::DeserializeOwned> std::str::FromStr for Named<T> {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        serde_json::from_value(serde_json::Value::String(s.trim().to_string()))
+            .map(Named)
+            .map_err(|e| e.to_string())
+    }
+}
+
+/// Shows a library call's progress on the terminal: stage headers, notes, one progress bar at a
+/// time and, when asked, a line per training step.
+pub struct Term {
+    bar: std::sync::Mutex<Option<ProgressBar>>,
+    steps: bool,
+}
+
+impl Term {
+    pub fn new(steps: bool) -> Term {
+        Term {
+            bar: std::sync::Mutex::new(None),
+            steps,
+        }
+    }
+
+    fn bar(&self) -> Option<ProgressBar> {
+        self.bar.lock().ok().and_then(|b| b.clone())
+    }
+
+    /// Prints above the progress bar, if one is shown.
+    fn line(&self, text: &str) {
+        match self.bar() {
+            Some(b) => b.suspend(|| eprintln!("{text}")),
+            None => eprintln!("{text}"),
+        }
+    }
+}
+
+impl botify_lab::Observer for Term {
+    fn stage(&self, name: &str) {
+        self.line(&format!("{} {name}", paint_err("==>", "1;34")));
+    }
+    fn stage_done(&self, name: &str, seconds: f64) {
+        self.line(&format!("    {name}: done in {seconds:.1}s"));
+    }
+    fn note(&self, text: &str) {
+        self.line(&format!("    {text}"));
+    }
+    fn start(&self, label: &str, total: u64) {
+        if let Ok(mut b) = self.bar.lock() {
+            *b = Some(progress(total, label));
+        }
+    }
+    fn advance(&self, n: u64) {
+        if let Ok(b) = self.bar.lock()
+            && let Some(b) = b.as_ref()
+        {
+            b.inc(n);
+        }
+    }
+    fn finish(&self) {
+        if let Some(b) = self.bar.lock().ok().and_then(|mut b| b.take()) {
+            b.finish_and_clear();
+        }
+    }
+    fn epoch(&self, e: &botify_lab::EpochReport) {
+        if !self.steps {
+            return;
+        }
+        let mut text = format!("{} {}", e.step, e.index);
+        if e.train_loss.is_finite() {
+            text.push_str(&format!(": loss {:.4}", e.train_loss));
+        }
+        if e.validation_loss.is_finite() {
+            text.push_str(&format!(", validation loss {:.4}", e.validation_loss));
+        }
+        if e.train_value.is_finite() {
+            text.push_str(&format!(", training {} {:.4}", e.metric, e.train_value));
+        }
+        if e.value.is_finite() {
+            text.push_str(&format!(", {} {:.4}", e.metric, e.value));
+        }
+        text.push_str(&format!(" ({:.2}s)", e.seconds));
+        self.line(&text);
+    }
+}
+
+/// [`paint`] for text on stderr: coloured only when stderr is a terminal.
+pub fn paint_err(s: &str, code: &str) -> String {
+    if std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none() {
+        format!("\x1b[{code}m{s}\x1b[0m")
+    } else {
+        s.to_string()
+    }
+}

@@ -1,6 +1,6 @@
 use anyhow::{Context, Result};
 use botify_core::generate::{WorldParams, generate};
-use botify_core::world::{self, Stats, World};
+use botify_core::world::{self, Stats};
 use clap::{Args, Subcommand};
 use std::path::PathBuf;
 use std::time::Instant;
@@ -99,8 +99,15 @@ pub fn run(cmd: WorldCommand) -> Result<()> {
             Ok(())
         }
         WorldCommand::Stats { dir, json } => {
-            let w = World::load(&dir)?;
-            let s = Stats::of(&w);
+            // What needs no embeddings works without them (the course's files have none).
+            let catalog = botify_core::Catalog::load(&dir.join(world::TRACKS_FILE))?;
+            let users = botify_core::users::load(&dir.join(world::USERS_FILE), catalog.len())?;
+            let npy = dir.join(world::EMBEDDINGS_FILE);
+            let embeddings = npy
+                .exists()
+                .then(|| world::load_embeddings(&npy, catalog.len()))
+                .transpose()?;
+            let s = Stats::of_parts(&catalog, &users, embeddings.as_ref());
             if json {
                 println!("{}", serde_json::to_string_pretty(&s)?);
                 return Ok(());
@@ -117,7 +124,10 @@ fn print_stats(dir: &std::path::Path, s: &Stats) {
     println!("  artists                {}", s.artists);
     println!("  genres                 {}", s.genres);
     println!("  users                  {}", s.users);
-    println!("  embedding dim          {}", s.dim);
+    match s.dim {
+        Some(d) => println!("  embedding dim          {d}"),
+        None => println!("  embedding dim          - (no {})", world::EMBEDDINGS_FILE),
+    }
     let [min, med, p90, max] = s.artist_tracks;
     println!("  tracks per artist      min {min}, median {med}, p90 {p90}, max {max}");
     println!(
@@ -130,14 +140,14 @@ fn print_stats(dir: &std::path::Path, s: &Stats) {
         100.0 * s.interest_coverage,
         s.interests_per_user
     );
-    println!(
-        "  embedding norms        min {:.4}, mean {:.4}, max {:.4}",
-        s.norms[0], s.norms[1], s.norms[2]
-    );
-    println!(
-        "  mean inner product     same artist {:.3}, same genre {:.3}, random pair {:.3}",
-        s.mean_dot[0], s.mean_dot[1], s.mean_dot[2]
-    );
+    if let Some([lo, mean, hi]) = s.norms {
+        println!("  embedding norms        min {lo:.4}, mean {mean:.4}, max {hi:.4}");
+    }
+    if let Some([artist, genre, random]) = s.mean_dot {
+        println!(
+            "  mean inner product     same artist {artist:.3}, same genre {genre:.3}, random pair {random:.3}"
+        );
+    }
     println!(
         "  consume_bias           {:.3} .. {:.3}",
         s.consume_bias[0], s.consume_bias[1]

@@ -37,6 +37,16 @@ fn generate_check_stats_and_reproducibility() {
     let v: serde_json::Value = serde_json::from_str(&out).unwrap();
     assert_eq!(v["tracks"], 3000);
     assert_eq!(v["users"], 100);
+    assert_eq!(v["dim"], 16);
+    // The course's files have no tracks.npy: what needs no embeddings still works.
+    std::fs::remove_file(a.join("tracks.npy")).unwrap();
+    let (ok, out, err) = botify(&["world", "stats", a.to_str().unwrap()]);
+    assert!(ok, "{err}");
+    assert!(
+        out.contains("tracks per artist") && out.contains("no tracks.npy"),
+        "{out}"
+    );
+    assert!(!out.contains("embedding norms"), "{out}");
 }
 
 #[test]

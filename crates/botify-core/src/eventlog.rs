@@ -6,6 +6,8 @@ use crate::{Error, Result};
 use std::fs::{File, OpenOptions};
 use std::io::{BufWriter, Write};
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::mpsc::{Receiver, SyncSender, TryRecvError, sync_channel};
 use std::thread::JoinHandle;
 
@@ -32,6 +34,7 @@ pub struct LogWriter {
     tx: Option<SyncSender<Vec<u8>>>,
     handle: Option<JoinHandle<std::io::Result<u64>>>,
     path: PathBuf,
+    flushed: Arc<AtomicU64>,
 }
 
 impl LogWriter {
@@ -43,15 +46,24 @@ impl LogWriter {
         let size = file.metadata().map(|m| m.len()).unwrap_or(0);
         let (tx, rx) = sync_channel::<Vec<u8>>(8192);
         let p = path.clone();
+        let flushed = Arc::new(AtomicU64::new(0));
+        let f = flushed.clone();
         let handle = std::thread::Builder::new()
             .name("event-log".into())
-            .spawn(move || write_loop(rx, p, file, size, rotation))
+            .spawn(move || write_loop(rx, p, file, size, rotation, &f))
             .map_err(|e| Error::io(dir, e))?;
         Ok(LogWriter {
             tx: Some(tx),
             handle: Some(handle),
             path,
+            flushed,
         })
+    }
+
+    /// Lines written and flushed to the file so far (the writer flushes whenever it is idle):
+    /// a reader waiting for lines it knows were sent polls this instead of the files.
+    pub fn flushed(&self) -> Arc<AtomicU64> {
+        self.flushed.clone()
     }
 
     pub fn path(&self) -> &Path {
@@ -122,6 +134,7 @@ fn write_loop(
     file: File,
     mut size: u64,
     rotation: Rotation,
+    flushed: &AtomicU64,
 ) -> std::io::Result<u64> {
     let mut out = BufWriter::with_capacity(1 << 20, file);
     let mut lines = 0u64;
@@ -131,6 +144,7 @@ fn write_loop(
             Err(TryRecvError::Empty) => {
                 // Idle: make what we have durable before waiting.
                 out.flush()?;
+                flushed.store(lines, Ordering::Release);
                 match rx.recv() {
                     Ok(b) => b,
                     Err(_) => break,
@@ -151,6 +165,7 @@ fn write_loop(
     }
     out.flush()?;
     out.get_ref().sync_data()?;
+    flushed.store(lines, Ordering::Release);
     Ok(lines)
 }
 
@@ -180,7 +195,9 @@ mod tests {
                 });
             }
         });
+        let flushed = w.flushed();
         assert_eq!(w.close().unwrap(), 1000);
+        assert_eq!(flushed.load(Ordering::Acquire), 1000);
         let mut total = 0;
         let mut files = 0;
         for e in std::fs::read_dir(dir.path()).unwrap() {

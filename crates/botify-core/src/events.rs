@@ -88,7 +88,8 @@ impl std::fmt::Display for Float {
 }
 
 /// The log files under `paths`: a file is taken as is; a directory contributes its `data.json`
-/// and rotated backups `data.json.1`, `data.json.2`, … Sorted for determinism.
+/// and rotated backups `data.json.1`, `data.json.2`, … oldest first (`data.json.10` before
+/// `data.json.2`, `data.json` last), so that reading them in order is reading the log in order.
 pub fn log_files(paths: &[PathBuf]) -> Result<Vec<PathBuf>> {
     let mut files = Vec::new();
     for p in paths {
@@ -110,7 +111,7 @@ pub fn log_files(paths: &[PathBuf]) -> Result<Vec<PathBuf>> {
                     "holds no event log (expected data.json or data.json.N)",
                 ));
             }
-            found.sort();
+            found.sort_by_key(|f| std::cmp::Reverse(rotation_index(f)));
             files.extend(found);
         } else if p.is_file() {
             files.push(p.clone());
@@ -119,6 +120,15 @@ pub fn log_files(paths: &[PathBuf]) -> Result<Vec<PathBuf>> {
         }
     }
     Ok(files)
+}
+
+/// 0 for `data.json`, N for `data.json.N`.
+fn rotation_index(f: &std::path::Path) -> u64 {
+    f.file_name()
+        .and_then(|n| n.to_str())
+        .and_then(|n| n.strip_prefix("data.json."))
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(0)
 }
 
 fn is_log_name(name: &str) -> bool {
@@ -343,6 +353,35 @@ mod tests {
         fn garbage_lines_are_errors_not_panics(s in ".{0,80}") {
             let _ = parse_line(s.as_bytes());
         }
+    }
+
+    #[test]
+    fn rotated_files_come_oldest_first() {
+        let dir = tempfile::tempdir().unwrap();
+        for n in [
+            "data.json",
+            "data.json.1",
+            "data.json.2",
+            "data.json.10",
+            "data.json.9",
+        ] {
+            std::fs::write(dir.path().join(n), b"").unwrap();
+        }
+        let names: Vec<String> = log_files(&[dir.path().to_path_buf()])
+            .unwrap()
+            .iter()
+            .map(|f| f.file_name().unwrap().to_string_lossy().into_owned())
+            .collect();
+        assert_eq!(
+            names,
+            [
+                "data.json.10",
+                "data.json.9",
+                "data.json.2",
+                "data.json.1",
+                "data.json"
+            ]
+        );
     }
 
     #[test]

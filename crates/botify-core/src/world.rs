@@ -145,7 +145,8 @@ pub struct Stats {
     pub artists: usize,
     pub genres: usize,
     pub users: usize,
-    pub dim: usize,
+    /// Embedding size; None without `tracks.npy` (the course's files).
+    pub dim: Option<usize>,
     /// Tracks per artist: min, median, 90th percentile, max.
     pub artist_tracks: [usize; 4],
     /// Share of all users' interests on the most popular 1% / 10% of artists (popularity curve).
@@ -153,27 +154,34 @@ pub struct Stats {
     /// Share of tracks that are someone's interest.
     pub interest_coverage: f64,
     pub interests_per_user: f64,
-    /// Embedding norms: min, mean, max.
-    pub norms: [f32; 3],
+    /// Embedding norms: min, mean, max (None without embeddings).
+    pub norms: Option<[f32; 3]>,
     /// Mean inner product of track pairs: same artist, same genre (other artist), random.
-    pub mean_dot: [f32; 3],
+    pub mean_dot: Option<[f32; 3]>,
     pub consume_bias: [f32; 2],
     pub consume_sharpness: [f32; 2],
 }
 
 fn percentile(sorted: &[usize], q: f64) -> usize {
+    if sorted.is_empty() {
+        return 0;
+    }
     sorted[((sorted.len() - 1) as f64 * q).round() as usize]
 }
 
 impl Stats {
     pub fn of(w: &World) -> Stats {
-        let c = &w.catalog;
+        Stats::of_parts(&w.catalog, &w.users, Some(&w.embeddings))
+    }
+
+    /// Statistics of a catalogue and its users; those of the embeddings only when given.
+    pub fn of_parts(c: &Catalog, users: &[User], e: Option<&Embeddings>) -> Stats {
         let mut sizes: Vec<usize> = c.artist_tracks.iter().map(Vec::len).collect();
         sizes.sort_unstable();
         let mut per_artist = vec![0usize; c.artists.len()];
         let mut interest_tracks = vec![false; c.len()];
         let mut total = 0usize;
-        for u in &w.users {
+        for u in users {
             for &t in &u.interests {
                 per_artist[c.artist_of(t) as usize] += 1;
                 interest_tracks[t as usize] = true;
@@ -185,34 +193,22 @@ impl Stats {
             let k = ((per_artist.len() as f64 * frac).ceil() as usize).max(1);
             per_artist[..k].iter().sum::<usize>() as f64 / total.max(1) as f64
         };
-        let e = &w.embeddings;
-        let norms: Vec<f32> = (0..e.rows)
-            .map(|i| dot(e.row(i), e.row(i)).sqrt())
-            .collect();
         let genres: std::collections::HashSet<&str> =
             c.tracks.iter().filter_map(|t| t.genre.as_deref()).collect();
-        // Deterministic pair samples: neighbours within an artist, a genre, and a fixed stride.
-        let (mut sums, mut counts) = ([0f64; 3], [0usize; 3]);
         let n = c.len();
-        for i in (0..n.saturating_sub(1)).step_by((n / 20_000).max(1)) {
-            let j = (i * 7919 + 13) % n;
-            sums[2] += f64::from(w.dot(i, j));
-            counts[2] += 1;
-            if c.artist_of(i as u32) == c.artist_of(i as u32 + 1) {
-                sums[0] += f64::from(w.dot(i, i + 1));
-                counts[0] += 1;
-            }
-            if c.artist_of(i as u32) != c.artist_of(j as u32)
-                && c.tracks[i].genre.is_some()
-                && c.tracks[i].genre == c.tracks[j].genre
-            {
-                sums[1] += f64::from(w.dot(i, j));
-                counts[1] += 1;
-            }
-        }
-        let mean_dot = [0, 1, 2].map(|k| (sums[k] / counts[k].max(1) as f64) as f32);
+        let norms = e.map(|e| {
+            let norms: Vec<f32> = (0..e.rows)
+                .map(|i| dot(e.row(i), e.row(i)).sqrt())
+                .collect();
+            [
+                norms.iter().copied().fold(f32::INFINITY, f32::min),
+                norms.iter().sum::<f32>() / n.max(1) as f32,
+                norms.iter().copied().fold(0.0, f32::max),
+            ]
+        });
+        let mean_dot = e.map(|e| mean_dots(c, e));
         let range = |f: fn(&User) -> f32| {
-            w.users
+            users
                 .iter()
                 .map(f)
                 .fold([f32::INFINITY, f32::NEG_INFINITY], |[lo, hi], v| {
@@ -223,25 +219,46 @@ impl Stats {
             tracks: n,
             artists: c.artists.len(),
             genres: genres.len(),
-            users: w.users.len(),
-            dim: e.dim,
+            users: users.len(),
+            dim: e.map(|e| e.dim),
             artist_tracks: [
-                sizes[0],
+                percentile(&sizes, 0.0),
                 percentile(&sizes, 0.5),
                 percentile(&sizes, 0.9),
-                sizes[sizes.len() - 1],
+                percentile(&sizes, 1.0),
             ],
             interest_share_top_artists: [share(0.01), share(0.1)],
-            interest_coverage: interest_tracks.iter().filter(|&&b| b).count() as f64 / n as f64,
-            interests_per_user: total as f64 / w.users.len().max(1) as f64,
-            norms: [
-                norms.iter().copied().fold(f32::INFINITY, f32::min),
-                norms.iter().sum::<f32>() / n as f32,
-                norms.iter().copied().fold(0.0, f32::max),
-            ],
+            interest_coverage: interest_tracks.iter().filter(|&&b| b).count() as f64
+                / n.max(1) as f64,
+            interests_per_user: total as f64 / users.len().max(1) as f64,
+            norms,
             mean_dot,
             consume_bias: range(|u| u.consume_bias),
             consume_sharpness: range(|u| u.consume_sharpness),
         }
     }
+}
+
+/// Mean inner product of track pairs: same artist, same genre (other artist), random.
+fn mean_dots(c: &Catalog, e: &Embeddings) -> [f32; 3] {
+    let n = c.len();
+    // Deterministic pair samples: neighbours within an artist, a genre, and a fixed stride.
+    let (mut sums, mut counts) = ([0f64; 3], [0usize; 3]);
+    for i in (0..n.saturating_sub(1)).step_by((n / 20_000).max(1)) {
+        let j = (i * 7919 + 13) % n;
+        sums[2] += f64::from(dot(e.row(i), e.row(j)));
+        counts[2] += 1;
+        if c.artist_of(i as u32) == c.artist_of(i as u32 + 1) {
+            sums[0] += f64::from(dot(e.row(i), e.row(i + 1)));
+            counts[0] += 1;
+        }
+        if c.artist_of(i as u32) != c.artist_of(j as u32)
+            && c.tracks[i].genre.is_some()
+            && c.tracks[i].genre == c.tracks[j].genre
+        {
+            sums[1] += f64::from(dot(e.row(i), e.row(j)));
+            counts[1] += 1;
+        }
+    }
+    [0, 1, 2].map(|k| (sums[k] / counts[k].max(1) as f64) as f32)
 }

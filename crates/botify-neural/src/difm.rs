@@ -78,6 +78,9 @@ impl Default for Params {
     }
 }
 
+/// The most principal components of the track metadata a model may keep.
+pub const MAX_COMPONENTS: usize = 1024;
+
 impl Params {
     pub fn validate(&self) -> Result<()> {
         let sizes = [self.dim, self.heads, self.head_dim, self.pop_buckets];
@@ -89,6 +92,13 @@ impl Params {
         }
         if self.epochs == 0 || self.batch == 0 {
             return Err(Error::Invalid("epochs and batch must be at least 1".into()));
+        }
+        // The PCA's working matrices grow with tracks × components.
+        if !(1..=MAX_COMPONENTS).contains(&self.components) {
+            return Err(Error::Invalid(format!(
+                "components {} is not in 1..={MAX_COMPONENTS}",
+                self.components
+            )));
         }
         if !(self.learning_rate > 0.0 && self.learning_rate.is_finite()) {
             return Err(Error::Invalid("learning rate must be positive".into()));

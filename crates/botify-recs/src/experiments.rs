@@ -344,7 +344,7 @@ mod tests {
         let mut c = ExperimentsConfig::split(
             "PERSONALIZED",
             vec![
-                RecommenderSpec::Random,
+                RecommenderSpec::Random {},
                 RecommenderSpec::StickyArtist { fallback: None },
             ],
         );

@@ -19,7 +19,7 @@ use std::sync::atomic::AtomicU64;
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case", deny_unknown_fields)]
 pub enum RecommenderSpec {
-    Random,
+    Random {},
     TopPop {
         file: PathBuf,
         #[serde(default = "default_top_k")]
@@ -166,7 +166,7 @@ impl RecommenderSpec {
     fn parts_mut(&mut self) -> (Vec<&mut PathBuf>, Option<&mut RecommenderSpec>) {
         use RecommenderSpec::*;
         let (files, fallback) = match self {
-            Random => return (Vec::new(), None),
+            Random {} => return (Vec::new(), None),
             StickyArtist { fallback } => (Vec::new(), fallback),
             TopPop { file, fallback, .. }
             | Indexed { file, fallback }
@@ -297,7 +297,7 @@ impl Builder {
         use RecommenderSpec as S;
         let tracks = self.catalog.len() as u32;
         let (primary, fallback): (Box<dyn Recommender>, _) = match spec {
-            S::Random => return Ok(Box::new(Random { tracks })),
+            S::Random {} => return Ok(Box::new(Random { tracks })),
             S::TopPop { file, k, fallback } => {
                 if *k == 0 {
                     return Err(Error::Config("top_pop: `k` must be at least 1".into()));
@@ -465,7 +465,7 @@ mod tests {
     fn parses_cli_names_and_inline_specs() {
         assert_eq!(
             RecommenderSpec::parse_cli("random").unwrap(),
-            RecommenderSpec::Random
+            RecommenderSpec::Random {}
         );
         assert_eq!(
             RecommenderSpec::parse_cli("sticky-artist").unwrap(),
@@ -479,7 +479,7 @@ mod tests {
             s,
             RecommenderSpec::Indexed {
                 file: "r.jsonl".into(),
-                fallback: Some(Box::new(RecommenderSpec::Random))
+                fallback: Some(Box::new(RecommenderSpec::Random {}))
             }
         );
         let s =

@@ -103,7 +103,13 @@ impl Metrics {
     }
 
     /// Prometheus text format. `treatments` are (name, fallbacks taken) of the routing experiment.
-    pub fn render(&self, experiment: &str, treatments: &[(String, u64)]) -> String {
+    /// The Prometheus text; `log_flushed` is the event-log writer's count of lines on disk.
+    pub fn render(
+        &self,
+        experiment: &str,
+        treatments: &[(String, u64)],
+        log_flushed: u64,
+    ) -> String {
         let mut out = String::with_capacity(8192);
         out.push_str("# HELP botify_requests_total Requests by endpoint and status class.\n# TYPE botify_requests_total counter\n");
         for (i, (_, name)) in ENDPOINTS.iter().enumerate() {
@@ -167,6 +173,10 @@ impl Metrics {
                 v.load(Relaxed)
             );
         }
+        let _ = writeln!(
+            out,
+            "# HELP botify_log_lines_flushed_total Event-log lines written and flushed to disk.\n# TYPE botify_log_lines_flushed_total counter\nbotify_log_lines_flushed_total {log_flushed}"
+        );
         out
     }
 }
@@ -182,8 +192,9 @@ mod tests {
         m.record(Endpoint::Next, 200, Duration::from_millis(3));
         m.record(Endpoint::Next, 400, Duration::from_micros(10));
         m.record_treatment(1, Duration::from_micros(70));
-        let text = m.render("HW", &[("C".into(), 0), ("T1".into(), 5)]);
+        let text = m.render("HW", &[("C".into(), 0), ("T1".into(), 5)], 7);
         assert!(text.contains("botify_requests_total{endpoint=\"next\",status=\"2xx\"} 2"));
+        assert!(text.contains("botify_log_lines_flushed_total 7\n"));
         assert!(text.contains("botify_requests_total{endpoint=\"next\",status=\"4xx\"} 1"));
         assert!(text.contains(
             "botify_request_duration_seconds_bucket{endpoint=\"next\",le=\"0.00005\"} 2"

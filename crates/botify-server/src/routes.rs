@@ -48,6 +48,8 @@ pub struct AppState {
     pub store: Store,
     pub metrics: Metrics,
     log: SyncSender<Vec<u8>>,
+    /// Lines the event-log writer has flushed to disk.
+    log_flushed: Arc<std::sync::atomic::AtomicU64>,
     experiments_path: Option<PathBuf>,
     admin_token: Option<String>,
     last_warning: AtomicU64,
@@ -147,6 +149,7 @@ pub async fn build_state(cfg: &ServerConfig, log: &LogWriter) -> Result<Arc<AppS
         store,
         metrics: Metrics::default(),
         log: log.sender(),
+        log_flushed: log.flushed(),
         experiments_path: cfg.experiments.clone(),
         admin_token: cfg.admin_token.clone(),
         last_warning: AtomicU64::new(0),
@@ -314,7 +317,8 @@ async fn metrics(State(s): State<Arc<AppState>>) -> Response {
         .iter()
         .map(|t| (t.name.clone(), t.fallbacks.load(Ordering::Relaxed)))
         .collect();
-    let text = s.metrics.render(router.route_name(), &treatments);
+    let flushed = s.log_flushed.load(Ordering::Acquire);
+    let text = s.metrics.render(router.route_name(), &treatments, flushed);
     let r = ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], text).into_response();
     finish(&s, Endpoint::Metrics, t, r)
 }

@@ -5,9 +5,11 @@
 //! sessions run in episode order. The listener side (user, interest, first track, listening
 //! draws) is the same as in-process for the same seed; the recommendations are the service's.
 //!
-//! Retry policy: a failed connection (refused, reset, closed) is re-opened and the request
-//! retried up to 3 times, 100 ms apart; an HTTP error status is never retried — it stops the run
-//! with the request that caused it.
+//! Retry policy: a request that provably never reached the service (the connection was refused,
+//! or found closed before the request was written) is retried on a new connection up to 3
+//! times, 100 ms apart, and counted ([`Remote::retries`]); a request that was written is never
+//! sent again, since the service may have logged it. An HTTP error status or a lost answer stops
+//! the run with the request that caused it, and every other worker stops before its next session.
 
 use crate::nearest::NeighbourCache;
 use crate::runner::{EpisodeStats, SimParams, Simulator, episode_start, open_session};
@@ -17,15 +19,17 @@ use http_body_util::{BodyExt, Full};
 use hyper::body::Bytes;
 use hyper::client::conn::http1::SendRequest;
 use std::collections::VecDeque;
-use std::sync::Mutex;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 const RETRIES: usize = 3;
 
-/// Where the service is: `http://host:port` (no TLS).
+/// Where the service is: `http://host:port` (no TLS). Clones share the retry count.
 #[derive(Debug, Clone)]
 pub struct Remote {
     host_port: String,
+    retries: Arc<AtomicU64>,
 }
 
 impl Remote {
@@ -39,7 +43,15 @@ impl Remote {
                 "--remote {url:?}: expected http://HOST:PORT"
             )));
         }
-        Ok(Remote { host_port })
+        Ok(Remote {
+            host_port,
+            retries: Arc::new(AtomicU64::new(0)),
+        })
+    }
+
+    /// Requests sent again because they provably never reached the service.
+    pub fn retries(&self) -> u64 {
+        self.retries.load(Ordering::Relaxed)
     }
 }
 
@@ -72,11 +84,16 @@ impl Conn {
         Ok(sender)
     }
 
-    /// POSTs a listen and returns the response body; reconnects on connection failures.
+    /// POSTs a listen and returns the response body. A request is retried (on a new
+    /// connection, up to 3 times, 100 ms apart) only when it provably never left this client:
+    /// the connection could not be opened, or was found closed before the request was written.
+    /// Once written, a lost answer is an error — the service may have logged the call, and
+    /// sending it again would log it twice.
     async fn post(&mut self, path: &str, body: String) -> Result<Bytes> {
         let mut last_err = String::new();
         for attempt in 0..=RETRIES {
             if attempt > 0 {
+                self.remote.retries.fetch_add(1, Ordering::Relaxed);
                 tokio::time::sleep(Duration::from_millis(100)).await;
             }
             if self.sender.is_none() {
@@ -96,23 +113,30 @@ impl Conn {
                 .header(hyper::header::CONTENT_TYPE, "application/json")
                 .body(Full::new(Bytes::from(body.clone())))
                 .map_err(|e| Error::Http(format!("bad request {path}: {e}")))?;
-            let resp = match sender.send_request(req).await {
+            let resp = match sender.try_send_request(req).await {
                 Ok(r) => r,
-                Err(e) => {
-                    last_err = format!("POST {path} failed: {e}");
+                Err(e) if e.message().is_some() => {
+                    // Never written: safe to send again on a new connection.
+                    last_err = format!("POST {path} failed: {}", e.into_error());
                     self.sender = None;
                     continue;
+                }
+                Err(e) => {
+                    return Err(Error::Http(format!(
+                        "POST http://{}{path} with {body}: the connection failed after the request was sent ({}); not retried, since the service may have logged it",
+                        self.remote.host_port,
+                        e.into_error()
+                    )));
                 }
             };
             let status = resp.status();
-            let bytes = match resp.into_body().collect().await {
-                Ok(b) => b.to_bytes(),
-                Err(e) => {
-                    last_err = format!("POST {path}: reading the response failed: {e}");
-                    self.sender = None;
-                    continue;
-                }
-            };
+            let bytes = resp.into_body().collect().await.map_err(|e| {
+                Error::Http(format!(
+                    "POST http://{}{path} with {body}: reading the answer failed: {e}",
+                    self.remote.host_port
+                ))
+            })?;
+            let bytes = bytes.to_bytes();
             if !status.is_success() {
                 return Err(Error::Http(format!(
                     "POST http://{}{path} with {body} answered {status}: {}",
@@ -215,24 +239,36 @@ impl Simulator<'_> {
                 .filter(|(_, e)| !e.is_empty())
                 .collect(),
         );
+        // The first error stops every worker: none starts another session after it.
+        let failed = AtomicBool::new(false);
         let worker = || async {
             let mut conn = Conn {
                 remote: remote.clone(),
                 sender: None,
             };
             let mut out = Vec::new();
-            loop {
-                let next = queue
-                    .lock()
-                    .map_err(|_| Error::Invalid("queue poisoned".into()))?
-                    .pop_front();
-                let Some((u, eps)) = next else { break };
-                for i in eps {
-                    out.push(remote_episode(world, first_nn, &mut conn, u, i, p).await?);
-                    progress(1);
+            let r: Result<()> = async {
+                loop {
+                    let next = queue
+                        .lock()
+                        .map_err(|_| Error::Invalid("queue poisoned".into()))?
+                        .pop_front();
+                    let Some((u, eps)) = next else { break };
+                    for i in eps {
+                        if failed.load(Ordering::Relaxed) {
+                            return Ok(());
+                        }
+                        out.push(remote_episode(world, first_nn, &mut conn, u, i, p).await?);
+                        progress(1);
+                    }
                 }
+                Ok(())
             }
-            Ok::<_, Error>(out)
+            .await;
+            if r.is_err() {
+                failed.store(true, Ordering::Relaxed);
+            }
+            r.map(|()| out)
         };
         let threads = threads.clamp(1, concurrency.max(1));
         let per_thread: Vec<usize> = (0..threads)
@@ -292,36 +328,61 @@ async fn futures_join_all<F: std::future::Future>(futs: impl Iterator<Item = F>)
     out.into_iter().flatten().collect()
 }
 
-/// Asks the service to reload its experiments (`POST /admin/reload` with a bearer token) and
-/// returns its answer.
-pub fn admin_reload(remote: &Remote, token: &str) -> Result<String> {
+/// One request on a fresh connection; returns the status and the body as text.
+fn call(
+    remote: &Remote,
+    method: hyper::Method,
+    path: &str,
+    token: Option<&str>,
+) -> Result<(hyper::StatusCode, String)> {
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
         .map_err(|e| Error::Http(format!("cannot start the HTTP client runtime: {e}")))?;
     rt.block_on(async {
         let mut sender = Conn::connect(remote).await?;
-        let req = hyper::Request::post("/admin/reload")
-            .header(hyper::header::HOST, remote.host_port.as_str())
-            .header(hyper::header::AUTHORIZATION, format!("Bearer {token}"))
+        let mut req = hyper::Request::builder()
+            .method(method.clone())
+            .uri(path)
+            .header(hyper::header::HOST, remote.host_port.as_str());
+        if let Some(t) = token {
+            req = req.header(hyper::header::AUTHORIZATION, format!("Bearer {t}"));
+        }
+        let req = req
             .body(Full::new(Bytes::new()))
             .map_err(|e| Error::Http(e.to_string()))?;
         let resp = sender
             .send_request(req)
             .await
-            .map_err(|e| Error::Http(format!("POST /admin/reload failed: {e}")))?;
+            .map_err(|e| Error::Http(format!("{method} {path} failed: {e}")))?;
         let status = resp.status();
         let body = resp
             .into_body()
             .collect()
             .await
-            .map_err(|e| Error::Http(format!("POST /admin/reload: {e}")))?
+            .map_err(|e| Error::Http(format!("{method} {path}: {e}")))?
             .to_bytes();
-        let text = String::from_utf8_lossy(&body).into_owned();
-        if status.is_success() {
-            Ok(text)
-        } else {
-            Err(Error::Http(format!("reload refused ({status}): {text}")))
-        }
+        Ok((status, String::from_utf8_lossy(&body).into_owned()))
     })
+}
+
+/// Asks the service to reload its experiments (`POST /admin/reload` with a bearer token) and
+/// returns its answer.
+pub fn admin_reload(remote: &Remote, token: &str) -> Result<String> {
+    let (status, text) = call(remote, hyper::Method::POST, "/admin/reload", Some(token))?;
+    if status.is_success() {
+        Ok(text)
+    } else {
+        Err(Error::Http(format!("reload refused ({status}): {text}")))
+    }
+}
+
+/// `GET path` on the service; an error status is an error naming it.
+pub fn get(remote: &Remote, path: &str) -> Result<String> {
+    let (status, text) = call(remote, hyper::Method::GET, path, None)?;
+    if status.is_success() {
+        Ok(text)
+    } else {
+        Err(Error::Http(format!("GET {path} answered {status}: {text}")))
+    }
 }

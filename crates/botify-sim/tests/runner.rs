@@ -109,7 +109,7 @@ fn sticky_artist_beats_random_and_oracle_beats_both() {
     let mean = |s: &[botify_sim::EpisodeStats]| {
         s.iter().map(|e| e.reward as f64).sum::<f64>() / s.len() as f64
     };
-    let (random, _) = run(&w, RecommenderSpec::Random, 2, 1);
+    let (random, _) = run(&w, RecommenderSpec::Random {}, 2, 1);
     let (sticky, _) = run(&w, RecommenderSpec::StickyArtist { fallback: None }, 2, 1);
     let mut sim = Simulator::new(&w, 50).unwrap();
     let oracle = sim

@@ -15,7 +15,8 @@ pub enum Mode {
     Session,
 }
 
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone, Copy, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
 pub struct Params {
     pub mode: Mode,
     pub k: usize,

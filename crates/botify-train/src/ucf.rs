@@ -6,7 +6,8 @@ use botify_core::hash::FastMap;
 use botify_core::{TrackId, UserId};
 use rayon::prelude::*;
 
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone, Copy, serde::Serialize, serde::Deserialize)]
+#[serde(default, deny_unknown_fields)]
 pub struct Params {
     pub neighbours: usize,
     pub k: usize,

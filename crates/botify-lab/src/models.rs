@@ -1,0 +1,599 @@
+//! The model registry: every trainable model by name, its parameters (with their `Default`, the
+//! one source of the CLI's defaults), and one `train` that writes the model's output files, its
+//! learning curve and weights, and measures it on a holdout. `botify train <model>` and plans
+//! both call [`train`].
+
+use crate::curve::Curve;
+use crate::observer::{EpochReport, Observer};
+use crate::{Error, Result};
+use botify_core::hash::FastMap;
+use botify_core::{Catalog, TrackId, UserId};
+use botify_neural::{contextual, difm, dssm};
+use botify_train::dataset::{Dataset, Split};
+use botify_train::metrics::{Metrics, evaluate};
+use botify_train::search::search_mf;
+use botify_train::{als, i2i, mf, output, toppop, ucf};
+use serde::{Deserialize, Serialize};
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+/// What every model shares: list length, what counts as a positive listen, the metrics cut-off.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Settings {
+    /// Tracks per written list.
+    pub k: usize,
+    /// Positive listens: time at least this (the course: 0.7).
+    pub threshold: f32,
+    /// Metrics cut-off.
+    pub eval_k: usize,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Settings {
+            k: 100,
+            threshold: 0.7,
+            eval_k: 10,
+        }
+    }
+}
+
+impl Settings {
+    pub fn validate(&self) -> Result<()> {
+        positive("k", self.k)?;
+        positive("eval_k", self.eval_k)?;
+        if !(0.0..=1.0).contains(&self.threshold) {
+            return Err(Error::Invalid(format!(
+                "threshold {} is not in [0, 1]",
+                self.threshold
+            )));
+        }
+        Ok(())
+    }
+}
+
+/// MF with an optional random search of its hyper-parameters.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct MfSpec {
+    pub params: mf::Params,
+    /// Random-search trials (0: train `params` as they are). Trials are scored on the holdout,
+    /// or without one on the last 20% of the training listens by time; the best parameters are
+    /// then trained on all the training listens and written to `<out stem>.params.json`.
+    pub search: usize,
+}
+
+/// DIFM re-ranking per-user candidate lists.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct DifmSpec {
+    pub params: difm::Params,
+    /// Per-user candidate lists to re-rank (e.g. MF's output).
+    pub candidates: PathBuf,
+}
+
+/// A model and its parameters.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ModelSpec {
+    /// Top tracks by total listen time (a JSON array).
+    Toppop,
+    /// Item-to-item neighbours from sessions (per-track lists with weights).
+    I2i(i2i::Params),
+    /// User-based collaborative filtering (per-user lists).
+    Ucf(ucf::Params),
+    /// Implicit-feedback ALS (per-user lists).
+    Als(als::Params),
+    /// Matrix factorisation, LightFM-style (per-user lists).
+    Mf(MfSpec),
+    /// Neural contextual item-to-item model (per-track lists weighted by predicted listen time).
+    Contextual(contextual::Params),
+    /// Two-tower DSSM (per-user lists).
+    Dssm(dssm::Params),
+    /// DIFM listen/skip classifier re-ranking candidate lists (per-user lists).
+    Difm(DifmSpec),
+}
+
+fn positive(name: &str, v: usize) -> Result<()> {
+    if v == 0 {
+        return Err(Error::Invalid(format!("{name} must be at least 1")));
+    }
+    Ok(())
+}
+
+fn finite(name: &str, v: f32, min: f32, open: bool) -> Result<()> {
+    let ok = v.is_finite() && if open { v > min } else { v >= min };
+    if !ok {
+        let bound = if open { ">" } else { "≥" };
+        return Err(Error::Invalid(format!(
+            "{name} {v} must be a finite number {bound} {min}"
+        )));
+    }
+    Ok(())
+}
+
+impl ModelSpec {
+    /// The registry name (`botify train <name>`, a plan's `train.models`).
+    pub fn name(&self) -> &'static str {
+        match self {
+            ModelSpec::Toppop => "toppop",
+            ModelSpec::I2i(_) => "i2i",
+            ModelSpec::Ucf(_) => "ucf",
+            ModelSpec::Als(_) => "als",
+            ModelSpec::Mf(_) => "mf",
+            ModelSpec::Contextual(_) => "contextual",
+            ModelSpec::Dssm(_) => "dssm",
+            ModelSpec::Difm(_) => "difm",
+        }
+    }
+
+    /// Every parameter checked before any data is read; errors name the parameter.
+    pub fn validate(&self) -> Result<()> {
+        let name = self.name();
+        let r = match self {
+            ModelSpec::Toppop => Ok(()),
+            ModelSpec::I2i(p) => positive("k", p.k).and(positive("window", p.window)),
+            ModelSpec::Ucf(p) => positive("neighbours", p.neighbours).and(positive("k", p.k)),
+            ModelSpec::Als(p) => positive("factors", p.factors)
+                .and(positive("iterations", p.iterations))
+                .and(finite("regularization", p.regularization, 0.0, false))
+                .and(finite("alpha", p.alpha, 0.0, false)),
+            ModelSpec::Mf(s) => {
+                let p = &s.params;
+                positive("factors", p.factors)
+                    .and(positive("epochs", p.epochs))
+                    .and(positive("max_sampled", p.max_sampled))
+                    .and(positive("threads", p.threads))
+                    .and(finite("learning rate", p.learning_rate, 0.0, true))
+                    .and(finite("l2", p.l2, 0.0, false))
+            }
+            ModelSpec::Contextual(p) => p.validate().map_err(Error::from),
+            ModelSpec::Dssm(p) => p.validate().map_err(Error::from),
+            ModelSpec::Difm(s) => s.params.validate().map_err(Error::from),
+        };
+        r.map_err(|e| Error::Invalid(format!("{name}: {e}")))
+    }
+
+    /// Whether the model needs the catalogue (track metadata as features).
+    pub fn needs_catalog(&self) -> bool {
+        match self {
+            ModelSpec::Difm(_) => true,
+            ModelSpec::Mf(s) => !s.params.features.is_empty(),
+            _ => false,
+        }
+    }
+
+    /// Whether the model is measured on the caller's holdout. The contextual model holds out
+    /// its own validation pairs, so it trains on all the listens it is given.
+    pub fn uses_holdout(&self) -> bool {
+        !matches!(self, ModelSpec::Contextual(_))
+    }
+}
+
+/// What a model trains on: the training listens, the held-out ones (empty: no holdout) and the
+/// catalogue — never the world, whose embeddings and users are the simulator's hidden truth.
+pub struct TrainData<'a> {
+    pub train: &'a Dataset,
+    pub test: &'a Dataset,
+    pub catalog: Option<&'a Catalog>,
+    pub settings: Settings,
+}
+
+impl TrainData<'_> {
+    fn has_holdout(&self) -> bool {
+        !self.test.listens.is_empty()
+    }
+
+    /// Metrics of per-user lists on the held-out positives (None without a holdout).
+    pub fn held_out(&self, lists: &FastMap<UserId, Vec<TrackId>>) -> Option<Metrics> {
+        self.has_holdout().then(|| {
+            evaluate(
+                lists,
+                &self.test.positives(self.settings.threshold),
+                self.settings.eval_k,
+                self.train.tracks,
+            )
+        })
+    }
+
+    fn groups(&self) -> botify_neural::tables::Groups {
+        match self.catalog {
+            Some(c) => botify_neural::tables::Groups::from_catalog(c),
+            None => botify_neural::tables::Groups::none(self.train.tracks),
+        }
+    }
+
+    fn precision_at(&self) -> String {
+        format!("precision@{}", self.settings.eval_k)
+    }
+}
+
+/// What training produced.
+#[derive(Debug, Clone, Default)]
+pub struct Trained {
+    /// Held-out metrics of the written lists (per-user models with a holdout).
+    pub metrics: Option<Metrics>,
+    /// DIFM: the candidates' metrics before re-ranking, for comparison.
+    pub candidates_metrics: Option<Metrics>,
+    /// What was written: `lists of 9,000 users`, `neighbours of 40,000 tracks`, …
+    pub written: String,
+    /// Every file written, the main output first.
+    pub files: Vec<PathBuf>,
+    /// Seconds spent in training steps (evaluation excluded) and their number.
+    pub training_seconds: f64,
+    pub steps: usize,
+    /// The parameters a search chose.
+    pub chosen: Option<mf::Params>,
+}
+
+/// `<out stem>.<suffix>` beside `out`.
+pub fn with_suffix(out: &Path, suffix: &str) -> PathBuf {
+    let stem = out.file_stem().and_then(|s| s.to_str()).unwrap_or("model");
+    out.with_file_name(format!("{stem}.{suffix}"))
+}
+
+/// Splits wall time into training steps and the evaluation after each.
+struct Clock {
+    training: f64,
+    steps: usize,
+    since: Instant,
+}
+
+impl Clock {
+    fn start() -> Clock {
+        Clock {
+            training: 0.0,
+            steps: 0,
+            since: Instant::now(),
+        }
+    }
+    /// Ends a training step; returns its seconds.
+    fn lap(&mut self) -> f64 {
+        let s = self.since.elapsed().as_secs_f64();
+        self.training += s;
+        self.steps += 1;
+        self.since = Instant::now();
+        s
+    }
+    /// Ends the evaluation after a step.
+    fn resume(&mut self) {
+        self.since = Instant::now();
+    }
+}
+
+/// Records each step in the curve and tells the observer.
+struct Steps<'a> {
+    model: &'static str,
+    step: &'static str,
+    total: usize,
+    curve: Curve,
+    clock: Clock,
+    obs: &'a dyn Observer,
+}
+
+impl<'a> Steps<'a> {
+    fn new(
+        spec: &ModelSpec,
+        step: &'static str,
+        total: usize,
+        metric: String,
+        obs: &'a dyn Observer,
+    ) -> Self {
+        obs.start(&format!("{} {step}s", spec.name()), total as u64);
+        Steps {
+            model: spec.name(),
+            step,
+            total,
+            curve: Curve::new(step, metric),
+            clock: Clock::start(),
+            obs,
+        }
+    }
+
+    /// One step: `seconds` of training, then the losses and metrics measured after it.
+    fn record(
+        &mut self,
+        seconds: f64,
+        train_loss: f64,
+        validation_loss: f64,
+        value: f64,
+        train_value: f64,
+    ) {
+        let index = self.curve.points.len() + 1;
+        self.curve
+            .push(index, train_loss, validation_loss, value, train_value);
+        self.obs.advance(1);
+        self.obs.epoch(&EpochReport {
+            model: self.model.to_string(),
+            step: self.step,
+            index,
+            total: self.total,
+            train_loss,
+            validation_loss,
+            metric: self.curve.metric.clone(),
+            value,
+            train_value,
+            seconds,
+        });
+        self.clock.resume();
+    }
+
+    /// Writes the curve beside `out`; fills the timing of `t`.
+    fn finish(self, out: &Path, t: &mut Trained) -> Result<()> {
+        self.obs.finish();
+        self.curve.write(out)?;
+        t.training_seconds = self.clock.training;
+        t.steps = self.clock.steps;
+        t.files.extend(Curve::files(out));
+        Ok(())
+    }
+}
+
+fn user_lists(
+    data: &TrainData,
+    out: &Path,
+    lists: &FastMap<UserId, Vec<TrackId>>,
+    t: &mut Trained,
+) -> Result<()> {
+    t.metrics = data.held_out(lists);
+    output::write_user_lists(out, lists)?;
+    t.written = format!("lists of {} users", lists.len());
+    t.files.insert(0, out.to_path_buf());
+    Ok(())
+}
+
+fn track_lists(
+    out: &Path,
+    lists: &[(TrackId, Vec<(TrackId, f32)>)],
+    t: &mut Trained,
+) -> Result<()> {
+    output::write_track_lists(out, lists)?;
+    t.written = format!("neighbours of {} tracks", lists.len());
+    t.files.insert(0, out.to_path_buf());
+    Ok(())
+}
+
+/// Trains `spec` on `data` and writes its output to `out` (with curves, weights and chosen
+/// parameters beside it). The observer sees every step as it ends.
+pub fn train(
+    spec: &ModelSpec,
+    data: &TrainData,
+    out: &Path,
+    obs: &dyn Observer,
+) -> Result<Trained> {
+    spec.validate()?;
+    data.settings.validate()?;
+    if spec.needs_catalog() && data.catalog.is_none() {
+        return Err(Error::Invalid(format!(
+            "{} needs the catalogue: track metadata is one of its features",
+            spec.name()
+        )));
+    }
+    if let Some(dir) = out.parent().filter(|d| !d.as_os_str().is_empty()) {
+        crate::create_dir(dir)?;
+    }
+    let s = data.settings;
+    let mut t = Trained::default();
+    match spec {
+        ModelSpec::Toppop => {
+            let top = toppop::fit(data.train, s.k);
+            if data.has_holdout() {
+                let heard = data.train.heard();
+                let lists = data
+                    .test
+                    .users()
+                    .into_iter()
+                    .map(|u| (u, unheard(&top, heard.get(&u))))
+                    .collect();
+                t.metrics = data.held_out(&lists);
+            }
+            output::write_top(out, &top)?;
+            t.written = format!("{} top tracks", top.len());
+            t.files.push(out.to_path_buf());
+        }
+        ModelSpec::I2i(p) => track_lists(out, &i2i::fit(data.train, p), &mut t)?,
+        ModelSpec::Ucf(p) => {
+            let lists = ucf::fit(data.train, p, &data.train.heard());
+            user_lists(data, out, &lists, &mut t)?;
+        }
+        ModelSpec::Als(p) => {
+            let heard = data.train.heard();
+            let mut steps = Steps::new(spec, "iteration", p.iterations, data.precision_at(), obs);
+            let model = als::fit(data.train, p, |_, m| {
+                let spent = steps.clock.lap();
+                let metric = if data.has_holdout() {
+                    data.held_out(&m.recommend(&heard, s.eval_k))
+                        .map_or(f64::NAN, |m| m.precision)
+                } else {
+                    f64::NAN
+                };
+                steps.record(spent, f64::NAN, f64::NAN, metric, f64::NAN);
+            });
+            steps.finish(out, &mut t)?;
+            user_lists(data, out, &model.recommend(&heard, s.k), &mut t)?;
+        }
+        ModelSpec::Mf(m) => {
+            let mut params = m.params.clone();
+            if m.search > 0 {
+                params = search(data, &m.params, m.search, obs)?;
+                let path = with_suffix(out, "params.json");
+                let text = serde_json::to_string_pretty(&params)
+                    .map_err(|e| Error::Invalid(e.to_string()))?;
+                crate::write(&path, text)?;
+                t.files.push(path);
+                t.chosen = Some(params.clone());
+            }
+            let heard = data.train.heard();
+            let scored = data.test.positives(s.threshold);
+            let mut steps = Steps::new(spec, "epoch", params.epochs, data.precision_at(), obs);
+            let model = mf::fit(data.train, data.catalog, &params, |e, m| {
+                let spent = steps.clock.lap();
+                let metric = if data.has_holdout() {
+                    let lists = m.recommend_to(|u| scored.contains_key(&u), &heard, s.eval_k);
+                    data.held_out(&lists).map_or(f64::NAN, |m| m.precision)
+                } else {
+                    f64::NAN
+                };
+                steps.record(spent, e.loss, f64::NAN, metric, f64::NAN);
+                true
+            });
+            steps.finish(out, &mut t)?;
+            user_lists(data, out, &model.recommend(&heard, s.k), &mut t)?;
+        }
+        ModelSpec::Contextual(p) => {
+            let pairs: Vec<contextual::Pair> = data
+                .train
+                .next_pairs()
+                .map(contextual::Pair::from)
+                .collect();
+            let mut steps = Steps::new(spec, "epoch", p.epochs, "hit rate@10".into(), obs);
+            let model = contextual::fit(&pairs, data.groups(), p, |e| {
+                let spent = steps.clock.lap();
+                steps.record(spent, e.train_loss, e.validation_loss, e.hit_rate, f64::NAN);
+            })?;
+            steps.finish(out, &mut t)?;
+            let weights = with_suffix(out, "model.safetensors");
+            model.save(&weights)?;
+            track_lists(out, &model.neighbours(s.k), &mut t)?;
+            t.files.push(weights);
+        }
+        ModelSpec::Dssm(p) => {
+            let pairs = data.train.liked_pairs(s.threshold);
+            let heard = data.train.heard();
+            let scored = data.test.positives(s.threshold);
+            let mut steps = Steps::new(spec, "epoch", p.epochs, data.precision_at(), obs);
+            let model = dssm::fit(&pairs, data.groups(), p, |e, m| {
+                let spent = steps.clock.lap();
+                let metric = if data.has_holdout() {
+                    let lists = m.recommend_to(|u| scored.contains_key(&u), &heard, s.eval_k);
+                    data.held_out(&lists.into_iter().collect())
+                        .map_or(f64::NAN, |m| m.precision)
+                } else {
+                    f64::NAN
+                };
+                steps.record(spent, e.train_loss, e.validation_loss, metric, f64::NAN);
+            })?;
+            steps.finish(out, &mut t)?;
+            let weights = with_suffix(out, "model.safetensors");
+            model.save(&weights)?;
+            let lists = model.recommend(&heard, s.k).into_iter().collect();
+            user_lists(data, out, &lists, &mut t)?;
+            t.files.push(weights);
+        }
+        ModelSpec::Difm(d) => {
+            let p = &d.params;
+            let catalog = data
+                .catalog
+                .ok_or_else(|| Error::Invalid("difm needs the catalogue".into()))?;
+            let candidates = candidate_lists(&d.candidates, data.train.tracks)?;
+            let features = difm::TrackFeatures::from_catalog(catalog, p.components, p.seed);
+            obs.note(&format!(
+                "track metadata: {} components keep {:.1}% of the variance",
+                features.components,
+                100.0 * features.explained
+            ));
+            let listens = data.train.listen_times();
+            let mut steps = Steps::new(spec, "epoch", p.epochs, "AUC".into(), obs);
+            let model = difm::fit(&listens, features, p, |e| {
+                let spent = steps.clock.lap();
+                if e.epoch == 0 {
+                    obs.note(&format!(
+                        "{} examples: listens ≥ {}, each with a skip ≤ {} of the same user",
+                        e.examples, p.positive, p.negative
+                    ));
+                }
+                steps.record(
+                    spent,
+                    e.train_loss,
+                    e.validation_loss,
+                    e.validation_auc,
+                    e.train_auc,
+                );
+            })?;
+            steps.finish(out, &mut t)?;
+            let weights = with_suffix(out, "model.safetensors");
+            model.save(&weights)?;
+            let ranked: FastMap<UserId, Vec<TrackId>> =
+                model.rank(&candidates, s.k)?.into_iter().collect();
+            let given: FastMap<UserId, Vec<TrackId>> = candidates.into_iter().collect();
+            t.candidates_metrics = data.held_out(&given);
+            user_lists(data, out, &ranked, &mut t)?;
+            t.files.push(weights);
+        }
+    }
+    Ok(t)
+}
+
+/// `top` without what the user already heard.
+fn unheard(top: &[TrackId], heard: Option<&Vec<TrackId>>) -> Vec<TrackId> {
+    top.iter()
+        .copied()
+        .filter(|t| heard.is_none_or(|h| !h.contains(t)))
+        .collect()
+}
+
+/// Seeded random search of MF's parameters (see `botify_train::search`).
+fn search(
+    data: &TrainData,
+    base: &mf::Params,
+    trials: usize,
+    obs: &dyn Observer,
+) -> Result<mf::Params> {
+    let own;
+    let (fit_part, held) = if data.has_holdout() {
+        (data.train, data.test)
+    } else {
+        own = data.train.split(Split::Time, 0.2, base.seed);
+        (&own.0, &own.1)
+    };
+    if held.listens.is_empty() {
+        return Err(Error::Invalid(
+            "mf search: no listens to score the trials on".into(),
+        ));
+    }
+    obs.start("mf search trials", trials as u64);
+    let best = search_mf(
+        fit_part,
+        held,
+        data.catalog,
+        base,
+        trials,
+        data.settings.eval_k,
+        |tr| {
+            obs.advance(1);
+            let p = &tr.params;
+            obs.note(&format!(
+            "trial {}/{trials}: {:?} factors {} lr {:.4} l2 {:.1e} max_sampled {} → precision@{} {:.4} at epoch {}",
+            tr.index + 1,
+            p.loss,
+            p.factors,
+            p.learning_rate,
+            p.l2,
+            p.max_sampled,
+            data.settings.eval_k,
+            tr.precision,
+            p.epochs
+        ));
+        },
+    );
+    obs.finish();
+    let best = best.ok_or_else(|| Error::Invalid("mf search: no trial ran".into()))?;
+    obs.note(&format!(
+        "best of {trials} trials: precision@{} {:.4} with {:?}, {} factors, lr {:.4}, max_sampled {}, {} epochs",
+        data.settings.eval_k,
+        best.precision,
+        best.params.loss,
+        best.params.factors,
+        best.params.learning_rate,
+        best.params.max_sampled,
+        best.params.epochs
+    ));
+    Ok(best.params)
+}
+
+/// A per-user list file as (user, list) pairs by user, for a re-ranker.
+pub fn candidate_lists(path: &Path, tracks: usize) -> Result<Vec<(UserId, Vec<TrackId>)>> {
+    let lists = botify_recs::data::UserLists::load(path, tracks)?;
+    let mut out: Vec<(UserId, Vec<TrackId>)> = lists.iter().map(|(u, l)| (u, l.to_vec())).collect();
+    out.sort_unstable_by_key(|c| c.0);
+    Ok(out)
+}

@@ -1,0 +1,441 @@
+//! A plan: what one run of the whole loop does — the world, the cold-start day, the models to
+//! train, the A/B days. TOML on disk; every field has a default (`botify experiment default`
+//! prints them), unknown fields are errors, and [`Plan::validate`] checks everything that can be
+//! checked before anything runs.
+
+use crate::models::{DifmSpec, MfSpec, ModelSpec, Settings};
+use crate::{Error, Result};
+use botify_core::generate::WorldParams;
+use botify_recs::spec::RecommenderSpec;
+use botify_train::{als, i2i, mf, ucf};
+use serde::{Deserialize, Serialize};
+use std::path::{Path, PathBuf};
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Plan {
+    pub name: String,
+    pub seed: u64,
+    pub world: WorldPlan,
+    pub day1: Day1,
+    pub train: TrainPlan,
+    pub ab: AbPlan,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct WorldPlan {
+    /// A directory of world files (e.g. the course's); otherwise one is generated.
+    pub dir: Option<PathBuf>,
+    pub tracks: usize,
+    pub users: usize,
+    pub dim: usize,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Day1 {
+    pub episodes: usize,
+    /// Cold-start traffic: users split evenly between these.
+    pub recommenders: Vec<RecommenderSpec>,
+}
+
+/// A model a plan trains, by registry name.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Model {
+    Toppop,
+    I2i,
+    Ucf,
+    Als,
+    Mf,
+    /// MF with item features (`train.mf_features`), tuned by `train.mf_search` trials.
+    MfFeatures,
+    /// The neural contextual item-to-item model (`train.contextual`).
+    Contextual,
+    /// The two-tower DSSM (`train.dssm`).
+    Dssm,
+    /// DIFM re-ranking MF's lists (`train.difm`; needs `mf` earlier in `models`).
+    Difm,
+}
+
+impl Model {
+    /// Where the model's recommendations go, relative to the run directory.
+    pub fn file(self) -> &'static str {
+        match self {
+            Model::Toppop => "models/top_tracks.json",
+            Model::I2i => "models/i2i.jsonl",
+            Model::Ucf => "models/ucf.jsonl",
+            Model::Als => "models/als.jsonl",
+            Model::Mf => "models/mf.jsonl",
+            Model::MfFeatures => "models/mf_features.jsonl",
+            Model::Contextual => "models/i2i_nn.jsonl",
+            Model::Dssm => "models/dssm.jsonl",
+            Model::Difm => "models/difm.jsonl",
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct TrainPlan {
+    pub models: Vec<Model>,
+    /// Tracks per list.
+    pub k: usize,
+    pub threshold: f32,
+    pub factors: usize,
+    pub als_iterations: usize,
+    pub mf_epochs: usize,
+    /// Item features of `mf_features` (artist, genre, pop, duration).
+    pub mf_features: Vec<mf::Feature>,
+    /// Random-search trials for `mf_features` (0: the default parameters), scored on the last
+    /// 20% of day 1; the best is then trained on all of it.
+    pub mf_search: usize,
+    /// The contextual model's parameters (dim, similarity, loss, epochs, …).
+    pub contextual: botify_neural::contextual::Params,
+    /// The DSSM's parameters (dim, epochs, batch, temperature, …).
+    pub dssm: botify_neural::dssm::Params,
+    /// DIFM's parameters (dim, heads, hidden, components, positive, negative, …).
+    pub difm: botify_neural::difm::Params,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct AbPlan {
+    pub days: u32,
+    pub episodes: usize,
+    pub control: RecommenderSpec,
+    /// T1, T2, … in order. Data files are relative to the run directory (`models/als.jsonl`).
+    pub treatments: Vec<RecommenderSpec>,
+    pub confidence: f64,
+}
+
+fn sticky() -> RecommenderSpec {
+    RecommenderSpec::StickyArtist { fallback: None }
+}
+
+fn with_sticky(f: impl FnOnce(Option<Box<RecommenderSpec>>) -> RecommenderSpec) -> RecommenderSpec {
+    f(Some(Box::new(sticky())))
+}
+
+impl Default for Plan {
+    fn default() -> Self {
+        Plan {
+            name: "default".into(),
+            seed: 31337,
+            world: WorldPlan::default(),
+            day1: Day1::default(),
+            train: TrainPlan::default(),
+            ab: AbPlan::default(),
+        }
+    }
+}
+
+impl Default for WorldPlan {
+    fn default() -> Self {
+        let d = WorldParams::default();
+        WorldPlan {
+            dir: None,
+            tracks: d.tracks,
+            users: d.users,
+            dim: d.dim,
+        }
+    }
+}
+
+impl Default for Day1 {
+    fn default() -> Self {
+        Day1 {
+            episodes: 60_000,
+            recommenders: vec![RecommenderSpec::Random {}, sticky()],
+        }
+    }
+}
+
+impl Default for TrainPlan {
+    fn default() -> Self {
+        TrainPlan {
+            models: vec![
+                Model::Toppop,
+                Model::I2i,
+                Model::Ucf,
+                Model::Als,
+                Model::Mf,
+                Model::Contextual,
+            ],
+            k: 100,
+            threshold: 0.7,
+            factors: 64,
+            als_iterations: 8,
+            mf_epochs: 10,
+            mf_features: vec![
+                mf::Feature::Artist,
+                mf::Feature::Genre,
+                mf::Feature::Pop,
+                mf::Feature::Duration,
+            ],
+            mf_search: 0,
+            contextual: botify_neural::contextual::Params::default(),
+            dssm: botify_neural::dssm::Params::default(),
+            difm: botify_neural::difm::Params::default(),
+        }
+    }
+}
+
+impl Default for AbPlan {
+    fn default() -> Self {
+        AbPlan {
+            days: 1,
+            episodes: 40_000,
+            control: sticky(),
+            treatments: vec![
+                with_sticky(|fallback| RecommenderSpec::HistoryI2i {
+                    file: "models/i2i.jsonl".into(),
+                    anchors: 10,
+                    fallback,
+                }),
+                with_sticky(|fallback| RecommenderSpec::Sequential {
+                    file: "models/ucf.jsonl".into(),
+                    fallback,
+                }),
+                with_sticky(|fallback| RecommenderSpec::Sequential {
+                    file: "models/als.jsonl".into(),
+                    fallback,
+                }),
+                with_sticky(|fallback| RecommenderSpec::Indexed {
+                    file: "models/als.jsonl".into(),
+                    fallback,
+                }),
+                with_sticky(|fallback| RecommenderSpec::Sequential {
+                    file: "models/mf.jsonl".into(),
+                    fallback,
+                }),
+                with_sticky(|fallback| RecommenderSpec::TopPop {
+                    file: "models/top_tracks.json".into(),
+                    k: 100,
+                    fallback,
+                }),
+                with_sticky(|fallback| RecommenderSpec::Contextual {
+                    file: "models/i2i_nn.jsonl".into(),
+                    fallback,
+                }),
+            ],
+            confidence: 0.95,
+        }
+    }
+}
+
+fn invalid(msg: impl Into<String>) -> Error {
+    Error::Invalid(msg.into())
+}
+
+impl Plan {
+    /// Reads a plan file; the error names the file and the bad field.
+    pub fn load(path: &Path) -> Result<Plan> {
+        let text = std::fs::read_to_string(path).map_err(|e| Error::io(path, e))?;
+        toml::from_str(&text).map_err(|e| invalid(format!("{}: bad plan: {e}", path.display())))
+    }
+
+    /// The plan as TOML (what `botify experiment default` prints and a run saves).
+    pub fn to_toml(&self) -> Result<String> {
+        toml::to_string_pretty(self).map_err(|e| invalid(format!("plan as TOML: {e}")))
+    }
+
+    /// The world generator's parameters of a plan without `world.dir`.
+    pub fn world_params(&self) -> WorldParams {
+        WorldParams {
+            tracks: self.world.tracks,
+            users: self.world.users,
+            dim: self.world.dim,
+            seed: self.seed,
+            ..WorldParams::default()
+        }
+    }
+
+    /// What the models share (list length, positive threshold, metric cut-off).
+    pub fn settings(&self) -> Settings {
+        Settings {
+            k: self.train.k,
+            threshold: self.train.threshold,
+            eval_k: Settings::default().eval_k,
+        }
+    }
+
+    /// The registry entry of `model` with this plan's parameters; data files under `run`.
+    pub fn model_spec(&self, model: Model, run: &Path) -> ModelSpec {
+        let t = &self.train;
+        let seed = self.seed;
+        let mf = |features: Vec<mf::Feature>| mf::Params {
+            factors: t.factors,
+            epochs: t.mf_epochs,
+            threshold: t.threshold,
+            features,
+            seed,
+            ..Default::default()
+        };
+        match model {
+            Model::Toppop => ModelSpec::Toppop,
+            Model::I2i => ModelSpec::I2i(i2i::Params {
+                k: t.k.min(50),
+                threshold: t.threshold,
+                ..Default::default()
+            }),
+            Model::Ucf => ModelSpec::Ucf(ucf::Params {
+                neighbours: 50,
+                k: t.k,
+            }),
+            Model::Als => ModelSpec::Als(als::Params {
+                factors: t.factors,
+                iterations: t.als_iterations,
+                threshold: t.threshold,
+                seed,
+                ..Default::default()
+            }),
+            Model::Mf => ModelSpec::Mf(MfSpec {
+                params: mf(Vec::new()),
+                search: 0,
+            }),
+            Model::MfFeatures => ModelSpec::Mf(MfSpec {
+                params: mf(t.mf_features.clone()),
+                search: t.mf_search,
+            }),
+            Model::Contextual => ModelSpec::Contextual(botify_neural::contextual::Params {
+                seed,
+                ..t.contextual.clone()
+            }),
+            Model::Dssm => ModelSpec::Dssm(botify_neural::dssm::Params {
+                seed,
+                ..t.dssm.clone()
+            }),
+            Model::Difm => ModelSpec::Difm(DifmSpec {
+                params: botify_neural::difm::Params {
+                    seed,
+                    ..t.difm.clone()
+                },
+                candidates: run.join(Model::Mf.file()),
+            }),
+        }
+    }
+
+    /// Everything that can be checked before anything runs; errors name the field.
+    pub fn validate(&self) -> Result<()> {
+        if self.name.is_empty() || self.name.contains('/') {
+            return Err(invalid(format!(
+                "name: {:?} must be non-empty and contain no '/'",
+                self.name
+            )));
+        }
+        if self.world.dir.is_none() {
+            self.world_params()
+                .validate()
+                .map_err(|e| invalid(format!("world: {e}")))?;
+        }
+        if self.day1.episodes == 0
+            || self.day1.recommenders.is_empty()
+            || self.day1.recommenders.len() > 10
+        {
+            return Err(invalid("day1: needs episodes > 0 and 1 to 10 recommenders"));
+        }
+        if self.ab.episodes == 0 || self.ab.days == 0 {
+            return Err(invalid("ab: episodes and days must be at least 1"));
+        }
+        if self.ab.treatments.is_empty() || self.ab.treatments.len() > 9 {
+            return Err(invalid(
+                "ab.treatments: between 1 and 9 treatments (with the control, at most 10 buckets)",
+            ));
+        }
+        if !(self.ab.confidence > 0.0 && self.ab.confidence < 1.0) {
+            return Err(invalid(format!(
+                "ab.confidence: {} is not in (0, 1)",
+                self.ab.confidence
+            )));
+        }
+        if self.train.k == 0 || self.train.factors == 0 {
+            return Err(invalid("train: k and factors must be at least 1"));
+        }
+        self.settings()
+            .validate()
+            .map_err(|e| invalid(format!("train: {e}")))?;
+        let models = &self.train.models;
+        for (at, &m) in models.iter().enumerate() {
+            self.model_spec(m, Path::new("."))
+                .validate()
+                .map_err(|e| invalid(format!("train.models[{at}]: {e}")))?;
+            if m == Model::Difm && !models[..at].contains(&Model::Mf) {
+                return Err(invalid(
+                    "train.models: difm re-ranks mf's lists, so mf must come before difm",
+                ));
+            }
+        }
+        let produced: Vec<&str> = models.iter().map(|m| m.file()).collect();
+        for (i, spec) in std::iter::once(&self.ab.control)
+            .chain(&self.ab.treatments)
+            .enumerate()
+        {
+            for f in spec.files() {
+                let rel = f.to_string_lossy();
+                if f.is_relative() && !produced.contains(&rel.as_ref()) {
+                    let what = if i == 0 {
+                        "ab.control".to_string()
+                    } else {
+                        format!("ab.treatments[{}]", i - 1)
+                    };
+                    return Err(invalid(format!(
+                        "{what}: file {rel:?} is not produced by train.models {:?} (outputs: {})",
+                        models,
+                        produced.join(", ")
+                    )));
+                }
+                if f.is_absolute() && !f.exists() {
+                    return Err(invalid(format!(
+                        "ab: data file {} does not exist",
+                        f.display()
+                    )));
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_default_plan_is_valid_and_round_trips_through_toml() {
+        let p = Plan::default();
+        p.validate().unwrap();
+        let back: Plan = toml::from_str(&p.to_toml().unwrap()).unwrap();
+        assert_eq!(back.to_toml().unwrap(), p.to_toml().unwrap());
+    }
+
+    #[test]
+    fn bad_plans_name_the_field() {
+        type Edit = fn(&mut Plan);
+        let cases: [(&str, Edit); 6] = [
+            ("ab.confidence", |p| p.ab.confidence = 1.0),
+            ("ab: episodes", |p| p.ab.days = 0),
+            ("train.models[", |p| p.train.contextual.epochs = 0),
+            ("mf must come before difm", |p| {
+                p.train.models = vec![Model::Difm, Model::Mf]
+            }),
+            ("ab.treatments[0]", |p| {
+                p.train.models = vec![Model::Toppop];
+            }),
+            ("train: threshold", |p| p.train.threshold = f32::NAN),
+        ];
+        for (want, edit) in cases {
+            let mut p = Plan::default();
+            edit(&mut p);
+            let e = p.validate().unwrap_err().to_string();
+            assert!(e.contains(want), "{want:?} not in {e:?}");
+        }
+    }
+
+    #[test]
+    fn unknown_fields_are_refused() {
+        let e = toml::from_str::<Plan>("[train]\nmodles = []\n").unwrap_err();
+        assert!(e.to_string().contains("modles"), "{e}");
+    }
+}

@@ -1,0 +1,361 @@
+//! The day loop of a plan: world, cold-start traffic, training, deployment by hot reload, A/B
+//! days, analysis and reports — one library call with an observer and a cancellation flag.
+
+use crate::models::{TrainData, train};
+use crate::observer::Observer;
+use crate::plan::Plan;
+use crate::service::{Service, ServiceConfig};
+use crate::{Error, Result};
+use botify_ab::report::{AbOptions, AbReport, analyse};
+use botify_core::eventlog::{LogWriter, Rotation};
+use botify_core::events::read_events;
+use botify_core::{Catalog, World};
+use botify_recs::experiments::{ExperimentsConfig, Router};
+use botify_recs::spec::RecommenderSpec;
+use botify_sim::runner::{Agent, SimParams, Simulator};
+use botify_train::dataset::Dataset;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Instant;
+
+/// How the simulated listeners reach the recommenders.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Traffic {
+    /// Through the real service on a loopback port (state embedded, or in Redis at this URL).
+    Http { redis: Option<String> },
+    /// In-process, the same recommender code without HTTP: reproducible to the bit.
+    InProcess,
+}
+
+impl Traffic {
+    fn label(&self) -> &'static str {
+        match self {
+            Traffic::Http { .. } => "HTTP",
+            Traffic::InProcess => "in-process",
+        }
+    }
+}
+
+pub struct RunOptions {
+    pub traffic: Traffic,
+    /// The run directory; must be empty or absent.
+    pub dir: PathBuf,
+    /// Set it (e.g. on Ctrl-C) to stop the run before its next stage; what was made is kept.
+    pub cancel: Arc<AtomicBool>,
+}
+
+/// What a finished run produced.
+pub struct RunOutcome {
+    /// The run directory (absolute).
+    pub dir: PathBuf,
+    /// C, T1, … as run.
+    pub treatments: Vec<RecommenderSpec>,
+    pub report: AbReport,
+    /// `results.json` as written.
+    pub results: serde_json::Value,
+}
+
+/// `runs/<plan name>-<unix seconds>`.
+pub fn default_dir(plan: &Plan) -> PathBuf {
+    let secs = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs());
+    PathBuf::from("runs").join(format!("{}-{secs}", plan.name))
+}
+
+/// One experiment with a treatment per spec (C, T1, …), data paths relative to the run directory.
+fn split_config(name: &str, specs: &[RecommenderSpec], run: &Path) -> ExperimentsConfig {
+    let mut cfg = ExperimentsConfig::split(name, specs.to_vec());
+    cfg.resolve_paths(run);
+    cfg
+}
+
+fn write_config(path: &Path, cfg: &ExperimentsConfig) -> Result<()> {
+    let text = toml::to_string_pretty(cfg)
+        .map_err(|e| Error::Invalid(format!("experiments as TOML: {e}")))?;
+    crate::write(path, text)
+}
+
+struct Stages<'a> {
+    obs: &'a dyn Observer,
+    cancel: &'a AtomicBool,
+}
+
+impl Stages<'_> {
+    fn run<T>(&self, name: &str, f: impl FnOnce() -> Result<T>) -> Result<T> {
+        if self.cancel.load(Ordering::SeqCst) {
+            return Err(Error::Cancelled(name.to_string()));
+        }
+        let t = Instant::now();
+        self.obs.stage(name);
+        let r = f().map_err(|e| Error::Stage {
+            stage: name.to_string(),
+            source: Box::new(e),
+        })?;
+        self.obs.stage_done(name, t.elapsed().as_secs_f64());
+        Ok(r)
+    }
+}
+
+/// Runs `plan` into `opts.dir`: `plan.toml`, the world (unless the plan names one), the event
+/// logs, `models/`, `report.md`, `report.html` and `results.json`.
+pub fn run(plan: &Plan, opts: &RunOptions, obs: &dyn Observer) -> Result<RunOutcome> {
+    plan.validate()?;
+    let dir = &opts.dir;
+    // A run never mixes with an earlier one (logs would append to its log).
+    if std::fs::read_dir(dir).is_ok_and(|mut d| d.next().is_some()) {
+        return Err(Error::Invalid(format!(
+            "{} already holds files (an earlier run?); choose another directory or remove it",
+            dir.display()
+        )));
+    }
+    crate::create_dir(dir)?;
+    let run = dir.canonicalize().map_err(|e| Error::io(dir, e))?;
+    crate::write(&run.join("plan.toml"), plan.to_toml()?)?;
+    obs.note(&format!("run directory {}", run.display()));
+    let stages = Stages {
+        obs,
+        cancel: &opts.cancel,
+    };
+    let in_process = opts.traffic == Traffic::InProcess;
+    let mode = opts.traffic.label();
+
+    let (world_dir, world) = stages.run("world", || {
+        let dir = match &plan.world.dir {
+            Some(d) => d.clone(),
+            None => {
+                let w = botify_core::generate::generate(&plan.world_params())?;
+                let dir = run.join("world");
+                w.write(&dir)?;
+                obs.note(&format!(
+                    "generated {} tracks, {} users (seed {})",
+                    w.catalog.len(),
+                    w.users.len(),
+                    plan.seed
+                ));
+                dir
+            }
+        };
+        let world = World::load(&dir)?;
+        Ok((dir, world))
+    })?;
+    let catalog = Arc::new(world.catalog.clone());
+    let mut sim = Simulator::new(&world, botify_recs::experiments::DEFAULT_HISTORY)?;
+    let experiments_file = run.join("experiments.toml");
+    let day1_cfg = split_config("DAY1", &plan.day1.recommenders, &run);
+    write_config(&experiments_file, &day1_cfg)?;
+
+    let mut service = match &opts.traffic {
+        Traffic::InProcess => None,
+        Traffic::Http { redis } => Some(stages.run("service", || {
+            let s = Service::start(ServiceConfig {
+                catalog: world_dir.join("tracks.json"),
+                experiments: experiments_file.clone(),
+                log_dir: run.join("log"),
+                redis: redis.clone(),
+            })?;
+            obs.note(&format!(
+                "service on http://{} ({})",
+                s.addr,
+                if redis.is_some() {
+                    "state in Redis"
+                } else {
+                    "embedded state"
+                }
+            ));
+            Ok(s)
+        })?),
+    };
+    let day1_log_dir = if in_process {
+        run.join("logs/day1")
+    } else {
+        run.join("log")
+    };
+    stages.run(&format!("day 1: cold-start traffic ({mode})"), || {
+        let router = Router::build(day1_cfg.clone(), catalog.clone())?;
+        let log = in_process
+            .then(|| LogWriter::open(&day1_log_dir, Rotation::default()))
+            .transpose()?;
+        let p = SimParams {
+            episodes: plan.day1.episodes,
+            seed: plan.seed,
+            day: 0,
+            max_steps: 1000,
+        };
+        let requests = simulate_day(
+            &mut sim,
+            &router,
+            service.as_ref(),
+            &p,
+            log.as_ref(),
+            "day 1",
+            obs,
+        )?;
+        match (log, &service) {
+            (Some(l), _) => {
+                l.close()?;
+            }
+            // Every answered request must be on disk before training reads the log.
+            (None, Some(s)) => s.wait_for_log(requests)?,
+            (None, None) => {}
+        }
+        Ok(())
+    })?;
+
+    stages.run("train", || {
+        train_models(plan, &day1_log_dir, &world.catalog, &run, obs)
+    })?;
+
+    let specs: Vec<RecommenderSpec> = std::iter::once(plan.ab.control.clone())
+        .chain(plan.ab.treatments.iter().cloned())
+        .collect();
+    let ab_cfg = split_config("AB", &specs, &run);
+    write_config(&experiments_file, &ab_cfg)?;
+    let ab_log_dir = if in_process {
+        run.join("logs/ab")
+    } else {
+        run.join("log")
+    };
+    stages.run(&format!("deploy and A/B ({mode})"), || {
+        let router = Router::build(ab_cfg.clone(), catalog.clone())?;
+        if let Some(s) = &service {
+            obs.note(&format!("hot reload: {}", s.reload()?));
+        }
+        let log = in_process
+            .then(|| LogWriter::open(&ab_log_dir, Rotation::default()))
+            .transpose()?;
+        for d in 0..plan.ab.days {
+            if opts.cancel.load(Ordering::SeqCst) {
+                return Err(Error::Cancelled(format!("A/B day {}", d + 1)));
+            }
+            let p = SimParams {
+                episodes: plan.ab.episodes,
+                seed: plan.seed,
+                day: 1 + d,
+                max_steps: 1000,
+            };
+            let label = format!("A/B day {}", d + 1);
+            simulate_day(
+                &mut sim,
+                &router,
+                service.as_ref(),
+                &p,
+                log.as_ref(),
+                &label,
+                obs,
+            )?;
+        }
+        if let Some(l) = log {
+            l.close()?;
+        }
+        Ok(())
+    })?;
+    if let Some(s) = service.as_mut() {
+        let r = stages.run("stop service", || s.stop())?;
+        obs.note(&format!(
+            "{} requests answered, {} log lines written",
+            r.answered, r.log_lines
+        ));
+    }
+
+    let (report, results) = stages.run("analysis", || {
+        let mut o = AbOptions::new("AB", vec![ab_log_dir.clone()]);
+        o.confidence = plan.ab.confidence;
+        o.buckets = Some(plan.ab.treatments.len() as u32 + 1);
+        let r = analyse(&o)?;
+        crate::write(&run.join("report.md"), r.to_markdown())?;
+        crate::write(&run.join("report.html"), r.to_html())?;
+        let results = serde_json::json!({
+            "plan": plan.name,
+            "seed": plan.seed,
+            "mode": mode,
+            "treatments": specs,
+            "users": r.treatments,
+            "srm": r.srm,
+            "rows": r.rows,
+        });
+        let text =
+            serde_json::to_string_pretty(&results).map_err(|e| Error::Invalid(e.to_string()))?;
+        crate::write(&run.join("results.json"), text + "\n")?;
+        Ok((r, results))
+    })?;
+    Ok(RunOutcome {
+        dir: run,
+        treatments: specs,
+        report,
+        results,
+    })
+}
+
+/// Runs one day; returns the number of requests made (recommendations + `last` calls).
+fn simulate_day(
+    sim: &mut Simulator,
+    router: &Router,
+    service: Option<&Service>,
+    p: &SimParams,
+    log: Option<&LogWriter>,
+    label: &str,
+    obs: &dyn Observer,
+) -> Result<u64> {
+    obs.start(label, p.episodes as u64);
+    let progress = |n| obs.advance(n);
+    let eps = match service {
+        Some(s) => sim.run_day_remote(&s.remote, p, 64, 1, &progress)?,
+        None => {
+            let sender = log.map(|l| l.sender());
+            sim.run_day(&Agent::Router(router), p, sender.as_ref(), &progress)?
+        }
+    };
+    obs.finish();
+    let steps: u64 = eps.iter().map(|e| u64::from(e.steps)).sum();
+    obs.note(&format!(
+        "{} sessions, {} recommendations",
+        eps.len(),
+        steps
+    ));
+    Ok(steps + eps.len() as u64)
+}
+
+/// Trains the plan's models on day 1's log (the DAY1 experiment's events) into `run/models/`.
+fn train_models(
+    plan: &Plan,
+    logs: &Path,
+    catalog: &Catalog,
+    run: &Path,
+    obs: &dyn Observer,
+) -> Result<()> {
+    let (events, stats) = read_events(&[logs.to_path_buf()])?;
+    let events: Vec<_> = events
+        .into_iter()
+        .filter(|e| e.experiments.contains_key("DAY1"))
+        .collect();
+    obs.note(&format!(
+        "{} day-1 events from {} files",
+        events.len(),
+        stats.files
+    ));
+    let d = Dataset::from_events(events, catalog.len())?;
+    let empty = Dataset {
+        tracks: d.tracks,
+        listens: Vec::new(),
+    };
+    let data = TrainData {
+        train: &d,
+        test: &empty,
+        catalog: Some(catalog),
+        settings: plan.settings(),
+    };
+    for &m in &plan.train.models {
+        let started = Instant::now();
+        let spec = plan.model_spec(m, run);
+        train(&spec, &data, &run.join(m.file()), obs)?;
+        obs.note(&format!(
+            "{:?} → {} ({:.1}s)",
+            m,
+            m.file(),
+            started.elapsed().as_secs_f64()
+        ));
+    }
+    Ok(())
+}

@@ -1,0 +1,159 @@
+//! An embedded `botify serve` for a run over HTTP: started on a free loopback port with a random
+//! admin token, reloaded through its admin endpoint, stopped (draining requests and flushing the
+//! event log) when the run ends or is dropped.
+
+use crate::{Error, Result};
+use botify_core::eventlog::Rotation;
+use botify_sim::http::{Remote, admin_reload};
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+/// How long a starting service may take to answer, and a log to reach a line count.
+const START_TIMEOUT: Duration = Duration::from_secs(10);
+const LOG_TIMEOUT: Duration = Duration::from_secs(60);
+
+pub struct Service {
+    runtime: tokio::runtime::Runtime,
+    pub remote: Remote,
+    pub addr: std::net::SocketAddr,
+    token: String,
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
+    handle: Option<tokio::task::JoinHandle<botify_server::Result<botify_server::ServeReport>>>,
+}
+
+/// What the service needs: the catalogue, the experiments file, where to log, optional Redis.
+pub struct ServiceConfig {
+    pub catalog: PathBuf,
+    pub experiments: PathBuf,
+    pub log_dir: PathBuf,
+    pub redis: Option<String>,
+}
+
+fn now_nanos() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos() as u64)
+}
+
+fn runtime_error(e: std::io::Error) -> Error {
+    Error::Invalid(format!("cannot start the service's runtime: {e}"))
+}
+
+impl Service {
+    /// Starts the service and waits until it accepts connections; an error if it stopped or
+    /// never answered within 10 s.
+    pub fn start(cfg: ServiceConfig) -> Result<Service> {
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .enable_all()
+            .build()
+            .map_err(runtime_error)?;
+        let token = format!(
+            "{:016x}",
+            botify_core::rng::mix64(u64::from(std::process::id()) ^ now_nanos())
+        );
+        let listener = runtime
+            .block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))
+            .map_err(|e| Error::io("127.0.0.1:0", e))?;
+        let addr = listener
+            .local_addr()
+            .map_err(|e| Error::io("127.0.0.1:0", e))?;
+        let server = botify_server::ServerConfig {
+            catalog: cfg.catalog,
+            experiments: Some(cfg.experiments),
+            log_dir: cfg.log_dir,
+            rotation: Rotation::default(),
+            redis: cfg.redis,
+            admin_token: Some(token.clone()),
+        };
+        let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+        let handle = runtime.spawn(botify_server::serve(server, listener, async move {
+            let _ = rx.await;
+        }));
+        let remote = Remote::parse(&format!("http://{addr}"))?;
+        let started = Instant::now();
+        loop {
+            if handle.is_finished() {
+                let r = runtime
+                    .block_on(handle)
+                    .map_err(|e| Error::Invalid(format!("the service task failed: {e}")))?;
+                r?;
+                return Err(Error::Invalid(
+                    "the service stopped right after starting".into(),
+                ));
+            }
+            if std::net::TcpStream::connect(addr).is_ok() {
+                break;
+            }
+            if started.elapsed() > START_TIMEOUT {
+                return Err(Error::Invalid(format!(
+                    "the service on http://{addr} did not answer within {} s",
+                    START_TIMEOUT.as_secs()
+                )));
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        Ok(Service {
+            runtime,
+            remote,
+            addr,
+            token,
+            stop: Some(tx),
+            handle: Some(handle),
+        })
+    }
+
+    /// Reloads the experiments file and its data files; returns the service's answer.
+    pub fn reload(&self) -> Result<String> {
+        Ok(admin_reload(&self.remote, &self.token)?)
+    }
+
+    /// Waits until the event log holds `lines` lines on disk, polling the service's
+    /// `botify_log_lines_flushed_total` (the writer flushes whenever it is idle).
+    pub fn wait_for_log(&self, lines: u64) -> Result<()> {
+        let started = Instant::now();
+        loop {
+            let metrics = botify_sim::http::get(&self.remote, "/metrics")?;
+            let flushed = metrics
+                .lines()
+                .find_map(|l| l.strip_prefix("botify_log_lines_flushed_total "))
+                .and_then(|v| v.trim().parse::<u64>().ok())
+                .ok_or_else(|| {
+                    Error::Invalid("the service's /metrics has no flushed-lines count".into())
+                })?;
+            if flushed >= lines {
+                return Ok(());
+            }
+            if started.elapsed() > LOG_TIMEOUT {
+                return Err(Error::Invalid(format!(
+                    "the service's event log holds {flushed} lines after {} s; {lines} were expected",
+                    LOG_TIMEOUT.as_secs()
+                )));
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
+    }
+
+    /// Stops the service: requests in flight finish, the event log is flushed.
+    pub fn stop(&mut self) -> Result<botify_server::ServeReport> {
+        if let Some(tx) = self.stop.take() {
+            let _ = tx.send(());
+        }
+        let handle = self
+            .handle
+            .take()
+            .ok_or_else(|| Error::Invalid("the service was already stopped".into()))?;
+        let r = self
+            .runtime
+            .block_on(handle)
+            .map_err(|e| Error::Invalid(format!("the service task failed: {e}")))?;
+        Ok(r?)
+    }
+}
+
+impl Drop for Service {
+    fn drop(&mut self) {
+        if self.handle.is_some() {
+            let _ = self.stop();
+        }
+    }
+}

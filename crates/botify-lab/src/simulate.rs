@@ -1,0 +1,290 @@
+//! Simulated days as a library call: the listeners of a world against a recommender
+//! configuration (in-process, the service's own code), the oracle, or a running service; the
+//! event log written in-process; a callback between days (retrain, redeploy) after which an
+//! experiments file and its data files are read again.
+
+use crate::observer::Observer;
+use crate::{Error, Result};
+use botify_core::World;
+use botify_core::eventlog::{LogWriter, Rotation};
+use botify_recs::experiments::{DEFAULT_HISTORY, ExperimentsConfig, Router};
+use botify_sim::http::Remote;
+use botify_sim::runner::{Agent, DaySummary, EpisodeStats, SimParams, Simulator};
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Instant;
+
+/// Who recommends.
+pub enum Recommenders {
+    /// An experiments file, read again before every day (so files retrained between days are
+    /// served the next day).
+    File(PathBuf),
+    /// A configuration given in code; its data files are read again before every day.
+    Config(ExperimentsConfig),
+    /// The upper bound: knows the hidden embeddings.
+    Oracle,
+    /// A running service over HTTP.
+    Remote {
+        remote: Remote,
+        /// Sessions in flight (one keep-alive connection each) and client threads.
+        concurrency: usize,
+        threads: usize,
+    },
+}
+
+#[derive(Debug, Clone)]
+pub struct SimOptions {
+    pub episodes: usize,
+    pub seed: u64,
+    pub days: u32,
+    /// Index of the first day: days differ in randomness and timestamps.
+    pub start_day: u32,
+    /// Safety cap on recommendations per session.
+    pub max_steps: u32,
+    /// Where the in-process event log goes (a service writes its own).
+    pub log_dir: Option<PathBuf>,
+}
+
+impl Default for SimOptions {
+    fn default() -> Self {
+        let p = SimParams::default();
+        SimOptions {
+            episodes: p.episodes,
+            seed: p.seed,
+            days: 1,
+            start_day: 0,
+            max_steps: p.max_steps,
+            log_dir: None,
+        }
+    }
+}
+
+impl SimOptions {
+    pub fn validate(&self) -> Result<()> {
+        if self.episodes == 0 {
+            return Err(Error::Invalid("episodes must be at least 1".into()));
+        }
+        if self.days == 0 {
+            return Err(Error::Invalid("days must be at least 1".into()));
+        }
+        if self.max_steps == 0 {
+            return Err(Error::Invalid("max_steps must be at least 1".into()));
+        }
+        if self.start_day.checked_add(self.days).is_none() {
+            return Err(Error::Invalid(format!(
+                "start_day {} + days {} overflows",
+                self.start_day, self.days
+            )));
+        }
+        Ok(())
+    }
+}
+
+/// One simulated day.
+#[derive(Debug, Clone)]
+pub struct Day {
+    pub summary: DaySummary,
+    /// Per treatment of the routing experiment, when its treatments differ.
+    pub per_treatment: Vec<(String, DaySummary)>,
+    pub episodes: Vec<EpisodeStats>,
+    pub seconds: f64,
+}
+
+impl Day {
+    pub fn steps(&self) -> u64 {
+        self.episodes.iter().map(|e| u64::from(e.steps)).sum()
+    }
+}
+
+fn load_router(who: &Recommenders, world: &World) -> Result<Option<Router>> {
+    let cfg = match who {
+        Recommenders::File(f) => ExperimentsConfig::load(f)?,
+        Recommenders::Config(c) => c.clone(),
+        Recommenders::Oracle | Recommenders::Remote { .. } => return Ok(None),
+    };
+    Ok(Some(Router::build(cfg, Arc::new(world.catalog.clone()))?))
+}
+
+/// Runs `o.days` days; `between(day)` runs after every day but the last (with the index of the
+/// day to come), and the recommenders are built again after it.
+pub fn simulate(
+    world: &World,
+    who: &Recommenders,
+    o: &SimOptions,
+    obs: &dyn Observer,
+    between: &mut dyn FnMut(u32) -> Result<()>,
+) -> Result<Vec<Day>> {
+    o.validate()?;
+    let mut router = load_router(who, world)?;
+    let history = router.as_ref().map_or(DEFAULT_HISTORY, |r| r.history);
+    let log = o
+        .log_dir
+        .as_ref()
+        .filter(|_| !matches!(who, Recommenders::Remote { .. }))
+        .map(|d| LogWriter::open(d, Rotation::default()))
+        .transpose()?;
+    let sender = log.as_ref().map(|l| l.sender());
+    let mut sim = Simulator::new(world, history)?;
+    let mut out = Vec::with_capacity(o.days as usize);
+    for k in 0..o.days {
+        let day = o.start_day + k;
+        if k > 0 {
+            between(day)?;
+            router = load_router(who, world)?;
+        }
+        let p = SimParams {
+            episodes: o.episodes,
+            seed: o.seed,
+            day,
+            max_steps: o.max_steps,
+        };
+        let t = Instant::now();
+        obs.start(&format!("day {}", day + 1), o.episodes as u64);
+        let progress = |n| obs.advance(n);
+        let episodes = match (who, &router) {
+            (
+                Recommenders::Remote {
+                    remote,
+                    concurrency,
+                    threads,
+                },
+                _,
+            ) => sim.run_day_remote(remote, &p, *concurrency, *threads, &progress)?,
+            (_, Some(r)) => sim.run_day(&Agent::Router(r), &p, sender.as_ref(), &progress)?,
+            (_, None) => sim.run_day(&Agent::Oracle, &p, sender.as_ref(), &progress)?,
+        };
+        obs.finish();
+        out.push(Day {
+            summary: DaySummary::of(day, &episodes),
+            per_treatment: per_treatment(&episodes, day, router.as_ref()),
+            episodes,
+            seconds: t.elapsed().as_secs_f64(),
+        });
+    }
+    drop(sender);
+    if let Some(l) = log {
+        let path = l.path().to_path_buf();
+        let lines = l.close()?;
+        obs.note(&format!("wrote {lines} events to {}", path.display()));
+    }
+    Ok(out)
+}
+
+fn per_treatment(
+    eps: &[EpisodeStats],
+    day: u32,
+    router: Option<&Router>,
+) -> Vec<(String, DaySummary)> {
+    let Some(r) = router else { return Vec::new() };
+    let specs: Vec<_> = r.route_spec().treatments.values().collect();
+    if specs.windows(2).all(|w| w[0] == w[1]) {
+        return Vec::new();
+    }
+    r.treatments
+        .iter()
+        .enumerate()
+        .map(|(b, t)| {
+            let sub: Vec<EpisodeStats> = eps
+                .iter()
+                .filter(|e| e.treatment as usize == b)
+                .cloned()
+                .collect();
+            (t.name.clone(), DaySummary::of(day, &sub))
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use botify_core::generate::{WorldParams, generate};
+    use botify_recs::spec::RecommenderSpec;
+
+    fn world() -> World {
+        generate(&WorldParams {
+            tracks: 300,
+            users: 40,
+            dim: 8,
+            seed: 5,
+            ..WorldParams::default()
+        })
+        .unwrap()
+    }
+
+    fn opts(days: u32, start_day: u32) -> SimOptions {
+        SimOptions {
+            episodes: 50,
+            seed: 9,
+            days,
+            start_day,
+            max_steps: 100,
+            log_dir: None,
+        }
+    }
+
+    #[test]
+    fn start_day_is_the_first_day_and_between_runs_only_between_days() {
+        let w = world();
+        let who = Recommenders::Config(ExperimentsConfig::single("S", RecommenderSpec::Random {}));
+        let mut calls = Vec::new();
+        let days = simulate(&w, &who, &opts(3, 4), &crate::Quiet, &mut |d| {
+            calls.push(d);
+            Ok(())
+        })
+        .unwrap();
+        assert_eq!(calls, [5, 6]);
+        let indices: Vec<u32> = days.iter().map(|d| d.summary.day).collect();
+        assert_eq!(indices, [4, 5, 6]);
+        // Day 4 started on its own is the same day as day 4 after others.
+        let alone = simulate(&w, &who, &opts(1, 4), &crate::Quiet, &mut |_| Ok(())).unwrap();
+        assert_eq!(alone[0].episodes, days[0].episodes);
+        let zero = simulate(&w, &who, &opts(1, 0), &crate::Quiet, &mut |_| Ok(())).unwrap();
+        assert_ne!(zero[0].episodes, days[0].episodes);
+    }
+
+    #[test]
+    fn an_experiments_file_is_read_again_after_between() {
+        let w = world();
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("experiments.toml");
+        let write = |spec: RecommenderSpec| {
+            let cfg = ExperimentsConfig::single("S", spec);
+            std::fs::write(&file, toml::to_string(&cfg).unwrap()).unwrap();
+        };
+        write(RecommenderSpec::Random {});
+        let who = Recommenders::File(file.clone());
+        // Day 2 under StickyArtist, swapped in between the days.
+        let days = simulate(&w, &who, &opts(2, 0), &crate::Quiet, &mut |_| {
+            write(RecommenderSpec::StickyArtist { fallback: None });
+            Ok(())
+        })
+        .unwrap();
+        write(RecommenderSpec::StickyArtist { fallback: None });
+        let sticky = simulate(&w, &who, &opts(1, 1), &crate::Quiet, &mut |_| Ok(())).unwrap();
+        // Neither recommender reads the history, so day 2 is exactly StickyArtist's day 2.
+        assert_eq!(days[1].episodes, sticky[0].episodes);
+        assert_ne!(days[0].episodes, days[1].episodes);
+    }
+
+    #[test]
+    fn zero_days_or_episodes_are_refused() {
+        let w = world();
+        for o in [
+            opts(0, 0),
+            SimOptions {
+                episodes: 0,
+                ..opts(1, 0)
+            },
+        ] {
+            let e = simulate(
+                &w,
+                &Recommenders::Oracle,
+                &o,
+                &crate::Quiet,
+                &mut |_| Ok(()),
+            )
+            .unwrap_err();
+            assert!(e.to_string().contains("at least 1"), "{e}");
+        }
+    }
+}
