@@ -527,7 +527,8 @@ td:first-child,td:nth-child(2),th:first-child,th:nth-child(2){{text-align:left}}
         }
         h.push_str("<h2>Results</h2><table><tr><th>treatment</th><th>metric</th><th>control</th><th>treatment</th><th>effect %</th><th>CI %</th><th>p</th><th>p (Holm)</th></tr>");
         for r in &self.rows {
-            let class = match (r.significant_holm, r.effect > 0.0) {
+            let good = (r.effect > 0.0) == crate::sessions::higher_is_better(&r.metric);
+            let class = match (r.significant_holm, good) {
                 (true, true) => "pos",
                 (true, false) => "neg",
                 _ => "ns",
@@ -556,6 +557,7 @@ td:first-child,td:nth-child(2),th:first-child,th:nth-child(2){{text-align:left}}
                     lower: r.lower,
                     upper: r.upper,
                     significant: r.significant_holm,
+                    good: (r.effect > 0.0) == crate::sessions::higher_is_better(&r.metric),
                 })
                 .collect();
             let _ = write!(
@@ -565,6 +567,7 @@ td:first-child,td:nth-child(2),th:first-child,th:nth-child(2){{text-align:left}}
             );
         }
         h.push_str("</div><h2>Over the experiment</h2><div class=\"charts\">");
+        let (unit_ms, unit) = time_unit(self.curves_span());
         let series = |f: fn(&CurvePoint) -> f64| -> Vec<svg::Series> {
             self.curves
                 .iter()
@@ -574,24 +577,24 @@ td:first-child,td:nth-child(2),th:first-child,th:nth-child(2){{text-align:left}}
                     points: c
                         .points
                         .iter()
-                        .map(|p| ((p.t_ms as f64 - self.curves_start()) / 3.6e6, f(p)))
+                        .map(|p| ((p.t_ms as f64 - self.curves_start()) / unit_ms, f(p)))
                         .collect(),
                 })
                 .collect()
         };
         let _ = write!(
             h,
-            "<figure>{}<figcaption>tracks per session, by hour since the first event</figcaption></figure>",
+            "<figure>{}<figcaption>tracks per session, by {unit} since the first event</figcaption></figure>",
             svg::lines(
                 "tracks per session",
-                "hours",
+                unit,
                 &series(|p| p.tracks_per_session)
             )
         );
         let _ = write!(
             h,
-            "<figure>{}<figcaption>listening time per session, by hour since the first event</figcaption></figure>",
-            svg::lines("time per session", "hours", &series(|p| p.time_per_session))
+            "<figure>{}<figcaption>listening time per session, by {unit} since the first event</figcaption></figure>",
+            svg::lines("time per session", unit, &series(|p| p.time_per_session))
         );
         h.push_str("</div>");
         if !self.notes.is_empty() {
@@ -605,11 +608,46 @@ td:first-child,td:nth-child(2),th:first-child,th:nth-child(2){{text-align:left}}
         h
     }
 
+    /// Milliseconds from the first to the last point of the curves.
+    fn curves_span(&self) -> f64 {
+        let end = self
+            .curves
+            .iter()
+            .flat_map(|c| c.points.last())
+            .map(|p| p.t_ms as f64)
+            .fold(f64::NEG_INFINITY, f64::max);
+        (end - self.curves_start()).max(0.0)
+    }
+
     fn curves_start(&self) -> f64 {
         self.curves
             .iter()
             .flat_map(|c| c.points.first())
             .map(|p| p.t_ms as f64)
             .fold(f64::INFINITY, f64::min)
+    }
+}
+
+/// The unit that reads best for a span: a run of seconds over HTTP and a simulated day both get
+/// an axis of a few to a few dozen units. Returns (milliseconds per unit, its name).
+fn time_unit(span_ms: f64) -> (f64, &'static str) {
+    if span_ms < 120_000.0 {
+        (1e3, "seconds")
+    } else if span_ms < 7_200_000.0 {
+        (6e4, "minutes")
+    } else {
+        (3.6e6, "hours")
+    }
+}
+
+#[cfg(test)]
+mod unit_tests {
+    use super::time_unit;
+
+    #[test]
+    fn the_time_axis_unit_follows_the_span() {
+        assert_eq!(time_unit(12_000.0).1, "seconds");
+        assert_eq!(time_unit(600_000.0).1, "minutes");
+        assert_eq!(time_unit(86_400_000.0).1, "hours");
     }
 }

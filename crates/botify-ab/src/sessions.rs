@@ -8,13 +8,17 @@
 
 use crate::{Error, Result};
 use botify_core::UserId;
-use botify_core::events::{ReadStats, fold_lines, parse_fast};
+use botify_core::events::{ReadStats, fold_lines, parse_view};
 use botify_core::hash::FastMap;
 use botify_core::murmur::treatment_bucket;
-use serde::{Deserialize, Deserializer, Serialize};
-use std::borrow::Cow;
+use serde::Serialize;
 use std::collections::BTreeMap;
 use std::path::PathBuf;
+
+/// Whether a rise of `metric` is good news (latency is the one metric where less is better).
+pub fn higher_is_better(metric: &str) -> bool {
+    metric != "mean_request_latency"
+}
 
 /// The user-level metrics, in the course's order.
 pub const METRICS: [&str; 5] = [
@@ -158,48 +162,6 @@ impl Partial {
     }
 }
 
-#[derive(Deserialize)]
-#[serde(rename_all = "lowercase")]
-enum Kind {
-    Next,
-    Last,
-}
-
-#[derive(Deserialize)]
-struct Line<'a> {
-    message: Kind,
-    timestamp: u64,
-    user: UserId,
-    time: f32,
-    #[serde(default)]
-    latency: f64,
-    #[serde(borrow, default, deserialize_with = "pairs")]
-    experiments: Pairs<'a>,
-}
-
-type Pairs<'a> = Vec<(Cow<'a, str>, Cow<'a, str>)>;
-
-fn pairs<'de, D: Deserializer<'de>>(d: D) -> std::result::Result<Pairs<'de>, D::Error> {
-    struct V;
-    impl<'de> serde::de::Visitor<'de> for V {
-        type Value = Pairs<'de>;
-        fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
-            f.write_str("an object of experiment → treatment")
-        }
-        fn visit_map<A: serde::de::MapAccess<'de>>(
-            self,
-            mut m: A,
-        ) -> std::result::Result<Self::Value, A::Error> {
-            let mut v = Vec::with_capacity(4);
-            while let Some((k, t)) = m.next_entry::<Cow<'de, str>, Cow<'de, str>>()? {
-                v.push((k, t));
-            }
-            Ok(v)
-        }
-    }
-    d.deserialize_map(V)
-}
-
 /// What reading the logs for one experiment produced.
 pub struct UsersRead {
     /// Users with at least one finished session, by id.
@@ -222,49 +184,19 @@ pub fn read_users(paths: &[PathBuf], experiment: &str) -> Result<UsersRead> {
         paths,
         Partial::default,
         |p: &mut Partial, line, _| {
-            // The service's own layout parses without allocating; anything else goes through serde.
-            let (is_last, timestamp, user, time, latency, treatment) = match parse_fast(line) {
-                Some(f) => (
-                    f.last,
-                    f.timestamp,
-                    f.user,
-                    f.time,
-                    f.latency,
-                    f.treatment(experiment).map(Cow::Borrowed),
-                ),
-                None => {
-                    let l: Line = serde_json::from_slice(line).map_err(|e| e.to_string())?;
-                    if !(0.0..=1.0).contains(&l.time) {
-                        return Err(format!("time {} is outside [0, 1]", l.time));
-                    }
-                    let t = l
-                        .experiments
-                        .iter()
-                        .find(|(k, _)| k == experiment)
-                        .map(|(_, t)| t.clone());
-                    if t.is_none() {
-                        p.note_experiments(l.experiments.iter().map(|(k, _)| k.as_ref()));
-                    }
-                    (
-                        matches!(l.message, Kind::Last),
-                        l.timestamp,
-                        l.user,
-                        l.time,
-                        l.latency,
-                        t,
-                    )
-                }
-            };
-            let Some(t) = treatment else {
+            // One parser for training and analysis: the service's own layout without
+            // allocating, anything else through serde, the same validation either way.
+            let v = parse_view(line)?;
+            let (is_last, timestamp, user, time, latency) =
+                (v.last, v.timestamp, v.user, v.time, v.latency);
+            let Some(t) = v.treatment(experiment) else {
                 p.without_experiment += 1;
-                if p.experiments_seen.is_empty()
-                    && let Some(f) = parse_fast(line)
-                {
-                    p.note_experiments(f.pairs().map(|(k, _)| k));
+                if p.experiments_seen.is_empty() {
+                    p.note_experiments(v.pairs().map(|(k, _)| k));
                 }
                 return Ok(());
             };
-            let Some(bucket) = treatment_bucket(&t).filter(|&b| b < 256) else {
+            let Some(bucket) = treatment_bucket(t).filter(|&b| b < 256) else {
                 p.bad_treatment += 1;
                 return Ok(());
             };

@@ -29,6 +29,8 @@ pub struct ForestItem {
     pub lower: f64,
     pub upper: f64,
     pub significant: bool,
+    /// Whether the effect's direction is an improvement (a latency drop, a time rise).
+    pub good: bool,
 }
 
 /// Effects with their intervals on a shared axis, a dashed line at zero.
@@ -64,7 +66,7 @@ pub fn forest(title: &str, items: &[ForestItem]) -> String {
     );
     for (k, it) in items.iter().enumerate() {
         let y = top + row * (k as f64 + 0.5);
-        let colour = match (it.significant, it.effect > 0.0) {
+        let colour = match (it.significant, it.good) {
             (true, true) => "#1a7f37",
             (true, false) => "#c62828",
             _ => "#777",
@@ -191,6 +193,7 @@ mod tests {
                     lower: 1.0,
                     upper: 9.0,
                     significant: true,
+                    good: true,
                 },
                 ForestItem {
                     label: "T2".into(),
@@ -198,6 +201,7 @@ mod tests {
                     lower: f64::NAN,
                     upper: f64::NAN,
                     significant: false,
+                    good: true,
                 },
             ],
         );
@@ -208,6 +212,19 @@ mod tests {
                 && f.contains("no interval")
         );
         assert!(!f.contains("NaN"));
+        // A significant rise of a metric where less is better (latency) is drawn red.
+        let worse = forest(
+            "mean_request_latency",
+            &[ForestItem {
+                label: "T1".into(),
+                effect: 5.0,
+                lower: 1.0,
+                upper: 9.0,
+                significant: true,
+                good: false,
+            }],
+        );
+        assert!(worse.contains("#c62828") && !worse.contains("#1a7f37"));
         let l = lines(
             "t",
             "hours",

@@ -3,7 +3,7 @@
 
 use botify_ab::report::{AbOptions, analyse};
 use botify_ab::sessions::read_users;
-use botify_core::events::{Message, write_line};
+use botify_core::events::{Message, Record, write_line};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
@@ -23,13 +23,15 @@ fn write(path: &Path, evs: &[Ev], experiment: &str) {
         let msg = if e.last { Message::Last } else { Message::Next };
         write_line(
             &mut out,
-            msg,
-            e.ts,
-            e.user,
-            1,
-            e.time,
-            e.latency,
-            (!e.last).then_some(2),
+            &Record {
+                message: msg,
+                timestamp: e.ts,
+                user: e.user,
+                track: 1,
+                time: e.time,
+                latency: e.latency,
+                recommendation: (!e.last).then_some(2),
+            },
             [(experiment, e.t), ("OTHER", "C")],
         );
     }

@@ -7,6 +7,7 @@
 use crate::{Error, Result, TrackId, UserId};
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
+use std::borrow::Cow;
 use std::collections::BTreeMap;
 use std::io::Write;
 use std::path::PathBuf;
@@ -26,27 +27,45 @@ pub struct Event {
     pub user: UserId,
     pub track: TrackId,
     pub time: f32,
-    /// Seconds spent in the handler.
+    /// Seconds spent in the handler (0 when a log does not say).
+    #[serde(default)]
     pub latency: f64,
+    #[serde(default)]
     pub recommendation: Option<TrackId>,
     #[serde(default)]
     pub experiments: BTreeMap<String, String>,
 }
 
+/// One `next`/`last` call as the log records it (without its experiment assignments).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Record {
+    pub message: Message,
+    /// Milliseconds since the Unix epoch.
+    pub timestamp: u64,
+    pub user: UserId,
+    pub track: TrackId,
+    pub time: f32,
+    /// Seconds spent in the handler.
+    pub latency: f64,
+    pub recommendation: Option<TrackId>,
+}
+
 /// Appends one event as a JSON line (with the trailing newline) without intermediate allocation.
 /// `experiments` are (experiment, treatment) pairs.
-#[allow(clippy::too_many_arguments)]
 pub fn write_line<'a>(
     out: &mut Vec<u8>,
-    message: Message,
-    timestamp: u64,
-    user: UserId,
-    track: TrackId,
-    time: f32,
-    latency: f64,
-    recommendation: Option<TrackId>,
+    r: &Record,
     experiments: impl IntoIterator<Item = (&'a str, &'a str)>,
 ) {
+    let Record {
+        message,
+        timestamp,
+        user,
+        track,
+        time,
+        latency,
+        recommendation,
+    } = *r;
     let msg = match message {
         Message::Next => "next",
         Message::Last => "last",
@@ -276,13 +295,83 @@ where
     )
 }
 
-/// Parses one log line; the error says why it is not a valid event.
+/// Parses one log line into an owned [`Event`]; the error says why it is not a valid event.
+/// The same parser and validation as [`parse_view`], which training and A/B analysis share.
 pub fn parse_line(line: &[u8]) -> std::result::Result<Event, String> {
-    let ev: Event = serde_json::from_slice(line).map_err(|e| e.to_string())?;
-    if !(0.0..=1.0).contains(&ev.time) {
-        return Err(format!("time {} is outside [0, 1]", ev.time));
+    parse_view(line).map(|v| v.to_event())
+}
+
+/// The one validation of a parsed line, whichever parser read it.
+fn check(time: f32, latency: f64) -> std::result::Result<(), String> {
+    if !(0.0..=1.0).contains(&time) {
+        return Err(format!("time {time} is outside [0, 1]"));
     }
-    Ok(ev)
+    if !(latency.is_finite() && latency >= 0.0) {
+        return Err(format!("latency {latency} is not a duration in seconds"));
+    }
+    Ok(())
+}
+
+/// Parses one log line without allocating when it is in [`write_line`]'s exact layout (the hot
+/// path), and through serde otherwise (other writers' logs: any key order, spacing, escapes;
+/// `latency`, `recommendation` and `experiments` may be missing). Either way the line gets the
+/// same validation; the error says why a line is not a valid event.
+pub fn parse_view(line: &[u8]) -> std::result::Result<EventView<'_>, String> {
+    if let Some(v) = parse_fast(line) {
+        return Ok(v);
+    }
+    let l: Line = serde_json::from_slice(line).map_err(|e| e.to_string())?;
+    check(l.time, l.latency)?;
+    Ok(EventView {
+        last: l.message == Message::Last,
+        timestamp: l.timestamp,
+        user: l.user,
+        track: l.track,
+        time: l.time,
+        latency: l.latency,
+        recommendation: l.recommendation,
+        experiments: Experiments::Parsed(l.experiments),
+    })
+}
+
+/// A line as serde reads it, borrowing its strings where it can.
+#[derive(Deserialize)]
+struct Line<'a> {
+    message: Message,
+    timestamp: u64,
+    user: UserId,
+    track: TrackId,
+    time: f32,
+    #[serde(default)]
+    latency: f64,
+    #[serde(default)]
+    recommendation: Option<TrackId>,
+    #[serde(borrow, default, deserialize_with = "pairs")]
+    experiments: Vec<(Cow<'a, str>, Cow<'a, str>)>,
+}
+
+type Pair<'a> = (Cow<'a, str>, Cow<'a, str>);
+type Pairs<'a> = Vec<Pair<'a>>;
+
+fn pairs<'de, D: serde::Deserializer<'de>>(d: D) -> std::result::Result<Pairs<'de>, D::Error> {
+    struct V;
+    impl<'de> serde::de::Visitor<'de> for V {
+        type Value = Pairs<'de>;
+        fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+            f.write_str("an object of experiment → treatment")
+        }
+        fn visit_map<A: serde::de::MapAccess<'de>>(
+            self,
+            mut m: A,
+        ) -> std::result::Result<Self::Value, A::Error> {
+            let mut v = Vec::with_capacity(4);
+            while let Some((k, t)) = m.next_entry::<Cow<'de, str>, Cow<'de, str>>()? {
+                v.push((k, t));
+            }
+            Ok(v)
+        }
+    }
+    d.deserialize_map(V)
 }
 
 /// Reads every event under `paths` into memory (for training), sorted by (user, timestamp,
@@ -314,13 +403,15 @@ mod tests {
         let mut out = Vec::new();
         write_line(
             &mut out,
-            Message::Next,
-            1772867968488,
-            1981,
-            525,
-            1.0,
-            0.0043,
-            Some(1236),
+            &Record {
+                message: Message::Next,
+                timestamp: 1772867968488,
+                user: 1981,
+                track: 525,
+                time: 1.0,
+                latency: 0.0043,
+                recommendation: Some(1236),
+            },
             [("AA", "C")],
         );
         assert_eq!(
@@ -339,7 +430,7 @@ mod tests {
             let mut out = Vec::new();
             let time = t as f32 / 100.0;
             let (msg, rec) = if last { (Message::Last, None) } else { (Message::Next, Some(track ^ 1)) };
-            write_line(&mut out, msg, ts, user, track, time, 0.5, rec, [(name.as_str(), "T1")]);
+            write_line(&mut out, &Record { message: msg, timestamp: ts, user, track, time, latency: 0.5, recommendation: rec }, [(name.as_str(), "T1")]);
             let ev = parse_line(&out).unwrap();
             prop_assert_eq!(ev.user, user);
             prop_assert_eq!(ev.track, track);
@@ -390,38 +481,44 @@ mod tests {
         let mut text = Vec::new();
         write_line(
             &mut text,
-            Message::Next,
-            2,
-            1,
-            5,
-            0.5,
-            0.0,
-            Some(6),
+            &Record {
+                message: Message::Next,
+                timestamp: 2,
+                user: 1,
+                track: 5,
+                time: 0.5,
+                latency: 0.0,
+                recommendation: Some(6),
+            },
             [("E", "C")],
         );
         text.extend_from_slice(b"{not json\n\n");
         write_line(
             &mut text,
-            Message::Last,
-            3,
-            1,
-            6,
-            0.2,
-            0.0,
-            None,
+            &Record {
+                message: Message::Last,
+                timestamp: 3,
+                user: 1,
+                track: 6,
+                time: 0.2,
+                latency: 0.0,
+                recommendation: None,
+            },
             [("E", "C")],
         );
         std::fs::write(dir.path().join("data.json"), &text).unwrap();
         let mut older = Vec::new();
         write_line(
             &mut older,
-            Message::Next,
-            1,
-            1,
-            4,
-            1.0,
-            0.0,
-            Some(5),
+            &Record {
+                message: Message::Next,
+                timestamp: 1,
+                user: 1,
+                track: 4,
+                time: 1.0,
+                latency: 0.0,
+                recommendation: Some(5),
+            },
             [("E", "C")],
         );
         older.extend_from_slice(b"{\"message\": \"next\", \"time\": 3.0}\n");
@@ -438,10 +535,9 @@ mod tests {
     }
 }
 
-/// An event read without allocating, from a line in exactly the layout [`write_line`] produces
-/// (the hot path of log analysis). `experiments` is the raw inside of the experiments object.
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub struct FastEvent<'a> {
+/// An event as read from a line, borrowing from it (see [`parse_view`]).
+#[derive(Debug, Clone, PartialEq)]
+pub struct EventView<'a> {
     pub last: bool,
     pub timestamp: u64,
     pub user: UserId,
@@ -449,25 +545,56 @@ pub struct FastEvent<'a> {
     pub time: f32,
     pub latency: f64,
     pub recommendation: Option<TrackId>,
-    experiments: &'a [u8],
+    experiments: Experiments<'a>,
 }
 
-impl<'a> FastEvent<'a> {
+/// The experiments object: the raw inside of `{…}` in the service's layout, or parsed pairs.
+#[derive(Debug, Clone, PartialEq)]
+enum Experiments<'a> {
+    Raw(&'a [u8]),
+    Parsed(Pairs<'a>),
+}
+
+impl EventView<'_> {
     /// The treatment of `experiment`, if the line carries it.
-    pub fn treatment(&self, experiment: &str) -> Option<&'a str> {
+    pub fn treatment(&self, experiment: &str) -> Option<&str> {
         self.pairs().find(|(k, _)| *k == experiment).map(|(_, v)| v)
     }
 
     /// (experiment, treatment) pairs.
-    pub fn pairs(&self) -> impl Iterator<Item = (&'a str, &'a str)> + 'a {
-        let mut rest = self.experiments;
-        std::iter::from_fn(move || {
+    pub fn pairs(&self) -> impl Iterator<Item = (&str, &str)> + '_ {
+        let (mut rest, parsed): (&[u8], &[Pair]) = match &self.experiments {
+            Experiments::Raw(r) => (r, &[]),
+            Experiments::Parsed(p) => (&[], p),
+        };
+        let raw = std::iter::from_fn(move || {
             let (k, r) = quoted(rest)?;
             let r = r.strip_prefix(b": ")?;
             let (v, r) = quoted(r)?;
             rest = r.strip_prefix(b", ").unwrap_or(r);
             Some((k, v))
-        })
+        });
+        raw.chain(parsed.iter().map(|(k, v)| (k.as_ref(), v.as_ref())))
+    }
+
+    pub fn to_event(&self) -> Event {
+        Event {
+            message: if self.last {
+                Message::Last
+            } else {
+                Message::Next
+            },
+            timestamp: self.timestamp,
+            user: self.user,
+            track: self.track,
+            time: self.time,
+            latency: self.latency,
+            recommendation: self.recommendation,
+            experiments: self
+                .pairs()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
+        }
     }
 }
 
@@ -484,9 +611,9 @@ fn number<T: std::str::FromStr>(s: &[u8], stop: u8) -> Option<(T, &[u8])> {
     Some((v, &s[end..]))
 }
 
-/// Parses a line in [`write_line`]'s exact layout; `None` for anything else (callers then fall
-/// back to the general JSON parser, so other writers' logs still read correctly).
-pub fn parse_fast(line: &[u8]) -> Option<FastEvent<'_>> {
+/// Parses a line in [`write_line`]'s exact layout; `None` for anything else ([`parse_view`]
+/// then falls back to serde, so other writers' logs still read correctly).
+fn parse_fast(line: &[u8]) -> Option<EventView<'_>> {
     if memchr::memchr(b'\\', line).is_some() {
         return None;
     }
@@ -516,10 +643,9 @@ pub fn parse_fast(line: &[u8]) -> Option<FastEvent<'_>> {
     };
     let r = r.strip_prefix(b", \"experiments\": {")?;
     let experiments = r.trim_ascii_end().strip_suffix(b"}}")?;
-    if !(0.0..=1.0).contains(&time) || !latency.is_finite() {
-        return None;
-    }
-    Some(FastEvent {
+    // Invalid values fall back to serde, which gives the reason.
+    check(time, latency).ok()?;
+    Some(EventView {
         last,
         timestamp,
         user,
@@ -527,7 +653,7 @@ pub fn parse_fast(line: &[u8]) -> Option<FastEvent<'_>> {
         time,
         latency,
         recommendation,
-        experiments,
+        experiments: Experiments::Raw(experiments),
     })
 }
 
@@ -544,8 +670,8 @@ mod fast_tests {
             let mut out = Vec::new();
             let (msg, rec) = if last { (Message::Last, None) } else { (Message::Next, Some(track ^ 7)) };
             let pairs: Vec<(&str, &str)> = names.iter().map(|n| (n.as_str(), "T1")).collect();
-            write_line(&mut out, msg, ts, user, track, t as f32 / 100.0, lat, rec, pairs.iter().copied());
-            let slow = parse_line(&out).unwrap();
+            write_line(&mut out, &Record { message: msg, timestamp: ts, user, track, time: t as f32 / 100.0, latency: lat, recommendation: rec }, pairs.iter().copied());
+            let slow: Event = serde_json::from_slice(&out).unwrap();
             let fast = parse_fast(&out).unwrap();
             prop_assert_eq!(fast.last, slow.message == Message::Last);
             prop_assert_eq!((fast.timestamp, fast.user, fast.track, fast.time, fast.recommendation),
@@ -562,6 +688,41 @@ mod fast_tests {
         fn fast_parser_declines_what_it_does_not_know(s in ".{0,120}") {
             let _ = parse_fast(s.as_bytes());
         }
+    }
+
+    #[test]
+    fn both_paths_accept_and_refuse_the_same_lines() {
+        // Another writer's layout, without latency: accepted (latency 0) as the fast path would.
+        let compact = br#"{"message":"last","timestamp":5,"user":1,"track":2,"time":0.5,"experiments":{"E":"T1"}}"#;
+        let v = parse_view(compact).unwrap();
+        assert!(v.last && v.latency == 0.0 && v.recommendation.is_none());
+        assert_eq!(v.treatment("E"), Some("T1"));
+        assert_eq!(parse_line(compact).unwrap().experiments["E"], "T1");
+        // A time out of range is refused on both paths, with the reason.
+        let mut out = Vec::new();
+        write_line(
+            &mut out,
+            &Record {
+                message: Message::Next,
+                timestamp: 1,
+                user: 1,
+                track: 1,
+                time: 1.0,
+                latency: 0.1,
+                recommendation: Some(2),
+            },
+            [("E", "C")],
+        );
+        let bad = String::from_utf8(out)
+            .unwrap()
+            .replace("\"time\": 1.0", "\"time\": 1.5");
+        assert!(parse_fast(bad.as_bytes()).is_none());
+        assert!(parse_view(bad.as_bytes()).unwrap_err().contains("time 1.5"));
+        let compact_bad = br#"{"message":"next","timestamp":1,"user":1,"track":1,"time":1.5}"#;
+        assert!(parse_view(compact_bad).unwrap_err().contains("time 1.5"));
+        let negative =
+            br#"{"message":"next","timestamp":1,"user":1,"track":1,"time":0.5,"latency":-1}"#;
+        assert!(parse_view(negative).unwrap_err().contains("latency"));
     }
 
     #[test]

@@ -28,15 +28,7 @@ pub fn evaluate_file(l: &Loaded, path: &Path, k: usize, threshold: f32) -> Resul
         let heard = l.train.heard();
         positives
             .keys()
-            .map(|&u| {
-                let h = heard.get(&u);
-                let list = top
-                    .iter()
-                    .copied()
-                    .filter(|t| h.is_none_or(|h| !h.contains(t)))
-                    .collect();
-                (u, list)
-            })
+            .map(|&u| (u, crate::models::unheard(&top, heard.get(&u))))
             .collect()
     } else {
         UserLists::parse(path, &text, tracks)?

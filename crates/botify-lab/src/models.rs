@@ -523,8 +523,8 @@ pub fn train(
     Ok(t)
 }
 
-/// `top` without what the user already heard.
-fn unheard(top: &[TrackId], heard: Option<&Vec<TrackId>>) -> Vec<TrackId> {
+/// `top` without what the user already heard: a top-tracks list as one user's list.
+pub fn unheard(top: &[TrackId], heard: Option<&Vec<TrackId>>) -> Vec<TrackId> {
     top.iter()
         .copied()
         .filter(|t| heard.is_none_or(|h| !h.contains(t)))

@@ -11,7 +11,7 @@ use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use botify_core::eventlog::{LogWriter, Rotation};
-use botify_core::events::{Message, write_line};
+use botify_core::events::{Message, Record, write_line};
 use botify_core::rng::{Rng, stream};
 use botify_core::{Catalog, TrackId, UserId};
 use botify_recs::experiments::{ExperimentsConfig, Router};
@@ -530,13 +530,15 @@ async fn listen_call(
     let mut line = Vec::with_capacity(192);
     write_line(
         &mut line,
-        message,
-        now_ms(),
-        user,
-        track,
-        time,
-        latency.as_secs_f64(),
-        recommendation,
+        &Record {
+            message,
+            timestamp: now_ms(),
+            user,
+            track,
+            time,
+            latency: latency.as_secs_f64(),
+            recommendation,
+        },
         router.assignments(user),
     );
     s.send_log(line);

@@ -9,7 +9,7 @@
 use crate::listener::Session;
 use crate::nearest::NeighbourCache;
 use crate::{Error, Result};
-use botify_core::events::{Message, write_line};
+use botify_core::events::{Message, Record, write_line};
 use botify_core::rng::{Rng, stream};
 use botify_core::{TrackId, World};
 use botify_recs::experiments::Router;
@@ -216,7 +216,13 @@ impl<'w> Simulator<'w> {
         }
         let spacing = DAY_MS / p.episodes.max(1) as u64;
         let day_start = EPOCH_MS + u64::from(p.day) * DAY_MS;
-        let (first, oracle) = (&self.first, &self.oracle);
+        let ctx = DayContext {
+            world,
+            agent,
+            first_nn: &self.first,
+            oracle_nn: &self.oracle,
+            p,
+        };
         let mut stats: Vec<EpisodeStats> = self
             .histories
             .par_iter_mut()
@@ -230,19 +236,12 @@ impl<'w> Simulator<'w> {
                     let (_, mut rng) = episode_start(world, p, i as usize);
                     let start = (day_start + u64::from(i) * spacing).max(clock + STEP_MS);
                     let mut lines = Vec::new();
-                    let ep = run_episode(
-                        world,
-                        agent,
-                        first,
-                        oracle,
-                        history,
-                        u,
-                        i,
-                        p,
-                        &mut rng,
-                        start,
-                        log.map(|_| &mut lines),
-                    );
+                    let slot = Slot {
+                        user_index: u,
+                        episode: i,
+                        start_ms: start,
+                    };
+                    let ep = run_episode(&ctx, history, slot, &mut rng, log.map(|_| &mut lines));
                     clock = start + u64::from(ep.steps) * STEP_MS;
                     if let Some(tx) = log {
                         let _ = tx.send(lines);
@@ -258,20 +257,41 @@ impl<'w> Simulator<'w> {
     }
 }
 
-#[allow(clippy::too_many_arguments)]
-fn run_episode(
-    world: &World,
-    agent: &Agent,
-    first_nn: &NeighbourCache,
-    oracle_nn: &NeighbourCache,
-    history: &mut History,
-    u: usize,
-    i: u32,
-    p: &SimParams,
-    rng: &mut Rng,
+/// What every episode of a day shares.
+struct DayContext<'a> {
+    world: &'a World,
+    agent: &'a Agent<'a>,
+    first_nn: &'a NeighbourCache,
+    oracle_nn: &'a NeighbourCache,
+    p: &'a SimParams,
+}
+
+/// Which episode to run: its user (index into `world.users`), index and start time.
+struct Slot {
+    user_index: usize,
+    episode: u32,
     start_ms: u64,
+}
+
+fn run_episode(
+    ctx: &DayContext,
+    history: &mut History,
+    slot: Slot,
+    rng: &mut Rng,
     mut log: Option<&mut Vec<u8>>,
 ) -> EpisodeStats {
+    let DayContext {
+        world,
+        agent,
+        first_nn,
+        oracle_nn,
+        p,
+    } = *ctx;
+    let Slot {
+        user_index: u,
+        episode: i,
+        start_ms,
+    } = slot;
     let user = &world.users[u];
     let mut session = open_session(world, first_nn, u, rng);
     let (interest, first) = (session.interest, session.first);
@@ -312,13 +332,15 @@ fn run_episode(
         if let Some(buf) = log.as_deref_mut() {
             write_line(
                 buf,
-                Message::Next,
-                ts,
-                user.user,
-                prev,
-                prev_time,
-                0.0,
-                Some(rec),
+                &Record {
+                    message: Message::Next,
+                    timestamp: ts,
+                    user: user.user,
+                    track: prev,
+                    time: prev_time,
+                    latency: 0.0,
+                    recommendation: Some(rec),
+                },
                 experiments.iter().copied(),
             );
         }
@@ -335,13 +357,15 @@ fn run_episode(
             if let Some(buf) = log.as_deref_mut() {
                 write_line(
                     buf,
-                    Message::Last,
-                    ts,
-                    user.user,
-                    rec,
-                    time,
-                    0.0,
-                    None,
+                    &Record {
+                        message: Message::Last,
+                        timestamp: ts,
+                        user: user.user,
+                        track: rec,
+                        time,
+                        latency: 0.0,
+                        recommendation: None,
+                    },
                     experiments.iter().copied(),
                 );
             }

@@ -72,7 +72,7 @@ impl Dataset {
 
     /// Splits into (train, test); `fraction` of listens go to test.
     pub fn split(&self, how: Split, fraction: f64, seed: u64) -> (Dataset, Dataset) {
-        if fraction <= 0.0 {
+        if fraction <= 0.0 || self.listens.is_empty() {
             return (
                 self.clone(),
                 Dataset {
