@@ -83,10 +83,15 @@ impl RedisStore {
             .arg(-(cap as i64))
             .arg(-1)
             .clone();
-        let raw: Vec<Vec<u8>> = retry_once(&self.conn, |mut c| {
-            let cmd = cmd.clone();
-            async move { cmd.query_async(&mut c).await }
-        })
+        // A read is safe to send twice.
+        let raw: Vec<Vec<u8>> = retry_once(
+            &self.conn,
+            |_| true,
+            |mut c| {
+                let cmd = cmd.clone();
+                async move { cmd.query_async(&mut c).await }
+            },
+        )
         .await?;
         Ok(raw.iter().filter_map(|b| Listen::from_bytes(b)).collect())
     }
@@ -104,10 +109,16 @@ impl RedisStore {
             .arg(-(cap as i64))
             .arg(-1)
             .ignore();
-        retry_once(&self.conn, |mut c| {
-            let p = p.clone();
-            async move { p.query_async::<()>(&mut c).await }
-        })
+        // A push sent twice would store the listen twice: retry only when the connection was
+        // refused, that is when the first one provably never reached Redis.
+        retry_once(
+            &self.conn,
+            redis::RedisError::is_connection_refusal,
+            |mut c| {
+                let p = p.clone();
+                async move { p.query_async::<()>(&mut c).await }
+            },
+        )
         .await
     }
 
@@ -120,17 +131,23 @@ impl RedisStore {
     }
 }
 
-/// The first command after a dropped connection can fail while the manager reconnects: retry once.
-async fn retry_once<T, F, Fut>(conn: &ConnectionManager, f: F) -> Result<T>
+/// The first command after a dropped connection can fail while the manager reconnects: retry
+/// once, when `safe` says the failed attempt may be repeated.
+async fn retry_once<T, F, Fut>(
+    conn: &ConnectionManager,
+    safe: fn(&redis::RedisError) -> bool,
+    f: F,
+) -> Result<T>
 where
     F: Fn(ConnectionManager) -> Fut,
     Fut: std::future::Future<Output = redis::RedisResult<T>>,
 {
     match f(conn.clone()).await {
         Ok(v) => Ok(v),
-        Err(_) => f(conn.clone())
+        Err(e) if safe(&e) => f(conn.clone())
             .await
             .map_err(|e| Error::Redis(e.to_string())),
+        Err(e) => Err(Error::Redis(e.to_string())),
     }
 }
 
