@@ -1,7 +1,8 @@
 //! The console agent: a person plays the recommender. Generic over input and output so that it
 //! is tested like any other agent.
 
-use crate::runner::{EpisodeStats, SimParams, Simulator, open_session};
+use crate::episode::{Episode, Step};
+use crate::runner::{EpisodeStats, SimParams, Simulator};
 use crate::{Error, Result};
 use botify_core::{TrackId, World};
 use std::io::{BufRead, Write};
@@ -39,18 +40,11 @@ impl Simulator<'_> {
             "You are the recommender. Type a track id (0..{n}) for each next track, q to quit."
         )
         .map_err(io)?;
-        for (i, u) in order {
-            let (_, mut rng) = crate::runner::episode_start(world, p, i as usize);
-            let mut session = open_session(world, self.first_cache(), u, &mut rng);
-            let user = world.users[u].user;
-            writeln!(out, "\nsession {} — user {user}", i + 1).map_err(io)?;
-            writeln!(
-                out,
-                "  played {} — listened 1.00",
-                describe(world, session.first)
-            )
-            .map_err(io)?;
-            let (mut steps, mut reward) = (0u32, 0f32);
+        for (i, _) in order {
+            let mut ep = Episode::open(world, self.first_cache(), i, p);
+            writeln!(out, "\nsession {} — user {}", i + 1, ep.user()).map_err(io)?;
+            let first = ep.session().first;
+            writeln!(out, "  played {} — listened 1.00", describe(world, first)).map_err(io)?;
             loop {
                 write!(out, "next track> ").map_err(io)?;
                 out.flush().map_err(io)?;
@@ -71,33 +65,29 @@ impl Simulator<'_> {
                         continue;
                     }
                 };
-                steps += 1;
-                let time = session.play(t, &mut rng);
-                reward += time;
+                let step = ep.play(t);
+                let time = match step {
+                    Step::Next { time } | Step::Over { time, .. } => time,
+                };
                 writeln!(
                     out,
                     "  played {} — listened {time:.2} (budget left {})",
                     describe(world, t),
-                    session.budget
+                    ep.session().budget
                 )
                 .map_err(io)?;
-                if session.is_over() || steps >= p.max_steps {
+                if matches!(step, Step::Over { .. }) {
                     break;
                 }
             }
+            let s = ep.stats(0);
             writeln!(
                 out,
-                "session over: {steps} tracks, total listening {reward:.2}"
+                "session over: {} tracks, total listening {:.2}",
+                s.steps, s.reward
             )
             .map_err(io)?;
-            stats.push(EpisodeStats {
-                day: p.day,
-                episode: i,
-                user,
-                treatment: 0,
-                reward,
-                steps,
-            });
+            stats.push(s);
         }
         Ok(stats)
     }

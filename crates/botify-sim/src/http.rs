@@ -11,10 +11,11 @@
 //! sent again, since the service may have logged it. An HTTP error status or a lost answer stops
 //! the run with the request that caused it, and every other worker stops before its next session.
 
+use crate::episode::{Episode, Step};
 use crate::nearest::NeighbourCache;
-use crate::runner::{EpisodeStats, SimParams, Simulator, episode_start, open_session};
+use crate::runner::{EpisodeStats, SimParams, Simulator};
 use crate::{Error, Result};
-use botify_core::{TrackId, UserId, World};
+use botify_core::{TrackId, World};
 use http_body_util::{BodyExt, Full};
 use hyper::body::Bytes;
 use hyper::client::conn::http1::SendRequest;
@@ -159,19 +160,16 @@ async fn remote_episode(
     world: &World,
     first_nn: &NeighbourCache,
     conn: &mut Conn,
-    u: usize,
     i: u32,
     p: &SimParams,
 ) -> Result<EpisodeStats> {
-    let (_, mut rng) = episode_start(world, p, i as usize);
-    let mut session = open_session(world, first_nn, u, &mut rng);
-    let user: UserId = world.users[u].user;
-    let (mut prev, mut prev_time) = (session.first, 1.0f32);
-    let (mut steps, mut reward) = (0u32, 0f32);
+    let mut ep = Episode::open(world, first_nn, i, p);
+    let user = ep.user();
     let n = world.catalog.len() as u32;
     let next_path = format!("/next/{user}");
     loop {
-        let body = format!("{{\"track\": {prev}, \"time\": {prev_time}}}");
+        let req = ep.request();
+        let body = format!("{{\"track\": {}, \"time\": {}}}", req.track, req.time);
         let bytes = conn.post(&next_path, body).await?;
         let rec = serde_json::from_slice::<NextAnswer>(&bytes)
             .map_err(|e| {
@@ -186,28 +184,12 @@ async fn remote_episode(
                 "POST {next_path}: recommended track {rec} is not in the catalogue (0..{n})"
             )));
         }
-        steps += 1;
-        let time = session.play(rec, &mut rng);
-        reward += time;
-        if session.is_over() || steps >= p.max_steps {
-            conn.post(
-                &format!("/last/{user}"),
-                format!("{{\"track\": {rec}, \"time\": {time}}}"),
-            )
-            .await?;
-            break;
+        if let Step::Over { track, time } = ep.play(rec) {
+            let body = format!("{{\"track\": {track}, \"time\": {time}}}");
+            conn.post(&format!("/last/{user}"), body).await?;
+            return Ok(ep.stats(0));
         }
-        prev = rec;
-        prev_time = time;
     }
-    Ok(EpisodeStats {
-        day: p.day,
-        episode: i,
-        user,
-        treatment: 0,
-        reward,
-        steps,
-    })
 }
 
 impl Simulator<'_> {
@@ -253,12 +235,12 @@ impl Simulator<'_> {
                         .lock()
                         .map_err(|_| Error::Invalid("queue poisoned".into()))?
                         .pop_front();
-                    let Some((u, eps)) = next else { break };
+                    let Some((_, eps)) = next else { break };
                     for i in eps {
                         if failed.load(Ordering::Relaxed) {
                             return Ok(());
                         }
-                        out.push(remote_episode(world, first_nn, &mut conn, u, i, p).await?);
+                        out.push(remote_episode(world, first_nn, &mut conn, i, p).await?);
                         progress(1);
                     }
                 }

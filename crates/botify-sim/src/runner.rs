@@ -6,6 +6,7 @@
 //! grouped by user and each user's episodes run in index order (their history carries over), so
 //! the result is the same whatever the thread count.
 
+use crate::episode::{Episode, Step};
 use crate::listener::Session;
 use crate::nearest::NeighbourCache;
 use crate::{Error, Result};
@@ -13,7 +14,7 @@ use botify_core::events::{Message, Record, write_line};
 use botify_core::rng::{Rng, stream};
 use botify_core::{TrackId, World};
 use botify_recs::experiments::Router;
-use botify_recs::{History, Listen, Request};
+use botify_recs::{History, Listen};
 use rand::Rng as _;
 use rayon::prelude::*;
 use serde::Serialize;
@@ -227,21 +228,14 @@ impl<'w> Simulator<'w> {
             .histories
             .par_iter_mut()
             .zip(by_user.par_iter())
-            .enumerate()
-            .filter(|(_, (_, eps))| !eps.is_empty())
-            .flat_map_iter(|(u, (history, eps))| {
+            .filter(|(_, eps)| !eps.is_empty())
+            .flat_map_iter(|(history, eps)| {
                 let mut clock = 0u64;
                 let mut out = Vec::with_capacity(eps.len());
                 for &i in eps {
-                    let (_, mut rng) = episode_start(world, p, i as usize);
                     let start = (day_start + u64::from(i) * spacing).max(clock + STEP_MS);
                     let mut lines = Vec::new();
-                    let slot = Slot {
-                        user_index: u,
-                        episode: i,
-                        start_ms: start,
-                    };
-                    let ep = run_episode(&ctx, history, slot, &mut rng, log.map(|_| &mut lines));
+                    let ep = run_episode(&ctx, history, i, start, log.map(|_| &mut lines));
                     clock = start + u64::from(ep.steps) * STEP_MS;
                     if let Some(tx) = log {
                         let _ = tx.send(lines);
@@ -266,18 +260,13 @@ struct DayContext<'a> {
     p: &'a SimParams,
 }
 
-/// Which episode to run: its user (index into `world.users`), index and start time.
-struct Slot {
-    user_index: usize,
-    episode: u32,
-    start_ms: u64,
-}
-
+/// Runs episode `i` against the day's agent from `start_ms`, keeping the user's history and
+/// writing its log lines into `log`.
 fn run_episode(
     ctx: &DayContext,
     history: &mut History,
-    slot: Slot,
-    rng: &mut Rng,
+    i: u32,
+    start_ms: u64,
     mut log: Option<&mut Vec<u8>>,
 ) -> EpisodeStats {
     let DayContext {
@@ -287,105 +276,56 @@ fn run_episode(
         oracle_nn,
         p,
     } = *ctx;
-    let Slot {
-        user_index: u,
-        episode: i,
-        start_ms,
-    } = slot;
-    let user = &world.users[u];
-    let mut session = open_session(world, first_nn, u, rng);
-    let (interest, first) = (session.interest, session.first);
+    let mut ep = Episode::open(world, first_nn, i, p);
+    let user = ep.user();
     let mut rec_rng = stream(
         p.seed,
         b"recommender",
         (u64::from(p.day) << 32) | u64::from(i),
     );
     let (treatment, experiments): (_, Vec<(&str, &str)>) = match agent {
-        Agent::Router(r) => (
-            Some(r.treatment(user.user)),
-            r.assignments(user.user).collect(),
-        ),
+        Agent::Router(r) => (Some(r.treatment(user)), r.assignments(user).collect()),
         Agent::Oracle => (None, Vec::new()),
     };
     let bucket = treatment
         .and_then(|t| botify_core::murmur::treatment_bucket(&t.name))
         .unwrap_or(0) as u8;
-    let candidates = oracle_nn.get(interest).unwrap_or(&[]);
-    let (mut prev, mut prev_time) = (first, 1.0f32);
-    let (mut steps, mut reward) = (0u32, 0f32);
+    let candidates = oracle_nn.get(ep.session().interest).unwrap_or(&[]);
     let mut ts = start_ms;
     let n = world.catalog.len() as u32;
+    let line = |buf: &mut Option<&mut Vec<u8>>, r: Record| {
+        if let Some(buf) = buf.as_deref_mut() {
+            write_line(buf, &r, experiments.iter().copied());
+        }
+    };
     loop {
-        let req = Request {
-            user: user.user,
-            track: prev,
-            time: prev_time,
-        };
+        let req = ep.request();
         let rec = match treatment {
             Some(t) => t
                 .recommender
                 .recommend(&req, history.as_slice(), &mut rec_rng)
                 .filter(|&t| t < n)
                 .unwrap_or_else(|| rec_rng.random_range(0..n)),
-            None => oracle_pick(world, &session, candidates, &mut rec_rng),
+            None => oracle_pick(world, ep.session(), candidates, &mut rec_rng),
         };
-        if let Some(buf) = log.as_deref_mut() {
-            write_line(
-                buf,
-                &Record {
-                    message: Message::Next,
-                    timestamp: ts,
-                    user: user.user,
-                    track: prev,
-                    time: prev_time,
-                    latency: 0.0,
-                    recommendation: Some(rec),
-                },
-                experiments.iter().copied(),
-            );
-        }
+        #[rustfmt::skip]
+        line(&mut log, Record { message: Message::Next, timestamp: ts, user, track: req.track, time: req.time, latency: 0.0, recommendation: Some(rec) });
         history.push(Listen {
-            track: prev,
-            time: prev_time,
+            track: req.track,
+            time: req.time,
             rec: Some(rec),
         });
         ts += STEP_MS;
-        steps += 1;
-        let time = session.play(rec, rng);
-        reward += time;
-        if session.is_over() || steps >= p.max_steps {
-            if let Some(buf) = log.as_deref_mut() {
-                write_line(
-                    buf,
-                    &Record {
-                        message: Message::Last,
-                        timestamp: ts,
-                        user: user.user,
-                        track: rec,
-                        time,
-                        latency: 0.0,
-                        recommendation: None,
-                    },
-                    experiments.iter().copied(),
-                );
-            }
+        if let Step::Over { track, time } = ep.play(rec) {
+            #[rustfmt::skip]
+            line(&mut log, Record { message: Message::Last, timestamp: ts, user, track, time, latency: 0.0, recommendation: None });
             history.push(Listen {
-                track: rec,
+                track,
                 time,
                 rec: None,
             });
-            break;
+            return ep.stats(bucket);
         }
-        prev = rec;
-        prev_time = time;
-    }
-    EpisodeStats {
-        day: p.day,
-        episode: i,
-        user: user.user,
-        treatment: bucket,
-        reward,
-        steps,
     }
 }
 
