@@ -72,6 +72,16 @@ impl Default for Params {
 }
 
 impl Params {
+    /// The training loop's view of these parameters.
+    pub fn schedule(&self) -> crate::training::Schedule {
+        crate::training::Schedule {
+            epochs: self.epochs,
+            batch: self.batch,
+            patience: self.patience,
+            min_batch: 1,
+        }
+    }
+
     /// Checks the parameters; errors name the field.
     pub fn validate(&self) -> Result<()> {
         if self.dim == 0 || self.batch == 0 || self.epochs == 0 {
@@ -506,40 +516,48 @@ pub fn fit(
         .take(HIT_SAMPLE)
         .copied()
         .collect();
-    let dev = Device::Cpu;
     let mut model = Model::new(p, groups, &train);
-    let mut stopping = crate::EarlyStopping::new(p.patience);
-    for epoch in 0..p.epochs {
-        crate::shuffle(&mut train, &mut rng);
-        let mut total = 0.0;
-        for batch in train.chunks(p.batch) {
-            total += model.step(batch, &dev)? * batch.len() as f64;
-        }
-        let validation_loss = if held.is_empty() {
-            f64::NAN
-        } else {
-            model.loss_on(&held)
-        };
-        on_epoch(&Epoch {
-            epoch,
-            train_loss: total / train.len() as f64,
-            validation_loss,
-            hit_rate: model.hit_rate(&liked),
-        });
-        let state = || {
-            let m = &model;
-            (m.input.clone(), m.output.clone(), m.head.values.clone())
-        };
-        if stopping.observe(-validation_loss, state) {
-            break;
-        }
-    }
-    if let Some((input, output, head)) = stopping.best() {
-        model.input = input;
-        model.output = output;
-        model.head.values = head;
-    }
+    crate::training::run(
+        &mut model,
+        &mut train,
+        &p.schedule(),
+        &mut rng,
+        |m, epoch, train_loss| {
+            let validation_loss = if held.is_empty() {
+                f64::NAN
+            } else {
+                m.loss_on(&held)
+            };
+            on_epoch(&Epoch {
+                epoch,
+                train_loss,
+                validation_loss,
+                hit_rate: m.hit_rate(&liked),
+            });
+            Ok(-validation_loss)
+        },
+    )?;
     Ok(model)
+}
+
+impl crate::training::Trainable for Model {
+    type Example = Pair;
+    type Snapshot = (Tower, Tower, Vec<f32>);
+    fn train_step(&mut self, batch: &[Pair]) -> Result<f64> {
+        self.step(batch, &Device::Cpu)
+    }
+    fn snapshot(&self) -> Self::Snapshot {
+        (
+            self.input.clone(),
+            self.output.clone(),
+            self.head.values.clone(),
+        )
+    }
+    fn restore(&mut self, (input, output, head): Self::Snapshot) {
+        self.input = input;
+        self.output = output;
+        self.head.values = head;
+    }
 }
 
 #[cfg(test)]

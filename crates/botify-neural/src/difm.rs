@@ -82,6 +82,16 @@ impl Default for Params {
 pub const MAX_COMPONENTS: usize = 1024;
 
 impl Params {
+    /// The training loop's view of these parameters.
+    pub fn schedule(&self) -> crate::training::Schedule {
+        crate::training::Schedule {
+            epochs: self.epochs,
+            batch: self.batch,
+            patience: self.patience,
+            min_batch: 1,
+        }
+    }
+
     pub fn validate(&self) -> Result<()> {
         let sizes = [self.dim, self.heads, self.head_dim, self.pop_buckets];
         if sizes.contains(&0) || self.hidden.contains(&0) {
@@ -788,29 +798,40 @@ pub fn fit(
     let mut shuffle = stream(p.seed, b"difm-shuffle", 0);
     crate::shuffle(&mut sample, &mut shuffle);
     sample.truncate(20_000);
-    let dev = Device::Cpu;
-    let mut stopping = crate::EarlyStopping::new(p.patience);
-    for epoch in 0..p.epochs {
-        crate::shuffle(&mut train, &mut shuffle);
-        let mut total = 0.0;
-        for batch in train.chunks(p.batch) {
-            total += model.step(batch, &dev)? * batch.len() as f64;
-        }
-        let (_, train_auc) = model.evaluate(&sample)?;
-        let (validation_loss, validation_auc) = model.evaluate(&held)?;
-        on_epoch(&Epoch {
-            epoch,
-            examples: ex.len(),
-            train_loss: total / train.len() as f64,
-            validation_loss,
-            train_auc,
-            validation_auc,
-        });
-        if stopping.observe(validation_auc, || model.clone()) {
-            break;
-        }
+    crate::training::run(
+        &mut model,
+        &mut train,
+        &p.schedule(),
+        &mut shuffle,
+        |m, epoch, train_loss| {
+            let (_, train_auc) = m.evaluate(&sample)?;
+            let (validation_loss, validation_auc) = m.evaluate(&held)?;
+            on_epoch(&Epoch {
+                epoch,
+                examples: ex.len(),
+                train_loss,
+                validation_loss,
+                train_auc,
+                validation_auc,
+            });
+            Ok(validation_auc)
+        },
+    )?;
+    Ok(model)
+}
+
+impl crate::training::Trainable for Model {
+    type Example = (u32, TrackId, bool);
+    type Snapshot = Model;
+    fn train_step(&mut self, batch: &[(u32, TrackId, bool)]) -> Result<f64> {
+        self.step(batch, &Device::Cpu)
     }
-    Ok(stopping.best().unwrap_or(model))
+    fn snapshot(&self) -> Model {
+        self.clone()
+    }
+    fn restore(&mut self, s: Model) {
+        *self = s;
+    }
 }
 
 #[cfg(test)]

@@ -46,6 +46,16 @@ impl Default for Params {
 }
 
 impl Params {
+    /// The training loop's view of these parameters (in-batch negatives need two examples).
+    pub fn schedule(&self) -> crate::training::Schedule {
+        crate::training::Schedule {
+            epochs: self.epochs,
+            batch: self.batch,
+            patience: self.patience,
+            min_batch: 2,
+        }
+    }
+
     pub fn validate(&self) -> Result<()> {
         if self.dim == 0 || self.epochs == 0 || self.batch < 2 {
             return Err(Error::Invalid(
@@ -359,37 +369,43 @@ pub fn fit(
         groups,
         params: p.clone(),
     };
-    let dev = Device::Cpu;
     let mut shuffle = stream(p.seed, b"dssm-shuffle", 0);
-    let mut stopping = crate::EarlyStopping::new(p.patience);
-    for epoch in 0..p.epochs {
-        crate::shuffle(&mut train, &mut shuffle);
-        let mut total = 0.0;
-        let mut n = 0usize;
-        for batch in train.chunks(p.batch).filter(|b| b.len() >= 2) {
-            total += model.step(batch, &dev, true)? * batch.len() as f64;
-            n += batch.len();
-        }
-        let mut vt = 0.0;
-        let mut vn = 0usize;
-        for batch in held.chunks(p.batch).filter(|b| b.len() >= 2) {
-            vt += model.step(batch, &dev, false)? * batch.len() as f64;
-            vn += batch.len();
-        }
-        let validation_loss = if vn == 0 { f64::NAN } else { vt / vn as f64 };
-        on_epoch(
-            &Epoch {
+    crate::training::run(
+        &mut model,
+        &mut train,
+        &p.schedule(),
+        &mut shuffle,
+        |m, epoch, train_loss| {
+            let (mut total, mut n) = (0.0, 0usize);
+            for batch in held.chunks(p.batch).filter(|b| b.len() >= 2) {
+                total += m.step(batch, &Device::Cpu, false)? * batch.len() as f64;
+                n += batch.len();
+            }
+            let validation_loss = if n == 0 { f64::NAN } else { total / n as f64 };
+            let e = Epoch {
                 epoch,
-                train_loss: total / n.max(1) as f64,
+                train_loss,
                 validation_loss,
-            },
-            &model,
-        );
-        if stopping.observe(-validation_loss, || model.snapshot()) {
-            break;
-        }
+            };
+            on_epoch(&e, m);
+            Ok(-validation_loss)
+        },
+    )?;
+    Ok(model)
+}
+
+impl crate::training::Trainable for Model {
+    type Example = (usize, TrackId);
+    type Snapshot = Model;
+    fn train_step(&mut self, batch: &[(usize, TrackId)]) -> Result<f64> {
+        self.step(batch, &Device::Cpu, true)
     }
-    Ok(stopping.best().unwrap_or(model))
+    fn snapshot(&self) -> Model {
+        Model::snapshot(self)
+    }
+    fn restore(&mut self, s: Model) {
+        *self = s;
+    }
 }
 
 impl Model {

@@ -10,6 +10,7 @@ pub mod dssm;
 mod model_file;
 pub mod pca;
 pub mod tables;
+pub mod training;
 
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
