@@ -4,6 +4,7 @@
 
 pub mod chart;
 pub mod png;
+pub mod power;
 pub mod report;
 pub mod sessions;
 pub mod stats;

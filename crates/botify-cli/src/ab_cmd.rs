@@ -1,8 +1,7 @@
 use crate::ui::paint;
 use anyhow::{Context, Result, bail};
+use botify_ab::power::PowerQuery;
 use botify_ab::report::{AbOptions, AbReport, analyse};
-use botify_ab::sessions::{METRICS, read_users};
-use botify_ab::stats::{Summary, minimum_detectable_effect, users_per_group};
 use clap::{Args, Subcommand, ValueEnum};
 use std::path::PathBuf;
 
@@ -211,64 +210,38 @@ pub fn print_table(r: &AbReport) {
 }
 
 fn power(p: PowerArgs) -> Result<()> {
-    if !(p.alpha > 0.0 && p.alpha < 1.0) {
-        bail!("--alpha {} must be in (0, 1)", p.alpha);
-    }
-    if !(p.power > 0.0 && p.power < 1.0) {
-        bail!("--power {} must be in (0, 1)", p.power);
-    }
-    if let Some(u) = p.users
-        && !(u >= 2.0 && u.is_finite())
-    {
-        bail!("--users {u} must be a finite number of at least 2 users per group");
-    }
-    if !METRICS.contains(&p.metric.as_str()) {
-        bail!(
-            "unknown metric {:?}; metrics are {}",
-            p.metric,
-            METRICS.join(", ")
-        );
-    }
-    let experiment = match &p.experiment {
-        Some(e) => e.clone(),
-        None => first_experiment(&p.baseline_log)?,
+    let q = PowerQuery {
+        metric: p.metric,
+        baseline_logs: p.baseline_log,
+        experiment: p.experiment,
+        effect: p.effect.as_deref().map(parse_effect).transpose()?,
+        users: p.users,
+        alpha: p.alpha,
+        power: p.power,
     };
-    let r = read_users(&p.baseline_log, &experiment)?;
-    let control: Vec<f64> = r
-        .users
-        .iter()
-        .filter(|u| p.experiment.is_none() || u.treatment == 0)
-        .filter_map(|u| u.metric(&p.metric))
-        .collect();
-    let s = Summary::of(&control);
-    if s.n < 2 || s.var.is_nan() {
-        bail!(
-            "the baseline has {} users with finished sessions: need at least 2",
-            s.n
-        );
-    }
-    let sd = s.var.sqrt();
+    let a = q.answer()?;
     println!(
         "baseline {}: {} users, mean {:.4}, sd {:.4}",
-        p.metric, s.n, s.mean, sd
+        q.metric,
+        a.baseline.n,
+        a.baseline.mean,
+        a.baseline.var.sqrt()
     );
-    if let Some(e) = &p.effect {
-        let rel = parse_effect(e)?;
-        let n = users_per_group(sd, rel * s.mean, p.alpha, p.power);
+    if let (Some(rel), Some(n)) = (q.effect, a.users_needed) {
         println!(
             "to detect {:+.2}% with power {:.0}% at alpha {}: {} users per group ({} for C + T1)",
-            rel * 100.0,
-            p.power * 100.0,
-            p.alpha,
+            rel.abs() * 100.0,
+            q.power * 100.0,
+            q.alpha,
             n,
             2.0 * n
         );
     }
-    let n = p.users.unwrap_or(s.n as f64 / 2.0);
-    let mde = minimum_detectable_effect(sd, n, p.alpha, p.power);
     println!(
-        "with {n:.0} users per group the minimum detectable effect is {:.2}% ({mde:.4} absolute)",
-        mde / s.mean * 100.0
+        "with {:.0} users per group the minimum detectable effect is {:.2}% ({:.4} absolute)",
+        a.users,
+        a.mde_relative * 100.0,
+        a.mde
     );
     Ok(())
 }
@@ -279,25 +252,5 @@ fn parse_effect(e: &str) -> Result<f64> {
         None => e.trim().parse::<f64>(),
     }
     .with_context(|| format!("--effect {e:?} is not a number (e.g. 2% or 0.02)"))?;
-    if v == 0.0 || !v.is_finite() {
-        bail!("--effect must be a non-zero finite number");
-    }
-    Ok(v.abs())
-}
-
-fn first_experiment(paths: &[PathBuf]) -> Result<String> {
-    let (names, _) = botify_core::events::fold_events(
-        paths,
-        Vec::new,
-        |v: &mut Vec<String>, e, _| {
-            if v.is_empty() {
-                v.extend(e.experiments.keys().cloned());
-            }
-        },
-        |a, b| if a.is_empty() { b } else { a },
-    )?;
-    names
-        .into_iter()
-        .next()
-        .context("the baseline log carries no experiment assignments; pass --experiment")
+    Ok(v)
 }

@@ -262,7 +262,8 @@ impl Simulator<'_> {
                 .map(|&n| {
                     let worker = &worker;
                     scope.spawn(move || {
-                        Ok(runtime()?.block_on(futures_join_all((0..n).map(|_| worker()))))
+                        Ok(runtime()?
+                            .block_on(futures_util::future::join_all((0..n).map(|_| worker()))))
                     })
                 })
                 .collect();
@@ -284,30 +285,6 @@ impl Simulator<'_> {
         stats.sort_by_key(|e| e.episode);
         Ok(stats)
     }
-}
-
-/// Polls all futures concurrently on the current task (no extra dependency needed).
-async fn futures_join_all<F: std::future::Future>(futs: impl Iterator<Item = F>) -> Vec<F::Output> {
-    let mut set: Vec<std::pin::Pin<Box<F>>> = futs.map(Box::pin).collect();
-    let mut out: Vec<Option<F::Output>> = (0..set.len()).map(|_| None).collect();
-    std::future::poll_fn(|cx| {
-        let mut pending = false;
-        for (k, f) in set.iter_mut().enumerate() {
-            if out[k].is_none() {
-                match f.as_mut().poll(cx) {
-                    std::task::Poll::Ready(v) => out[k] = Some(v),
-                    std::task::Poll::Pending => pending = true,
-                }
-            }
-        }
-        if pending {
-            std::task::Poll::Pending
-        } else {
-            std::task::Poll::Ready(())
-        }
-    })
-    .await;
-    out.into_iter().flatten().collect()
 }
 
 /// One request on a fresh connection; returns the status and the body as text.
