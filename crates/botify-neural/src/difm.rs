@@ -78,8 +78,9 @@ impl Default for Params {
     }
 }
 
-/// The most principal components of the track metadata a model may keep.
-pub const MAX_COMPONENTS: usize = 1024;
+/// The most principal components of the track metadata a model may keep: the PCA's Jacobi
+/// eigen-solver grows with the cube of the sketch (docs/BENCHMARKS.md, about 3.4 s a solve here).
+pub const MAX_COMPONENTS: usize = 512;
 
 impl Params {
     /// The training loop's view of these parameters.
