@@ -52,11 +52,9 @@ pub(crate) fn split_validation<T>(
     (train, held)
 }
 
-/// Fisher–Yates shuffle (each epoch's batch order).
+/// Each epoch's batch order (rand's Fisher–Yates).
 pub(crate) fn shuffle<T>(v: &mut [T], rng: &mut impl rand::Rng) {
-    for i in (1..v.len()).rev() {
-        v.swap(i, rng.random_range(0..=i));
-    }
+    rand::seq::SliceRandom::shuffle(v, rng);
 }
 
 /// Early stopping on a validation score (higher is better): keeps the best epoch's state and

@@ -194,10 +194,7 @@ impl Centred<'_> {
 }
 
 fn gaussian(rng: &mut impl Rng) -> f64 {
-    // Box–Muller.
-    let u: f64 = rng.random::<f64>().max(f64::MIN_POSITIVE);
-    let v: f64 = rng.random();
-    (-2.0 * u.ln()).sqrt() * (std::f64::consts::TAU * v).cos()
+    rng.sample(rand_distr::StandardNormal)
 }
 
 /// An orthonormal basis of the columns of `y` (`rows` × m): Y·V·S⁻¹ from the eigenvectors of
