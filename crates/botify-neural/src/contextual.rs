@@ -74,12 +74,7 @@ impl Default for Params {
 impl Params {
     /// The training loop's view of these parameters.
     pub fn schedule(&self) -> crate::training::Schedule {
-        crate::training::Schedule {
-            epochs: self.epochs,
-            batch: self.batch,
-            patience: self.patience,
-            min_batch: 1,
-        }
+        crate::training::Schedule::new(self.epochs, self.batch, self.patience)
     }
 
     /// Checks the parameters; errors name the field.

@@ -85,12 +85,7 @@ pub const MAX_COMPONENTS: usize = 512;
 impl Params {
     /// The training loop's view of these parameters.
     pub fn schedule(&self) -> crate::training::Schedule {
-        crate::training::Schedule {
-            epochs: self.epochs,
-            batch: self.batch,
-            patience: self.patience,
-            min_batch: 1,
-        }
+        crate::training::Schedule::new(self.epochs, self.batch, self.patience)
     }
 
     pub fn validate(&self) -> Result<()> {

@@ -49,10 +49,8 @@ impl Params {
     /// The training loop's view of these parameters (in-batch negatives need two examples).
     pub fn schedule(&self) -> crate::training::Schedule {
         crate::training::Schedule {
-            epochs: self.epochs,
-            batch: self.batch,
-            patience: self.patience,
             min_batch: 2,
+            ..crate::training::Schedule::new(self.epochs, self.batch, self.patience)
         }
     }
 

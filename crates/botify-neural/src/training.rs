@@ -19,6 +19,18 @@ pub struct Schedule {
     pub min_batch: usize,
 }
 
+impl Schedule {
+    /// Every batch counts (`min_batch` 1).
+    pub fn new(epochs: usize, batch: usize, patience: usize) -> Schedule {
+        Schedule {
+            epochs,
+            batch,
+            patience,
+            min_batch: 1,
+        }
+    }
+}
+
 /// A model the loop can train.
 pub(crate) trait Trainable {
     type Example;
@@ -58,4 +70,70 @@ pub(crate) fn run<M: Trainable>(
         model.restore(best);
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use botify_core::rng::stream;
+
+    /// Counts its steps; its "weights" are the number of epochs run.
+    struct Toy {
+        epochs: usize,
+        steps: usize,
+        batches: Vec<usize>,
+    }
+
+    impl Trainable for Toy {
+        type Example = u32;
+        type Snapshot = usize;
+        fn train_step(&mut self, batch: &[u32]) -> Result<f64> {
+            self.steps += 1;
+            self.batches.push(batch.len());
+            Ok(1.0)
+        }
+        fn snapshot(&self) -> usize {
+            self.epochs
+        }
+        fn restore(&mut self, s: usize) {
+            self.epochs = s;
+        }
+    }
+
+    #[test]
+    fn stops_after_patience_and_keeps_the_best_epoch() {
+        let scores = [1.0, 3.0, 2.0, 2.5, 9.0];
+        let mut toy = Toy {
+            epochs: 0,
+            steps: 0,
+            batches: Vec::new(),
+        };
+        let mut data: Vec<u32> = (0..10).collect();
+        let s = Schedule {
+            min_batch: 2,
+            ..Schedule::new(5, 4, 2)
+        };
+        let mut seen = Vec::new();
+        run(
+            &mut toy,
+            &mut data,
+            &s,
+            &mut stream(1, b"t", 0),
+            |m, epoch, loss| {
+                m.epochs = epoch + 1;
+                seen.push((epoch, loss));
+                Ok(scores[epoch])
+            },
+        )
+        .unwrap();
+        // Best at epoch 2 (score 3); two epochs without better, then stop before epoch 5.
+        assert_eq!(seen.len(), 4);
+        assert_eq!(toy.epochs, 2);
+        // Batches of 4, 4 and 2 (the last kept: min_batch 2), every epoch.
+        assert_eq!(toy.batches[..3], [4, 4, 2]);
+        assert_eq!(toy.steps, 12);
+        // The data is a permutation of what it was.
+        data.sort_unstable();
+        assert_eq!(data, (0..10).collect::<Vec<_>>());
+    }
 }
