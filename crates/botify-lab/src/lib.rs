@@ -16,6 +16,34 @@
 //!
 //! Trainers receive a [`botify_core::Catalog`], never a [`botify_core::World`]: the world's
 //! embeddings and users are the simulator's hidden truth.
+//!
+//! A run from code, with progress shown by an observer of one's own:
+//!
+//! ```no_run
+//! use botify_lab::run::{RunOptions, Traffic, run};
+//! use botify_lab::{Observer, Plan};
+//! use std::sync::{Arc, atomic::AtomicBool};
+//!
+//! struct Stages;
+//! impl Observer for Stages {
+//!     fn stage(&self, name: &str) {
+//!         eprintln!("stage: {name}");
+//!     }
+//! }
+//!
+//! let mut plan = Plan::default();
+//! plan.ab.episodes = 10_000;
+//! let opts = RunOptions {
+//!     traffic: Traffic::InProcess,
+//!     dir: "runs/from-code".into(),
+//!     cancel: Arc::new(AtomicBool::new(false)),
+//! };
+//! let outcome = run(&plan, &opts, &Stages)?;
+//! for row in &outcome.report.rows {
+//!     println!("{} {} {:+.1}%", row.treatment, row.metric, row.effect);
+//! }
+//! # Ok::<(), botify_lab::Error>(())
+//! ```
 
 pub mod curve;
 pub mod eval;

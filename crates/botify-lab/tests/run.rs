@@ -1,0 +1,114 @@
+//! The day loop as a library call: a small plan runs in-process without spawning a process, the
+//! observer sees every stage, the result is reproducible, and the cancellation flag stops a run.
+
+use botify_lab::plan::Model;
+use botify_lab::run::{RunOptions, Traffic, run};
+use botify_lab::{EpochReport, Error, Observer, Plan};
+use botify_recs::spec::RecommenderSpec;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+
+#[derive(Default)]
+struct Record {
+    stages: Mutex<Vec<String>>,
+    epochs: Mutex<Vec<EpochReport>>,
+}
+
+impl Observer for Record {
+    fn stage(&self, name: &str) {
+        self.stages.lock().unwrap().push(name.to_string());
+    }
+    fn epoch(&self, e: &EpochReport) {
+        self.epochs.lock().unwrap().push(e.clone());
+    }
+}
+
+fn small_plan() -> Plan {
+    let mut p = Plan::default();
+    p.name = "small".into();
+    p.world.tracks = 2_000;
+    p.world.users = 300;
+    p.world.dim = 16;
+    p.day1.episodes = 3_000;
+    p.ab.episodes = 3_000;
+    p.train.models = vec![Model::Toppop, Model::I2i, Model::Als];
+    p.train.als_iterations = 3;
+    let sticky = || Some(Box::new(RecommenderSpec::StickyArtist { fallback: None }));
+    p.ab.treatments = vec![
+        RecommenderSpec::HistoryI2i {
+            file: "models/i2i.jsonl".into(),
+            anchors: 10,
+            fallback: sticky(),
+        },
+        RecommenderSpec::Sequential {
+            file: "models/als.jsonl".into(),
+            fallback: sticky(),
+        },
+    ];
+    p
+}
+
+fn options(dir: &std::path::Path) -> RunOptions {
+    RunOptions {
+        traffic: Traffic::InProcess,
+        dir: dir.to_path_buf(),
+        cancel: Arc::new(AtomicBool::new(false)),
+    }
+}
+
+#[test]
+fn a_plan_runs_in_process_reproducibly_and_reports_its_stages() {
+    let tmp = tempfile::tempdir().unwrap();
+    let plan = small_plan();
+    let obs = Record::default();
+    let a = run(&plan, &options(&tmp.path().join("a")), &obs).unwrap();
+    let stages = obs.stages.lock().unwrap().clone();
+    assert_eq!(stages[0], "world");
+    assert!(stages.iter().any(|s| s == "train"));
+    assert_eq!(stages.last().map(String::as_str), Some("analysis"));
+    // ALS reports each of its 3 iterations.
+    let epochs = obs.epochs.lock().unwrap();
+    assert_eq!(epochs.iter().filter(|e| e.model == "als").count(), 3);
+    for f in [
+        "plan.toml",
+        "results.json",
+        "report.md",
+        "report.html",
+        "models/i2i.jsonl",
+    ] {
+        assert!(a.dir.join(f).exists(), "{f} missing");
+    }
+    assert_eq!(a.report.treatments.len(), 3);
+    // The same plan again gives the same results to the bit.
+    let b = run(&plan, &options(&tmp.path().join("b")), &botify_lab::Quiet).unwrap();
+    assert_eq!(a.results, b.results);
+    // A run never mixes with an earlier one.
+    let again = run(&plan, &options(&tmp.path().join("a")), &botify_lab::Quiet);
+    assert!(matches!(again, Err(Error::Invalid(m)) if m.contains("already holds files")));
+}
+
+#[test]
+fn a_set_cancellation_flag_stops_before_the_next_stage() {
+    let tmp = tempfile::tempdir().unwrap();
+    let opts = options(&tmp.path().join("c"));
+    opts.cancel.store(true, Ordering::SeqCst);
+    match run(&small_plan(), &opts, &botify_lab::Quiet) {
+        Err(Error::Cancelled(stage)) => assert_eq!(stage, "world"),
+        Err(e) => panic!("{e}"),
+        Ok(_) => panic!("a cancelled run finished"),
+    }
+    // What was made before stopping is kept.
+    assert!(tmp.path().join("c/plan.toml").exists());
+}
+
+#[test]
+fn an_invalid_plan_runs_nothing() {
+    let tmp = tempfile::tempdir().unwrap();
+    let mut plan = small_plan();
+    plan.train.models = vec![Model::Toppop];
+    let e = run(&plan, &options(&tmp.path().join("d")), &botify_lab::Quiet)
+        .err()
+        .expect("refused");
+    assert!(e.to_string().contains("ab.treatments[0]"), "{e}");
+    assert!(!tmp.path().join("d").exists());
+}
