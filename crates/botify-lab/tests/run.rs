@@ -24,8 +24,10 @@ impl Observer for Record {
 }
 
 fn small_plan() -> Plan {
-    let mut p = Plan::default();
-    p.name = "small".into();
+    let mut p = Plan {
+        name: "small".into(),
+        ..Plan::default()
+    };
     p.world.tracks = 2_000;
     p.world.users = 300;
     p.world.dim = 16;
