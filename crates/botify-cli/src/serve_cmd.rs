@@ -26,22 +26,24 @@ pub struct ServeArgs {
     /// Keep users' history in Redis (for several replicas), e.g. redis://127.0.0.1:6379.
     #[arg(long)]
     redis: Option<String>,
-    /// Rotate the event log at this many MiB.
-    #[arg(long, default_value_t = 256)]
+    /// Rotate the event log at this many MiB (1 MiB to 1 TiB).
+    #[arg(long, default_value_t = Rotation::default().max_bytes >> 20,
+          value_parser = clap::value_parser!(u64).range(1..=1 << 20))]
     log_max_mib: u64,
-    /// Rotated log files kept.
-    #[arg(long, default_value_t = 20)]
-    log_backups: usize,
-    /// Worker threads (default: one per core).
-    #[arg(long)]
-    workers: Option<usize>,
+    /// Rotated log files kept (1 to 10,000; the oldest beyond them is deleted).
+    #[arg(long, default_value_t = Rotation::default().backups as u64,
+          value_parser = clap::value_parser!(u64).range(1..=10_000))]
+    log_backups: u64,
+    /// Worker threads (1 to 1,024; default: one per core).
+    #[arg(long, value_parser = clap::value_parser!(u64).range(1..=1024))]
+    workers: Option<u64>,
 }
 
 pub fn run(a: ServeArgs) -> Result<()> {
     let mut rt = tokio::runtime::Builder::new_multi_thread();
     rt.enable_all();
     if let Some(w) = a.workers {
-        rt.worker_threads(w.max(1));
+        rt.worker_threads(w as usize);
     }
     let rt = rt.build()?;
     rt.block_on(async move {
@@ -54,8 +56,9 @@ pub fn run(a: ServeArgs) -> Result<()> {
             experiments: a.experiments,
             log_dir: a.log_dir,
             rotation: Rotation {
-                max_bytes: a.log_max_mib.max(1) << 20,
-                backups: a.log_backups,
+                // In range by the flag's parser: no overflow, never 0.
+                max_bytes: a.log_max_mib << 20,
+                backups: a.log_backups as usize,
             },
             redis: a.redis,
             admin_token: std::env::var("BOTIFY_ADMIN_TOKEN")

@@ -40,6 +40,13 @@ pub struct LogWriter {
 impl LogWriter {
     /// Opens (appending to) `dir/data.json`, creating `dir` if needed.
     pub fn open(dir: &Path, rotation: Rotation) -> Result<Self> {
+        // A zero size would rotate after every batch and delete lines as soon as written.
+        if rotation.max_bytes == 0 {
+            return Err(Error::file(
+                dir,
+                "the log rotation size must be at least 1 byte",
+            ));
+        }
         std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
         let path = dir.join("data.json");
         let file = open_append(&path).map_err(|e| Error::io(&path, e))?;
@@ -208,6 +215,17 @@ mod tests {
         }
         assert_eq!(total, 1000);
         assert!(files > 10);
+    }
+
+    #[test]
+    fn a_zero_rotation_size_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let r = Rotation {
+            max_bytes: 0,
+            backups: 3,
+        };
+        let e = LogWriter::open(dir.path(), r).err().expect("refused");
+        assert!(e.to_string().contains("rotation size"), "{e}");
     }
 
     #[test]
