@@ -59,6 +59,13 @@ pub struct Row {
     pub variance_reduction: Option<f64>,
 }
 
+impl Row {
+    /// Whether the effect goes the metric's good way (a time rise, a latency drop).
+    pub fn improves(&self) -> bool {
+        (self.effect > 0.0) == crate::sessions::higher_is_better(&self.metric)
+    }
+}
+
 #[derive(Debug, Clone, Serialize)]
 pub struct TreatmentInfo {
     pub name: String,
@@ -527,8 +534,7 @@ td:first-child,td:nth-child(2),th:first-child,th:nth-child(2){{text-align:left}}
         }
         h.push_str("<h2>Results</h2><table><tr><th>treatment</th><th>metric</th><th>control</th><th>treatment</th><th>effect %</th><th>CI %</th><th>p</th><th>p (Holm)</th></tr>");
         for r in &self.rows {
-            let good = (r.effect > 0.0) == crate::sessions::higher_is_better(&r.metric);
-            let class = match (r.significant_holm, good) {
+            let class = match (r.significant_holm, r.improves()) {
                 (true, true) => "pos",
                 (true, false) => "neg",
                 _ => "ns",
@@ -557,7 +563,7 @@ td:first-child,td:nth-child(2),th:first-child,th:nth-child(2){{text-align:left}}
                     lower: r.lower,
                     upper: r.upper,
                     significant: r.significant_holm,
-                    good: (r.effect > 0.0) == crate::sessions::higher_is_better(&r.metric),
+                    good: r.improves(),
                 })
                 .collect();
             let _ = write!(

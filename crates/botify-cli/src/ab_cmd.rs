@@ -195,8 +195,7 @@ pub fn print_table(r: &AbReport) {
             fmt(row.p_holm, 4)
         );
         // Green for a significant improvement, whichever direction that is for the metric.
-        let good = (row.effect > 0.0) == botify_ab::sessions::higher_is_better(&row.metric);
-        let code = match (row.significant_holm, row.significant, good) {
+        let code = match (row.significant_holm, row.significant, row.improves()) {
             (true, _, true) => "1;32",
             (true, _, false) => "1;31",
             (false, true, _) => "33",

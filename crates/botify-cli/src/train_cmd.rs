@@ -394,12 +394,7 @@ pub fn run(cmd: TrainCommand) -> Result<()> {
     // The contextual model holds out its own validation pairs.
     let holdout = if spec.uses_holdout() { c.holdout } else { 0.0 };
     let l = load_logs(&c, holdout)?;
-    let data = TrainData {
-        train: &l.train,
-        test: &l.test,
-        catalog: l.catalog.as_ref(),
-        settings,
-    };
+    let data = TrainData::new(&l.train, &l.test, l.catalog.as_ref(), settings);
     let obs = ui::Term::new(true);
     let t = train(&spec, &data, &c.out, &obs)?;
     if t.steps > 0 {
@@ -466,6 +461,7 @@ pub fn eval(a: EvalArgs) -> Result<()> {
         seed: botify_lab::Plan::default().seed,
     };
     let l = load_logs(&c, a.holdout)?;
+    let holdout = botify_lab::eval::Holdout::new(&l, a.threshold)?;
     println!(
         "{:<40} {:>8} {:>8} {:>8} {:>8} {:>8} {:>8}",
         "recommendations",
@@ -477,7 +473,7 @@ pub fn eval(a: EvalArgs) -> Result<()> {
         "coverage"
     );
     for f in &a.recs {
-        let m = botify_lab::eval::evaluate_file(&l, f, a.k, a.threshold)?;
+        let m = holdout.evaluate_file(f, a.k)?;
         println!(
             "{:<40} {:>8} {:>8.4} {:>8.4} {:>8.4} {:>8.4} {:>8.3}",
             f.display().to_string(),

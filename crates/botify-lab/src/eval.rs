@@ -9,32 +9,48 @@ use botify_recs::data::{UserLists, parse_top_tracks};
 use botify_train::metrics::{Metrics, evaluate};
 use std::path::Path;
 
-/// Metrics of the file at `path` at cut-off `k`, for positives of at least `threshold`. A
-/// top-tracks array is scored as every held-out user's list, without what they already heard.
-pub fn evaluate_file(l: &Loaded, path: &Path, k: usize, threshold: f32) -> Result<Metrics> {
-    if k == 0 {
-        return Err(Error::Invalid("k must be at least 1".into()));
+/// What every file is scored against, computed once: the held-out positives and what each user
+/// heard in training (a top-tracks array leaves it out of the user's list).
+pub struct Holdout {
+    positives: FastMap<UserId, Vec<TrackId>>,
+    heard: FastMap<UserId, Vec<TrackId>>,
+    tracks: usize,
+}
+
+impl Holdout {
+    /// The held-out positives of `l` (listens of at least `threshold`).
+    pub fn new(l: &Loaded, threshold: f32) -> Result<Holdout> {
+        if l.test.listens.is_empty() {
+            return Err(Error::Invalid(
+                "no held-out listens: metrics need a holdout > 0".into(),
+            ));
+        }
+        Ok(Holdout {
+            positives: l.test.positives(threshold),
+            heard: l.train.heard(),
+            tracks: l.train.tracks,
+        })
     }
-    if l.test.listens.is_empty() {
-        return Err(Error::Invalid(
-            "no held-out listens: metrics need a holdout > 0".into(),
-        ));
+
+    /// Metrics of the file at `path` at cut-off `k`. A top-tracks array is scored as every
+    /// held-out user's list, without what they already heard.
+    pub fn evaluate_file(&self, path: &Path, k: usize) -> Result<Metrics> {
+        if k == 0 {
+            return Err(Error::Invalid("k must be at least 1".into()));
+        }
+        let text = std::fs::read_to_string(path).map_err(|e| Error::io(path, e))?;
+        let lists: FastMap<UserId, Vec<TrackId>> = if text.trim_start().starts_with('[') {
+            let top = parse_top_tracks(path, &text, self.tracks)?;
+            self.positives
+                .keys()
+                .map(|&u| (u, crate::models::unheard(&top, self.heard.get(&u))))
+                .collect()
+        } else {
+            UserLists::parse(path, &text, self.tracks)?
+                .iter()
+                .map(|(u, list)| (u, list.to_vec()))
+                .collect()
+        };
+        Ok(evaluate(&lists, &self.positives, k, self.tracks))
     }
-    let text = std::fs::read_to_string(path).map_err(|e| Error::io(path, e))?;
-    let positives = l.test.positives(threshold);
-    let tracks = l.train.tracks;
-    let lists: FastMap<UserId, Vec<TrackId>> = if text.trim_start().starts_with('[') {
-        let top = parse_top_tracks(path, &text, tracks)?;
-        let heard = l.train.heard();
-        positives
-            .keys()
-            .map(|&u| (u, crate::models::unheard(&top, heard.get(&u))))
-            .collect()
-    } else {
-        UserLists::parse(path, &text, tracks)?
-            .iter()
-            .map(|(u, list)| (u, list.to_vec()))
-            .collect()
-    };
-    Ok(evaluate(&lists, &positives, k, tracks))
 }

@@ -176,9 +176,26 @@ pub struct TrainData<'a> {
     pub test: &'a Dataset,
     pub catalog: Option<&'a Catalog>,
     pub settings: Settings,
+    /// The held-out positives, computed once: every epoch's metric scores against them.
+    positives: FastMap<UserId, Vec<TrackId>>,
 }
 
-impl TrainData<'_> {
+impl<'a> TrainData<'a> {
+    pub fn new(
+        train: &'a Dataset,
+        test: &'a Dataset,
+        catalog: Option<&'a Catalog>,
+        settings: Settings,
+    ) -> Self {
+        TrainData {
+            train,
+            test,
+            catalog,
+            settings,
+            positives: test.positives(settings.threshold),
+        }
+    }
+
     fn has_holdout(&self) -> bool {
         !self.test.listens.is_empty()
     }
@@ -188,7 +205,7 @@ impl TrainData<'_> {
         self.has_holdout().then(|| {
             evaluate(
                 lists,
-                &self.test.positives(self.settings.threshold),
+                &self.positives,
                 self.settings.eval_k,
                 self.train.tracks,
             )
@@ -234,7 +251,6 @@ pub fn with_suffix(out: &Path, suffix: &str) -> PathBuf {
 /// Splits wall time into training steps and the evaluation after each.
 struct Clock {
     training: f64,
-    steps: usize,
     since: Instant,
 }
 
@@ -242,7 +258,6 @@ impl Clock {
     fn start() -> Clock {
         Clock {
             training: 0.0,
-            steps: 0,
             since: Instant::now(),
         }
     }
@@ -250,7 +265,6 @@ impl Clock {
     fn lap(&mut self) -> f64 {
         let s = self.since.elapsed().as_secs_f64();
         self.training += s;
-        self.steps += 1;
         self.since = Instant::now();
         s
     }
@@ -322,7 +336,7 @@ impl<'a> Steps<'a> {
         self.obs.finish();
         self.curve.write(out)?;
         t.training_seconds = self.clock.training;
-        t.steps = self.clock.steps;
+        t.steps = self.curve.points.len();
         t.files.extend(Curve::files(out));
         Ok(())
     }
@@ -423,7 +437,7 @@ pub fn train(
                 t.chosen = Some(params.clone());
             }
             let heard = data.train.heard();
-            let scored = data.test.positives(s.threshold);
+            let scored = &data.positives;
             let mut steps = Steps::new(spec, "epoch", params.epochs, data.precision_at(), obs);
             let model = mf::fit(data.train, data.catalog, &params, |e, m| {
                 let spent = steps.clock.lap();
@@ -459,7 +473,7 @@ pub fn train(
         ModelSpec::Dssm(p) => {
             let pairs = data.train.liked_pairs(s.threshold);
             let heard = data.train.heard();
-            let scored = data.test.positives(s.threshold);
+            let scored = &data.positives;
             let mut steps = Steps::new(spec, "epoch", p.epochs, data.precision_at(), obs);
             let model = dssm::fit(&pairs, data.groups(), p, |e, m| {
                 let spent = steps.clock.lap();

@@ -340,12 +340,7 @@ fn train_models(
         tracks: d.tracks,
         listens: Vec::new(),
     };
-    let data = TrainData {
-        train: &d,
-        test: &empty,
-        catalog: Some(catalog),
-        settings: plan.settings(),
-    };
+    let data = TrainData::new(&d, &empty, Some(catalog), plan.settings());
     for &m in &plan.train.models {
         let started = Instant::now();
         let spec = plan.model_spec(m, run);

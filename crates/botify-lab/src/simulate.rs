@@ -5,8 +5,8 @@
 
 use crate::observer::Observer;
 use crate::{Error, Result};
-use botify_core::World;
 use botify_core::eventlog::{LogWriter, Rotation};
+use botify_core::{Catalog, World};
 use botify_recs::experiments::{DEFAULT_HISTORY, ExperimentsConfig, Router};
 use botify_sim::http::Remote;
 use botify_sim::runner::{Agent, DaySummary, EpisodeStats, SimParams, Simulator};
@@ -96,13 +96,13 @@ impl Day {
     }
 }
 
-fn load_router(who: &Recommenders, world: &World) -> Result<Option<Router>> {
+fn load_router(who: &Recommenders, catalog: &Arc<Catalog>) -> Result<Option<Router>> {
     let cfg = match who {
         Recommenders::File(f) => ExperimentsConfig::load(f)?,
         Recommenders::Config(c) => c.clone(),
         Recommenders::Oracle | Recommenders::Remote { .. } => return Ok(None),
     };
-    Ok(Some(Router::build(cfg, Arc::new(world.catalog.clone()))?))
+    Ok(Some(Router::build(cfg, catalog.clone())?))
 }
 
 /// Runs `o.days` days; `between(day)` runs after every day but the last (with the index of the
@@ -115,7 +115,9 @@ pub fn simulate(
     between: &mut dyn FnMut(u32) -> Result<()>,
 ) -> Result<Vec<Day>> {
     o.validate()?;
-    let mut router = load_router(who, world)?;
+    // Shared by every day's recommenders (the catalogue is cloned once, not per day).
+    let catalog = Arc::new(world.catalog.clone());
+    let mut router = load_router(who, &catalog)?;
     let history = router.as_ref().map_or(DEFAULT_HISTORY, |r| r.history);
     let log = o
         .log_dir
@@ -130,7 +132,7 @@ pub fn simulate(
         let day = o.start_day + k;
         if k > 0 {
             between(day)?;
-            router = load_router(who, world)?;
+            router = load_router(who, &catalog)?;
         }
         let p = SimParams {
             episodes: o.episodes,
