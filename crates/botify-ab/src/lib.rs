@@ -1,6 +1,8 @@
 //! A/B analysis of event logs (SPEC §6): the course's method — sessions, user-level metrics,
-//! Welch t intervals of the difference as % of control — plus sample-ratio-mismatch checks, Holm
-//! correction, CUPED and power calculations, and reports people would rather look at than read.
+//! Welch t tests of the difference as % of control — with a delta-method relative interval,
+//! multiplicity control over every (treatment, metric) pair, sample-ratio-mismatch checks, CUPED
+//! with a balance check, ratio metrics, guardrails and a ship decision, an always-valid
+//! sequential interval, t-based power, and reports people would rather look at than read.
 
 pub mod chart;
 pub mod png;
@@ -11,7 +13,7 @@ pub mod stats;
 pub mod svg;
 
 pub use report::{AbOptions, AbReport, Row, analyse};
-pub use sessions::{METRICS, UserMetrics, read_users};
+pub use sessions::{METRICS, RATIO_METRICS, UserMetrics, read_users};
 
 #[derive(Debug, thiserror::Error)]
 pub enum Error {

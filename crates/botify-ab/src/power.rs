@@ -1,8 +1,11 @@
 //! Power analysis from a baseline log: the users needed to detect an effect, or the effect
-//! detectable with the users one has.
+//! detectable with the users one has — for the two-sided two-sample t test itself (noncentral t,
+//! as statsmodels' `TTestIndPower`), not its normal approximation, which under-powers small
+//! samples.
 
 use crate::sessions::{METRICS, read_users};
-use crate::stats::{Summary, minimum_detectable_effect, users_per_group};
+use crate::stats::{t_test_mde, t_test_users};
+use crate::stats::Summary;
 use crate::{Error, Result};
 use std::path::PathBuf;
 
@@ -16,8 +19,9 @@ pub struct PowerQuery {
     pub experiment: Option<String>,
     /// Relative effect to detect (0.02 = 2%).
     pub effect: Option<f64>,
-    /// Users per group one can have (for the minimum detectable effect); None: half the
-    /// baseline's users.
+    /// Users per group one can have (for the minimum detectable effect); None: the control
+    /// group's size when `experiment` is given (the baseline is then one group), else half the
+    /// baseline's users (as if they were split in two).
     pub users: Option<f64>,
     pub alpha: f64,
     pub power: f64,
@@ -90,9 +94,13 @@ impl PowerQuery {
         let sd = s.var.sqrt();
         let users_needed = self
             .effect
-            .map(|e| users_per_group(sd, e.abs() * s.mean, self.alpha, self.power));
-        let users = self.users.unwrap_or(s.n as f64 / 2.0);
-        let mde = minimum_detectable_effect(sd, users, self.alpha, self.power);
+            .map(|e| t_test_users(e.abs() * s.mean / sd, self.alpha, self.power).ceil());
+        let users = self.users.unwrap_or(if self.experiment.is_some() {
+            s.n as f64
+        } else {
+            s.n as f64 / 2.0
+        });
+        let mde = t_test_mde(users, self.alpha, self.power) * sd;
         Ok(PowerAnswer {
             users_needed,
             users,

@@ -1,27 +1,47 @@
 //! The analysis of one experiment and its renderings: markdown, JSON, CSV and a self-contained
 //! HTML page with SVG charts. Nothing here prints; the CLI decides where text goes.
 
-use crate::sessions::{BIN_MS, METRICS, UserMetrics, UsersRead, read_users};
-use crate::stats::{Srm, Summary, cuped, holm, srm, welch};
+use crate::sessions::{
+    BIN_MS, METRICS, UserMetrics, UsersRead, higher_is_better, is_metric, read_users,
+    read_users_assigning, unknown_metric,
+};
+use crate::stats::{
+    Correction, IntervalMethod, Srm, Summary, cuped, msprt, relative, srm, welch,
+};
 use crate::{Error, Result, svg};
 use botify_core::events::ReadStats;
-use botify_core::murmur::treatment_name;
+use botify_core::murmur::{Splitter, treatment_name};
 use serde::Serialize;
 use std::collections::HashMap;
 use std::fmt::Write;
 use std::path::PathBuf;
 
+/// A covariate imbalance between arms below this p-value means the pre-period is not a fair
+/// baseline (a leaky or non-random pre-period): CUPED is then not applied.
+pub const CUPED_BALANCE_ALPHA: f64 = 0.001;
+
 #[derive(Debug, Clone)]
 pub struct AbOptions {
     pub experiment: String,
     pub logs: Vec<PathBuf>,
-    /// Confidence level of the intervals, e.g. 0.95.
+    /// Confidence level of the intervals, e.g. 0.95; 1 − confidence is the test level.
     pub confidence: f64,
     /// Configured number of buckets (for the SRM check); default: the highest bucket seen + 1.
     pub buckets: Option<u32>,
     /// Pre-period logs for CUPED.
     pub pre: Option<Vec<PathBuf>>,
     pub metrics: Vec<String>,
+    /// How the interval of the relative effect is computed.
+    pub interval: IntervalMethod,
+    /// Multiplicity correction over every (treatment, metric) pair of the report.
+    pub correction: Correction,
+    /// The metric the ship decision rests on.
+    pub primary: String,
+    /// Metrics that may not get worse by more than a margin.
+    pub guardrails: Vec<Guardrail>,
+    /// Mixing scale τ of the always-valid interval, as a relative effect (0.1 = effects of about
+    /// 10%); None: no sequential interval.
+    pub sequential: Option<f64>,
 }
 
 impl AbOptions {
@@ -33,8 +53,120 @@ impl AbOptions {
             buckets: None,
             pre: None,
             metrics: METRICS.iter().map(|m| m.to_string()).collect(),
+            interval: IntervalMethod::Delta,
+            correction: Correction::Holm,
+            primary: "mean_time_per_session".into(),
+            guardrails: Vec::new(),
+            sequential: None,
         }
     }
+
+    pub fn validate(&self) -> Result<()> {
+        if !(self.confidence > 0.0 && self.confidence < 1.0) {
+            return Err(Error::Invalid(format!(
+                "confidence {} is not in (0, 1)",
+                self.confidence
+            )));
+        }
+        if self.metrics.is_empty() {
+            return Err(Error::Invalid("no metrics to compare".into()));
+        }
+        for m in self.metrics.iter().chain(self.guardrails.iter().map(|g| &g.metric)) {
+            if !is_metric(m) {
+                return Err(unknown_metric(m));
+            }
+        }
+        if !self.metrics.contains(&self.primary) {
+            return Err(Error::Invalid(format!(
+                "the primary metric {:?} is not among the metrics compared ({})",
+                self.primary,
+                self.metrics.join(", ")
+            )));
+        }
+        for g in &self.guardrails {
+            if !self.metrics.contains(&g.metric) {
+                return Err(Error::Invalid(format!(
+                    "guardrail metric {:?} is not among the metrics compared ({})",
+                    g.metric,
+                    self.metrics.join(", ")
+                )));
+            }
+        }
+        if let Some(tau) = self.sequential
+            && !(tau > 0.0 && tau.is_finite())
+        {
+            return Err(Error::Invalid(format!(
+                "the sequential mixing scale {tau} must be a positive number"
+            )));
+        }
+        Ok(())
+    }
+}
+
+/// A metric that may not get worse by more than `margin` (a fraction of the control mean).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Guardrail {
+    pub metric: String,
+    pub margin: f64,
+}
+
+impl std::str::FromStr for Guardrail {
+    type Err = Error;
+
+    /// `METRIC:MARGIN`, the margin as `10%` or `0.1`.
+    fn from_str(s: &str) -> Result<Self> {
+        let bad = || {
+            Error::Invalid(format!(
+                "guardrail {s:?} is not METRIC:MARGIN, e.g. mean_request_latency:10%"
+            ))
+        };
+        let (metric, margin) = s.split_once(':').ok_or_else(bad)?;
+        let margin = match margin.trim().strip_suffix('%') {
+            Some(p) => p.trim().parse::<f64>().map(|x| x / 100.0),
+            None => margin.trim().parse::<f64>(),
+        }
+        .map_err(|_| bad())?;
+        if !(margin >= 0.0 && margin.is_finite()) {
+            return Err(Error::Invalid(format!(
+                "guardrail {s:?}: the margin must be a non-negative number"
+            )));
+        }
+        if !is_metric(metric.trim()) {
+            return Err(unknown_metric(metric.trim()));
+        }
+        Ok(Guardrail {
+            metric: metric.trim().to_string(),
+            margin,
+        })
+    }
+}
+
+/// Where a treatment stands against a guardrail's margin, from the relative interval.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum GuardrailStatus {
+    /// The whole interval is better than "worse by the margin": non-inferiority shown.
+    NonInferior,
+    /// The interval straddles the margin.
+    Unclear,
+    /// The whole interval is worse than the margin: significantly worse than allowed.
+    Violated,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+pub struct GuardrailCheck {
+    /// % of the control mean.
+    pub margin: f64,
+    pub status: GuardrailStatus,
+}
+
+/// The always-valid interval of a row, % of control.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+pub struct Sequential {
+    pub lower: f64,
+    pub upper: f64,
+    /// The always-valid p-value of "no effect".
+    pub p: f64,
 }
 
 /// One treatment against control on one metric. Effects and bounds are % of the control mean.
@@ -45,25 +177,60 @@ pub struct Row {
     pub control_mean: f64,
     pub treatment_mean: f64,
     pub effect: f64,
+    /// The interval of the effect, by the report's `interval` method.
     pub lower: f64,
     pub upper: f64,
+    /// Welch's test on the absolute difference: p < 1 − confidence.
     pub significant: bool,
     pub p_value: f64,
-    /// Holm-adjusted p-value over the treatments compared on this metric.
-    pub p_holm: f64,
-    pub significant_holm: bool,
+    /// The p-value adjusted over every (treatment, metric) pair of the report.
+    pub p_adjusted: f64,
+    pub significant_adjusted: bool,
     pub control_users: usize,
     pub treatment_users: usize,
-    /// With CUPED: 1 − var(adjusted)/var(raw) over both groups.
+    /// With CUPED: the within-arm variance reduction.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub variance_reduction: Option<f64>,
+    /// With CUPED: Welch's p-value of the covariate's difference between the arms.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cuped_balance_p: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub sequential: Option<Sequential>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub guardrail: Option<GuardrailCheck>,
 }
 
 impl Row {
     /// Whether the effect goes the metric's good way (a time rise, a latency drop).
     pub fn improves(&self) -> bool {
-        (self.effect > 0.0) == crate::sessions::higher_is_better(&self.metric)
+        (self.effect > 0.0) == higher_is_better(&self.metric)
     }
+}
+
+/// What to do with a treatment.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Verdict {
+    Ship,
+    DontShip,
+    Inconclusive,
+}
+
+impl Verdict {
+    pub fn label(self) -> &'static str {
+        match self {
+            Verdict::Ship => "ship",
+            Verdict::DontShip => "don't ship",
+            Verdict::Inconclusive => "inconclusive",
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Decision {
+    pub treatment: String,
+    pub verdict: Verdict,
+    pub reason: String,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -92,9 +259,19 @@ pub struct Curve {
 pub struct AbReport {
     pub experiment: String,
     pub confidence: f64,
+    /// The interval method of every row's `lower`/`upper`.
+    pub interval: IntervalMethod,
+    /// The correction behind `p_adjusted`, over all rows.
+    pub correction: Correction,
+    pub primary: String,
+    pub guardrails: Vec<Guardrail>,
+    /// The mixing scale of the rows' always-valid intervals, when asked for.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub sequential_tau: Option<f64>,
     pub treatments: Vec<TreatmentInfo>,
     pub srm: Srm,
     pub rows: Vec<Row>,
+    pub decisions: Vec<Decision>,
     pub cuped: bool,
     pub read: ReadStats,
     pub curves: Vec<Curve>,
@@ -103,9 +280,21 @@ pub struct AbReport {
 }
 
 impl AbReport {
-    /// True when no metric differs significantly (after Holm): the verdict of an A/A test.
+    /// True when no (treatment, metric) pair differs significantly after the family-wide
+    /// correction: the verdict of an A/A test.
     pub fn aa_passes(&self) -> bool {
-        !self.rows.iter().any(|r| r.significant_holm)
+        !self.rows.iter().any(|r| r.significant_adjusted)
+    }
+}
+
+/// A group's summary of `metric`: per-user values, or the delta-method summary of a ratio.
+fn summarise(users: &[UserMetrics], metric: &str) -> Summary {
+    let parts: Vec<(f64, f64)> = users.iter().filter_map(|u| u.ratio_parts(metric)).collect();
+    if parts.is_empty() {
+        Summary::of(&metric_values(users, metric))
+    } else {
+        let (num, den): (Vec<f64>, Vec<f64>) = parts.into_iter().unzip();
+        Summary::ratio(&num, &den)
     }
 }
 
@@ -113,22 +302,59 @@ fn metric_values(users: &[UserMetrics], metric: &str) -> Vec<f64> {
     users.iter().filter_map(|u| u.metric(metric)).collect()
 }
 
+/// CUPED for one pair of arms on one metric: the adjusted summaries, or why it was not applied.
+struct CupedPair {
+    control: Summary,
+    treatment: Summary,
+    reduction: Option<f64>,
+    balance_p: f64,
+}
+
+fn cuped_pair(
+    control: &[UserMetrics],
+    treatment: &[UserMetrics],
+    metric: &str,
+    pre: &HashMap<u32, UserMetrics>,
+    confidence: f64,
+) -> CupedPair {
+    let covariate = |us: &[UserMetrics]| -> Vec<Option<f64>> {
+        us.iter()
+            .map(|u| pre.get(&u.user).and_then(|p| p.metric(metric)))
+            .map(|v| v.filter(|x| x.is_finite()))
+            .collect()
+    };
+    let (xc, xt) = (covariate(control), covariate(treatment));
+    // Users without a pre-period get the mean covariate: no adjustment for them.
+    let known: Vec<f64> = xc.iter().chain(&xt).flatten().copied().collect();
+    let fill = if known.is_empty() {
+        0.0
+    } else {
+        known.iter().sum::<f64>() / known.len() as f64
+    };
+    let filled = |x: Vec<Option<f64>>| -> Vec<f64> { x.into_iter().map(|v| v.unwrap_or(fill)).collect() };
+    let (xc, xt) = (filled(xc), filled(xt));
+    let (yc, yt) = (metric_values(control, metric), metric_values(treatment, metric));
+    let balance_p = welch(&Summary::of(&xc), &Summary::of(&xt), confidence).map_or(f64::NAN, |w| w.p);
+    if balance_p < CUPED_BALANCE_ALPHA {
+        return CupedPair {
+            control: Summary::of(&yc),
+            treatment: Summary::of(&yt),
+            reduction: None,
+            balance_p,
+        };
+    }
+    let c = cuped(&[(&yc, &xc), (&yt, &xt)]);
+    CupedPair {
+        control: Summary::of(&c.adjusted[0]),
+        treatment: Summary::of(&c.adjusted[1]),
+        reduction: Some(c.variance_reduction),
+        balance_p,
+    }
+}
+
 /// Reads the logs and compares every treatment with control on every metric.
 pub fn analyse(o: &AbOptions) -> Result<AbReport> {
-    if !(o.confidence > 0.0 && o.confidence < 1.0) {
-        return Err(Error::Invalid(format!(
-            "confidence {} is not in (0, 1)",
-            o.confidence
-        )));
-    }
-    for m in &o.metrics {
-        if !METRICS.contains(&m.as_str()) {
-            return Err(Error::Invalid(format!(
-                "unknown metric {m:?}; metrics are {}",
-                METRICS.join(", ")
-            )));
-        }
-    }
+    o.validate()?;
     let UsersRead {
         users,
         curves,
@@ -137,6 +363,7 @@ pub fn analyse(o: &AbOptions) -> Result<AbReport> {
         bad_treatment,
         conflicting_users,
         unfinished_users,
+        ..
     } = read_users(&o.logs, &o.experiment)?;
     let mut notes = Vec::new();
     if read.skipped > 0 {
@@ -159,7 +386,7 @@ pub fn analyse(o: &AbOptions) -> Result<AbReport> {
     }
     if conflicting_users > 0 {
         notes.push(format!(
-            "{conflicting_users} users appear in more than one treatment (was the experiment reconfigured?); each is kept in its first"
+            "USERS IN TWO ARMS: {conflicting_users} users appear in more than one treatment (was the experiment reconfigured?); each is counted in the treatment of their earliest event"
         ));
     }
     if unfinished_users > 0 {
@@ -208,61 +435,85 @@ pub fn analyse(o: &AbOptions) -> Result<AbReport> {
             split.observed, split.chi2, split.p
         ));
     }
-    // CUPED covariates: the same metric per user in the pre-period.
+    // CUPED covariates: the same metric per user in the pre-period. A real pre-period log
+    // predates the experiment and carries no assignment: its users are assigned by the
+    // experiment's own hash.
     let pre: Option<HashMap<u32, UserMetrics>> = match &o.pre {
         Some(paths) => {
-            let r = read_users(paths, &o.experiment)
+            let split = Splitter::new(&o.experiment, buckets);
+            let r = read_users_assigning(paths, &o.experiment, Some(&split))
                 .map_err(|e| Error::Invalid(format!("--pre logs: {e}")))?;
             Some(r.users.into_iter().map(|u| (u.user, u)).collect())
         }
         None => None,
     };
+    let alpha = 1.0 - o.confidence;
     let mut rows = Vec::new();
     for metric in &o.metrics {
         let control = &by_bucket[0];
-        let cy = metric_values(control, metric);
-        let c_raw = Summary::of(&cy);
-        let mut metric_rows = Vec::new();
+        let is_ratio = crate::sessions::RATIO_METRICS.contains(&metric.as_str());
+        let c_raw = summarise(control, metric);
         for (b, group) in by_bucket.iter().enumerate().skip(1) {
-            let ty = metric_values(group, metric);
-            let t_raw = Summary::of(&ty);
-            let (c, t, reduction) = match &pre {
-                None => (c_raw, t_raw, None),
-                Some(pre) => {
-                    let both: Vec<&UserMetrics> = control.iter().chain(group.iter()).collect();
-                    let y: Vec<f64> = cy.iter().chain(ty.iter()).copied().collect();
-                    let known: Vec<f64> = both
-                        .iter()
-                        .filter_map(|u| pre.get(&u.user)?.metric(metric))
-                        .collect();
-                    let fill = Summary::of(&known).mean;
-                    let x: Vec<f64> = both
-                        .iter()
-                        .map(|u| {
-                            pre.get(&u.user)
-                                .and_then(|p| p.metric(metric))
-                                .unwrap_or(fill)
-                        })
-                        .map(|v| if v.is_nan() { 0.0 } else { v })
-                        .collect();
-                    let (adj, _) = cuped(&y, &x);
-                    let var_before = Summary::of(&y).var;
-                    let var_after = Summary::of(&adj).var;
-                    let (ac, at) = adj.split_at(cy.len());
-                    (
-                        Summary::of(ac),
-                        Summary::of(at),
-                        Some(1.0 - var_after / var_before),
-                    )
-                }
+            let t_raw = summarise(group, metric);
+            let adjusted = match &pre {
+                Some(pre) if !is_ratio => Some(cuped_pair(control, group, metric, pre, o.confidence)),
+                _ => None,
             };
+            let (c, t) = adjusted
+                .as_ref()
+                .map_or((c_raw, t_raw), |a| (a.control, a.treatment));
+            if let Some(a) = &adjusted
+                && a.reduction.is_none()
+            {
+                notes.push(format!(
+                    "CUPED NOT APPLIED to {} on {metric}: the pre-period differs between the arms already (Welch p = {:.2e}); a leaky or non-random pre-period would bias the result, so the unadjusted comparison is shown",
+                    treatment_name(b as u32),
+                    a.balance_p
+                ));
+            }
             let w = welch(&c, &t, o.confidence);
-            let pct = |x: f64| x / c_raw.mean * 100.0;
-            let (effect, lower, upper, p) = match w {
-                Some(w) if c_raw.mean != 0.0 => (pct(w.diff), pct(w.lower), pct(w.upper), w.p),
-                _ => (f64::NAN, f64::NAN, f64::NAN, f64::NAN),
+            let rel = relative(&c, &t, o.confidence, o.interval);
+            let pct = |x: f64| x * 100.0;
+            let (effect, lower, upper) =
+                rel.map_or((f64::NAN, f64::NAN, f64::NAN), |r| {
+                    (pct(r.effect), pct(r.lower), pct(r.upper))
+                });
+            let p = match (w, rel) {
+                (Some(w), Some(_)) => w.p,
+                _ => f64::NAN,
             };
-            metric_rows.push(Row {
+            let sequential = o.sequential.and_then(|tau| {
+                let r = relative(&c, &t, o.confidence, IntervalMethod::Delta)?;
+                let (lo, hi, p) = msprt(r.effect, r.se, tau, o.confidence);
+                Some(Sequential {
+                    lower: pct(lo),
+                    upper: pct(hi),
+                    p,
+                })
+            });
+            let guardrail = o
+                .guardrails
+                .iter()
+                .find(|g| &g.metric == metric)
+                .filter(|_| !lower.is_nan())
+                .map(|g| {
+                    // The interval of "how much worse", in % of control.
+                    let (best, worst) = if higher_is_better(metric) {
+                        (-upper, -lower)
+                    } else {
+                        (lower, upper)
+                    };
+                    let margin = g.margin * 100.0;
+                    let status = if worst < margin {
+                        GuardrailStatus::NonInferior
+                    } else if best > margin {
+                        GuardrailStatus::Violated
+                    } else {
+                        GuardrailStatus::Unclear
+                    };
+                    GuardrailCheck { margin, status }
+                });
+            rows.push(Row {
                 treatment: treatment_name(b as u32),
                 metric: metric.clone(),
                 control_mean: c_raw.mean,
@@ -270,44 +521,115 @@ pub fn analyse(o: &AbOptions) -> Result<AbReport> {
                 effect,
                 lower,
                 upper,
-                significant: lower > 0.0 || upper < 0.0,
+                significant: p < alpha,
                 p_value: p,
-                p_holm: f64::NAN,
-                significant_holm: false,
+                p_adjusted: f64::NAN,
+                significant_adjusted: false,
                 control_users: c_raw.n,
                 treatment_users: t_raw.n,
-                variance_reduction: reduction,
+                variance_reduction: adjusted.as_ref().and_then(|a| a.reduction),
+                cuped_balance_p: adjusted.as_ref().map(|a| a.balance_p),
+                sequential,
+                guardrail,
             });
         }
-        let adjusted = holm(&metric_rows.iter().map(|r| r.p_value).collect::<Vec<_>>());
-        for (r, p) in metric_rows.iter_mut().zip(adjusted) {
-            r.p_holm = p;
-            r.significant_holm = p < 1.0 - o.confidence;
+        if is_ratio && pre.is_some() {
+            notes.push(format!(
+                "{metric} is a ratio metric: CUPED does not apply to it; unadjusted"
+            ));
         }
-        for r in &metric_rows {
-            if r.effect.is_nan() && r.control_users > 0 && r.treatment_users > 0 {
-                notes.push(format!(
-                    "{} on {}: no interval (a group has fewer than 2 users or the control mean is 0)",
-                    r.treatment, r.metric
-                ));
-            }
+    }
+    // One family: every (treatment, metric) pair shown, so that "anything significant" keeps its
+    // promised error rate however many metrics and treatments there are.
+    let adjusted = o
+        .correction
+        .adjust(&rows.iter().map(|r| r.p_value).collect::<Vec<_>>());
+    for (r, p) in rows.iter_mut().zip(adjusted) {
+        r.p_adjusted = p;
+        r.significant_adjusted = p < alpha;
+    }
+    for r in &rows {
+        if r.effect.is_nan() && r.control_users > 0 && r.treatment_users > 0 {
+            notes.push(format!(
+                "{} on {}: no interval (a group has fewer than 2 users or the control mean is 0)",
+                r.treatment, r.metric
+            ));
         }
-        rows.extend(metric_rows);
     }
     if by_bucket[0].is_empty() {
         notes.push("control (C) has no users: nothing to compare against".into());
     }
+    let decisions = decide(&rows, &o.primary, o.correction);
     Ok(AbReport {
         experiment: o.experiment.clone(),
         confidence: o.confidence,
+        interval: o.interval,
+        correction: o.correction,
+        primary: o.primary.clone(),
+        guardrails: o.guardrails.clone(),
+        sequential_tau: o.sequential,
         curves: make_curves(&curves, buckets),
         treatments,
         srm: split,
         rows,
+        decisions,
         cuped: pre.is_some(),
         read,
         notes,
     })
+}
+
+/// Ship only when the primary metric improves significantly (after the correction) and no
+/// guardrail is significantly worse than its margin.
+fn decide(rows: &[Row], primary: &str, correction: Correction) -> Vec<Decision> {
+    let mut treatments: Vec<&str> = rows.iter().map(|r| r.treatment.as_str()).collect();
+    treatments.dedup();
+    let adj = match correction {
+        Correction::None => String::new(),
+        c => format!(" ({})", c.name()),
+    };
+    treatments
+        .into_iter()
+        .map(|t| {
+            let mine = rows.iter().filter(|r| r.treatment == t);
+            let violated: Vec<String> = mine
+                .clone()
+                .filter(|r| r.guardrail.is_some_and(|g| g.status == GuardrailStatus::Violated))
+                .map(|r| r.metric.clone())
+                .collect();
+            let p = mine.clone().find(|r| r.metric == primary);
+            let (verdict, reason) = match p {
+                _ if !violated.is_empty() => (
+                    Verdict::DontShip,
+                    format!("guardrail violated: {}", violated.join(", ")),
+                ),
+                None => (Verdict::Inconclusive, format!("no {primary} row")),
+                Some(r) if r.effect.is_nan() => {
+                    (Verdict::Inconclusive, format!("no comparison on {primary}"))
+                }
+                Some(r) if r.significant_adjusted && r.improves() => (
+                    Verdict::Ship,
+                    format!(
+                        "{primary} {:+.2}% [{:+.2}, {:+.2}], significant{adj}",
+                        r.effect, r.lower, r.upper
+                    ),
+                ),
+                Some(r) if r.significant_adjusted => (
+                    Verdict::DontShip,
+                    format!("{primary} significantly worse: {:+.2}%{adj}", r.effect),
+                ),
+                Some(r) => (
+                    Verdict::Inconclusive,
+                    format!("{primary} {:+.2}%, not significant{adj}", r.effect),
+                ),
+            };
+            Decision {
+                treatment: t.to_string(),
+                verdict,
+                reason,
+            }
+        })
+        .collect()
 }
 
 /// Re-bins the per-second curves into at most 40 points per treatment.
@@ -354,11 +676,11 @@ fn num(x: f64, digits: usize) -> String {
     }
 }
 
-fn interval(r: &Row) -> String {
-    if r.lower.is_nan() {
+fn bounds(lower: f64, upper: f64) -> String {
+    if lower.is_nan() {
         "—".into()
     } else {
-        format!("[{:+.2}, {:+.2}]", r.lower, r.upper)
+        format!("[{lower:+.2}, {upper:+.2}]")
     }
 }
 
@@ -374,24 +696,69 @@ fn pval(p: f64) -> String {
     }
 }
 
-impl Row {
-    /// The formatted cells every rendering shows: treatment, metric, control and treatment means,
-    /// effect %, interval %, p, Holm p.
-    pub fn cells(&self) -> [String; 8] {
-        [
-            self.treatment.clone(),
-            self.metric.clone(),
-            num(self.control_mean, 4),
-            num(self.treatment_mean, 4),
-            if self.effect.is_nan() {
+impl AbReport {
+    /// Column headers of the results table, shared by every rendering.
+    pub fn headers(&self) -> Vec<String> {
+        let mut h: Vec<String> = [
+            "treatment",
+            "metric",
+            "control",
+            "treatment",
+            "effect %",
+        ]
+        .map(String::from)
+        .to_vec();
+        h.push(format!(
+            "{:.0}% CI % ({})",
+            self.confidence * 100.0,
+            self.interval.name()
+        ));
+        h.push("p".into());
+        h.push(format!("p ({})", self.correction.name()));
+        if self.sequential_tau.is_some() {
+            h.push("always-valid CI %".into());
+        }
+        if !self.guardrails.is_empty() {
+            h.push("guardrail".into());
+        }
+        h
+    }
+
+    /// The formatted cells of a row, matching [`AbReport::headers`].
+    pub fn cells(&self, r: &Row) -> Vec<String> {
+        let mut c = vec![
+            r.treatment.clone(),
+            r.metric.clone(),
+            num(r.control_mean, 4),
+            num(r.treatment_mean, 4),
+            if r.effect.is_nan() {
                 "—".into()
             } else {
-                format!("{:+.2}", self.effect)
+                format!("{:+.2}", r.effect)
             },
-            interval(self),
-            pval(self.p_value),
-            pval(self.p_holm),
-        ]
+            bounds(r.lower, r.upper),
+            pval(r.p_value),
+            pval(r.p_adjusted),
+        ];
+        if self.sequential_tau.is_some() {
+            c.push(r.sequential.map_or("—".into(), |q| bounds(q.lower, q.upper)));
+        }
+        if !self.guardrails.is_empty() {
+            c.push(r.guardrail.map_or(String::new(), |g| {
+                format!("{} (margin {:.1}%)", g.status.name(), g.margin)
+            }));
+        }
+        c
+    }
+}
+
+impl GuardrailStatus {
+    pub fn name(self) -> &'static str {
+        match self {
+            GuardrailStatus::NonInferior => "non-inferior",
+            GuardrailStatus::Unclear => "unclear",
+            GuardrailStatus::Violated => "VIOLATED",
+        }
     }
 }
 
@@ -402,12 +769,13 @@ impl AbReport {
 
     pub fn to_csv(&self) -> String {
         let mut s = String::from(
-            "treatment,metric,control_mean,treatment_mean,effect,lower,upper,significant,p_value,p_holm,significant_holm,control_users,treatment_users,variance_reduction\n",
+            "treatment,metric,control_mean,treatment_mean,effect,lower,upper,interval,significant,p_value,p_adjusted,correction,significant_adjusted,control_users,treatment_users,variance_reduction,cuped_balance_p,sequential_lower,sequential_upper,sequential_p,guardrail_margin,guardrail_status\n",
         );
+        let opt = |v: Option<f64>| v.map_or(String::new(), |v| v.to_string());
         for r in &self.rows {
             let _ = writeln!(
                 s,
-                "{},{},{},{},{},{},{},{},{},{},{},{},{},{}",
+                "{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{}",
                 r.treatment,
                 r.metric,
                 r.control_mean,
@@ -415,17 +783,52 @@ impl AbReport {
                 r.effect,
                 r.lower,
                 r.upper,
+                self.interval.name(),
                 r.significant,
                 r.p_value,
-                r.p_holm,
-                r.significant_holm,
+                r.p_adjusted,
+                self.correction.name(),
+                r.significant_adjusted,
                 r.control_users,
                 r.treatment_users,
-                r.variance_reduction
-                    .map_or(String::new(), |v| v.to_string())
+                opt(r.variance_reduction),
+                opt(r.cuped_balance_p),
+                opt(r.sequential.map(|q| q.lower)),
+                opt(r.sequential.map(|q| q.upper)),
+                opt(r.sequential.map(|q| q.p)),
+                opt(r.guardrail.map(|g| g.margin)),
+                r.guardrail.map_or("", |g| g.status.name()),
             );
         }
         s
+    }
+
+    /// One line on how the numbers were computed, for every rendering.
+    pub fn method_line(&self) -> String {
+        format!(
+            "{:.0}% intervals: {} (`--interval {}`); p-values: Welch's t test, adjusted over all {} (treatment, metric) pairs by {}{}.",
+            self.confidence * 100.0,
+            self.interval.describe(),
+            self.interval.name(),
+            self.rows.len(),
+            match self.correction {
+                Correction::Holm => "Holm (family-wise error)",
+                Correction::Bh => "Benjamini–Hochberg (false discovery rate)",
+                Correction::None => "nothing (no correction)",
+            },
+            match self.sequential_tau {
+                Some(t) => format!("; always-valid intervals: mixture SPRT, τ = {t}"),
+                None => String::new(),
+            }
+        )
+    }
+
+    /// The decisions as text lines: `T1: ship — reason`.
+    pub fn decision_lines(&self) -> Vec<String> {
+        self.decisions
+            .iter()
+            .map(|d| format!("{}: {} — {}", d.treatment, d.verdict.label(), d.reason))
+            .collect()
     }
 
     pub fn to_markdown(&self) -> String {
@@ -452,23 +855,27 @@ impl AbReport {
                 ""
             }
         );
-        let conf = self.confidence * 100.0;
-        let _ = writeln!(
-            s,
-            "| treatment | metric | control | treatment | effect % | {conf:.0}% CI % | p | p (Holm) | significant |"
-        );
-        s.push_str("| --- | --- | ---: | ---: | ---: | --- | ---: | ---: | --- |\n");
+        let _ = writeln!(s, "{}\n", self.method_line());
+        let headers = self.headers();
+        let _ = writeln!(s, "| {} | significant |", headers.join(" | "));
+        let _ = writeln!(s, "|{}", " --- |".repeat(headers.len() + 1));
         for r in &self.rows {
             let _ = writeln!(
                 s,
                 "| {} | {} |",
-                r.cells().join(" | "),
-                match (r.significant, r.significant_holm) {
+                self.cells(r).join(" | "),
+                match (r.significant, r.significant_adjusted) {
                     (true, true) => "yes",
-                    (true, false) => "raw only",
+                    (true, false) => "unadjusted only",
                     _ => "no",
                 }
             );
+        }
+        if !self.decisions.is_empty() {
+            let _ = writeln!(s, "\nDecision (primary metric {}):\n", self.primary);
+            for d in self.decision_lines() {
+                let _ = writeln!(s, "- {d}");
+            }
         }
         for n in &self.notes {
             let _ = writeln!(s, "\n> {n}");
@@ -532,9 +939,18 @@ td:first-child,td:nth-child(2),th:first-child,th:nth-child(2){{text-align:left}}
                 pval(self.srm.p)
             );
         }
-        h.push_str("<h2>Results</h2><table><tr><th>treatment</th><th>metric</th><th>control</th><th>treatment</th><th>effect %</th><th>CI %</th><th>p</th><th>p (Holm)</th></tr>");
+        let _ = write!(
+            h,
+            "<h2>Results</h2><p>{}</p><table><tr><th>{}</th></tr>",
+            esc(&self.method_line()),
+            self.headers()
+                .iter()
+                .map(|c| esc(c))
+                .collect::<Vec<_>>()
+                .join("</th><th>")
+        );
         for r in &self.rows {
-            let class = match (r.significant_holm, r.improves()) {
+            let class = match (r.significant_adjusted, r.improves()) {
                 (true, true) => "pos",
                 (true, false) => "neg",
                 _ => "ns",
@@ -542,10 +958,36 @@ td:first-child,td:nth-child(2),th:first-child,th:nth-child(2){{text-align:left}}
             let _ = write!(
                 h,
                 "<tr class=\"{class}\"><td>{}</td></tr>",
-                r.cells().join("</td><td>")
+                self.cells(r)
+                    .iter()
+                    .map(|c| esc(c))
+                    .collect::<Vec<_>>()
+                    .join("</td><td>")
             );
         }
         h.push_str("</table>");
+        if !self.decisions.is_empty() {
+            let _ = write!(
+                h,
+                "<h2>Decision</h2><p>Primary metric <code>{}</code>: ship only when it improves significantly and no guardrail is significantly worse than its margin.</p><ul>",
+                esc(&self.primary)
+            );
+            for d in &self.decisions {
+                let class = match d.verdict {
+                    Verdict::Ship => "pos",
+                    Verdict::DontShip => "neg",
+                    Verdict::Inconclusive => "ns",
+                };
+                let _ = write!(
+                    h,
+                    "<li><b>{}</b>: <span class=\"{class}\">{}</span> — {}</li>",
+                    esc(&d.treatment),
+                    d.verdict.label(),
+                    esc(&d.reason)
+                );
+            }
+            h.push_str("</ul>");
+        }
         h.push_str("<h2>Effects with confidence intervals</h2><div class=\"charts\">");
         let metrics: Vec<&str> = {
             let mut m: Vec<&str> = self.rows.iter().map(|r| r.metric.as_str()).collect();
@@ -562,7 +1004,7 @@ td:first-child,td:nth-child(2),th:first-child,th:nth-child(2){{text-align:left}}
                     effect: r.effect,
                     lower: r.lower,
                     upper: r.upper,
-                    significant: r.significant_holm,
+                    significant: r.significant_adjusted,
                     good: r.improves(),
                 })
                 .collect();

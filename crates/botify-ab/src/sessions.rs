@@ -10,7 +10,7 @@ use crate::{Error, Result};
 use botify_core::UserId;
 use botify_core::events::{ReadStats, fold_lines, parse_view};
 use botify_core::hash::FastMap;
-use botify_core::murmur::treatment_bucket;
+use botify_core::murmur::{Splitter, treatment_bucket};
 use serde::Serialize;
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -20,7 +20,7 @@ pub fn higher_is_better(metric: &str) -> bool {
     metric != "mean_request_latency"
 }
 
-/// The user-level metrics, in the course's order.
+/// The user-level metrics, in the course's order: the default of every analysis.
 pub const METRICS: [&str; 5] = [
     "time",
     "sessions",
@@ -28,6 +28,25 @@ pub const METRICS: [&str; 5] = [
     "mean_tracks_per_session",
     "mean_time_per_session",
 ];
+
+/// Session-level ratio metrics: an arm's total over its total sessions (each session weighs the
+/// same, where the `mean_*_per_session` metrics weigh each user the same). Their variance comes
+/// from the delta method over users, the unit of randomisation.
+pub const RATIO_METRICS: [&str; 2] = ["ratio_time_per_session", "ratio_tracks_per_session"];
+
+/// Whether `name` is a metric the analysis knows.
+pub fn is_metric(name: &str) -> bool {
+    METRICS.contains(&name) || RATIO_METRICS.contains(&name)
+}
+
+/// The error for an unknown metric, listing the known ones.
+pub fn unknown_metric(name: &str) -> crate::Error {
+    crate::Error::Invalid(format!(
+        "unknown metric {name:?}; metrics are {}, {}",
+        METRICS.join(", "),
+        RATIO_METRICS.join(", ")
+    ))
+}
 
 /// Curve bins are one second wide; reports re-bin them.
 pub const BIN_MS: u64 = 1000;
@@ -43,6 +62,16 @@ pub struct UserMetrics {
 }
 
 impl UserMetrics {
+    /// A ratio metric's numerator and denominator for this user.
+    pub fn ratio_parts(&self, name: &str) -> Option<(f64, f64)> {
+        let s = f64::from(self.sessions);
+        match name {
+            "ratio_time_per_session" => Some((self.time, s)),
+            "ratio_tracks_per_session" => Some((f64::from(self.tracks), s)),
+            _ => None,
+        }
+    }
+
     pub fn metric(&self, name: &str) -> Option<f64> {
         let s = f64::from(self.sessions);
         Some(match name {
@@ -58,7 +87,9 @@ impl UserMetrics {
 
 #[derive(Default, Clone)]
 struct Acc {
-    treatment: u8,
+    /// The user's earliest event as (timestamp, treatment): the user belongs to that arm, whatever
+    /// the order of files and chunks (ties go to the lower treatment).
+    first: (u64, u8),
     conflict: bool,
     last_ts: u64,
     sessions: u32,
@@ -91,10 +122,16 @@ impl Acc {
         self.pending = keep;
     }
 
-    fn merge(&mut self, o: Acc) {
-        if self.treatment != o.treatment {
+    /// Notes an event of treatment `bucket` at `timestamp`.
+    fn assign(&mut self, timestamp: u64, bucket: u8) {
+        if bucket != self.first.1 {
             self.conflict = true;
         }
+        self.first = self.first.min((timestamp, bucket));
+    }
+
+    fn merge(&mut self, o: Acc) {
+        self.assign(o.first.0, o.first.1);
         self.conflict |= o.conflict;
         self.sessions += o.sessions;
         self.tracks += o.tracks;
@@ -122,6 +159,7 @@ struct Partial {
     experiments_seen: Vec<String>,
     without_experiment: u64,
     bad_treatment: u64,
+    assigned_by_hash: u64,
 }
 
 impl Partial {
@@ -158,6 +196,7 @@ impl Partial {
         }
         self.without_experiment += o.without_experiment;
         self.bad_treatment += o.bad_treatment;
+        self.assigned_by_hash += o.assigned_by_hash;
         self
     }
 }
@@ -172,14 +211,26 @@ pub struct UsersRead {
     pub without_experiment: u64,
     /// Events whose treatment is not C/T1/…
     pub bad_treatment: u64,
-    /// Users seen in more than one treatment (kept in the first; reported).
+    /// Users seen in more than one treatment (each kept in the treatment of their earliest event).
     pub conflicting_users: usize,
+    /// Events that carried no assignment and were assigned by the experiment's hash.
+    pub assigned_by_hash: u64,
     /// Users whose events never finished a session.
     pub unfinished_users: usize,
 }
 
 /// Reads the logs under `paths` and computes per-user metrics for `experiment`.
 pub fn read_users(paths: &[PathBuf], experiment: &str) -> Result<UsersRead> {
+    read_users_assigning(paths, experiment, None)
+}
+
+/// As [`read_users`]; events without an assignment for the experiment (a log from before it
+/// started) are assigned by `split`, the experiment's own murmur3 hash, when given.
+pub fn read_users_assigning(
+    paths: &[PathBuf],
+    experiment: &str,
+    split: Option<&Splitter>,
+) -> Result<UsersRead> {
     let (p, read) = fold_lines(
         paths,
         Partial::default,
@@ -189,25 +240,30 @@ pub fn read_users(paths: &[PathBuf], experiment: &str) -> Result<UsersRead> {
             let v = parse_view(line)?;
             let (is_last, timestamp, user, time, latency) =
                 (v.last, v.timestamp, v.user, v.time, v.latency);
-            let Some(t) = v.treatment(experiment) else {
-                p.without_experiment += 1;
-                if p.experiments_seen.is_empty() {
-                    p.note_experiments(v.pairs().map(|(k, _)| k));
+            let bucket = match (v.treatment(experiment), split) {
+                (Some(t), _) => treatment_bucket(t),
+                (None, Some(s)) => {
+                    p.assigned_by_hash += 1;
+                    Some(s.bucket(u64::from(user)))
                 }
-                return Ok(());
+                (None, None) => {
+                    p.without_experiment += 1;
+                    if p.experiments_seen.is_empty() {
+                        p.note_experiments(v.pairs().map(|(k, _)| k));
+                    }
+                    return Ok(());
+                }
             };
-            let Some(bucket) = treatment_bucket(t).filter(|&b| b < 256) else {
+            let Some(bucket) = bucket.filter(|&b| b < 256) else {
                 p.bad_treatment += 1;
                 return Ok(());
             };
             let bucket = bucket as u8;
             let acc = p.users.entry(user).or_insert_with(|| Acc {
-                treatment: bucket,
+                first: (timestamp, bucket),
                 ..Acc::default()
             });
-            if acc.treatment != bucket {
-                acc.conflict = true;
-            }
+            acc.assign(timestamp, bucket);
             let c = p.curves.entry((bucket, timestamp / BIN_MS)).or_default();
             c.0 += 1;
             c.1 += micro(time);
@@ -257,7 +313,7 @@ pub fn read_users(paths: &[PathBuf], experiment: &str) -> Result<UsersRead> {
         }
         users.push(UserMetrics {
             user,
-            treatment: a.treatment,
+            treatment: a.first.1,
             sessions: a.sessions,
             tracks: a.tracks,
             time: a.time as f64 / 1e6,
@@ -273,5 +329,6 @@ pub fn read_users(paths: &[PathBuf], experiment: &str) -> Result<UsersRead> {
         bad_treatment: p.bad_treatment,
         conflicting_users,
         unfinished_users,
+        assigned_by_hash: p.assigned_by_hash,
     })
 }

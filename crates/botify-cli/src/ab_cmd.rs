@@ -1,7 +1,8 @@
 use crate::ui::paint;
 use anyhow::{Context, Result, bail};
 use botify_ab::power::PowerQuery;
-use botify_ab::report::{AbOptions, AbReport, analyse};
+use botify_ab::report::{AbOptions, AbReport, Guardrail, Verdict, analyse};
+use botify_ab::stats::{Correction, IntervalMethod};
 use clap::{Args, Subcommand, ValueEnum};
 use std::path::PathBuf;
 
@@ -32,9 +33,35 @@ struct AnalyseArgs {
     /// Also write a self-contained HTML report with charts.
     #[arg(long)]
     html: Option<PathBuf>,
-    /// A/A mode: expect no difference and say whether the check passes.
+    /// A/A mode: expect no difference and say whether the check passes (no (treatment, metric)
+    /// pair significant after the correction, and an even split).
     #[arg(long)]
     aa: bool,
+    /// Interval of the relative effect: delta (delta method of the ratio of means) or course
+    /// (the course notebook's Welch interval ÷ control mean, too narrow for gains).
+    #[arg(long, value_enum, default_value_t = Interval::Delta)]
+    interval: Interval,
+    /// Multiplicity correction over every (treatment, metric) pair: holm (family-wise error),
+    /// bh (Benjamini–Hochberg false discovery rate) or none.
+    #[arg(long, value_enum, default_value_t = CorrectionArg::Holm)]
+    correction: CorrectionArg,
+    /// The metric the ship / don't ship decision rests on.
+    #[arg(long, default_value = "mean_time_per_session")]
+    primary: String,
+    /// A metric that may not get worse by more than a margin, e.g. mean_request_latency:10%
+    /// (repeatable).
+    #[arg(long = "guardrail", value_parser = parse_guardrail)]
+    guardrails: Vec<Guardrail>,
+    /// Also show always-valid intervals (mixture SPRT) that may be looked at while traffic runs.
+    #[arg(long)]
+    sequential: bool,
+    /// Mixing scale of the always-valid interval, as a relative effect (0.1: effects near 10%).
+    #[arg(long, default_value_t = 0.1, requires = "sequential")]
+    sequential_tau: f64,
+    /// The experiments file the service ran with: the experiment's bucket count is read from it
+    /// (for the sample-ratio check).
+    #[arg(long, conflicts_with = "buckets")]
+    experiments: Option<PathBuf>,
     /// Pre-period logs for CUPED variance reduction.
     #[arg(long)]
     pre: Vec<PathBuf>,
@@ -46,6 +73,40 @@ struct AnalyseArgs {
     /// Metrics to compare (default: all five).
     #[arg(long, value_delimiter = ',')]
     metrics: Vec<String>,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum Interval {
+    Delta,
+    Course,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum CorrectionArg {
+    Holm,
+    Bh,
+    None,
+}
+
+fn parse_guardrail(s: &str) -> Result<Guardrail, String> {
+    s.parse().map_err(|e: botify_ab::Error| e.to_string())
+}
+
+/// The bucket count of `experiment` in an experiments file.
+fn buckets_from(path: &std::path::Path, experiment: &str) -> Result<u32> {
+    let config = botify_recs::experiments::ExperimentsConfig::load(path)
+        .with_context(|| format!("reading --experiments {}", path.display()))?;
+    config
+        .experiments
+        .iter()
+        .find(|e| e.name == experiment)
+        .map(|e| e.buckets)
+        .with_context(|| {
+            format!(
+                "--experiments {} has no experiment {experiment:?}",
+                path.display()
+            )
+        })
 }
 
 #[derive(Clone, Copy, ValueEnum, PartialEq)]
@@ -94,8 +155,23 @@ fn run_analysis(a: AnalyseArgs) -> Result<()> {
     }
     let mut o = AbOptions::new(&experiment, a.logs);
     o.confidence = a.confidence;
-    o.buckets = a.buckets;
+    o.buckets = match &a.experiments {
+        Some(path) => Some(buckets_from(path, &experiment)?),
+        None => a.buckets,
+    };
     o.pre = (!a.pre.is_empty()).then_some(a.pre);
+    o.interval = match a.interval {
+        Interval::Delta => IntervalMethod::Delta,
+        Interval::Course => IntervalMethod::Course,
+    };
+    o.correction = match a.correction {
+        CorrectionArg::Holm => Correction::Holm,
+        CorrectionArg::Bh => Correction::Bh,
+        CorrectionArg::None => Correction::None,
+    };
+    o.primary = a.primary;
+    o.guardrails = a.guardrails;
+    o.sequential = a.sequential.then_some(a.sequential_tau);
     if !a.metrics.is_empty() {
         o.metrics = a.metrics;
     }
@@ -116,7 +192,10 @@ fn run_analysis(a: AnalyseArgs) -> Result<()> {
             println!(
                 "{}",
                 paint(
-                    "A/A check passed: no metric differs significantly (Holm) and the split is even.",
+                    &format!(
+                        "A/A check passed: no (treatment, metric) pair differs significantly ({}) and the split is even.",
+                        report.correction.name()
+                    ),
                     "32"
                 )
             );
@@ -132,14 +211,6 @@ fn run_analysis(a: AnalyseArgs) -> Result<()> {
         }
     }
     Ok(())
-}
-
-fn fmt(x: f64, d: usize) -> String {
-    if x.is_nan() {
-        "—".into()
-    } else {
-        format!("{x:.d$}")
-    }
 }
 
 /// The course's coloured table: green for a significant gain, red for a significant loss.
@@ -167,41 +238,49 @@ pub fn print_table(r: &AbReport) {
             )
         );
     }
-    let ci = format!("{:.0}% CI", r.confidence * 100.0);
-    println!(
-        "{:<10} {:<24} {:>12} {:>12} {:>9} {:>20} {:>9} {:>9}",
-        "treatment", "metric", "control", "treatment", "effect %", ci, "p", "p Holm"
-    );
-    for row in &r.rows {
-        let effect = if row.effect.is_nan() {
-            "—".to_string()
-        } else {
-            format!("{:+.2}", row.effect)
-        };
-        let interval = if row.lower.is_nan() {
-            "—".to_string()
-        } else {
-            format!("[{:+.2}, {:+.2}]", row.lower, row.upper)
-        };
-        let line = format!(
-            "{:<10} {:<24} {:>12} {:>12} {:>9} {:>20} {:>9} {:>9}",
-            row.treatment,
-            row.metric,
-            fmt(row.control_mean, 4),
-            fmt(row.treatment_mean, 4),
-            effect,
-            interval,
-            fmt(row.p_value, 4),
-            fmt(row.p_holm, 4)
-        );
+    println!("{}", r.method_line());
+    let headers = r.headers();
+    let cells: Vec<Vec<String>> = r.rows.iter().map(|row| r.cells(row)).collect();
+    let widths: Vec<usize> = (0..headers.len())
+        .map(|i| {
+            cells
+                .iter()
+                .map(|c| c[i].chars().count())
+                .chain([headers[i].chars().count()])
+                .max()
+                .unwrap_or(0)
+        })
+        .collect();
+    let line = |cols: &[String]| -> String {
+        cols.iter()
+            .zip(&widths)
+            .enumerate()
+            .map(|(i, (c, &w))| {
+                let pad = " ".repeat(w.saturating_sub(c.chars().count()));
+                // Names left-aligned, numbers right-aligned.
+                if i < 2 { format!("{c}{pad}") } else { format!("{pad}{c}") }
+            })
+            .collect::<Vec<_>>()
+            .join("  ")
+    };
+    println!("{}", line(&headers));
+    for (row, c) in r.rows.iter().zip(&cells) {
         // Green for a significant improvement, whichever direction that is for the metric.
-        let code = match (row.significant_holm, row.significant, row.improves()) {
+        let code = match (row.significant_adjusted, row.significant, row.improves()) {
             (true, _, true) => "1;32",
             (true, _, false) => "1;31",
             (false, true, _) => "33",
             _ => "2",
         };
-        println!("{}", paint(&line, code));
+        println!("{}", paint(&line(c), code));
+    }
+    for (d, text) in r.decisions.iter().zip(r.decision_lines()) {
+        let code = match d.verdict {
+            Verdict::Ship => "1;32",
+            Verdict::DontShip => "1;31",
+            Verdict::Inconclusive => "33",
+        };
+        println!("{}", paint(&format!("decision {text}"), code));
     }
     for n in &r.notes {
         println!("note: {n}");

@@ -273,7 +273,10 @@ pub fn run(plan: &Plan, opts: &RunOptions, obs: &dyn Observer) -> Result<RunOutc
             "treatments": specs,
             "users": r.treatments,
             "srm": r.srm,
+            "interval": r.interval,
+            "correction": r.correction,
             "rows": r.rows,
+            "decisions": r.decisions,
         });
         let text =
             serde_json::to_string_pretty(&results).map_err(|e| Error::Invalid(e.to_string()))?;
@@ -353,4 +356,22 @@ fn train_models(
         ));
     }
     Ok(())
+}
+
+/// The part of a `results.json` that an in-process run reproduces to the bit: everything but
+/// what depends on measured wall time — the `mean_request_latency` rows and the adjusted
+/// p-values and decisions, which the latency rows' p-values enter through the correction.
+pub fn reproducible_part(results: &serde_json::Value) -> serde_json::Value {
+    let mut v = results.clone();
+    if let Some(obj) = v.as_object_mut() {
+        obj.remove("decisions");
+    }
+    if let Some(rows) = v.get_mut("rows").and_then(|r| r.as_array_mut()) {
+        rows.retain(|r| r["metric"] != "mean_request_latency");
+        for r in rows.iter_mut().filter_map(|r| r.as_object_mut()) {
+            r.remove("p_adjusted");
+            r.remove("significant_adjusted");
+        }
+    }
+    v
 }

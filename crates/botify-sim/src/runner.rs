@@ -300,6 +300,9 @@ fn run_episode(
     };
     loop {
         let req = ep.request();
+        // The recommender's own compute time, as the service logs its handler's: measured only
+        // when the line is written (the clock is not free at millions of steps per second).
+        let started = log.is_some().then(std::time::Instant::now);
         let rec = match treatment {
             Some(t) => t
                 .recommender
@@ -308,8 +311,9 @@ fn run_episode(
                 .unwrap_or_else(|| rec_rng.random_range(0..n)),
             None => oracle_pick(world, ep.session(), candidates, &mut rec_rng),
         };
+        let latency = started.map_or(0.0, |t| t.elapsed().as_secs_f64());
         #[rustfmt::skip]
-        line(&mut log, Record { message: Message::Next, timestamp: ts, user, track: req.track, time: req.time, latency: 0.0, recommendation: Some(rec) });
+        line(&mut log, Record { message: Message::Next, timestamp: ts, user, track: req.track, time: req.time, latency, recommendation: Some(rec) });
         history.push(Listen {
             track: req.track,
             time: req.time,
