@@ -4,8 +4,8 @@
 //! samples.
 
 use crate::sessions::{METRICS, read_users};
-use crate::stats::{t_test_mde, t_test_users};
 use crate::stats::Summary;
+use crate::stats::{t_test_mde, t_test_users};
 use crate::{Error, Result};
 use std::path::PathBuf;
 

@@ -5,9 +5,7 @@ use crate::sessions::{
     BIN_MS, METRICS, UserMetrics, UsersRead, higher_is_better, is_metric, read_users,
     read_users_assigning, unknown_metric,
 };
-use crate::stats::{
-    Correction, IntervalMethod, Srm, Summary, cuped, msprt, relative, srm, welch,
-};
+use crate::stats::{Correction, IntervalMethod, Srm, Summary, cuped, msprt, relative, srm, welch};
 use crate::{Error, Result, svg};
 use botify_core::events::ReadStats;
 use botify_core::murmur::{Splitter, treatment_name};
@@ -54,7 +52,7 @@ impl AbOptions {
             pre: None,
             metrics: METRICS.iter().map(|m| m.to_string()).collect(),
             interval: IntervalMethod::Delta,
-            correction: Correction::Holm,
+            correction: Correction::Maxt,
             primary: "mean_time_per_session".into(),
             guardrails: Vec::new(),
             sequential: None,
@@ -71,7 +69,11 @@ impl AbOptions {
         if self.metrics.is_empty() {
             return Err(Error::Invalid("no metrics to compare".into()));
         }
-        for m in self.metrics.iter().chain(self.guardrails.iter().map(|g| &g.metric)) {
+        for m in self
+            .metrics
+            .iter()
+            .chain(self.guardrails.iter().map(|g| &g.metric))
+        {
             if !is_metric(m) {
                 return Err(unknown_metric(m));
             }
@@ -104,7 +106,9 @@ impl AbOptions {
 }
 
 /// A metric that may not get worse by more than `margin` (a fraction of the control mean).
-#[derive(Debug, Clone, PartialEq, Serialize)]
+/// Read from text as `METRIC:MARGIN` (in plans too).
+#[derive(Debug, Clone, PartialEq, Serialize, serde::Deserialize)]
+#[serde(try_from = "String", into = "String")]
 pub struct Guardrail {
     pub metric: String,
     pub margin: f64,
@@ -138,6 +142,20 @@ impl std::str::FromStr for Guardrail {
             metric: metric.trim().to_string(),
             margin,
         })
+    }
+}
+
+impl From<Guardrail> for String {
+    fn from(g: Guardrail) -> String {
+        format!("{}:{}%", g.metric, g.margin * 100.0)
+    }
+}
+
+impl TryFrom<String> for Guardrail {
+    type Error = Error;
+
+    fn try_from(s: String) -> Result<Self> {
+        s.parse()
     }
 }
 
@@ -331,10 +349,15 @@ fn cuped_pair(
     } else {
         known.iter().sum::<f64>() / known.len() as f64
     };
-    let filled = |x: Vec<Option<f64>>| -> Vec<f64> { x.into_iter().map(|v| v.unwrap_or(fill)).collect() };
+    let filled =
+        |x: Vec<Option<f64>>| -> Vec<f64> { x.into_iter().map(|v| v.unwrap_or(fill)).collect() };
     let (xc, xt) = (filled(xc), filled(xt));
-    let (yc, yt) = (metric_values(control, metric), metric_values(treatment, metric));
-    let balance_p = welch(&Summary::of(&xc), &Summary::of(&xt), confidence).map_or(f64::NAN, |w| w.p);
+    let (yc, yt) = (
+        metric_values(control, metric),
+        metric_values(treatment, metric),
+    );
+    let balance_p =
+        welch(&Summary::of(&xc), &Summary::of(&xt), confidence).map_or(f64::NAN, |w| w.p);
     if balance_p < CUPED_BALANCE_ALPHA {
         return CupedPair {
             control: Summary::of(&yc),
@@ -456,7 +479,9 @@ pub fn analyse(o: &AbOptions) -> Result<AbReport> {
         for (b, group) in by_bucket.iter().enumerate().skip(1) {
             let t_raw = summarise(group, metric);
             let adjusted = match &pre {
-                Some(pre) if !is_ratio => Some(cuped_pair(control, group, metric, pre, o.confidence)),
+                Some(pre) if !is_ratio => {
+                    Some(cuped_pair(control, group, metric, pre, o.confidence))
+                }
                 _ => None,
             };
             let (c, t) = adjusted
@@ -474,10 +499,9 @@ pub fn analyse(o: &AbOptions) -> Result<AbReport> {
             let w = welch(&c, &t, o.confidence);
             let rel = relative(&c, &t, o.confidence, o.interval);
             let pct = |x: f64| x * 100.0;
-            let (effect, lower, upper) =
-                rel.map_or((f64::NAN, f64::NAN, f64::NAN), |r| {
-                    (pct(r.effect), pct(r.lower), pct(r.upper))
-                });
+            let (effect, lower, upper) = rel.map_or((f64::NAN, f64::NAN, f64::NAN), |r| {
+                (pct(r.effect), pct(r.lower), pct(r.upper))
+            });
             let p = match (w, rel) {
                 (Some(w), Some(_)) => w.p,
                 _ => f64::NAN,
@@ -541,9 +565,12 @@ pub fn analyse(o: &AbOptions) -> Result<AbReport> {
     }
     // One family: every (treatment, metric) pair shown, so that "anything significant" keeps its
     // promised error rate however many metrics and treatments there are.
-    let adjusted = o
-        .correction
-        .adjust(&rows.iter().map(|r| r.p_value).collect::<Vec<_>>());
+    let corr = (o.correction == Correction::Maxt)
+        .then(|| statistic_correlation(&by_bucket, &o.metrics, &rows));
+    let adjusted = o.correction.adjust(
+        &rows.iter().map(|r| r.p_value).collect::<Vec<_>>(),
+        corr.as_deref(),
+    );
     for (r, p) in rows.iter_mut().zip(adjusted) {
         r.p_adjusted = p;
         r.significant_adjusted = p < alpha;
@@ -579,6 +606,100 @@ pub fn analyse(o: &AbOptions) -> Result<AbReport> {
     })
 }
 
+/// Each user's value of every metric (a ratio metric's linearised value), arm by arm.
+fn user_vectors(users: &[UserMetrics], metrics: &[String]) -> Vec<Vec<f64>> {
+    let ratios: Vec<Option<Summary>> = metrics
+        .iter()
+        .map(|m| {
+            crate::sessions::RATIO_METRICS
+                .contains(&m.as_str())
+                .then(|| summarise(users, m))
+        })
+        .collect();
+    users
+        .iter()
+        .map(|u| {
+            metrics
+                .iter()
+                .zip(&ratios)
+                .map(|(m, r)| match (r, u.ratio_parts(m)) {
+                    // (y − R·d): the constant 1/d̄ cancels in a correlation.
+                    (Some(r), Some((y, d))) => y - r.mean * d,
+                    _ => u.metric(m).unwrap_or(0.0),
+                })
+                .collect()
+        })
+        .collect()
+}
+
+/// Sample covariance matrix of the rows of `v` (users × metrics), divided by the user count:
+/// the covariance of the arm's metric means.
+fn mean_covariance(v: &[Vec<f64>], m: usize) -> Vec<Vec<f64>> {
+    let n = v.len();
+    let mut cov = vec![vec![0.0; m]; m];
+    if n < 2 {
+        return cov;
+    }
+    let mean: Vec<f64> = (0..m)
+        .map(|j| v.iter().map(|r| r[j]).sum::<f64>() / n as f64)
+        .collect();
+    let scale = ((n - 1) * n) as f64;
+    for (a, row) in cov.iter_mut().enumerate() {
+        for (b, c) in row.iter_mut().enumerate() {
+            *c = v
+                .iter()
+                .map(|r| (r[a] - mean[a]) * (r[b] - mean[b]))
+                .sum::<f64>()
+                / scale;
+        }
+    }
+    cov
+}
+
+/// Correlation of the rows' statistics (differences of arm means against the shared control):
+/// Cov(Δ_{t,m}, Δ_{t',m'}) = [t = t']·Cov_t(m, m') + Cov_C(m, m'), of the means.
+fn statistic_correlation(
+    by_bucket: &[Vec<UserMetrics>],
+    metrics: &[String],
+    rows: &[Row],
+) -> Vec<Vec<f64>> {
+    let m = metrics.len();
+    let covs: Vec<Vec<Vec<f64>>> = by_bucket
+        .iter()
+        .map(|us| mean_covariance(&user_vectors(us, metrics), m))
+        .collect();
+    let key: Vec<(usize, usize)> = rows
+        .iter()
+        .map(|r| {
+            (
+                crate::sessions::bucket_of(&r.treatment),
+                metrics.iter().position(|x| x == &r.metric).unwrap_or(0),
+            )
+        })
+        .collect();
+    let cov = |i: usize, j: usize| -> f64 {
+        let ((ti, mi), (tj, mj)) = (key[i], key[j]);
+        let own = if ti == tj { covs[ti][mi][mj] } else { 0.0 };
+        own + covs[0][mi][mj]
+    };
+    (0..rows.len())
+        .map(|i| {
+            (0..rows.len())
+                .map(|j| {
+                    let d = (cov(i, i) * cov(j, j)).sqrt();
+                    if i == j {
+                        1.0
+                    } else if d > 0.0 {
+                        (cov(i, j) / d).clamp(-1.0, 1.0)
+                    } else {
+                        0.0
+                    }
+                })
+                .collect()
+        })
+        .collect()
+}
+
 /// Ship only when the primary metric improves significantly (after the correction) and no
 /// guardrail is significantly worse than its margin.
 fn decide(rows: &[Row], primary: &str, correction: Correction) -> Vec<Decision> {
@@ -594,7 +715,10 @@ fn decide(rows: &[Row], primary: &str, correction: Correction) -> Vec<Decision> 
             let mine = rows.iter().filter(|r| r.treatment == t);
             let violated: Vec<String> = mine
                 .clone()
-                .filter(|r| r.guardrail.is_some_and(|g| g.status == GuardrailStatus::Violated))
+                .filter(|r| {
+                    r.guardrail
+                        .is_some_and(|g| g.status == GuardrailStatus::Violated)
+                })
                 .map(|r| r.metric.clone())
                 .collect();
             let p = mine.clone().find(|r| r.metric == primary);
@@ -699,15 +823,9 @@ fn pval(p: f64) -> String {
 impl AbReport {
     /// Column headers of the results table, shared by every rendering.
     pub fn headers(&self) -> Vec<String> {
-        let mut h: Vec<String> = [
-            "treatment",
-            "metric",
-            "control",
-            "treatment",
-            "effect %",
-        ]
-        .map(String::from)
-        .to_vec();
+        let mut h: Vec<String> = ["treatment", "metric", "control", "treatment", "effect %"]
+            .map(String::from)
+            .to_vec();
         h.push(format!(
             "{:.0}% CI % ({})",
             self.confidence * 100.0,
@@ -741,7 +859,10 @@ impl AbReport {
             pval(r.p_adjusted),
         ];
         if self.sequential_tau.is_some() {
-            c.push(r.sequential.map_or("—".into(), |q| bounds(q.lower, q.upper)));
+            c.push(
+                r.sequential
+                    .map_or("—".into(), |q| bounds(q.lower, q.upper)),
+            );
         }
         if !self.guardrails.is_empty() {
             c.push(r.guardrail.map_or(String::new(), |g| {
@@ -812,6 +933,8 @@ impl AbReport {
             self.interval.name(),
             self.rows.len(),
             match self.correction {
+                Correction::Maxt =>
+                    "Westfall–Young step-down maxT (family-wise error, using the statistics' correlation)",
                 Correction::Holm => "Holm (family-wise error)",
                 Correction::Bh => "Benjamini–Hochberg (false discovery rate)",
                 Correction::None => "nothing (no correction)",

@@ -1,11 +1,11 @@
 //! Statistics: Welch's test (Welch–Satterthwaite degrees of freedom), the relative effect's
-//! interval (delta method, or the course's), multiplicity corrections (Holm, Benjamini–Hochberg),
-//! the chi-square sample-ratio-mismatch test, CUPED with within-arm regression and a balance
+//! interval (delta method, or the course's), multiplicity corrections (Holm, Benjamini–Hochberg,
+//! Westfall–Young maxT), the chi-square sample-ratio-mismatch test, CUPED with within-arm regression and a balance
 //! check, ratio metrics by linearisation, an always-valid (mixture SPRT) interval, and t-based
 //! power from the noncentral t distribution. Every function is pinned against scipy/statsmodels
 //! values in the tests below.
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use statrs::distribution::{ChiSquared, Continuous, ContinuousCDF, Normal, StudentsT};
 use statrs::function::{beta::beta_reg, gamma::ln_gamma};
 
@@ -73,15 +73,19 @@ pub struct Welch {
 }
 
 /// Student t quantile, correct to ~1e-12 relative for any df > 0. statrs' own inverse loses
-/// accuracy from df ≈ 5·10⁵, so: below 10⁵ its answer is polished by Newton steps on the exact
-/// tail; above, the Cornish–Fisher expansion in 1/df (Abramowitz & Stegun 26.7.5), whose first
+/// accuracy from df ≈ 5·10⁵, so: below 10⁵ its answer is polished by Newton steps on
+/// [`t_sf`]; above, the Cornish–Fisher expansion in 1/df (Abramowitz & Stegun 26.7.5), whose first
 /// omitted term is below 1e-20 there.
 pub fn t_quantile(p: f64, df: f64) -> f64 {
     if p.is_nan() || df.is_nan() || df <= 0.0 || !(0.0..=1.0).contains(&p) {
         return f64::NAN;
     }
     if p == 0.0 || p == 1.0 {
-        return if p == 0.0 { f64::NEG_INFINITY } else { f64::INFINITY };
+        return if p == 0.0 {
+            f64::NEG_INFINITY
+        } else {
+            f64::INFINITY
+        };
     }
     if p == 0.5 {
         return 0.0;
@@ -100,7 +104,7 @@ pub fn t_quantile(p: f64, df: f64) -> f64 {
         x = cornish_fisher(z.abs(), df);
     }
     for _ in 0..50 {
-        let step = (t.sf(x) - q) / t.pdf(x);
+        let step = (t_sf(x, df) - q) / t.pdf(x);
         if !step.is_finite() {
             break;
         }
@@ -125,15 +129,23 @@ pub fn normal_quantile(p: f64) -> f64 {
     Normal::new(0.0, 1.0).map_or(f64::NAN, |n| n.inverse_cdf(p))
 }
 
-/// Upper tail of Student's t, correct to ~1e-12 relative. statrs' tail drifts at large df (7e-7
-/// off at df = 10⁹), so from df = 10⁵ the Cornish–Fisher expansion is inverted instead: the z
-/// whose quantile is `x`, then the normal tail of z.
+/// Upper tail of Student's t, correct to ~1e-12 relative. Below df = 10⁵ through the regularised
+/// incomplete beta function, in the form that keeps precision on each side of |x| = 1 (statrs'
+/// own tail loses 1e-8 near x = 0 at large df); from df = 10⁵ the Cornish–Fisher expansion is
+/// inverted instead: the z whose quantile is `x`, then the normal tail of z.
 pub fn t_sf(x: f64, df: f64) -> f64 {
     if x.is_nan() || df.is_nan() || df <= 0.0 {
         return f64::NAN;
     }
     if df < 1e5 {
-        return StudentsT::new(0.0, 1.0, df).map_or(f64::NAN, |d| d.sf(x));
+        let x2 = x * x;
+        let upper = if x2 < 1.0 {
+            // The tail is above 0.16 here: subtracting the small central mass loses nothing.
+            0.5 - 0.5 * beta_reg(0.5, df / 2.0, x2 / (df + x2))
+        } else {
+            0.5 * beta_reg(df / 2.0, 0.5, df / (df + x2))
+        };
+        return if x >= 0.0 { upper } else { 1.0 - upper };
     }
     let mut z = x;
     for _ in 0..50 {
@@ -151,7 +163,8 @@ fn welch_df(control: &Summary, treatment: &Summary) -> f64 {
         control.var / control.n as f64,
         treatment.var / treatment.n as f64,
     );
-    (vc + vt).powi(2) / (vc.powi(2) / (control.n - 1) as f64 + vt.powi(2) / (treatment.n - 1) as f64)
+    (vc + vt).powi(2)
+        / (vc.powi(2) / (control.n - 1) as f64 + vt.powi(2) / (treatment.n - 1) as f64)
 }
 
 /// Welch's interval; `None` when a group has fewer than two users (no variance).
@@ -187,7 +200,7 @@ pub fn welch(control: &Summary, treatment: &Summary, confidence: f64) -> Option<
 }
 
 /// How the interval of the relative effect (in % of control) is computed.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Default)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
 #[serde(rename_all = "lowercase")]
 pub enum IntervalMethod {
     /// The delta-method interval of `x̄_T / x̄_C − 1`: the control mean's own noise counts.
@@ -209,7 +222,9 @@ impl IntervalMethod {
     pub fn describe(self) -> &'static str {
         match self {
             IntervalMethod::Delta => "delta-method interval of the ratio of means",
-            IntervalMethod::Course => "course interval (Welch interval of the difference ÷ control mean)",
+            IntervalMethod::Course => {
+                "course interval (Welch interval of the difference ÷ control mean)"
+            }
         }
     }
 }
@@ -274,11 +289,15 @@ pub fn msprt(estimate: f64, se: f64, tau: f64, confidence: f64) -> (f64, f64, f6
 }
 
 /// A multiplicity correction over a family of p-values.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Default)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
 #[serde(rename_all = "lowercase")]
 pub enum Correction {
-    /// Holm's step-down: family-wise error rate.
+    /// Westfall–Young step-down maxT with the statistics' own correlation: family-wise error
+    /// rate, without Holm's loss of power when metrics move together.
     #[default]
+    Maxt,
+    /// Holm's step-down: family-wise error rate under any dependence (conservative when the
+    /// statistics are correlated).
     Holm,
     /// Benjamini–Hochberg step-up: false discovery rate.
     Bh,
@@ -288,14 +307,26 @@ pub enum Correction {
 impl Correction {
     pub fn name(self) -> &'static str {
         match self {
+            Correction::Maxt => "maxt",
             Correction::Holm => "holm",
             Correction::Bh => "bh",
             Correction::None => "none",
         }
     }
 
-    pub fn adjust(self, ps: &[f64]) -> Vec<f64> {
+    /// Adjusted p-values; `corr` is the correlation matrix of the statistics behind `ps`, which
+    /// only maxT uses (without it, maxT treats them as independent).
+    pub fn adjust(self, ps: &[f64], corr: Option<&[Vec<f64>]>) -> Vec<f64> {
         match self {
+            Correction::Maxt => match corr {
+                Some(c) => maxt(ps, c),
+                None => {
+                    let identity: Vec<Vec<f64>> = (0..ps.len())
+                        .map(|i| (0..ps.len()).map(|j| f64::from(u8::from(i == j))).collect())
+                        .collect();
+                    maxt(ps, &identity)
+                }
+            },
             Correction::Holm => holm(ps),
             Correction::Bh => benjamini_hochberg(ps),
             Correction::None => ps.to_vec(),
@@ -334,6 +365,86 @@ pub fn benjamini_hochberg(ps: &[f64]) -> Vec<f64> {
         out[i] = running;
     }
     out
+}
+
+/// Draws of the multivariate normal behind [`maxt`]: enough for a p-value near 0.05 to carry a
+/// Monte Carlo error of about 0.001; a fixed seed makes the adjustment reproducible.
+const MAXT_DRAWS: usize = 50_000;
+
+/// Westfall–Young step-down maxT adjusted p-values (Westfall & Young 1993, alg. 2.8; the
+/// single-step form is R multcomp's default), with the null distribution of the maximum taken
+/// from a multivariate normal with the statistics' correlation `corr`, simulated. Two-sided
+/// p-values are mapped to |z| first, so Welch t statistics of any df enter on one scale.
+/// NaN p-values stay NaN and are left out of the family.
+pub fn maxt(ps: &[f64], corr: &[Vec<f64>]) -> Vec<f64> {
+    use rand::SeedableRng;
+    use rand_distr::{Distribution, StandardNormal};
+    let idx = ranked(ps);
+    let k = idx.len();
+    let mut out = vec![f64::NAN; ps.len()];
+    if k == 0 {
+        return out;
+    }
+    // |z| of each statistic, in rank order (largest first).
+    let z: Vec<f64> = idx
+        .iter()
+        .map(|&i| normal_quantile(1.0 - ps[i] / 2.0).abs())
+        .collect();
+    let sub: Vec<Vec<f64>> = idx
+        .iter()
+        .map(|&i| idx.iter().map(|&j| corr[i][j]).collect())
+        .collect();
+    let l = cholesky(&sub);
+    let mut rng = rand_xoshiro::Xoshiro256PlusPlus::seed_from_u64(0x6d61_7874);
+    let mut hits = vec![0u64; k];
+    let (mut e, mut draw) = (vec![0.0; k], vec![0.0; k]);
+    for _ in 0..MAXT_DRAWS {
+        for v in e.iter_mut() {
+            *v = StandardNormal.sample(&mut rng);
+        }
+        for (r, d) in draw.iter_mut().enumerate() {
+            *d = l[r][..=r]
+                .iter()
+                .zip(&e)
+                .map(|(a, b)| a * b)
+                .sum::<f64>()
+                .abs();
+        }
+        // Step-down: statistic r is compared with the maximum over itself and the smaller ones.
+        let mut suffix_max = 0.0f64;
+        for r in (0..k).rev() {
+            suffix_max = suffix_max.max(draw[r]);
+            if suffix_max >= z[r] {
+                hits[r] += 1;
+            }
+        }
+    }
+    let mut running = 0.0f64;
+    for (r, &i) in idx.iter().enumerate() {
+        // Never below the raw p-value (the Monte Carlo estimate could dip under it).
+        let p = (hits[r] as f64 / MAXT_DRAWS as f64).max(ps[i]);
+        running = running.max(p).min(1.0);
+        out[i] = running;
+    }
+    out
+}
+
+/// Lower-triangular L with L·Lᵀ = `a` for a correlation matrix; a singular direction (two
+/// statistics that always move together) gets a zero column instead of failing.
+fn cholesky(a: &[Vec<f64>]) -> Vec<Vec<f64>> {
+    let n = a.len();
+    let mut l = vec![vec![0.0; n]; n];
+    for i in 0..n {
+        for j in 0..=i {
+            let s: f64 = (0..j).map(|k| l[i][k] * l[j][k]).sum();
+            if i == j {
+                l[i][i] = (a[i][i] - s).max(0.0).sqrt();
+            } else if l[j][j] > 1e-12 {
+                l[i][j] = (a[i][j] - s) / l[j][j];
+            }
+        }
+    }
+    l
 }
 
 /// Sample-ratio mismatch: chi-square of observed users per bucket against `expected` shares.
@@ -405,7 +516,12 @@ pub fn cuped(arms: &[(&[f64], &[f64])]) -> Cuped {
     let xbar = xsum / count.max(1) as f64;
     let adjusted = arms
         .iter()
-        .map(|&(y, x)| y.iter().zip(x).map(|(a, b)| a - theta * (b - xbar)).collect())
+        .map(|&(y, x)| {
+            y.iter()
+                .zip(x)
+                .map(|(a, b)| a - theta * (b - xbar))
+                .collect()
+        })
         .collect();
     // Within-arm SS after adjustment = Syy − θ·Sxy.
     let variance_reduction = if syy > 0.0 { theta * sxy / syy } else { 0.0 };
@@ -618,7 +734,10 @@ mod tests {
     fn t_quantiles_match_scipy_from_df_1_to_1e12() {
         for &(df, p, want) in T_PPF {
             let got = t_quantile(p, df);
-            assert!(close(got, want, 1e-9), "df {df} p {p}: {got} vs scipy {want}");
+            assert!(
+                close(got, want, 1e-9),
+                "df {df} p {p}: {got} vs scipy {want}"
+            );
         }
         assert_eq!(t_quantile(0.5, 7.0), 0.0);
         assert!(t_quantile(1.2, 7.0).is_nan() && t_quantile(0.9, 0.0).is_nan());
@@ -626,6 +745,18 @@ mod tests {
 
     /// scipy `stats.t.sf(x, df)`.
     const T_SF: &[(f64, f64, f64)] = &[
+        (29484.97, 0.0001, 0.49996010611028396),
+        (29484.97, 0.3, 0.38208963524174),
+        (29484.97, 1.0, 0.15865935718597723),
+        (29484.97, 30.0, 4.175133197216998e-195),
+        (99999.0, 0.0001, 0.4999601058717628),
+        (99999.0, 0.3, 0.3820888895982868),
+        (99999.0, 1.0, 0.1586564637941535),
+        (99999.0, 30.0, 3.6893424222172154e-197),
+        (7.0, 0.0001, 0.49996150085499014),
+        (7.0, 0.3, 0.3864450252010671),
+        (7.0, 1.0, 0.1753083314101037),
+        (7.0, 30.0, 5.894234440366572e-09),
         (3.0, 0.5, 0.3257239824240755),
         (3.0, 1.96, 0.07242610428242682),
         (3.0, 4.0, 0.014004228005073076),
@@ -647,7 +778,10 @@ mod tests {
     fn t_tails_match_scipy() {
         for &(df, x, want) in T_SF {
             let got = t_sf(x, df);
-            assert!(close(got, want, 1e-9), "df {df} x {x}: {got} vs scipy {want}");
+            assert!(
+                close(got, want, 1e-9),
+                "df {df} x {x}: {got} vs scipy {want}"
+            );
         }
     }
 
@@ -665,7 +799,10 @@ mod tests {
     fn noncentral_t_matches_scipy() {
         for &(df, x, nc, want) in NCT {
             let got = nct_cdf(x, df, nc);
-            assert!(close(got, want, 1e-9), "df {df} x {x} nc {nc}: {got} vs scipy {want}");
+            assert!(
+                close(got, want, 1e-9),
+                "df {df} x {x} nc {nc}: {got} vs scipy {want}"
+            );
         }
     }
 
@@ -691,7 +828,10 @@ mod tests {
     fn t_test_power_matches_statsmodels() {
         for &(d, power, want) in SOLVE_POWER {
             let got = t_test_users(d, 0.05, power);
-            assert!(close(got, want, 1e-6), "d {d} power {power}: {got} vs {want}");
+            assert!(
+                close(got, want, 1e-6),
+                "d {d} power {power}: {got} vs {want}"
+            );
             let mde = t_test_mde(want, 0.05, power);
             assert!(close(mde, d, 1e-6), "mde at n {want}: {mde} vs {d}");
         }
@@ -714,7 +854,32 @@ mod tests {
         assert_eq!(holm(&[0.9, 0.8]), vec![1.0, 1.0]);
         assert!(holm(&[f64::NAN, 0.01])[0].is_nan());
         assert!(benjamini_hochberg(&[f64::NAN, 0.01])[0].is_nan());
-        assert_eq!(Correction::None.adjust(&[0.3]), vec![0.3]);
+        assert_eq!(Correction::None.adjust(&[0.3], None), vec![0.3]);
+    }
+
+    #[test]
+    fn maxt_between_holm_sidak_for_independent_and_raw_for_identical_statistics() {
+        let ps = [0.01, 0.04, 0.2];
+        // Independent: the step-down Šidák values 1 − (1 − p)^(m − rank), to Monte Carlo error.
+        let got = Correction::Maxt.adjust(&ps, None);
+        let sidak = [1.0 - 0.99f64.powi(3), 1.0 - 0.96f64.powi(2), 0.2];
+        for (g, w) in got.iter().zip(sidak) {
+            assert!((g - w).abs() < 0.004, "{got:?} vs {sidak:?}");
+        }
+        // Perfectly correlated: one test, whatever the count.
+        let ones = vec![vec![1.0; 3]; 3];
+        let same = maxt(&[0.02, 0.02, 0.02], &ones);
+        assert!(same.iter().all(|p| (p - 0.02).abs() < 0.003), "{same:?}");
+        // Never below the raw p, monotone in the raw p, NaN kept out.
+        let corr = vec![
+            vec![1.0, 0.6, 0.0],
+            vec![0.6, 1.0, 0.3],
+            vec![0.0, 0.3, 1.0],
+        ];
+        let adj = maxt(&[0.03, f64::NAN, 0.001], &corr);
+        assert!(adj[1].is_nan() && adj[0] >= 0.03 && adj[2] >= 0.001 && adj[2] <= adj[0]);
+        // Reproducible.
+        assert_eq!(maxt(&ps, &ones), maxt(&ps, &ones));
     }
 
     #[test]
@@ -733,8 +898,16 @@ mod tests {
     #[test]
     fn the_interval_agrees_with_the_p_value_at_millions_of_users() {
         // 4.95M users per arm: the half-width is 1.96·se, and significance at 95% is p < 0.05.
-        let c = Summary { n: 4_950_000, mean: 10.0, var: 25.0 };
-        let t = Summary { n: 4_950_000, mean: 10.006, var: 25.0 };
+        let c = Summary {
+            n: 4_950_000,
+            mean: 10.0,
+            var: 25.0,
+        };
+        let t = Summary {
+            n: 4_950_000,
+            mean: 10.006,
+            var: 25.0,
+        };
         let w = welch(&c, &t, 0.95).unwrap();
         // df ≈ 9.9·10⁶: scipy's t.ppf(0.975) is 1.95996446… at 4.95·10⁶ and 1.95996422… at 10⁷.
         let half = (w.upper - w.diff) / w.se;
@@ -744,21 +917,40 @@ mod tests {
 
     #[test]
     fn relative_intervals() {
-        let c = Summary { n: 400, mean: 10.0, var: 16.0 };
-        let t = Summary { n: 500, mean: 12.0, var: 36.0 };
+        let c = Summary {
+            n: 400,
+            mean: 10.0,
+            var: 16.0,
+        };
+        let t = Summary {
+            n: 500,
+            mean: 12.0,
+            var: 36.0,
+        };
         let course = relative(&c, &t, 0.95, IntervalMethod::Course).unwrap();
         let w = welch(&c, &t, 0.95).unwrap();
         // The course's interval is Welch's divided by the control mean.
-        assert!(close(course.lower, w.lower / 10.0, 1e-12) && close(course.upper, w.upper / 10.0, 1e-12));
+        assert!(
+            close(course.lower, w.lower / 10.0, 1e-12)
+                && close(course.upper, w.upper / 10.0, 1e-12)
+        );
         let delta = relative(&c, &t, 0.95, IntervalMethod::Delta).unwrap();
         // se_r² = s_T²/(n_T·x̄_C²) + x̄_T²·s_C²/(n_C·x̄_C⁴) = 36/50000 + 144·16/4e6.
         let se = (36.0 / 50_000.0 + 144.0 * 16.0 / 4.0e6f64).sqrt();
         assert!(close(delta.se, se, 1e-12));
         assert!(close(delta.effect, 0.2, 1e-12));
-        assert!(close(delta.upper - delta.effect, t_quantile(0.975, w.df) * se, 1e-12));
+        assert!(close(
+            delta.upper - delta.effect,
+            t_quantile(0.975, w.df) * se,
+            1e-12
+        ));
         // For a gain the delta interval is wider than the course's.
         assert!(delta.upper - delta.lower > course.upper - course.lower);
-        let zero = Summary { n: 10, mean: 0.0, var: 1.0 };
+        let zero = Summary {
+            n: 10,
+            mean: 0.0,
+            var: 1.0,
+        };
         assert!(relative(&zero, &t, 0.95, IntervalMethod::Delta).is_none());
     }
 
@@ -770,7 +962,12 @@ mod tests {
         assert!(close(s.mean, 33.0 / 9.0, 1e-12));
         // Var(R) ≈ (s_y² − 2R·s_yd + R²·s_d²) / (n·d̄²).
         let (sy, sd) = (Summary::of(&y), Summary::of(&d));
-        let cov = y.iter().zip(&d).map(|(a, b)| (a - sy.mean) * (b - sd.mean)).sum::<f64>() / 4.0;
+        let cov = y
+            .iter()
+            .zip(&d)
+            .map(|(a, b)| (a - sy.mean) * (b - sd.mean))
+            .sum::<f64>()
+            / 4.0;
         let r = s.mean;
         let want = (sy.var - 2.0 * r * cov + r * r * sd.var) / (5.0 * sd.mean * sd.mean);
         assert!(close(s.var / 5.0, want, 1e-12), "{} vs {want}", s.var / 5.0);
@@ -807,14 +1004,24 @@ mod tests {
         // y = 2x + noise in each arm, and the treatment adds 5 to y and nothing to x.
         let x: Vec<f64> = (0..200).map(|i| (i % 10) as f64).collect();
         let noise = |i: usize| ((i * 7919) % 13) as f64 * 0.05;
-        let yc: Vec<f64> = x.iter().enumerate().map(|(i, v)| 2.0 * v + noise(i)).collect();
-        let yt: Vec<f64> = x.iter().enumerate().map(|(i, v)| 2.0 * v + 5.0 + noise(i + 1)).collect();
+        let yc: Vec<f64> = x
+            .iter()
+            .enumerate()
+            .map(|(i, v)| 2.0 * v + noise(i))
+            .collect();
+        let yt: Vec<f64> = x
+            .iter()
+            .enumerate()
+            .map(|(i, v)| 2.0 * v + 5.0 + noise(i + 1))
+            .collect();
         let c = cuped(&[(&yc, &x), (&yt, &x)]);
         assert!((c.theta - 2.0).abs() < 0.02, "{}", c.theta);
         assert!(c.variance_reduction > 0.95, "{}", c.variance_reduction);
         let (ac, at) = (Summary::of(&c.adjusted[0]), Summary::of(&c.adjusted[1]));
         // Same covariate in both arms: the adjustment keeps the difference of means.
-        assert!(((at.mean - ac.mean) - (Summary::of(&yt).mean - Summary::of(&yc).mean)).abs() < 1e-9);
+        assert!(
+            ((at.mean - ac.mean) - (Summary::of(&yt).mean - Summary::of(&yc).mean)).abs() < 1e-9
+        );
         assert!(ac.var < 0.05 * Summary::of(&yc).var);
     }
 

@@ -367,7 +367,7 @@ fn aa_false_positive_rate() {
     let aa = aa_experiments(runs, 3000, 1000);
     let rate = |k: u64| k as f64 / runs as f64 * 100.0;
     println!(
-        "{runs} A/A runs, 5 metrics: family-wise false failures (Holm over all pairs) {} = {:.2}%; \
+        "{runs} A/A runs, 5 metrics: family-wise false failures (maxT over all pairs) {} = {:.2}%; \
          any unadjusted pair significant {} = {:.2}%; mean_time_per_session alone {} = {:.2}%",
         aa.family,
         rate(aa.family),
@@ -474,7 +474,11 @@ fn cuped_logs(seed: u64, gain: f32, leak: f32, pre_experiment: &str) -> tempfile
         evs
     };
     write(&pre.join("data.json"), &mk(0, seed, leak), pre_experiment);
-    write(&exp.join("data.json"), &mk(10_000_000, seed + 1, gain), "EXP");
+    write(
+        &exp.join("data.json"),
+        &mk(10_000_000, seed + 1, gain),
+        "EXP",
+    );
     dir
 }
 
@@ -496,14 +500,22 @@ fn cuped_is_unbiased_narrower_and_reads_unassigned_pre_periods() {
         assert!(a.variance_reduction.unwrap() > 0.1, "{a:?}");
         assert!(a.cuped_balance_p.unwrap() > 0.001);
         assert!(a.upper - a.lower < p.upper - p.lower, "{a:?} vs {p:?}");
-        assert!(!adjusted.notes.iter().any(|n| n.contains("CUPED NOT APPLIED")));
+        assert!(
+            !adjusted
+                .notes
+                .iter()
+                .any(|n| n.contains("CUPED NOT APPLIED"))
+        );
         raw_sum += p.effect;
         cuped_sum += a.effect;
     }
     // Both estimate the same effect: over 12 experiments their means agree to well within the
     // raw estimate's noise (a biased adjustment would pull CUPED's mean away).
     let (raw, cuped) = (raw_sum / 12.0, cuped_sum / 12.0);
-    assert!((raw - cuped).abs() < 0.1 * raw.abs(), "raw {raw}% vs CUPED {cuped}%");
+    assert!(
+        (raw - cuped).abs() < 0.1 * raw.abs(),
+        "raw {raw}% vs CUPED {cuped}%"
+    );
 }
 
 #[test]
@@ -532,8 +544,19 @@ fn a_user_in_two_arms_goes_to_the_first_by_time_whatever_the_file_layout() {
     let base = random_log(9, 300, 3);
     // User 7 first shows up in T1 (early), later in C.
     let mut evs = base.clone();
-    let t7 = if evs.iter().any(|e| e.user == 7 && e.t == "C") { "T1" } else { "C" };
-    evs.push(Ev { user: 7, ts: 1, last: false, time: 0.5, latency: 0.0, t: t7 });
+    let t7 = if evs.iter().any(|e| e.user == 7 && e.t == "C") {
+        "T1"
+    } else {
+        "C"
+    };
+    evs.push(Ev {
+        user: 7,
+        ts: 1,
+        last: false,
+        time: 0.5,
+        latency: 0.0,
+        t: t7,
+    });
     let one = tempfile::tempdir().unwrap();
     write(&one.path().join("data.json"), &evs, "EXP");
     // The same events over three files, the early one last, the rest interleaved.
@@ -552,13 +575,23 @@ fn a_user_in_two_arms_goes_to_the_first_by_time_whatever_the_file_layout() {
     let want = botify_core::murmur::treatment_bucket(t7).unwrap() as u8;
     assert_eq!((find(&x), find(&y)), (Some(want), Some(want)));
     let r = analyse(&opts(three.path())).unwrap();
-    assert!(r.notes.iter().any(|n| n.starts_with("USERS IN TWO ARMS: 1 users")), "{:?}", r.notes);
+    assert!(
+        r.notes
+            .iter()
+            .any(|n| n.starts_with("USERS IN TWO ARMS: 1 users")),
+        "{:?}",
+        r.notes
+    );
 }
 
 #[test]
 fn an_empty_configured_bucket_is_a_sample_ratio_mismatch() {
     let dir = tempfile::tempdir().unwrap();
-    write(&dir.path().join("data.json"), &random_log(4, 1300, 2), "EXP");
+    write(
+        &dir.path().join("data.json"),
+        &random_log(4, 1300, 2),
+        "EXP",
+    );
     // Two buckets seen: an even split.
     assert!(!analyse(&opts(dir.path())).unwrap().srm.mismatch);
     // Three configured (as the experiments file says): T2 got nobody.
@@ -566,7 +599,11 @@ fn an_empty_configured_bucket_is_a_sample_ratio_mismatch() {
     o.buckets = Some(3);
     let r = analyse(&o).unwrap();
     assert!(r.srm.mismatch && r.srm.observed[2] == 0, "{:?}", r.srm);
-    assert!(r.notes.iter().any(|n| n == "treatment T2 has no users in these logs"));
+    assert!(
+        r.notes
+            .iter()
+            .any(|n| n == "treatment T2 has no users in these logs")
+    );
 }
 
 #[test]
@@ -585,8 +622,16 @@ fn intervals_corrections_guardrails_and_decisions() {
     o.interval = botify_ab::stats::IntervalMethod::Course;
     let course = analyse(&o).unwrap();
     let (d, c) = (
-        delta.rows.iter().find(|r| r.metric == "mean_time_per_session").unwrap(),
-        course.rows.iter().find(|r| r.metric == "mean_time_per_session").unwrap(),
+        delta
+            .rows
+            .iter()
+            .find(|r| r.metric == "mean_time_per_session")
+            .unwrap(),
+        course
+            .rows
+            .iter()
+            .find(|r| r.metric == "mean_time_per_session")
+            .unwrap(),
     );
     // Same test, a wider interval for a gain.
     assert_eq!((d.effect, d.p_value), (c.effect, c.p_value));
@@ -600,7 +645,11 @@ fn intervals_corrections_guardrails_and_decisions() {
     let mut o = opts(dir.path());
     o.guardrails = vec!["mean_request_latency:10%".parse().unwrap()];
     let r = analyse(&o).unwrap();
-    let lat = r.rows.iter().find(|r| r.metric == "mean_request_latency").unwrap();
+    let lat = r
+        .rows
+        .iter()
+        .find(|r| r.metric == "mean_request_latency")
+        .unwrap();
     assert_eq!(
         lat.guardrail.unwrap().status,
         botify_ab::report::GuardrailStatus::Violated
@@ -609,35 +658,63 @@ fn intervals_corrections_guardrails_and_decisions() {
     assert!(r.decisions[0].reason.contains("mean_request_latency"));
     // A generous margin lets it through.
     o.guardrails = vec!["mean_request_latency:500%".parse().unwrap()];
-    assert_eq!(analyse(&o).unwrap().decisions[0].verdict, botify_ab::report::Verdict::Ship);
-    // BH adjusts less than Holm; both cover every (treatment, metric) pair.
+    assert_eq!(
+        analyse(&o).unwrap().decisions[0].verdict,
+        botify_ab::report::Verdict::Ship
+    );
+    // BH adjusts less than Holm, and maxT (the default) less than Holm; all cover every
+    // (treatment, metric) pair.
     let mut o = opts(dir.path());
+    o.correction = botify_ab::stats::Correction::Holm;
     let holm = analyse(&o).unwrap();
     o.correction = botify_ab::stats::Correction::Bh;
     let bh = analyse(&o).unwrap();
-    for (h, b) in holm.rows.iter().zip(&bh.rows) {
+    for ((h, b), m) in holm.rows.iter().zip(&bh.rows).zip(&delta.rows) {
         assert!(b.p_adjusted <= h.p_adjusted + 1e-15 && b.p_adjusted >= b.p_value);
+        assert!(
+            m.p_adjusted <= h.p_adjusted + 1e-15 && m.p_adjusted >= m.p_value,
+            "{m:?} vs {h:?}"
+        );
     }
     // Sequential intervals are wider than the fixed ones.
     let mut o = opts(dir.path());
     o.sequential = Some(0.1);
     let s = analyse(&o).unwrap();
-    let row = s.rows.iter().find(|r| r.metric == "mean_time_per_session").unwrap();
+    let row = s
+        .rows
+        .iter()
+        .find(|r| r.metric == "mean_time_per_session")
+        .unwrap();
     let q = row.sequential.unwrap();
     assert!(q.lower < row.lower && q.upper > row.upper, "{row:?}");
     assert!(s.to_markdown().contains("always-valid CI %"));
     // Bad settings name the problem.
     let mut o = opts(dir.path());
     o.primary = "sessions_x".into();
-    assert!(analyse(&o).unwrap_err().to_string().contains("primary metric"));
+    assert!(
+        analyse(&o)
+            .unwrap_err()
+            .to_string()
+            .contains("primary metric")
+    );
     assert!("latency".parse::<botify_ab::report::Guardrail>().is_err());
-    assert!("nope:10%".parse::<botify_ab::report::Guardrail>().unwrap_err().to_string().contains("unknown metric"));
+    assert!(
+        "nope:10%"
+            .parse::<botify_ab::report::Guardrail>()
+            .unwrap_err()
+            .to_string()
+            .contains("unknown metric")
+    );
 }
 
 #[test]
 fn ratio_metrics_weigh_sessions_not_users() {
     let dir = tempfile::tempdir().unwrap();
-    write(&dir.path().join("data.json"), &random_log(13, 500, 3), "EXP");
+    write(
+        &dir.path().join("data.json"),
+        &random_log(13, 500, 3),
+        "EXP",
+    );
     let mut o = opts(dir.path());
     o.metrics = vec![
         "mean_time_per_session".into(),
@@ -645,11 +722,17 @@ fn ratio_metrics_weigh_sessions_not_users() {
         "ratio_tracks_per_session".into(),
     ];
     let r = analyse(&o).unwrap();
-    let users = read_users(&[dir.path().to_path_buf()], "EXP").unwrap().users;
+    let users = read_users(&[dir.path().to_path_buf()], "EXP")
+        .unwrap()
+        .users;
     let control: Vec<_> = users.iter().filter(|u| u.treatment == 0).collect();
     let total_time: f64 = control.iter().map(|u| u.time).sum();
     let total_sessions: f64 = control.iter().map(|u| f64::from(u.sessions)).sum();
-    let row = r.rows.iter().find(|r| r.metric == "ratio_time_per_session").unwrap();
+    let row = r
+        .rows
+        .iter()
+        .find(|r| r.metric == "ratio_time_per_session")
+        .unwrap();
     assert!((row.control_mean - total_time / total_sessions).abs() < 1e-9);
     assert!(row.lower < row.effect && row.effect < row.upper);
 }
@@ -679,7 +762,10 @@ fn simulated_relative_coverage() {
     let router = Router::build(
         ExperimentsConfig::split(
             "COV",
-            vec![RecommenderSpec::Random {}, RecommenderSpec::StickyArtist { fallback: None }],
+            vec![
+                RecommenderSpec::Random {},
+                RecommenderSpec::StickyArtist { fallback: None },
+            ],
         ),
         std::sync::Arc::new(world.catalog.clone()),
     )
@@ -691,8 +777,14 @@ fn simulated_relative_coverage() {
     for seed in 0..runs {
         let dir = tempfile::tempdir().unwrap();
         let (tx, rx) = std::sync::mpsc::sync_channel(1 << 20);
-        let p = SimParams { episodes: 4000, seed: 7000 + seed, day: 0, max_steps: 1000 };
-        sim.run_day(&Agent::Router(&router), &p, Some(&tx), &|_| {}).unwrap();
+        let p = SimParams {
+            episodes: 4000,
+            seed: 7000 + seed,
+            day: 0,
+            max_steps: 1000,
+        };
+        sim.run_day(&Agent::Router(&router), &p, Some(&tx), &|_| {})
+            .unwrap();
         drop(tx);
         let bytes: Vec<u8> = rx.iter().flatten().collect();
         std::fs::write(dir.path().join("data.json"), bytes).unwrap();
@@ -718,4 +810,48 @@ fn simulated_relative_coverage() {
         course * 100.0
     );
     assert!((delta - 0.95).abs() < 0.03, "delta coverage {delta}");
+}
+
+#[test]
+fn power_uses_the_t_test_and_the_real_group_size() {
+    use botify_ab::power::PowerQuery;
+    use botify_ab::stats::t_test_power;
+    let dir = tempfile::tempdir().unwrap();
+    write(
+        &dir.path().join("data.json"),
+        &random_log(21, 400, 3),
+        "EXP",
+    );
+    let q = |experiment: Option<&str>| PowerQuery {
+        metric: "mean_time_per_session".into(),
+        baseline_logs: vec![dir.path().to_path_buf()],
+        experiment: experiment.map(String::from),
+        effect: Some(0.4),
+        users: None,
+        alpha: 0.05,
+        power: 0.8,
+    };
+    let a = q(Some("EXP")).answer().unwrap();
+    let n = a.users_needed.unwrap();
+    let d = 0.4 * a.baseline.mean / a.baseline.var.sqrt();
+    // Enough for the promised power with the t test itself, and one user fewer is not.
+    assert!(
+        t_test_power(d, n, 0.05) >= 0.8 && t_test_power(d, n - 1.0, 0.05) < 0.8,
+        "{n}"
+    );
+    // With --experiment the baseline is the control group: its size is the group size.
+    assert_eq!(a.users, a.baseline.n as f64);
+    let all = q(None).answer().unwrap();
+    assert_eq!(all.users, all.baseline.n as f64 / 2.0);
+}
+
+#[test]
+fn guardrails_read_and_write_as_text() {
+    let g: botify_ab::report::Guardrail = "mean_request_latency:10%".parse().unwrap();
+    assert!((g.margin - 0.1).abs() < 1e-12);
+    let json = serde_json::to_string(&g).unwrap();
+    assert_eq!(json, "\"mean_request_latency:10%\"");
+    let back: botify_ab::report::Guardrail = serde_json::from_str(&json).unwrap();
+    assert_eq!(back, g);
+    assert!(serde_json::from_str::<botify_ab::report::Guardrail>("\"time:-5%\"").is_err());
 }

@@ -45,8 +45,16 @@ fn the_delta_interval_covers_a_planted_gain() {
 #[test]
 #[ignore]
 fn relative_interval_coverage_full_size() {
-    for (n, effect) in [(1000, 0.374), (20_000, 0.374), (20_000, 0.05), (20_000, -0.3)] {
-        let (delta, course) = coverage(4000, n, effect, 7);
+    for (k, (n, effect)) in [
+        (1000, 0.374),
+        (20_000, 0.374),
+        (20_000, 0.05),
+        (20_000, -0.3),
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let (delta, course) = coverage(4000, n, effect, 7 + k as u64);
         println!(
             "n = {n} per arm, effect {:+.1}%: delta {:.2}%, course {:.2}% (4,000 runs)",
             effect * 100.0,
@@ -65,8 +73,13 @@ fn sequential_coverage(runs: u64, effect: f64, first: usize, last: usize, step: 
         let c = users(&mut rng, last, 1.0);
         let t = users(&mut rng, last, 1.0 + effect);
         let always = (first..=last).step_by(step).all(|n| {
-            let r = relative(&Summary::of(&c[..n]), &Summary::of(&t[..n]), 0.95, IntervalMethod::Delta)
-                .unwrap();
+            let r = relative(
+                &Summary::of(&c[..n]),
+                &Summary::of(&t[..n]),
+                0.95,
+                IntervalMethod::Delta,
+            )
+            .unwrap();
             let (lo, hi, _) = msprt(r.effect, r.se, 0.1, 0.95);
             lo <= effect && effect <= hi
         });
@@ -78,7 +91,10 @@ fn sequential_coverage(runs: u64, effect: f64, first: usize, last: usize, step: 
 #[test]
 fn the_always_valid_interval_survives_continual_peeking() {
     let cover = sequential_coverage(300, 0.1, 200, 4000, 100);
-    assert!(cover >= 0.95, "covered the truth at every look in {cover} of runs");
+    assert!(
+        cover >= 0.95,
+        "covered the truth at every look in {cover} of runs"
+    );
     // The fixed interval, looked at as often, does not.
     let mut fixed_fails = 0;
     for run in 0..300u64 {
@@ -86,11 +102,17 @@ fn the_always_valid_interval_survives_continual_peeking() {
         let c = users(&mut rng, 4000, 1.0);
         let t = users(&mut rng, 4000, 1.0);
         let any = (200..=4000).step_by(100).any(|n| {
-            welch(&Summary::of(&c[..n]), &Summary::of(&t[..n]), 0.95).unwrap().p < 0.05
+            welch(&Summary::of(&c[..n]), &Summary::of(&t[..n]), 0.95)
+                .unwrap()
+                .p
+                < 0.05
         });
         fixed_fails += u64::from(any);
     }
-    assert!(fixed_fails > 30, "peeking at the fixed test: {fixed_fails}/300 false alarms");
+    assert!(
+        fixed_fails > 30,
+        "peeking at the fixed test: {fixed_fails}/300 false alarms"
+    );
 }
 
 #[test]
@@ -98,7 +120,11 @@ fn the_always_valid_interval_survives_continual_peeking() {
 fn sequential_coverage_full_size() {
     for effect in [0.0, 0.1, 0.374] {
         let c = sequential_coverage(2000, effect, 200, 20_000, 200);
-        println!("effect {:+.1}%: covered at all 100 looks in {:.2}% of 2,000 runs", effect * 100.0, c * 100.0);
+        println!(
+            "effect {:+.1}%: covered at all 100 looks in {:.2}% of 2,000 runs",
+            effect * 100.0,
+            c * 100.0
+        );
     }
 }
 

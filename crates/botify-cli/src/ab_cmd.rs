@@ -41,9 +41,11 @@ struct AnalyseArgs {
     /// (the course notebook's Welch interval ÷ control mean, too narrow for gains).
     #[arg(long, value_enum, default_value_t = Interval::Delta)]
     interval: Interval,
-    /// Multiplicity correction over every (treatment, metric) pair: holm (family-wise error),
-    /// bh (Benjamini–Hochberg false discovery rate) or none.
-    #[arg(long, value_enum, default_value_t = CorrectionArg::Holm)]
+    /// Multiplicity correction over every (treatment, metric) pair: maxt (Westfall–Young
+    /// step-down maxT, family-wise error using the statistics' correlation), holm (family-wise
+    /// error under any dependence, conservative), bh (Benjamini–Hochberg false discovery rate)
+    /// or none.
+    #[arg(long, value_enum, default_value_t = CorrectionArg::Maxt)]
     correction: CorrectionArg,
     /// The metric the ship / don't ship decision rests on.
     #[arg(long, default_value = "mean_time_per_session")]
@@ -83,6 +85,7 @@ enum Interval {
 
 #[derive(Clone, Copy, ValueEnum)]
 enum CorrectionArg {
+    Maxt,
     Holm,
     Bh,
     None,
@@ -165,6 +168,7 @@ fn run_analysis(a: AnalyseArgs) -> Result<()> {
         Interval::Course => IntervalMethod::Course,
     };
     o.correction = match a.correction {
+        CorrectionArg::Maxt => Correction::Maxt,
         CorrectionArg::Holm => Correction::Holm,
         CorrectionArg::Bh => Correction::Bh,
         CorrectionArg::None => Correction::None,
@@ -258,7 +262,11 @@ pub fn print_table(r: &AbReport) {
             .map(|(i, (c, &w))| {
                 let pad = " ".repeat(w.saturating_sub(c.chars().count()));
                 // Names left-aligned, numbers right-aligned.
-                if i < 2 { format!("{c}{pad}") } else { format!("{pad}{c}") }
+                if i < 2 {
+                    format!("{c}{pad}")
+                } else {
+                    format!("{pad}{c}")
+                }
             })
             .collect::<Vec<_>>()
             .join("  ")

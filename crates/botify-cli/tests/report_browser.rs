@@ -50,6 +50,77 @@ fn html_report_renders_in_headless_chromium() {
         String::from_utf8_lossy(&out.stderr)
     );
     assert!(String::from_utf8_lossy(&out.stdout).contains("| T1 | mean_time_per_session |"));
+    // Every statistics flag, through the CLI: the JSON says which interval and correction it
+    // used, and carries decisions, guardrails and always-valid intervals.
+    let out = bin()
+        .args([
+            "ab",
+            "--experiment",
+            "E",
+            &d("log"),
+            "--experiments",
+            exp.to_str().unwrap(),
+            "--interval",
+            "course",
+            "--correction",
+            "bh",
+            "--guardrail",
+            "mean_request_latency:1000%",
+            "--sequential",
+            "--format",
+            "json",
+        ])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(
+        (json["interval"].as_str(), json["correction"].as_str()),
+        (Some("course"), Some("bh"))
+    );
+    // T1 is Random against StickyArtist: worse.
+    assert_eq!(json["decisions"][0]["verdict"], "dont_ship", "{json}");
+    let rows = json["rows"].as_array().unwrap();
+    assert!(rows.iter().all(|r| r["sequential"]["lower"].is_number()));
+    assert!(
+        rows.iter()
+            .any(|r| r["guardrail"]["status"] == "non_inferior")
+    );
+    let out = bin()
+        .args(["ab", "--experiment", "E", &d("log"), "--sequential"])
+        .output()
+        .unwrap();
+    let table = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        table.contains("95% CI % (delta)")
+            && table.contains("always-valid CI %")
+            && table.contains("decision T1: don't ship"),
+        "{table}"
+    );
+    for (args, says) in [
+        (vec!["--guardrail", "latency"], "METRIC:MARGIN"),
+        (vec!["--interval", "wide"], "wide"),
+        (vec!["--primary", "nope"], "primary metric"),
+        (
+            vec!["--experiments", "/nonexistent.toml"],
+            "/nonexistent.toml",
+        ),
+    ] {
+        let out = bin()
+            .args(["ab", "--experiment", "E", &d("log")])
+            .args(&args)
+            .output()
+            .unwrap();
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            !out.status.success() && err.contains(says),
+            "{args:?}: {err}"
+        );
+    }
     let Some(chromium) = ["chromium", "chromium-browser", "google-chrome"]
         .into_iter()
         .find(|b| {

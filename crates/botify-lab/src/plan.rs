@@ -108,6 +108,13 @@ pub struct AbPlan {
     /// T1, T2, … in order. Data files are relative to the run directory (`models/als.jsonl`).
     pub treatments: Vec<RecommenderSpec>,
     pub confidence: f64,
+    /// The relative effect's interval: "delta" (default) or "course".
+    pub interval: botify_ab::stats::IntervalMethod,
+    /// Multiplicity correction over every (treatment, metric) pair: "maxt" (default), "holm",
+    /// "bh" or "none".
+    pub correction: botify_ab::stats::Correction,
+    /// Guardrails as `METRIC:MARGIN`, e.g. `["mean_request_latency:50%"]`.
+    pub guardrails: Vec<botify_ab::report::Guardrail>,
 }
 
 fn sticky() -> RecommenderSpec {
@@ -221,6 +228,9 @@ impl Default for AbPlan {
                 }),
             ],
             confidence: 0.95,
+            interval: Default::default(),
+            correction: Default::default(),
+            guardrails: Vec::new(),
         }
     }
 }

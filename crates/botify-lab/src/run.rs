@@ -262,6 +262,9 @@ pub fn run(plan: &Plan, opts: &RunOptions, obs: &dyn Observer) -> Result<RunOutc
     let (report, results) = stages.run("analysis", || {
         let mut o = AbOptions::new("AB", vec![ab_log_dir.clone()]);
         o.confidence = plan.ab.confidence;
+        o.interval = plan.ab.interval;
+        o.correction = plan.ab.correction;
+        o.guardrails = plan.ab.guardrails.clone();
         o.buckets = Some(plan.ab.treatments.len() as u32 + 1);
         let r = analyse(&o)?;
         crate::write(&run.join("report.md"), r.to_markdown())?;

@@ -84,8 +84,14 @@ fn a_plan_runs_in_process_reproducibly_and_reports_its_stages() {
     // The same plan again gives the same results to the bit, but for measured latencies.
     let b = run(&plan, &options(&tmp.path().join("b")), &botify_lab::Quiet).unwrap();
     assert_eq!(reproducible_part(&a.results), reproducible_part(&b.results));
-    assert!(a.results["rows"].as_array().unwrap().iter().any(|r| r["metric"] == "mean_request_latency"
-        && r["control_mean"].as_f64().unwrap() > 0.0));
+    assert!(
+        a.results["rows"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|r| r["metric"] == "mean_request_latency"
+                && r["control_mean"].as_f64().unwrap() > 0.0)
+    );
     // A run never mixes with an earlier one.
     let again = run(&plan, &options(&tmp.path().join("a")), &botify_lab::Quiet);
     assert!(matches!(again, Err(Error::Invalid(m)) if m.contains("already holds files")));
