@@ -703,8 +703,13 @@ fn statistic_correlation(
 /// Ship only when the primary metric improves significantly (after the correction) and no
 /// guardrail is significantly worse than its margin.
 fn decide(rows: &[Row], primary: &str, correction: Correction) -> Vec<Decision> {
-    let mut treatments: Vec<&str> = rows.iter().map(|r| r.treatment.as_str()).collect();
-    treatments.dedup();
+    // Rows run metric by metric: each treatment once, in order of first appearance.
+    let mut treatments: Vec<&str> = Vec::new();
+    for r in rows {
+        if !treatments.contains(&r.treatment.as_str()) {
+            treatments.push(&r.treatment);
+        }
+    }
     let adj = match correction {
         Correction::None => String::new(),
         c => format!(" ({})", c.name()),

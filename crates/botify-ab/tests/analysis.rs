@@ -639,7 +639,8 @@ fn intervals_corrections_guardrails_and_decisions() {
     assert!(delta.to_markdown().contains("95% CI % (delta)"));
     assert!(course.to_csv().lines().nth(1).unwrap().contains(",course,"));
     assert!(delta.to_json().contains("\"interval\": \"delta\""));
-    // Ship on time per session…
+    // One decision per treatment: ship on time per session…
+    assert_eq!(delta.decisions.len(), 1);
     assert_eq!(delta.decisions[0].verdict, botify_ab::report::Verdict::Ship);
     // …unless latency may not triple.
     let mut o = opts(dir.path());
