@@ -593,39 +593,32 @@ pub fn t_test_users(d: f64, alpha: f64, power: f64) -> f64 {
     }
     let z = normal_quantile(1.0 - alpha / 2.0) + normal_quantile(power);
     // df = 2n − 2 must be positive; power grows with n.
-    let (mut lo, mut hi) = (1.0 + 1e-9, 2.0 * (z / d).powi(2) * 2.0 + 10.0);
-    while t_test_power(d, hi, alpha) < power {
-        hi *= 2.0;
-    }
-    for _ in 0..200 {
-        let mid = 0.5 * (lo + hi);
-        if t_test_power(d, mid, alpha) < power {
-            lo = mid;
-        } else {
-            hi = mid;
-        }
-        if hi - lo <= 1e-10 * hi {
-            break;
-        }
-    }
-    0.5 * (lo + hi)
+    bisect_up(1.0 + 1e-9, 4.0 * (z / d).powi(2) + 10.0, |n| {
+        t_test_power(d, n, alpha) >= power
+    })
 }
 
 /// The smallest standardised effect the t test detects with `power` and `n` users per group.
 pub fn t_test_mde(n: f64, alpha: f64, power: f64) -> f64 {
-    let (mut lo, mut hi) = (0.0f64, 1.0f64);
-    while t_test_power(hi, n, alpha) < power {
+    bisect_up(0.0, 1.0, |d| t_test_power(d, n, alpha) >= power)
+}
+
+/// The point where a monotone `reached` turns true, above `lo`: `hi` is doubled until it is
+/// reached (NaN if never, up to 10¹²), then bisected to a relative 1e-12.
+fn bisect_up(mut lo: f64, mut hi: f64, reached: impl Fn(f64) -> bool) -> f64 {
+    while !reached(hi) {
+        lo = hi;
         hi *= 2.0;
-        if hi > 1e6 {
+        if hi > 1e12 {
             return f64::NAN;
         }
     }
     for _ in 0..200 {
         let mid = 0.5 * (lo + hi);
-        if t_test_power(mid, n, alpha) < power {
-            lo = mid;
-        } else {
+        if reached(mid) {
             hi = mid;
+        } else {
+            lo = mid;
         }
         if hi - lo <= 1e-12 * hi {
             break;

@@ -353,6 +353,14 @@ fn cuped_reduces_variance_with_a_correlated_pre_period() {
     assert!(width(&adjusted) < width(&plain));
 }
 
+/// The run count of a full-size simulation: the variable's value, else `default`.
+fn runs_from_env(var: &str, default: u64) -> u64 {
+    std::env::var(var)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
+}
+
 /// A/A experiments from the in-process simulator, each with a fresh split (a new experiment
 /// name, so new murmur3 buckets) and a fresh seed: how often does the report find *anything*
 /// significant after the family-wise correction over all five metrics? Slow: run with
@@ -360,10 +368,7 @@ fn cuped_reduces_variance_with_a_correlated_pre_period() {
 #[test]
 #[ignore]
 fn aa_false_positive_rate() {
-    let runs: u64 = std::env::var("BOTIFY_AA_RUNS")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(1000);
+    let runs = runs_from_env("BOTIFY_AA_RUNS", 1000);
     let aa = aa_experiments(runs, 3000, 1000);
     let rate = |k: u64| k as f64 / runs as f64 * 100.0;
     println!(
@@ -749,10 +754,7 @@ fn simulated_relative_coverage() {
     use botify_recs::experiments::{ExperimentsConfig, Router};
     use botify_recs::spec::RecommenderSpec;
     use botify_sim::runner::{Agent, SimParams, Simulator};
-    let runs: u64 = std::env::var("BOTIFY_COVERAGE_RUNS")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(600);
+    let runs = runs_from_env("BOTIFY_COVERAGE_RUNS", 600);
     let world = botify_core::generate::generate(&botify_core::generate::WorldParams {
         tracks: 5000,
         users: 200_000,

@@ -1,7 +1,7 @@
 //! The HTML A/B report renders in a real browser (headless Chromium), when one is installed.
 
 mod common;
-use common::{bin, experiment, world};
+use common::{bin, botify, experiment, world};
 use std::process::Command;
 
 #[test]
@@ -52,32 +52,25 @@ fn html_report_renders_in_headless_chromium() {
     assert!(String::from_utf8_lossy(&out.stdout).contains("| T1 | mean_time_per_session |"));
     // Every statistics flag, through the CLI: the JSON says which interval and correction it
     // used, and carries decisions, guardrails and always-valid intervals.
-    let out = bin()
-        .args([
-            "ab",
-            "--experiment",
-            "E",
-            &d("log"),
-            "--experiments",
-            exp.to_str().unwrap(),
-            "--interval",
-            "course",
-            "--correction",
-            "bh",
-            "--guardrail",
-            "mean_request_latency:1000%",
-            "--sequential",
-            "--format",
-            "json",
-        ])
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let (ok, out, err) = botify(&[
+        "ab",
+        "--experiment",
+        "E",
+        &d("log"),
+        "--experiments",
+        exp.to_str().unwrap(),
+        "--interval",
+        "course",
+        "--correction",
+        "bh",
+        "--guardrail",
+        "mean_request_latency:1000%",
+        "--sequential",
+        "--format",
+        "json",
+    ]);
+    assert!(ok, "{err}");
+    let json: serde_json::Value = serde_json::from_str(&out).unwrap();
     assert_eq!(
         (json["interval"].as_str(), json["correction"].as_str()),
         (Some("course"), Some("bh"))
@@ -90,17 +83,14 @@ fn html_report_renders_in_headless_chromium() {
         rows.iter()
             .any(|r| r["guardrail"]["status"] == "non_inferior")
     );
-    let out = bin()
-        .args(["ab", "--experiment", "E", &d("log"), "--sequential"])
-        .output()
-        .unwrap();
-    let table = String::from_utf8_lossy(&out.stdout);
+    let (_, table, _) = botify(&["ab", "--experiment", "E", &d("log"), "--sequential"]);
     assert!(
         table.contains("95% CI % (delta)")
             && table.contains("always-valid CI %")
             && table.contains("decision T1: don't ship"),
         "{table}"
     );
+    let log = d("log");
     for (args, says) in [
         (vec!["--guardrail", "latency"], "METRIC:MARGIN"),
         (vec!["--interval", "wide"], "wide"),
@@ -110,16 +100,10 @@ fn html_report_renders_in_headless_chromium() {
             "/nonexistent.toml",
         ),
     ] {
-        let out = bin()
-            .args(["ab", "--experiment", "E", &d("log")])
-            .args(&args)
-            .output()
-            .unwrap();
-        let err = String::from_utf8_lossy(&out.stderr);
-        assert!(
-            !out.status.success() && err.contains(says),
-            "{args:?}: {err}"
-        );
+        let mut all = vec!["ab", "--experiment", "E", &log];
+        all.extend(&args);
+        let (ok, _, err) = botify(&all);
+        assert!(!ok && err.contains(says), "{args:?}: {err}");
     }
     let Some(chromium) = ["chromium", "chromium-browser", "google-chrome"]
         .into_iter()
