@@ -6,6 +6,7 @@ use clap::Args;
 use std::io::{BufRead, Write};
 use std::net::SocketAddr;
 use std::path::PathBuf;
+use std::time::Duration;
 
 #[derive(Args)]
 pub struct ServeArgs {
@@ -37,6 +38,20 @@ pub struct ServeArgs {
     /// Worker threads (1 to 1,024; default: one per core).
     #[arg(long, value_parser = clap::value_parser!(u64).range(1..=1024))]
     workers: Option<u64>,
+    /// Users whose history the embedded store remembers (1 to 1,000,000,000); the least
+    /// recently used are forgotten first.
+    #[arg(long, default_value_t = botify_server::Limits::default().max_users as u64,
+          value_parser = clap::value_parser!(u64).range(1..=1_000_000_000))]
+    max_users: u64,
+    /// Seconds a user's Redis history lives after their last listen (0: forever; at most 10 years).
+    #[arg(long, default_value_t = botify_server::Limits::default().history_ttl.map_or(0, |d| d.as_secs()),
+          value_parser = clap::value_parser!(u64).range(0..=315_360_000))]
+    history_ttl: u64,
+    /// Longest wait for one Redis command in ms (1 to 60,000) before answering without history
+    /// and opening the circuit breaker.
+    #[arg(long, default_value_t = botify_server::Limits::default().redis_timeout.as_millis() as u64,
+          value_parser = clap::value_parser!(u64).range(1..=60_000))]
+    redis_timeout_ms: u64,
 }
 
 pub fn run(a: ServeArgs) -> Result<()> {
@@ -64,6 +79,11 @@ pub fn run(a: ServeArgs) -> Result<()> {
             admin_token: std::env::var("BOTIFY_ADMIN_TOKEN")
                 .ok()
                 .filter(|t| !t.is_empty()),
+            limits: botify_server::Limits {
+                max_users: a.max_users as usize,
+                history_ttl: (a.history_ttl > 0).then(|| Duration::from_secs(a.history_ttl)),
+                redis_timeout: Duration::from_millis(a.redis_timeout_ms),
+            },
         };
         tracing::info!("listening on http://{}", listener.local_addr()?);
         let report = botify_server::serve(cfg, listener, shutdown_signal()).await?;

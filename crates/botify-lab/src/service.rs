@@ -64,6 +64,7 @@ impl Service {
             rotation: Rotation::default(),
             redis: cfg.redis,
             admin_token: Some(token.clone()),
+            limits: botify_server::Limits::default(),
         };
         let (tx, rx) = tokio::sync::oneshot::channel::<()>();
         let handle = runtime.spawn(botify_server::serve(server, listener, async move {

@@ -80,6 +80,10 @@ impl Recommender for Contextual {
     fn recommend(&self, req: &Request, _: &[Listen], rng: &mut Rng) -> Option<TrackId> {
         pick(self.lists.get(req.track)?, rng)
     }
+
+    fn track_list(&self, track: TrackId) -> Option<&[TrackId]> {
+        self.lists.get(track)
+    }
 }
 
 /// History-aware item-to-item: picks an anchor among the current and recent listens with
@@ -91,6 +95,10 @@ pub struct HistoryI2I {
     pub anchors: usize,
 }
 impl Recommender for HistoryI2I {
+    fn track_list(&self, track: TrackId) -> Option<&[TrackId]> {
+        self.lists.get(track)
+    }
+
     fn recommend(&self, req: &Request, history: &[Listen], rng: &mut Rng) -> Option<TrackId> {
         let recent = &history[history.len().saturating_sub(self.anchors.saturating_sub(1))..];
         let anchors = recent
@@ -138,6 +146,12 @@ impl Recommender for Chain {
 
     fn uses_history(&self) -> bool {
         self.primary.uses_history() || self.fallback.uses_history()
+    }
+
+    fn track_list(&self, track: TrackId) -> Option<&[TrackId]> {
+        self.primary
+            .track_list(track)
+            .or_else(|| self.fallback.track_list(track))
     }
 }
 

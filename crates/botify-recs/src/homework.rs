@@ -273,6 +273,10 @@ impl WeightedI2i {
 }
 
 impl Recommender for WeightedI2i {
+    fn track_list(&self, track: TrackId) -> Option<&[TrackId]> {
+        self.lists.get(track)
+    }
+
     fn recommend(&self, req: &Request, history: &[Listen], rng: &mut Rng) -> Option<TrackId> {
         if !self.catalog.contains(u64::from(req.track)) {
             return None;

@@ -46,4 +46,10 @@ pub trait Recommender: Send + Sync {
     fn uses_history(&self) -> bool {
         false
     }
+
+    /// The per-track list this recommender draws from for `track`, if it has one (item-to-item
+    /// models): what the course's `/track/{id}` shows as `recommendations`.
+    fn track_list(&self, _track: TrackId) -> Option<&[TrackId]> {
+        None
+    }
 }

@@ -7,7 +7,7 @@ pub mod metrics;
 mod routes;
 pub mod store;
 
-pub use routes::{AppState, ServeReport, ServerConfig, build_state, router, serve};
+pub use routes::{AppState, Limits, ServeReport, ServerConfig, build_state, router, serve};
 
 #[derive(Debug, thiserror::Error)]
 pub enum Error {

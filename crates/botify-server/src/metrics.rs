@@ -74,6 +74,12 @@ pub struct Metrics {
     pub log_lines: AtomicU64,
     pub reloads: AtomicU64,
     pub reload_failures: AtomicU64,
+    /// Data files read from local files because Redis could not be reached.
+    pub data_local_fallbacks: std::sync::Arc<AtomicU64>,
+    /// Users the embedded store forgot (least recently used) to stay under `--max-users`.
+    pub evictions: std::sync::Arc<AtomicU64>,
+    /// Store operations skipped while the Redis circuit breaker was open.
+    pub store_skipped: std::sync::Arc<AtomicU64>,
 }
 
 fn idx(e: Endpoint) -> usize {
@@ -165,6 +171,21 @@ impl Metrics {
                 "botify_reload_failures_total",
                 "Rejected hot reloads (the old configuration stays).",
                 &self.reload_failures,
+            ),
+            (
+                "botify_data_local_fallbacks_total",
+                "Data files read from local files because Redis was unreachable.",
+                &self.data_local_fallbacks,
+            ),
+            (
+                "botify_history_evictions_total",
+                "Users forgotten by the embedded store (least recently used) to stay under --max-users.",
+                &self.evictions,
+            ),
+            (
+                "botify_store_skipped_total",
+                "Store operations skipped while the Redis circuit breaker was open (answered without history).",
+                &self.store_skipped,
             ),
         ] {
             let _ = writeln!(

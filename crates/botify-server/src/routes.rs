@@ -5,7 +5,7 @@ use crate::metrics::{Endpoint, Metrics};
 use crate::store::{EmbeddedStore, RedisStore, Store};
 use arc_swap::ArcSwap;
 use axum::body::Bytes;
-use axum::extract::rejection::BytesRejection;
+use axum::extract::rejection::{BytesRejection, PathRejection};
 use axum::extract::{DefaultBodyLimit, Path, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
@@ -40,6 +40,28 @@ pub struct ServerConfig {
     pub redis: Option<String>,
     /// Bearer token for `POST /admin/reload`; the endpoint is disabled without one.
     pub admin_token: Option<String>,
+    pub limits: Limits,
+}
+
+/// Bounds that keep the service fast and its memory finite whatever clients and Redis do.
+#[derive(Debug, Clone)]
+pub struct Limits {
+    /// Users the embedded store remembers (least recently used forgotten first).
+    pub max_users: usize,
+    /// Redis history keys expire this long after their last listen; None: never.
+    pub history_ttl: Option<std::time::Duration>,
+    /// Longest wait for one Redis command before answering without history.
+    pub redis_timeout: std::time::Duration,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            max_users: crate::store::DEFAULT_MAX_USERS,
+            history_ttl: Some(std::time::Duration::from_secs(7 * 24 * 3600)),
+            redis_timeout: std::time::Duration::from_millis(100),
+        }
+    }
 }
 
 pub struct AppState {
@@ -71,6 +93,7 @@ impl AppState {
     /// atomically: requests in flight finish on the old configuration, none is dropped. On error
     /// the old configuration stays.
     pub fn reload(&self) -> Result<String> {
+        let fallbacks_before = self.metrics.data_local_fallbacks.load(Ordering::Relaxed);
         let result = load_config(self.experiments_path.as_ref()).and_then(|cfg| {
             Ok(Router::build_with(
                 cfg,
@@ -80,10 +103,19 @@ impl AppState {
         });
         match result {
             Ok(r) => {
+                let local =
+                    self.metrics.data_local_fallbacks.load(Ordering::Relaxed) - fallbacks_before;
                 let msg = format!(
-                    "reloaded: experiment {} with {} treatments",
+                    "reloaded: experiment {} with {} treatments{}",
                     r.route_name(),
-                    r.treatments.len()
+                    r.treatments.len(),
+                    if local > 0 {
+                        format!(
+                            "; Redis was unreachable, {local} data files were read from local files"
+                        )
+                    } else {
+                        String::new()
+                    }
                 );
                 self.router.store(Arc::new(r));
                 self.metrics.reloads.fetch_add(1, Ordering::Relaxed);
@@ -131,8 +163,9 @@ impl AppState {
 pub async fn build_state(cfg: &ServerConfig, log: &LogWriter) -> Result<Arc<AppState>> {
     let catalog = Arc::new(Catalog::load(&cfg.catalog)?);
     let experiments = load_config(cfg.experiments.as_ref())?;
+    let metrics = Metrics::default();
     let data = match &cfg.redis {
-        Some(url) => crate::store::redis_data_source(url)?,
+        Some(url) => crate::store::redis_data_source(url, metrics.data_local_fallbacks.clone())?,
         None => botify_recs::spec::files(),
     };
     // Reading data may block on Redis: keep it off the async workers.
@@ -140,14 +173,19 @@ pub async fn build_state(cfg: &ServerConfig, log: &LogWriter) -> Result<Arc<AppS
         Router::build_with(experiments, catalog.clone(), data.clone())
     })?;
     let store = match &cfg.redis {
-        Some(url) => Store::Redis(RedisStore::connect(url).await?),
-        None => Store::Embedded(EmbeddedStore::default()),
+        Some(url) => Store::Redis(
+            RedisStore::connect(url, &cfg.limits, metrics.store_skipped.clone()).await?,
+        ),
+        None => Store::Embedded(EmbeddedStore::new(
+            cfg.limits.max_users,
+            metrics.evictions.clone(),
+        )),
     };
     Ok(Arc::new(AppState {
         catalog,
         router: ArcSwap::from_pointee(router),
         store,
-        metrics: Metrics::default(),
+        metrics,
         log: log.sender(),
         log_flushed: log.flushed(),
         experiments_path: cfg.experiments.clone(),
@@ -323,15 +361,38 @@ async fn metrics(State(s): State<Arc<AppState>>) -> Response {
     finish(&s, Endpoint::Metrics, t, r)
 }
 
-async fn track(State(s): State<Arc<AppState>>, Path(raw): Path<String>) -> Response {
+/// The path segment, or a JSON 400 when it is not valid UTF-8 once percent-decoded (`%ff`).
+fn segment(
+    p: std::result::Result<Path<String>, PathRejection>,
+    what: &str,
+) -> std::result::Result<String, ApiError> {
+    p.map(|Path(s)| s).map_err(|e| {
+        ApiError::new(
+            StatusCode::BAD_REQUEST,
+            format!("{what} must be a non-negative integer; the path is not valid: {e}"),
+        )
+    })
+}
+
+async fn track(
+    State(s): State<Arc<AppState>>,
+    raw: std::result::Result<Path<String>, PathRejection>,
+) -> Response {
     let t = Instant::now();
+    let raw = match segment(raw, "track") {
+        Ok(r) => r,
+        Err(e) => return finish(&s, Endpoint::Track, t, e.into_response()),
+    };
     let r = match raw.parse::<u64>() {
         Err(_) => error(
             StatusCode::BAD_REQUEST,
             format!("track must be a non-negative integer id, got {raw:?}"),
         ),
-        Ok(id) => match u32::try_from(id).ok().and_then(|id| s.catalog.record(id)) {
-            Some(rec) => json_response(rec.to_string()),
+        Ok(id) => match u32::try_from(id)
+            .ok()
+            .and_then(|id| Some((id, s.catalog.record(id)?)))
+        {
+            Some((id, rec)) => json_response(with_recommendations(rec, &s.router.load(), id)),
             None => error(
                 StatusCode::NOT_FOUND,
                 format!(
@@ -342,6 +403,28 @@ async fn track(State(s): State<Arc<AppState>>, Path(raw): Path<String>) -> Respo
         },
     };
     finish(&s, Endpoint::Track, t, r)
+}
+
+/// A track's record with the course's `recommendations`: the per-track list of the routing
+/// experiment's control recommender when it has one (an item-to-item model), else `[]`.
+fn with_recommendations(record: &str, router: &Router, track: TrackId) -> String {
+    let list = router
+        .treatments
+        .first()
+        .and_then(|t| t.recommender.track_list(track))
+        .unwrap_or(&[]);
+    let mut out = record.trim_end().to_string();
+    if out.ends_with('}') {
+        out.pop();
+        let ids: Vec<String> = list.iter().map(u32::to_string).collect();
+        let sep = if out.trim_end().ends_with('{') {
+            ""
+        } else {
+            ", "
+        };
+        out.push_str(&format!("{sep}\"recommendations\": [{}]}}", ids.join(", ")));
+    }
+    out
 }
 
 async fn not_found(State(s): State<Arc<AppState>>, uri: axum::http::Uri) -> Response {
@@ -435,7 +518,7 @@ fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
 
 async fn next(
     s: State<Arc<AppState>>,
-    user: Path<String>,
+    user: std::result::Result<Path<String>, PathRejection>,
     headers: JsonContentType,
     body: Result<Bytes, BytesRejection>,
 ) -> Response {
@@ -444,7 +527,7 @@ async fn next(
 
 async fn last(
     s: State<Arc<AppState>>,
-    user: Path<String>,
+    user: std::result::Result<Path<String>, PathRejection>,
     headers: JsonContentType,
     body: Result<Bytes, BytesRejection>,
 ) -> Response {
@@ -464,7 +547,7 @@ thread_local! {
 
 async fn listen_call(
     State(s): State<Arc<AppState>>,
-    Path(raw_user): Path<String>,
+    raw_user: std::result::Result<Path<String>, PathRejection>,
     headers: JsonContentType,
     body: Result<Bytes, BytesRejection>,
     message: Message,
@@ -475,9 +558,11 @@ async fn listen_call(
     } else {
         Endpoint::Last
     };
-    let parsed = parse_user(&raw_user).and_then(|user| {
-        parse_listen(&headers, body, &s.catalog).map(|(track, time)| (user, track, time))
-    });
+    let parsed = segment(raw_user, "user")
+        .and_then(|raw| parse_user(&raw))
+        .and_then(|user| {
+            parse_listen(&headers, body, &s.catalog).map(|(track, time)| (user, track, time))
+        });
     let (user, track, time) = match parsed {
         Ok(v) => v,
         Err(e) => return finish(&s, endpoint, started, e.into_response()),
@@ -577,11 +662,10 @@ fn parse_listen(
         .as_ref()
         .and_then(|v| v.to_str().ok())
         .unwrap_or("");
-    if !ct
-        .trim_start()
-        .get(..16)
-        .is_some_and(|p| p.eq_ignore_ascii_case("application/json"))
-    {
+    // The media type before any parameters: `application/json; charset=utf-8` yes,
+    // `application/jsonx` no.
+    let media = ct.split(';').next().unwrap_or("").trim();
+    if !media.eq_ignore_ascii_case("application/json") {
         return Err(ApiError::new(
             StatusCode::UNSUPPORTED_MEDIA_TYPE,
             format!(
@@ -601,7 +685,9 @@ fn parse_listen(
         }
     })?;
     // Fast path: a well-formed body parses without allocating; anything else is diagnosed below.
-    if let Ok(b) = serde_json::from_slice::<Body>(&body) {
+    // Only an object: serde would also read the struct from an array such as `[10, 0.3]`.
+    let is_object = body.iter().find(|b| !b.is_ascii_whitespace()) == Some(&b'{');
+    if is_object && let Ok(b) = serde_json::from_slice::<Body>(&body) {
         return validate(b.track, b.time, catalog);
     }
     let bad = |m: String| Err(ApiError::new(StatusCode::BAD_REQUEST, m));

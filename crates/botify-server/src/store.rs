@@ -5,28 +5,41 @@
 use crate::{Error, Result};
 use botify_core::UserId;
 use botify_recs::{History, Listen};
+use lru::LruCache;
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
-use std::collections::HashMap;
-use std::sync::Mutex;
+use std::num::NonZeroUsize;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 const SHARDS: usize = 64;
 
-/// In-process history: 64 mutex-guarded shards keep contention low on many cores.
-pub struct EmbeddedStore {
-    shards: Vec<Mutex<HashMap<UserId, History>>>,
-}
+/// Users the embedded store remembers by default: about 180 MB of history at the default cap.
+pub const DEFAULT_MAX_USERS: usize = 1_000_000;
 
-impl Default for EmbeddedStore {
-    fn default() -> Self {
-        EmbeddedStore {
-            shards: (0..SHARDS).map(|_| Mutex::new(HashMap::new())).collect(),
-        }
-    }
+/// In-process history: 64 mutex-guarded shards keep contention low on many cores. Each shard is
+/// a least-recently-used map, so at most `max_users` users are remembered: a client posting to
+/// random user ids cannot grow memory without bound.
+pub struct EmbeddedStore {
+    shards: Vec<Mutex<LruCache<UserId, History>>>,
+    evictions: Arc<AtomicU64>,
 }
 
 impl EmbeddedStore {
-    fn shard(&self, user: UserId) -> std::sync::MutexGuard<'_, HashMap<UserId, History>> {
+    /// A store remembering at most `max_users` users (at least one per shard), counting the
+    /// users it forgets in `evictions`.
+    pub fn new(max_users: usize, evictions: Arc<AtomicU64>) -> Self {
+        let per_shard =
+            NonZeroUsize::new(max_users.div_ceil(SHARDS).max(1)).unwrap_or(NonZeroUsize::MIN);
+        EmbeddedStore {
+            shards: (0..SHARDS)
+                .map(|_| Mutex::new(LruCache::new(per_shard)))
+                .collect(),
+            evictions,
+        }
+    }
+
+    fn shard(&self, user: UserId) -> std::sync::MutexGuard<'_, LruCache<UserId, History>> {
         let m = &self.shards[user as usize % SHARDS];
         // A panic while holding the lock cannot leave a History half-written: recover the map.
         m.lock().unwrap_or_else(|p| p.into_inner())
@@ -40,40 +53,120 @@ impl EmbeddedStore {
     }
 
     pub fn push(&self, user: UserId, l: Listen, cap: usize) {
-        self.shard(user)
-            .entry(user)
-            .or_insert_with(|| History::new(cap))
-            .push(l);
+        let mut shard = self.shard(user);
+        if let Some(h) = shard.get_mut(&user) {
+            h.push(l);
+            return;
+        }
+        let mut h = History::new(cap);
+        h.push(l);
+        if shard.push(user, h).is_some_and(|(old, _)| old != user) {
+            self.evictions.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+
+    /// Users remembered now.
+    pub fn users(&self) -> usize {
+        self.shards
+            .iter()
+            .map(|m| m.lock().unwrap_or_else(|p| p.into_inner()).len())
+            .sum()
     }
 }
 
-/// Redis history: one list per user of 12-byte entries, appended and trimmed in one MULTI.
+/// Redis history: one list per user of 12-byte entries, appended, trimmed and given a TTL in one
+/// MULTI. Every command has a tight timeout, and a circuit breaker stops calling Redis after a
+/// failure: requests answer without history at full speed while one background probe pings
+/// Redis every 100 ms, and the first answer closes the breaker again.
 #[derive(Clone)]
 pub struct RedisStore {
     conn: ConnectionManager,
     prefix: String,
+    ttl: Option<Duration>,
+    timeout: Duration,
+    breaker: Arc<Breaker>,
+    skipped: Arc<AtomicU64>,
 }
 
+/// Open (Redis presumed down) or closed, and whether a probe is running.
+#[derive(Default)]
+struct Breaker {
+    open: std::sync::atomic::AtomicBool,
+    probing: std::sync::atomic::AtomicBool,
+}
+
+/// How often the probe pings Redis while the breaker is open.
+const PROBE_EVERY: Duration = Duration::from_millis(100);
+
 impl RedisStore {
-    pub async fn connect(url: &str) -> Result<Self> {
+    pub async fn connect(
+        url: &str,
+        limits: &crate::Limits,
+        skipped: Arc<AtomicU64>,
+    ) -> Result<Self> {
         let client =
             redis::Client::open(url).map_err(|e| Error::Redis(format!("bad URL {url:?}: {e}")))?;
         let cfg = ConnectionManagerConfig::new()
             .set_connection_timeout(Some(Duration::from_millis(500)))
-            .set_response_timeout(Some(Duration::from_millis(500)))
-            .set_number_of_retries(2)
-            .set_max_delay(Duration::from_secs(1));
+            .set_response_timeout(Some(limits.redis_timeout))
+            .set_number_of_retries(1)
+            .set_max_delay(Duration::from_millis(200));
         let conn = ConnectionManager::new_with_config(client, cfg)
             .await
             .map_err(|e| Error::Redis(format!("cannot connect to {url}: {e}")))?;
         Ok(RedisStore {
             conn,
             prefix: "botify:history:".into(),
+            ttl: limits.history_ttl,
+            timeout: limits.redis_timeout,
+            breaker: Arc::default(),
+            skipped,
         })
     }
 
     fn key(&self, user: UserId) -> String {
         format!("{}{user}", self.prefix)
+    }
+
+    /// Runs `op` unless the breaker is open, within the timeout; a failure opens the breaker.
+    async fn guarded<T>(&self, op: impl std::future::Future<Output = Result<T>>) -> Result<T> {
+        if self.breaker.open.load(Ordering::Acquire) {
+            self.skipped.fetch_add(1, Ordering::Relaxed);
+            return Err(Error::Redis(
+                "unavailable (circuit open), answered without history".into(),
+            ));
+        }
+        let result = match tokio::time::timeout(self.timeout, op).await {
+            Ok(r) => r,
+            Err(_) => Err(Error::Redis(format!("no answer within {:?}", self.timeout))),
+        };
+        if result.is_err() {
+            self.trip();
+        }
+        result
+    }
+
+    /// Opens the breaker and starts the one probe that will close it.
+    fn trip(&self) {
+        self.breaker.open.store(true, Ordering::Release);
+        if self.breaker.probing.swap(true, Ordering::AcqRel) {
+            return;
+        }
+        let (conn, breaker, timeout) = (self.conn.clone(), self.breaker.clone(), self.timeout);
+        tokio::spawn(async move {
+            loop {
+                tokio::time::sleep(PROBE_EVERY).await;
+                let mut c = conn.clone();
+                let cmd = redis::cmd("PING");
+                let ping = cmd.query_async::<String>(&mut c);
+                if matches!(tokio::time::timeout(timeout * 4, ping).await, Ok(Ok(_))) {
+                    break;
+                }
+            }
+            breaker.open.store(false, Ordering::Release);
+            breaker.probing.store(false, Ordering::Release);
+            tracing::info!("Redis answers again: history is back");
+        });
     }
 
     pub async fn history(&self, user: UserId, cap: usize) -> Result<Vec<Listen>> {
@@ -84,15 +177,16 @@ impl RedisStore {
             .arg(-1)
             .clone();
         // A read is safe to send twice.
-        let raw: Vec<Vec<u8>> = retry_once(
-            &self.conn,
-            |_| true,
-            |mut c| {
-                let cmd = cmd.clone();
-                async move { cmd.query_async(&mut c).await }
-            },
-        )
-        .await?;
+        let raw: Vec<Vec<u8>> = self
+            .guarded(retry_once(
+                &self.conn,
+                |_| true,
+                |mut c| {
+                    let cmd = cmd.clone();
+                    async move { cmd.query_async(&mut c).await }
+                },
+            ))
+            .await?;
         Ok(raw.iter().filter_map(|b| Listen::from_bytes(b)).collect())
     }
 
@@ -109,25 +203,41 @@ impl RedisStore {
             .arg(-(cap as i64))
             .arg(-1)
             .ignore();
+        if let Some(ttl) = self.ttl {
+            p.cmd("PEXPIRE")
+                .arg(&key)
+                .arg(ttl.as_millis() as u64)
+                .ignore();
+        }
         // A push sent twice would store the listen twice: retry only when the connection was
         // refused, that is when the first one provably never reached Redis.
-        retry_once(
+        self.guarded(retry_once(
             &self.conn,
             redis::RedisError::is_connection_refusal,
             |mut c| {
                 let p = p.clone();
                 async move { p.query_async::<()>(&mut c).await }
             },
-        )
+        ))
         .await
     }
 
+    /// Healthy unless the breaker is open or a PING gets no answer within the timeout: never
+    /// slower than the timeout.
     pub async fn ping(&self) -> bool {
+        if self.breaker.open.load(Ordering::Acquire) {
+            return false;
+        }
         let mut c = self.conn.clone();
-        redis::cmd("PING")
-            .query_async::<String>(&mut c)
-            .await
-            .is_ok()
+        let cmd = redis::cmd("PING");
+        let ok = matches!(
+            tokio::time::timeout(self.timeout, cmd.query_async::<String>(&mut c)).await,
+            Ok(Ok(_))
+        );
+        if !ok {
+            self.trip();
+        }
+        ok
     }
 }
 
@@ -197,24 +307,33 @@ pub fn data_key(path: &std::path::Path) -> String {
 
 /// Data files read from Redis (published with `botify data push`), each falling back to the
 /// local file when Redis does not hold it: replicas share one copy of the recommendation data.
-pub fn redis_data_source(url: &str) -> Result<botify_recs::spec::DataSource> {
+/// When Redis cannot be reached the local file is read too, and `local_fallbacks` counts it, so
+/// a reload during an outage still works and says so.
+pub fn redis_data_source(
+    url: &str,
+    local_fallbacks: std::sync::Arc<std::sync::atomic::AtomicU64>,
+) -> Result<botify_recs::spec::DataSource> {
     let client =
         redis::Client::open(url).map_err(|e| Error::Redis(format!("bad URL {url:?}: {e}")))?;
     Ok(std::sync::Arc::new(move |path: &std::path::Path| {
-        let fail = |e: redis::RedisError| {
-            botify_recs::Error::Config(format!("reading {} from Redis: {e}", data_key(path)))
-        };
-        let mut c = client
-            .get_connection_with_timeout(Duration::from_secs(2))
-            .map_err(fail)?;
-        let shared: Option<String> = redis::cmd("GET")
-            .arg(data_key(path))
-            .query(&mut c)
-            .map_err(fail)?;
+        let local =
+            || std::fs::read_to_string(path).map_err(|e| botify_core::Error::io(path, e).into());
+        let shared: redis::RedisResult<Option<String>> = client
+            .get_connection_with_timeout(Duration::from_millis(500))
+            .and_then(|mut c| {
+                c.set_read_timeout(Some(Duration::from_secs(2)))?;
+                redis::cmd("GET").arg(data_key(path)).query(&mut c)
+            });
         match shared {
-            Some(text) => Ok(text),
-            None => {
-                std::fs::read_to_string(path).map_err(|e| botify_core::Error::io(path, e).into())
+            Ok(Some(text)) => Ok(text),
+            Ok(None) => local(),
+            Err(e) => {
+                local_fallbacks.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                tracing::warn!(
+                    "reading {} from Redis failed ({e}); using the local file",
+                    data_key(path)
+                );
+                local()
             }
         }
     }))

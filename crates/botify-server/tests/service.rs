@@ -17,6 +17,7 @@ fn cfg(world: &World, experiments: Option<std::path::PathBuf>) -> ServerConfig {
         rotation: Rotation::default(),
         redis: None,
         admin_token: None,
+        limits: botify_server::Limits::default(),
     }
 }
 
@@ -109,6 +110,12 @@ async fn every_bad_input_gets_a_clear_4xx_and_touches_nothing() {
         ("GET", "/track/99999", None, "".into(), 404, "not in the catalogue"),
         ("GET", "/nope", None, "".into(), 404, "no such endpoint"),
         ("POST", "/admin/reload", None, "".into(), 403, "disabled"),
+        ("POST", "/next/1", j, "[10, 0.3]".into(), 400, "JSON object"),
+        ("POST", "/next/1", Some("application/jsonx"), ok.into(), 415, "Content-Type"),
+        ("POST", "/next/1", Some("application/json-patch+json"), ok.into(), 415, "Content-Type"),
+        ("POST", "/next/%ff", j, ok.into(), 400, "user must be a non-negative integer"),
+        ("POST", "/last/%ff", j, ok.into(), 400, "user must be a non-negative integer"),
+        ("GET", "/track/%ff", None, "".into(), 400, "track must be a non-negative integer"),
     ];
     assert!(cases.len() >= 30);
     for (method, path, ct, body, want, says) in &cases {
@@ -132,9 +139,18 @@ async fn every_bad_input_gets_a_clear_4xx_and_touches_nothing() {
         0
     );
     assert!(state.store.history(1, 50).await.unwrap().is_empty());
-    // A valid request still works afterwards.
+    // A valid request still works afterwards, with media-type parameters too.
     assert_eq!(post(addr, "/next/1", ok).await.0, 200);
-    assert_eq!(state.store.history(1, 50).await.unwrap().len(), 1);
+    let (s, _) = request(
+        addr,
+        "POST",
+        "/next/1",
+        Some("Application/JSON; charset=utf-8"),
+        ok.as_bytes().to_vec(),
+    )
+    .await;
+    assert_eq!(s, 200);
+    assert_eq!(state.store.history(1, 50).await.unwrap().len(), 2);
     server.abort();
     drop(state);
 }
@@ -288,10 +304,15 @@ async fn homework_state_is_kept_in_redis() {
 async fn store_backends_agree() {
     use botify_recs::Listen;
     use botify_server::store::{EmbeddedStore, RedisStore, Store};
-    let mut stores = vec![Store::Embedded(EmbeddedStore::default())];
+    let limits = botify_server::Limits::default();
+    let mut stores = vec![Store::Embedded(EmbeddedStore::new(100, Default::default()))];
     let redis = Redis::start();
     if let Some(r) = &redis {
-        stores.push(Store::Redis(RedisStore::connect(&r.url()).await.unwrap()));
+        stores.push(Store::Redis(
+            RedisStore::connect(&r.url(), &limits, Default::default())
+                .await
+                .unwrap(),
+        ));
     }
     for store in &stores {
         for i in 0..30u32 {
@@ -325,6 +346,62 @@ async fn store_backends_agree() {
     }
 }
 
+#[test]
+fn the_embedded_store_forgets_the_least_recently_used_beyond_its_cap() {
+    use botify_recs::Listen;
+    use botify_server::store::EmbeddedStore;
+    let evictions = std::sync::Arc::new(std::sync::atomic::AtomicU64::new(0));
+    // 640 users: 10 per shard.
+    let store = EmbeddedStore::new(640, evictions.clone());
+    let listen = Listen {
+        track: 1,
+        time: 0.5,
+        rec: None,
+    };
+    for user in 0..100_000u32 {
+        store.push(user, listen, 10);
+        // User 7 keeps listening: always recently used.
+        store.push(7, listen, 10);
+    }
+    assert!(store.users() <= 640, "{}", store.users());
+    assert_eq!(
+        evictions.load(std::sync::atomic::Ordering::Relaxed),
+        100_000 - store.users() as u64
+    );
+    assert_eq!(store.history(7, 10).len(), 10);
+    // The newest users are remembered, the oldest forgotten.
+    assert_eq!(store.history(99_999, 10).len(), 1);
+    assert!(store.history(3, 10).is_empty());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn redis_history_keys_expire() {
+    use botify_recs::Listen;
+    use botify_server::store::RedisStore;
+    let Some(r) = Redis::start() else { return };
+    let limits = botify_server::Limits {
+        history_ttl: Some(std::time::Duration::from_secs(60)),
+        ..botify_server::Limits::default()
+    };
+    let store = RedisStore::connect(&r.url(), &limits, Default::default())
+        .await
+        .unwrap();
+    let listen = Listen {
+        track: 1,
+        time: 0.5,
+        rec: None,
+    };
+    store.push(42, listen, 10).await.unwrap();
+    let client = redis::Client::open(r.url()).unwrap();
+    let mut c = client.get_multiplexed_async_connection().await.unwrap();
+    let ttl: i64 = redis::cmd("PTTL")
+        .arg("botify:history:42")
+        .query_async(&mut c)
+        .await
+        .unwrap();
+    assert!(ttl > 50_000 && ttl <= 60_000, "{ttl}");
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn hot_reload_swaps_recommenders_and_rejects_bad_configs() {
     let world = World::new();
@@ -333,29 +410,7 @@ async fn hot_reload_swaps_recommenders_and_rejects_bad_configs() {
     std::fs::write(&recs, "{\"user\": 3, \"tracks\": [1234]}\n").unwrap();
     std::fs::write(&exp, "[[experiment]]\nname = \"E\"\nbuckets = 2\ntreatments.C = { type = \"random\" }\ntreatments.T1 = { type = \"random\" }\n").unwrap();
     let svc = Service::start(&world, Some(exp.clone()), None, Some("s3cret")).await;
-    let reload = |token: &'static str| {
-        let addr = svc.addr;
-        async move {
-            let req = hyper::Request::builder()
-                .method("POST")
-                .uri("/admin/reload")
-                .header("host", "x")
-                .header("authorization", format!("Bearer {token}"))
-                .body(http_body_util::Full::new(hyper::body::Bytes::new()))
-                .unwrap();
-            let stream = tokio::net::TcpStream::connect(addr).await.unwrap();
-            let (mut s, conn) =
-                hyper::client::conn::http1::handshake(hyper_util::rt::TokioIo::new(stream))
-                    .await
-                    .unwrap();
-            tokio::spawn(conn);
-            let r = s.send_request(req).await.unwrap();
-            let status = r.status().as_u16();
-            use http_body_util::BodyExt;
-            let body = r.into_body().collect().await.unwrap().to_bytes();
-            (status, String::from_utf8_lossy(&body).into_owned())
-        }
-    };
+    let reload = |token: &'static str| admin_reload(svc.addr, token);
     assert_eq!(reload("wrong").await.0, 401);
     // Switch both treatments to an indexed list: user 3 always gets track 1234.
     std::fs::write(&exp, "[[experiment]]\nname = \"E\"\nbuckets = 2\ntreatments.C = { type = \"indexed\", file = \"recs.jsonl\" }\ntreatments.T1 = { type = \"indexed\", file = \"recs.jsonl\" }\n").unwrap();
@@ -383,6 +438,52 @@ async fn hot_reload_swaps_recommenders_and_rejects_bad_configs() {
         m.contains("botify_reloads_total 1") && m.contains("botify_reload_failures_total 1"),
         "{m}"
     );
+    // An item-to-item control: /track/{id} shows its list as the course's `recommendations`.
+    std::fs::write(
+        world.path("i2i.jsonl"),
+        "{\"track\": 5, \"recommendations\": [9, 8, 7]}\n",
+    )
+    .unwrap();
+    std::fs::write(&exp, "[[experiment]]\nname = \"E\"\nbuckets = 2\ntreatments.C = { type = \"contextual\", file = \"i2i.jsonl\" }\ntreatments.T1 = { type = \"random\" }\n").unwrap();
+    assert_eq!(reload("s3cret").await.0, 200);
+    let v = json(&get(svc.addr, "/track/5").await.1);
+    assert_eq!(
+        (v["track"].clone(), v["recommendations"].clone()),
+        (serde_json::json!(5), serde_json::json!([9, 8, 7]))
+    );
+    assert_eq!(
+        json(&get(svc.addr, "/track/6").await.1)["recommendations"],
+        serde_json::json!([])
+    );
+    svc.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn reload_with_redis_down_reads_local_files_and_says_so() {
+    let Some(redis) = Redis::start() else { return };
+    let world = World::new();
+    let exp = world.path("exp.toml");
+    std::fs::write(
+        world.path("recs.jsonl"),
+        "{\"user\": 3, \"tracks\": [1234]}\n",
+    )
+    .unwrap();
+    std::fs::write(&exp, "[[experiment]]\nname = \"E\"\nbuckets = 2\ntreatments.C = { type = \"indexed\", file = \"recs.jsonl\" }\ntreatments.T1 = { type = \"indexed\", file = \"recs.jsonl\" }\n").unwrap();
+    let svc = Service::start(&world, Some(exp), Some(redis.url()), Some("tok")).await;
+    drop(redis);
+    let (s, b) = admin_reload(svc.addr, "tok").await;
+    assert_eq!(s, 200, "{b}");
+    assert!(
+        json(&b)["message"]
+            .as_str()
+            .unwrap()
+            .contains("read from local files"),
+        "{b}"
+    );
+    let (_, m) = get(svc.addr, "/metrics").await;
+    assert!(m.contains("botify_data_local_fallbacks_total 1"), "{m}");
+    let (_, b) = post(svc.addr, "/next/3", r#"{"track": 1, "time": 1.0}"#).await;
+    assert_eq!(json(&b)["track"], 1234);
     svc.stop().await;
 }
 
@@ -412,15 +513,24 @@ async fn redis_outage_degrades_then_recovers() {
             .parse()
             .unwrap()
     };
-    assert!(errors(&m) >= 5, "{m}");
+    // The first failure opens the circuit breaker; the rest skip Redis without waiting.
+    let skipped = |m: &str| -> u64 {
+        m.lines()
+            .find(|l| l.starts_with("botify_store_skipped_total "))
+            .and_then(|l| l.split(' ').nth(1)?.parse().ok())
+            .unwrap()
+    };
+    assert!(errors(&m) >= 1 && errors(&m) + skipped(&m) >= 5, "{m}");
+    assert!(json(&get(svc.addr, "/health").await.1)["status"] == "degraded");
     // Redis is back on the same port: the service recovers by itself.
     let _back = Redis::start_on(port).unwrap();
     let mut recovered = false;
     for _ in 0..100 {
         tokio::time::sleep(std::time::Duration::from_millis(100)).await;
-        let before = errors(&get(svc.addr, "/metrics").await.1);
+        let count = |m: &str| errors(m) + skipped(m);
+        let before = count(&get(svc.addr, "/metrics").await.1);
         assert_eq!(post(svc.addr, "/next/1", body).await.0, 200);
-        if errors(&get(svc.addr, "/metrics").await.1) == before {
+        if count(&get(svc.addr, "/metrics").await.1) == before {
             recovered = true;
             break;
         }

@@ -63,6 +63,12 @@ impl Service {
             },
             redis,
             admin_token: token.map(String::from),
+            // Tests share two cores: a generous Redis timeout keeps a slow moment from opening
+            // the circuit breaker where a test counts on history.
+            limits: botify_server::Limits {
+                redis_timeout: std::time::Duration::from_secs(1),
+                ..botify_server::Limits::default()
+            },
         };
         let (tx, rx) = oneshot::channel::<()>();
         let handle = tokio::spawn(botify_server::serve(cfg, listener, async move {
@@ -96,12 +102,39 @@ pub async fn request(
     content_type: Option<&str>,
     body: Vec<u8>,
 ) -> (u16, String) {
+    let headers: Vec<(&str, &str)> = content_type
+        .map(|ct| ("content-type", ct))
+        .into_iter()
+        .collect();
+    request_with(addr, method, path, &headers, body).await
+}
+
+/// `POST /admin/reload` with a bearer token.
+pub async fn admin_reload(addr: SocketAddr, token: &str) -> (u16, String) {
+    let auth = format!("Bearer {token}");
+    request_with(
+        addr,
+        "POST",
+        "/admin/reload",
+        &[("authorization", &auth)],
+        Vec::new(),
+    )
+    .await
+}
+
+pub async fn request_with(
+    addr: SocketAddr,
+    method: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+    body: Vec<u8>,
+) -> (u16, String) {
     let mut req = hyper::Request::builder()
         .method(method)
         .uri(path)
         .header("host", "localhost");
-    if let Some(ct) = content_type {
-        req = req.header("content-type", ct);
+    for (k, v) in headers {
+        req = req.header(*k, *v);
     }
     let req = req.body(Full::new(Bytes::from(body))).unwrap();
     let stream = match tokio::net::TcpStream::connect(addr).await {
