@@ -52,6 +52,24 @@ pub struct ServeArgs {
     #[arg(long, default_value_t = botify_server::Limits::default().redis_timeout.as_millis() as u64,
           value_parser = clap::value_parser!(u64).range(1..=60_000))]
     redis_timeout_ms: u64,
+    /// Seconds a connection may take to send a request's headers, counted from when it is ready
+    /// for one: bounds slow headers and idle keep-alive connections (1 to 3,600).
+    #[arg(long, default_value_t = botify_server::Limits::default().header_timeout.as_secs(),
+          value_parser = clap::value_parser!(u64).range(1..=3600))]
+    header_timeout: u64,
+    /// Seconds a request's body may take to arrive after its headers (1 to 3,600); then 408.
+    #[arg(long, default_value_t = botify_server::Limits::default().body_timeout.as_secs(),
+          value_parser = clap::value_parser!(u64).range(1..=3600))]
+    body_timeout: u64,
+    /// Open connections at most (16 to 1,000,000; default: the file limit minus 64); beyond
+    /// them a connection gets a 503 and is closed at once.
+    #[arg(long, value_parser = clap::value_parser!(u64).range(16..=1_000_000))]
+    max_connections: Option<u64>,
+    /// Seconds requests in flight may take to finish at shutdown (0 to 3,600); then their
+    /// connections are closed. The event log is flushed in every case.
+    #[arg(long, default_value_t = botify_server::Limits::default().shutdown_grace.as_secs(),
+          value_parser = clap::value_parser!(u64).range(0..=3600))]
+    shutdown_grace: u64,
 }
 
 pub fn run(a: ServeArgs) -> Result<()> {
@@ -83,6 +101,10 @@ pub fn run(a: ServeArgs) -> Result<()> {
                 max_users: a.max_users as usize,
                 history_ttl: (a.history_ttl > 0).then(|| Duration::from_secs(a.history_ttl)),
                 redis_timeout: Duration::from_millis(a.redis_timeout_ms),
+                header_timeout: Duration::from_secs(a.header_timeout),
+                body_timeout: Duration::from_secs(a.body_timeout),
+                max_connections: a.max_connections.map(|n| n as usize),
+                shutdown_grace: Duration::from_secs(a.shutdown_grace),
             },
         };
         tracing::info!("listening on http://{}", listener.local_addr()?);

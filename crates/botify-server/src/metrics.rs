@@ -80,6 +80,8 @@ pub struct Metrics {
     pub evictions: std::sync::Arc<AtomicU64>,
     /// Store operations skipped while the Redis circuit breaker was open.
     pub store_skipped: std::sync::Arc<AtomicU64>,
+    /// Connections refused because the connection cap was reached.
+    pub connections_refused: AtomicU64,
 }
 
 fn idx(e: Endpoint) -> usize {
@@ -181,6 +183,11 @@ impl Metrics {
                 "botify_history_evictions_total",
                 "Users forgotten by the embedded store (least recently used) to stay under --max-users.",
                 &self.evictions,
+            ),
+            (
+                "botify_connections_refused_total",
+                "Connections answered 503 and closed because the connection cap was reached.",
+                &self.connections_refused,
             ),
             (
                 "botify_store_skipped_total",

@@ -5,8 +5,8 @@ use crate::metrics::{Endpoint, Metrics};
 use crate::store::{EmbeddedStore, RedisStore, Store};
 use arc_swap::ArcSwap;
 use axum::body::Bytes;
-use axum::extract::rejection::{BytesRejection, PathRejection};
-use axum::extract::{DefaultBodyLimit, Path, State};
+use axum::extract::rejection::PathRejection;
+use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
@@ -24,7 +24,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::mpsc::{SyncSender, TrySendError};
-use std::time::{Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 /// Request bodies are two numbers; anything bigger is refused.
 pub const MAX_BODY: usize = 1024;
@@ -51,16 +51,52 @@ pub struct Limits {
     /// Redis history keys expire this long after their last listen; None: never.
     pub history_ttl: Option<std::time::Duration>,
     /// Longest wait for one Redis command before answering without history.
-    pub redis_timeout: std::time::Duration,
+    pub redis_timeout: Duration,
+    /// Longest wait for a request's headers, counted from when the connection is ready for a
+    /// request: it bounds slow headers and idle keep-alive connections alike.
+    pub header_timeout: Duration,
+    /// Longest wait for a request's body once its headers are in.
+    pub body_timeout: Duration,
+    /// Open connections at most; beyond them a connection is answered 503 and closed at once.
+    /// None: the process's file limit minus a reserve for log files and Redis.
+    pub max_connections: Option<usize>,
+    /// At shutdown, how long requests in flight may take before their connections are closed.
+    pub shutdown_grace: Duration,
 }
 
 impl Default for Limits {
     fn default() -> Self {
         Limits {
             max_users: crate::store::DEFAULT_MAX_USERS,
-            history_ttl: Some(std::time::Duration::from_secs(7 * 24 * 3600)),
-            redis_timeout: std::time::Duration::from_millis(100),
+            history_ttl: Some(Duration::from_secs(7 * 24 * 3600)),
+            redis_timeout: Duration::from_millis(100),
+            header_timeout: Duration::from_secs(10),
+            body_timeout: Duration::from_secs(10),
+            max_connections: None,
+            shutdown_grace: Duration::from_secs(5),
         }
+    }
+}
+
+/// File descriptors kept free of connections: the event log, Redis, data files, the listener.
+const FD_RESERVE: usize = 64;
+
+impl Limits {
+    /// The connection cap: the configured one, else the soft file limit minus a reserve.
+    pub fn connection_cap(&self) -> usize {
+        self.max_connections.unwrap_or_else(|| {
+            let mut lim = libc::rlimit {
+                rlim_cur: 0,
+                rlim_max: 0,
+            };
+            // SAFETY: getrlimit writes into the struct we own.
+            let soft = if unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim) } == 0 {
+                lim.rlim_cur as usize
+            } else {
+                1024
+            };
+            soft.saturating_sub(FD_RESERVE).clamp(16, 1 << 20)
+        })
     }
 }
 
@@ -77,6 +113,7 @@ pub struct AppState {
     last_warning: AtomicU64,
     /// Where recommendation data files are read: local files, or Redis shared by replicas.
     data: DataSource,
+    limits: Limits,
 }
 
 fn load_config(path: Option<&PathBuf>) -> Result<ExperimentsConfig> {
@@ -192,6 +229,7 @@ pub async fn build_state(cfg: &ServerConfig, log: &LogWriter) -> Result<Arc<AppS
         admin_token: cfg.admin_token.clone(),
         last_warning: AtomicU64::new(0),
         data,
+        limits: cfg.limits.clone(),
     }))
 }
 
@@ -206,7 +244,6 @@ pub fn router(state: Arc<AppState>) -> axum::Router {
         .route("/admin/reload", post(admin_reload))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
-        .layer(DefaultBodyLimit::max(MAX_BODY))
         .with_state(state)
 }
 
@@ -219,8 +256,9 @@ pub struct ServeReport {
     pub log_lines: u64,
 }
 
-/// Runs the service on `listener` until `shutdown` completes, then drains requests in flight and
-/// flushes the event log. SIGHUP reloads the experiments.
+/// Runs the service on `listener` until `shutdown` completes, then lets requests in flight
+/// finish for at most the shutdown grace, closes what is left and flushes the event log (always).
+/// SIGHUP reloads the experiments.
 pub async fn serve(
     cfg: ServerConfig,
     listener: tokio::net::TcpListener,
@@ -229,10 +267,14 @@ pub async fn serve(
     let log = LogWriter::open(&cfg.log_dir, cfg.rotation)?;
     let state = build_state(&cfg, &log).await?;
     let hup = tokio::spawn(reload_on_sighup(state.clone()));
-    let app = router(state.clone());
-    let result = axum::serve(listener, app)
-        .with_graceful_shutdown(shutdown)
-        .await;
+    accept_loop(
+        &listener,
+        router(state.clone()),
+        &state,
+        &cfg.limits,
+        shutdown,
+    )
+    .await;
     hup.abort();
     let _ = hup.await;
     let answered = state.metrics.answered(Endpoint::Next) + state.metrics.answered(Endpoint::Last);
@@ -242,11 +284,89 @@ pub async fn serve(
         tracing::warn!("service state still shared at shutdown");
     }
     let log_lines = log.close()?;
-    result?;
     Ok(ServeReport {
         answered,
         log_lines,
     })
+}
+
+/// Accepts connections up to the cap (beyond it: a 503 and close, at once), serves each with the
+/// header timeout, and at `shutdown` stops accepting, waits up to the grace for connections to
+/// finish their requests and aborts the rest.
+async fn accept_loop(
+    listener: &tokio::net::TcpListener,
+    app: axum::Router,
+    state: &AppState,
+    limits: &Limits,
+    shutdown: impl std::future::Future<Output = ()>,
+) {
+    use hyper_util::rt::{TokioIo, TokioTimer};
+    let cap = limits.connection_cap();
+    let permits = Arc::new(tokio::sync::Semaphore::new(cap));
+    let graceful = hyper_util::server::graceful::GracefulShutdown::new();
+    let mut connections = tokio::task::JoinSet::new();
+    let mut http = hyper::server::conn::http1::Builder::new();
+    http.timer(TokioTimer::new())
+        .header_read_timeout(limits.header_timeout)
+        .max_buf_size(64 << 10);
+    tokio::pin!(shutdown);
+    loop {
+        let (stream, _) = tokio::select! {
+            () = &mut shutdown => break,
+            // Reap finished connection tasks as they end, so the set stays small.
+            Some(_) = connections.join_next(), if !connections.is_empty() => continue,
+            accepted = listener.accept() => match accepted {
+                Ok(a) => a,
+                Err(e) => {
+                    // Out of file descriptors or a connection reset before accept: go on
+                    // after a breath rather than spin.
+                    tracing::warn!("accept failed: {e}");
+                    tokio::time::sleep(Duration::from_millis(10)).await;
+                    continue;
+                }
+            },
+        };
+        let Ok(permit) = permits.clone().try_acquire_owned() else {
+            state
+                .metrics
+                .connections_refused
+                .fetch_add(1, Ordering::Relaxed);
+            refuse(&stream, cap);
+            continue;
+        };
+        let _ = stream.set_nodelay(true);
+        let service = hyper_util::service::TowerToHyperService::new(app.clone());
+        let conn = graceful.watch(http.serve_connection(TokioIo::new(stream), service));
+        connections.spawn(async move {
+            let _ = conn.await;
+            drop(permit);
+        });
+    }
+    graceful_wait(graceful, limits.shutdown_grace).await;
+    connections.abort_all();
+    while connections.join_next().await.is_some() {}
+}
+
+/// Waits for watched connections to close after their current request, at most `grace`.
+async fn graceful_wait(graceful: hyper_util::server::graceful::GracefulShutdown, grace: Duration) {
+    if tokio::time::timeout(grace, graceful.shutdown())
+        .await
+        .is_err()
+    {
+        tracing::warn!("shutdown grace of {grace:?} over: closing the connections still open");
+    }
+}
+
+/// A connection over the cap gets a 503 without waiting on it, and is closed.
+fn refuse(stream: &tokio::net::TcpStream, cap: usize) {
+    let body = format!(
+        "{{\"error\": \"too many open connections (limit {cap}); retry later\", \"status\": 503}}"
+    );
+    let head = format!(
+        "HTTP/1.1 503 Service Unavailable\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
+        body.len()
+    );
+    let _ = stream.try_write(head.as_bytes());
 }
 
 #[cfg(unix)]
@@ -520,7 +640,7 @@ async fn next(
     s: State<Arc<AppState>>,
     user: std::result::Result<Path<String>, PathRejection>,
     headers: JsonContentType,
-    body: Result<Bytes, BytesRejection>,
+    body: axum::body::Body,
 ) -> Response {
     listen_call(s, user, headers, body, Message::Next).await
 }
@@ -529,7 +649,7 @@ async fn last(
     s: State<Arc<AppState>>,
     user: std::result::Result<Path<String>, PathRejection>,
     headers: JsonContentType,
-    body: Result<Bytes, BytesRejection>,
+    body: axum::body::Body,
 ) -> Response {
     listen_call(s, user, headers, body, Message::Last).await
 }
@@ -549,7 +669,7 @@ async fn listen_call(
     State(s): State<Arc<AppState>>,
     raw_user: std::result::Result<Path<String>, PathRejection>,
     headers: JsonContentType,
-    body: Result<Bytes, BytesRejection>,
+    body: axum::body::Body,
     message: Message,
 ) -> Response {
     let started = Instant::now();
@@ -558,11 +678,16 @@ async fn listen_call(
     } else {
         Endpoint::Last
     };
-    let parsed = segment(raw_user, "user")
+    let parsed = match segment(raw_user, "user")
         .and_then(|raw| parse_user(&raw))
-        .and_then(|user| {
-            parse_listen(&headers, body, &s.catalog).map(|(track, time)| (user, track, time))
-        });
+        .and_then(|user| check_json(&headers).map(|()| user))
+    {
+        Ok(user) => read_body(body, s.limits.body_timeout)
+            .await
+            .and_then(|b| parse_listen(&b, &s.catalog))
+            .map(|(track, time)| (user, track, time)),
+        Err(e) => Err(e),
+    };
     let (user, track, time) = match parsed {
         Ok(v) => v,
         Err(e) => return finish(&s, endpoint, started, e.into_response()),
@@ -651,47 +776,67 @@ fn parse_user(raw: &str) -> std::result::Result<UserId, ApiError> {
     }
 }
 
-/// Validates a `{"track": int, "time": float}` body: every problem gets its own message.
-fn parse_listen(
-    headers: &JsonContentType,
-    body: std::result::Result<Bytes, BytesRejection>,
-    catalog: &Catalog,
-) -> std::result::Result<(TrackId, f32), ApiError> {
+/// The request must say its body is JSON: `application/json; charset=utf-8` yes,
+/// `application/jsonx` no.
+fn check_json(headers: &JsonContentType) -> std::result::Result<(), ApiError> {
     let ct = headers
         .0
         .as_ref()
         .and_then(|v| v.to_str().ok())
         .unwrap_or("");
-    // The media type before any parameters: `application/json; charset=utf-8` yes,
-    // `application/jsonx` no.
     let media = ct.split(';').next().unwrap_or("").trim();
-    if !media.eq_ignore_ascii_case("application/json") {
-        return Err(ApiError::new(
-            StatusCode::UNSUPPORTED_MEDIA_TYPE,
-            format!(
-                "Content-Type must be application/json, got {:?}",
-                if ct.is_empty() { "nothing" } else { ct }
-            ),
-        ));
+    if media.eq_ignore_ascii_case("application/json") {
+        return Ok(());
     }
-    let body = body.map_err(|e| {
-        if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
-            ApiError::new(
-                StatusCode::PAYLOAD_TOO_LARGE,
-                format!("request body is larger than {MAX_BODY} bytes"),
-            )
-        } else {
-            ApiError::new(e.status(), format!("cannot read the request body: {e}"))
+    Err(ApiError::new(
+        StatusCode::UNSUPPORTED_MEDIA_TYPE,
+        format!(
+            "Content-Type must be application/json, got {:?}",
+            if ct.is_empty() { "nothing" } else { ct }
+        ),
+    ))
+}
+
+/// The body, at most `MAX_BODY` bytes, received within `timeout`: a client that stalls
+/// mid-body gets a 408 instead of holding its connection.
+async fn read_body(
+    body: axum::body::Body,
+    timeout: Duration,
+) -> std::result::Result<Bytes, ApiError> {
+    match tokio::time::timeout(timeout, axum::body::to_bytes(body, MAX_BODY)).await {
+        Err(_) => Err(ApiError::new(
+            StatusCode::REQUEST_TIMEOUT,
+            format!("the request body did not arrive within {timeout:?}"),
+        )),
+        Ok(Err(e)) => {
+            let too_big = std::error::Error::source(&e)
+                .is_some_and(|s| s.is::<http_body_util::LengthLimitError>());
+            Err(if too_big {
+                ApiError::new(
+                    StatusCode::PAYLOAD_TOO_LARGE,
+                    format!("request body is larger than {MAX_BODY} bytes"),
+                )
+            } else {
+                ApiError::new(
+                    StatusCode::BAD_REQUEST,
+                    format!("cannot read the request body: {e}"),
+                )
+            })
         }
-    })?;
+        Ok(Ok(b)) => Ok(b),
+    }
+}
+
+/// Validates a `{"track": int, "time": float}` body: every problem gets its own message.
+fn parse_listen(body: &[u8], catalog: &Catalog) -> std::result::Result<(TrackId, f32), ApiError> {
     // Fast path: a well-formed body parses without allocating; anything else is diagnosed below.
     // Only an object: serde would also read the struct from an array such as `[10, 0.3]`.
     let is_object = body.iter().find(|b| !b.is_ascii_whitespace()) == Some(&b'{');
-    if is_object && let Ok(b) = serde_json::from_slice::<Body>(&body) {
+    if is_object && let Ok(b) = serde_json::from_slice::<Body>(body) {
         return validate(b.track, b.time, catalog);
     }
     let bad = |m: String| Err(ApiError::new(StatusCode::BAD_REQUEST, m));
-    let value: Value = match serde_json::from_slice(&body) {
+    let value: Value = match serde_json::from_slice(body) {
         Ok(v) => v,
         Err(e) => {
             return bad(format!(

@@ -603,3 +603,129 @@ async fn replicas_share_recommendation_data_through_redis() {
         .to_string();
     assert!(err.contains("recs.jsonl"), "{err}");
 }
+
+/// Raw bytes on a fresh connection; what the server sends back until it closes (or `wait`).
+async fn raw_exchange(addr: std::net::SocketAddr, bytes: &[u8], wait: Duration) -> (String, bool) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut s = tokio::net::TcpStream::connect(addr).await.unwrap();
+    // A refusing server may close before all is written: what it answered is what counts.
+    let _ = s.write_all(bytes).await;
+    let mut out = Vec::new();
+    let closed = tokio::time::timeout(wait, s.read_to_end(&mut out))
+        .await
+        .is_ok();
+    (String::from_utf8_lossy(&out).into_owned(), closed)
+}
+
+use std::time::Duration;
+
+fn short_limits() -> botify_server::Limits {
+    botify_server::Limits {
+        header_timeout: Duration::from_millis(500),
+        body_timeout: Duration::from_millis(500),
+        max_connections: Some(40),
+        ..botify_server::Limits::default()
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn slow_and_idle_clients_are_cut_off_and_real_requests_still_answer() {
+    let world = World::new();
+    let svc = Service::start_with(&world, None, None, None, short_limits()).await;
+    let body = r#"{"track": 5, "time": 0.5}"#;
+    // Slow headers: half a request line, then nothing. The server closes the connection.
+    let (_, closed) = raw_exchange(
+        svc.addr,
+        b"POST /next/1 HTTP/1.1\r\nHost: x\r\n",
+        Duration::from_secs(30),
+    )
+    .await;
+    assert!(closed, "a half-sent header was held open");
+    // A stalled body: headers promise 25 bytes, 10 arrive. A JSON 408, and nothing logged.
+    let (answer, closed) = raw_exchange(
+        svc.addr,
+        b"POST /next/1 HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 25\r\n\r\n{\"track\": ",
+        Duration::from_secs(30),
+    )
+    .await;
+    assert!(
+        answer.starts_with("HTTP/1.1 408") && answer.contains("\"status\":408"),
+        "{answer}"
+    );
+    assert!(closed);
+    // Fill every connection slot with idle connections: the next one is refused at once
+    // with a JSON 503, and real requests work again once the idle ones time out.
+    let mut idle = Vec::new();
+    for _ in 0..40 {
+        idle.push(tokio::net::TcpStream::connect(svc.addr).await.unwrap());
+    }
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let (answer, closed) = raw_exchange(
+        svc.addr,
+        b"GET / HTTP/1.1\r\nHost: x\r\n\r\n",
+        Duration::from_secs(30),
+    )
+    .await;
+    assert!(
+        answer.starts_with("HTTP/1.1 503") && answer.contains("too many open connections"),
+        "{answer}"
+    );
+    assert!(closed);
+    let request = format!(
+        "POST /next/1 HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    );
+    let mut answered = false;
+    for _ in 0..300 {
+        let (answer, _) = raw_exchange(svc.addr, request.as_bytes(), Duration::from_secs(30)).await;
+        if answer.starts_with("HTTP/1.1 200") {
+            answered = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(answered, "idle connections were never cut off");
+    let (_, m) = get(svc.addr, "/metrics").await;
+    assert!(!m.contains("botify_connections_refused_total 0"), "{m}");
+    drop(idle);
+    let report = svc.stop().await;
+    assert_eq!(report.answered, report.log_lines);
+    assert_eq!(log_lines(&world.path("log")).len() as u64, report.log_lines);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn shutdown_with_a_half_sent_body_ends_within_the_grace_and_flushes_the_log() {
+    use tokio::io::AsyncWriteExt;
+    let world = World::new();
+    let limits = botify_server::Limits {
+        body_timeout: Duration::from_secs(3600),
+        shutdown_grace: Duration::from_millis(300),
+        ..botify_server::Limits::default()
+    };
+    let svc = Service::start_with(&world, None, None, None, limits).await;
+    for u in 0..20 {
+        assert_eq!(
+            post(
+                svc.addr,
+                &format!("/next/{u}"),
+                r#"{"track": 5, "time": 0.5}"#
+            )
+            .await
+            .0,
+            200
+        );
+    }
+    let mut half = tokio::net::TcpStream::connect(svc.addr).await.unwrap();
+    half.write_all(b"POST /next/1 HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 25\r\n\r\n{\"tr")
+        .await
+        .unwrap();
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    // Without the grace this would wait for the body forever; the outer bound only turns a
+    // hang into a failure.
+    let report = tokio::time::timeout(Duration::from_secs(60), svc.stop())
+        .await
+        .expect("shutdown hung on a half-sent body");
+    assert_eq!((report.answered, report.log_lines), (20, 20));
+    assert_eq!(log_lines(&world.path("log")).len(), 20);
+    drop(half);
+}

@@ -51,6 +51,22 @@ impl Service {
         redis: Option<String>,
         token: Option<&str>,
     ) -> Service {
+        // Tests share two cores: a generous Redis timeout keeps a slow moment from opening
+        // the circuit breaker where a test counts on history.
+        let limits = botify_server::Limits {
+            redis_timeout: std::time::Duration::from_secs(1),
+            ..botify_server::Limits::default()
+        };
+        Service::start_with(world, experiments, redis, token, limits).await
+    }
+
+    pub async fn start_with(
+        world: &World,
+        experiments: Option<PathBuf>,
+        redis: Option<String>,
+        token: Option<&str>,
+        limits: botify_server::Limits,
+    ) -> Service {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
         let cfg = ServerConfig {
@@ -63,12 +79,7 @@ impl Service {
             },
             redis,
             admin_token: token.map(String::from),
-            // Tests share two cores: a generous Redis timeout keeps a slow moment from opening
-            // the circuit breaker where a test counts on history.
-            limits: botify_server::Limits {
-                redis_timeout: std::time::Duration::from_secs(1),
-                ..botify_server::Limits::default()
-            },
+            limits,
         };
         let (tx, rx) = oneshot::channel::<()>();
         let handle = tokio::spawn(botify_server::serve(cfg, listener, async move {
