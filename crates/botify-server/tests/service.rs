@@ -67,6 +67,25 @@ async fn every_bad_input_gets_a_clear_4xx_and_touches_nothing() {
     let addr = listener.local_addr().unwrap();
     let app = router(state.clone());
     let server = tokio::spawn(async move { axum::serve(listener, app).await });
+    let bad_users: [(&str, &str); 9] = [
+        ("abc", "non-negative integer"),
+        ("-5", "non-negative integer"),
+        ("1.5", "non-negative integer"),
+        ("0x10", "non-negative integer"),
+        ("1e3", "non-negative integer"),
+        ("%20", "non-negative integer"),
+        ("%ff", "non-negative integer"),
+        ("99999999999", "out of range"),
+        ("18446744073709551616", "non-negative integer"),
+    ];
+    let user_paths: Vec<(String, &str)> = ["/next/", "/last/"]
+        .iter()
+        .flat_map(|e| {
+            bad_users
+                .iter()
+                .map(move |(u, says)| (format!("{e}{u}"), *says))
+        })
+        .collect();
     let ok = r#"{"track": 1, "time": 0.5}"#;
     let big = format!("{{\"track\": 1, \"time\": 0.5 {}}}", " ".repeat(2000));
     let j = Some("application/json");
@@ -117,8 +136,69 @@ async fn every_bad_input_gets_a_clear_4xx_and_touches_nothing() {
         ("POST", "/last/%ff", j, ok.into(), 400, "user must be a non-negative integer"),
         ("GET", "/track/%ff", None, "".into(), 400, "track must be a non-negative integer"),
     ];
-    assert!(cases.len() >= 30);
-    for (method, path, ct, body, want, says) in &cases {
+    let mut cases = cases;
+    // The same mistakes on both listen endpoints, and every way a path segment can be wrong.
+    let endpoints = ["/next/7", "/last/7"];
+    #[rustfmt::skip]
+    let bodies: [(&str, u16, &str); 12] = [
+        ("{}", 400, "missing field \"track\""),
+        ("[10, 0.3]", 400, "JSON object"),
+        ("[]", 400, "JSON object"),
+        ("42", 400, "JSON object"),
+        (r#"{"track": 1, "time": 0.5, "user": 3}"#, 400, "unknown field \"user\""),
+        (r#"{"track": 1e2, "time": 0.5}"#, 400, "non-negative integer"),
+        (r#"{"track": [1], "time": 0.5}"#, 400, "must be an integer"),
+        (r#"{"track": 1, "time": [0.5]}"#, 400, "must be a number"),
+        (r#"{"track": 1, "time": 2}"#, 422, "in [0, 1]"),
+        (r#"{"track": 4294967296, "time": 0.5}"#, 422, "not in the catalogue"),
+        ("{\"track\": 1, \"time\": 0.5", 400, "not valid JSON"),
+        ("\u{feff}{\"track\": 1, \"time\": 0.5}", 400, "not valid JSON"),
+    ];
+    for e in endpoints {
+        for (body, want, says) in bodies {
+            cases.push(("POST", e, j, body.into(), want, says));
+        }
+        for ct in [
+            "text/plain",
+            "application/xml",
+            "application/jsonx",
+            "application/json-patch+json",
+            "multipart/form-data",
+            "json",
+        ] {
+            cases.push(("POST", e, Some(ct), ok.into(), 415, "Content-Type"));
+        }
+    }
+    for (path, says) in &user_paths {
+        cases.push(("POST", path, j, ok.into(), 400, says));
+    }
+    #[rustfmt::skip]
+    let more: Vec<Case> = vec![
+        ("GET", "/track/-1", None, "".into(), 400, "non-negative integer"),
+        ("GET", "/track/1.5", None, "".into(), 400, "non-negative integer"),
+        ("GET", "/track/4294967296", None, "".into(), 404, "not in the catalogue"),
+        ("GET", "/track/18446744073709551616", None, "".into(), 400, "non-negative integer"),
+        ("GET", "/track/%20", None, "".into(), 400, "non-negative integer"),
+        ("DELETE", "/track/1", None, "".into(), 405, "use GET"),
+        ("POST", "/track/1", j, ok.into(), 405, "use GET"),
+        ("PATCH", "/", None, "".into(), 405, "use GET"),
+        ("POST", "/health", j, "".into(), 405, "use GET"),
+        ("POST", "/metrics", j, "".into(), 405, "use GET"),
+        ("GET", "/last/1", None, "".into(), 405, "use POST"),
+        ("DELETE", "/next/1", None, "".into(), 405, "use POST"),
+        ("GET", "/admin/reload", None, "".into(), 405, "use POST"),
+        ("GET", "/next", None, "".into(), 404, "no such endpoint"),
+        ("POST", "/next/1/2", j, ok.into(), 404, "no such endpoint"),
+        ("GET", "/track", None, "".into(), 404, "no such endpoint"),
+        ("GET", "/admin", None, "".into(), 404, "no such endpoint"),
+        ("GET", "/..%2f..%2fetc%2fpasswd", None, "".into(), 404, "no such endpoint"),
+    ];
+    cases.extend(more);
+    assert!(cases.len() >= 100, "{} cases", cases.len());
+    let mut table = String::from(
+        "| # | request | Content-Type | body | status | error |\n| ---: | --- | --- | --- | ---: | --- |\n",
+    );
+    for (k, (method, path, ct, body, want, says)) in cases.iter().enumerate() {
         let (status, text) = request(addr, method, path, *ct, body.clone().into_bytes()).await;
         assert_eq!(status, *want, "{method} {path} {body:.60}: {text}");
         let v = json(&text);
@@ -129,6 +209,28 @@ async fn every_bad_input_gets_a_clear_4xx_and_touches_nothing() {
             msg.contains(says),
             "{method} {path} {body:.60}: {msg:?} should say {says:?}"
         );
+        assert_eq!(v["status"], *want);
+        let cell = |t: &str| t.replace('|', "\\|").replace('\n', " ");
+        let shown: String = body.chars().take(48).collect();
+        table.push_str(&format!(
+            "| {} | `{method} {}` | {} | {} | {status} | {} |\n",
+            k + 1,
+            cell(path),
+            ct.map_or("—".to_string(), |c| format!("`{c}`")),
+            if body.is_empty() {
+                "—".to_string()
+            } else if body.len() > 48 {
+                format!("`{}…` ({} bytes)", cell(&shown), body.len())
+            } else {
+                format!("`{}`", cell(body))
+            },
+            cell(msg)
+        ));
+    }
+    // `BOTIFY_BAD_INPUT_TABLE=FILE` writes the cases and the answers as the table of
+    // docs/reliability.md.
+    if let Ok(path) = std::env::var("BOTIFY_BAD_INPUT_TABLE") {
+        std::fs::write(path, table).unwrap();
     }
     // Nothing was logged or stored.
     assert_eq!(
