@@ -7,7 +7,6 @@ use botify_core::UserId;
 use botify_recs::{History, Listen};
 use lru::LruCache;
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
-use std::num::NonZeroUsize;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -22,6 +21,8 @@ pub const DEFAULT_MAX_USERS: usize = 1_000_000;
 /// random user ids cannot grow memory without bound.
 pub struct EmbeddedStore {
     shards: Vec<Mutex<LruCache<UserId, History>>>,
+    /// Users per shard at most.
+    per_shard: usize,
     evictions: Arc<AtomicU64>,
 }
 
@@ -29,12 +30,13 @@ impl EmbeddedStore {
     /// A store remembering at most `max_users` users (at least one per shard), counting the
     /// users it forgets in `evictions`.
     pub fn new(max_users: usize, evictions: Arc<AtomicU64>) -> Self {
-        let per_shard =
-            NonZeroUsize::new(max_users.div_ceil(SHARDS).max(1)).unwrap_or(NonZeroUsize::MIN);
+        // Unbounded maps with the cap enforced here: a bounded LruCache would allocate room for
+        // all its users up front (190 MB for the default million).
         EmbeddedStore {
             shards: (0..SHARDS)
-                .map(|_| Mutex::new(LruCache::new(per_shard)))
+                .map(|_| Mutex::new(LruCache::unbounded()))
                 .collect(),
+            per_shard: max_users.div_ceil(SHARDS).max(1),
             evictions,
         }
     }
@@ -60,7 +62,9 @@ impl EmbeddedStore {
         }
         let mut h = History::new(cap);
         h.push(l);
-        if shard.push(user, h).is_some_and(|(old, _)| old != user) {
+        shard.put(user, h);
+        if shard.len() > self.per_shard {
+            shard.pop_lru();
             self.evictions.fetch_add(1, Ordering::Relaxed);
         }
     }

@@ -1,0 +1,122 @@
+#!/usr/bin/env bash
+# Faults and abuse against the release service, the figures of docs/reliability.md:
+#   1. Redis hung (SIGSTOP) and killed mid-load: throughput and p99 against the healthy phase of
+#      the same run, /health's answer time, and how long history takes to come back;
+#   2. 2,000 idle and 200 slow-header connections held open while wrk measures real requests;
+#   3. resident memory after requests from up to 2M distinct users, with the default user cap
+#      and with the cap lifted.
+# Needs wrk, redis-server, curl and python3 (apt-get install wrk redis-server curl).
+# Usage: bench/faults.sh [world-dir] [seconds-per-phase]
+set -euo pipefail
+cd "$(dirname "$0")/.."
+world=${1:-world}
+secs=${2:-5}
+cargo build --release -q -p botify-cli
+bin=target/release/botify
+[ -f "$world/tracks.json" ] || $bin world generate --out "$world" >/dev/null
+tmp=$(mktemp -d)
+port=5072
+rport=6391
+pids=()
+cleanup() {
+  for p in "${pids[@]}"; do kill -CONT "$p" 2>/dev/null || true; kill "$p" 2>/dev/null || true; done
+  rm -rf "$tmp"
+}
+trap cleanup EXIT
+
+start_redis() {
+  redis-server --port $rport --save '' --appendonly no >"$tmp/redis.log" 2>&1 &
+  rpid=$!
+  pids+=("$rpid")
+  for _ in $(seq 100); do redis-cli -p $rport ping >/dev/null 2>&1 && return; sleep 0.05; done
+}
+
+start_service() {
+  "$bin" serve --catalog "$world/tracks.json" --log-dir "$tmp/log-$1" --port $port "${@:2}" 2>"$tmp/serve-$1.err" &
+  spid=$!
+  pids+=("$spid")
+  for _ in $(seq 200); do curl -sf "http://127.0.0.1:$port/" >/dev/null && return; sleep 0.05; done
+  echo "the service did not start"; cat "$tmp/serve-$1.err"; exit 1
+}
+
+stop_service() {
+  kill -TERM "$spid"
+  wait "$spid" 2>/dev/null || true
+  tail -1 "$tmp/serve-$1.err"
+}
+
+# One wrk phase of POST /next: "requests/s p50 p99".
+load() {
+  wrk -t2 -c32 -d"${secs}s" --latency -s bench/wrk-next.lua "http://127.0.0.1:$port" |
+    awk '/Requests\/sec/{rps=$2} /^ +50%/{p50=$2} /^ +99%/{p99=$2} END{print rps" req/s, p50 "p50", p99 "p99}'
+}
+
+health_time() {
+  curl -s -o /dev/null -w '%{http_code} in %{time_total}s' "http://127.0.0.1:$port/health"
+}
+
+# Seconds from now until /health says 200 again.
+recovery() {
+  local t0
+  t0=$(date +%s.%N)
+  for _ in $(seq 1000); do
+    [ "$(curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:$port/health")" = 200 ] && break
+    sleep 0.01
+  done
+  python3 -c "print(round($(date +%s.%N) - $t0, 3))"
+}
+
+echo "== 1. Redis faults under load (StickyArtist, history in Redis, ${secs}s phases)"
+start_redis
+start_service redis --redis "redis://127.0.0.1:$rport"
+echo "healthy:          $(load)"
+kill -STOP "$rpid"
+# The requests in flight when Redis hangs wait the command timeout once, and open the breaker.
+echo "Redis SIGSTOPped, first request: $(curl -s -o /dev/null -w '%{http_code} in %{time_total}s' \
+  -H 'Content-Type: application/json' -d '{"track": 1, "time": 0.5}' "http://127.0.0.1:$port/next/1")"
+echo "Redis SIGSTOPped: $(load); /health $(health_time)"
+kill -CONT "$rpid"
+echo "history back after SIGCONT: $(recovery) s"
+kill "$rpid"; wait "$rpid" 2>/dev/null || true
+echo "Redis killed, first request: $(curl -s -o /dev/null -w '%{http_code} in %{time_total}s' \
+  -H 'Content-Type: application/json' -d '{"track": 1, "time": 0.5}' "http://127.0.0.1:$port/next/1")"
+echo "Redis killed:     $(load); /health $(health_time)"
+start_redis
+echo "history back after restart: $(recovery) s"
+echo "healthy again:    $(load)"
+stop_service redis
+
+echo "== 2. 2,000 idle + 200 slow-header connections held open (embedded state)"
+start_service slow
+python3 - "$port" >"$tmp/holder.log" 2>&1 <<'EOF' &
+import socket, sys, time
+port = int(sys.argv[1])
+idle = [socket.create_connection(("127.0.0.1", port)) for _ in range(2000)]
+slow = [socket.create_connection(("127.0.0.1", port)) for _ in range(200)]
+for s in slow:
+    s.sendall(b"POST /next/1 HTTP/1.1\r\n")
+print("holding", len(idle) + len(slow), flush=True)
+for i in range(600):
+    for s in slow:
+        try:
+            s.sendall(b"X")  # a header trickling in, one byte at a time
+        except OSError:
+            pass
+    time.sleep(0.1)
+EOF
+holder=$!
+pids+=("$holder")
+for _ in $(seq 100); do grep -q holding "$tmp/holder.log" 2>/dev/null && break; sleep 0.1; done
+echo "with 2,200 held connections: $(load)"
+kill "$holder" 2>/dev/null || true
+stop_service slow
+
+echo "== 3. memory after requests from up to 2,000,000 distinct users (${secs}s x 6 of load)"
+for cap in 100000 1000000 1000000000; do
+  start_service "mem$cap" --max-users "$cap"
+  for _ in 1 2 3 4 5 6; do BOTIFY_USERS=2000000 load >/dev/null; done
+  rss=$(awk '/VmRSS/{print $2}' "/proc/$spid/status")
+  evicted=$(curl -s "http://127.0.0.1:$port/metrics" | awk '/^botify_history_evictions_total/{print $2}')
+  echo "--max-users $cap: RSS $((rss / 1024)) MB, $evicted users evicted"
+  stop_service "mem$cap"
+done
