@@ -336,7 +336,8 @@ async fn accept_loop(
         };
         let _ = stream.set_nodelay(true);
         let service = hyper_util::service::TowerToHyperService::new(app.clone());
-        let conn = graceful.watch(http.serve_connection(TokioIo::new(stream), service));
+        let io = TokioIo::new(crate::json_errors::JsonErrors::new(stream));
+        let conn = graceful.watch(http.serve_connection(io, service));
         connections.spawn(async move {
             let _ = conn.await;
             drop(permit);

@@ -831,3 +831,34 @@ async fn shutdown_with_a_half_sent_body_ends_within_the_grace_and_flushes_the_lo
     assert_eq!(log_lines(&world.path("log")).len(), 20);
     drop(half);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn requests_hyper_cannot_parse_get_json_errors_too() {
+    let world = World::new();
+    let svc = Service::start(&world, None, None, None).await;
+    let long_uri = format!("GET /{} HTTP/1.1\r\nHost: x\r\n\r\n", "a".repeat(70_000));
+    let big_header = format!(
+        "GET / HTTP/1.1\r\nHost: x\r\nX-Big: {}\r\n\r\n",
+        "a".repeat(300_000)
+    );
+    for (request, status) in [
+        ("GARBAGE\r\n\r\n".to_string(), 400),
+        ("GET / HTTP/1.1\r\nBad Header\r\n\r\n".to_string(), 400),
+        (long_uri, 414),
+        (big_header, 431),
+    ] {
+        let (answer, _) = raw_exchange(svc.addr, request.as_bytes(), Duration::from_secs(30)).await;
+        let (head, body) = answer.split_once("\r\n\r\n").unwrap_or((&answer, ""));
+        assert!(
+            head.starts_with(&format!("HTTP/1.1 {status}")),
+            "{answer:.200}"
+        );
+        assert!(head.contains("content-type: application/json"), "{head}");
+        let v = json(body);
+        assert_eq!(v["status"], status);
+        assert!(v["error"].as_str().is_some_and(|e| !e.is_empty()));
+    }
+    // The service goes on.
+    assert_eq!(get(svc.addr, "/").await.0, 200);
+    svc.stop().await;
+}
