@@ -52,8 +52,11 @@ pub struct ServeArgs {
     #[arg(long, default_value_t = botify_server::Limits::default().redis_timeout.as_millis() as u64,
           value_parser = clap::value_parser!(u64).range(1..=60_000))]
     redis_timeout_ms: u64,
-    /// Seconds a connection may take to send a request's headers, counted from when it is ready
-    /// for one: bounds slow headers and idle keep-alive connections (1 to 3,600).
+    /// Seconds a keep-alive connection may stay idle waiting for its next request (1 to 3,600).
+    #[arg(long, default_value_t = botify_server::Limits::default().idle_timeout.as_secs(),
+          value_parser = clap::value_parser!(u64).range(1..=3600))]
+    idle_timeout: u64,
+    /// Seconds a request's headers may take once its first byte has arrived (1 to 3,600).
     #[arg(long, default_value_t = botify_server::Limits::default().header_timeout.as_secs(),
           value_parser = clap::value_parser!(u64).range(1..=3600))]
     header_timeout: u64,
@@ -101,6 +104,7 @@ pub fn run(a: ServeArgs) -> Result<()> {
                 max_users: a.max_users as usize,
                 history_ttl: (a.history_ttl > 0).then(|| Duration::from_secs(a.history_ttl)),
                 redis_timeout: Duration::from_millis(a.redis_timeout_ms),
+                idle_timeout: Duration::from_secs(a.idle_timeout),
                 header_timeout: Duration::from_secs(a.header_timeout),
                 body_timeout: Duration::from_secs(a.body_timeout),
                 max_connections: a.max_connections.map(|n| n as usize),

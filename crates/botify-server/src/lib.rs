@@ -3,7 +3,7 @@
 //! the course's murmur3 rule, an event log written off the request path, and per-user history in
 //! an embedded store or Redis.
 
-mod json_errors;
+mod connection;
 pub mod metrics;
 mod routes;
 pub mod store;

@@ -52,8 +52,9 @@ pub struct Limits {
     pub history_ttl: Option<std::time::Duration>,
     /// Longest wait for one Redis command before answering without history.
     pub redis_timeout: Duration,
-    /// Longest wait for a request's headers, counted from when the connection is ready for a
-    /// request: it bounds slow headers and idle keep-alive connections alike.
+    /// Longest a keep-alive connection may wait, idle, for its next request's first byte.
+    pub idle_timeout: Duration,
+    /// Longest a request's headers may take to arrive once its first byte has.
     pub header_timeout: Duration,
     /// Longest wait for a request's body once its headers are in.
     pub body_timeout: Duration,
@@ -70,6 +71,7 @@ impl Default for Limits {
             max_users: crate::store::DEFAULT_MAX_USERS,
             history_ttl: Some(Duration::from_secs(7 * 24 * 3600)),
             redis_timeout: Duration::from_millis(100),
+            idle_timeout: Duration::from_secs(30),
             header_timeout: Duration::from_secs(10),
             body_timeout: Duration::from_secs(10),
             max_connections: None,
@@ -306,8 +308,10 @@ async fn accept_loop(
     let graceful = hyper_util::server::graceful::GracefulShutdown::new();
     let mut connections = tokio::task::JoinSet::new();
     let mut http = hyper::server::conn::http1::Builder::new();
+    // The connection wrapper times idle waits and headers apart; hyper's own header timer, which
+    // starts when it waits for a request, is the backstop of both.
     http.timer(TokioTimer::new())
-        .header_read_timeout(limits.header_timeout)
+        .header_read_timeout(limits.idle_timeout + limits.header_timeout)
         .max_buf_size(64 << 10);
     tokio::pin!(shutdown);
     loop {
@@ -336,7 +340,11 @@ async fn accept_loop(
         };
         let _ = stream.set_nodelay(true);
         let service = hyper_util::service::TowerToHyperService::new(app.clone());
-        let io = TokioIo::new(crate::json_errors::JsonErrors::new(stream));
+        let io = TokioIo::new(crate::connection::Connection::new(
+            stream,
+            limits.idle_timeout,
+            limits.header_timeout,
+        ));
         let conn = graceful.watch(http.serve_connection(io, service));
         connections.spawn(async move {
             let _ = conn.await;

@@ -723,6 +723,7 @@ use std::time::Duration;
 
 fn short_limits() -> botify_server::Limits {
     botify_server::Limits {
+        idle_timeout: Duration::from_millis(500),
         header_timeout: Duration::from_millis(500),
         body_timeout: Duration::from_millis(500),
         max_connections: Some(40),
@@ -860,5 +861,34 @@ async fn requests_hyper_cannot_parse_get_json_errors_too() {
     }
     // The service goes on.
     assert_eq!(get(svc.addr, "/").await.0, 200);
+    svc.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn idle_and_header_timeouts_are_apart() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let world = World::new();
+    let limits = botify_server::Limits {
+        idle_timeout: Duration::from_secs(5),
+        header_timeout: Duration::from_millis(200),
+        ..botify_server::Limits::default()
+    };
+    let svc = Service::start_with(&world, None, None, None, limits).await;
+    // Idle for longer than the header timeout, well within the idle one: still served.
+    let mut s = tokio::net::TcpStream::connect(svc.addr).await.unwrap();
+    tokio::time::sleep(Duration::from_millis(800)).await;
+    s.write_all(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+        .await
+        .unwrap();
+    let mut buf = [0u8; 64];
+    let n = s.read(&mut buf).await.unwrap();
+    assert!(
+        buf[..n].starts_with(b"HTTP/1.1 200"),
+        "{:?}",
+        String::from_utf8_lossy(&buf[..n])
+    );
+    // A header that starts and never ends is cut at the header timeout, long before the idle one.
+    let (_, closed) = raw_exchange(svc.addr, b"GET / HTTP/1.1\r\nHo", Duration::from_secs(3)).await;
+    assert!(closed, "a stalled header outlived the header timeout");
     svc.stop().await;
 }
