@@ -590,7 +590,7 @@ async fn reload_with_redis_down_reads_local_files_and_says_so() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn redis_outage_degrades_then_recovers() {
+async fn redis_outage_and_hang_degrade_then_recover() {
     let Some(redis) = Redis::start() else { return };
     let port = redis.port;
     let world = World::new();
@@ -625,7 +625,7 @@ async fn redis_outage_degrades_then_recovers() {
     assert!(errors(&m) >= 1 && errors(&m) + skipped(&m) >= 5, "{m}");
     assert!(json(&get(svc.addr, "/health").await.1)["status"] == "degraded");
     // Redis is back on the same port: the service recovers by itself.
-    let _back = Redis::start_on(port).unwrap();
+    let back = Redis::start_on(port).unwrap();
     let mut recovered = false;
     for _ in 0..100 {
         tokio::time::sleep(std::time::Duration::from_millis(100)).await;
@@ -642,6 +642,34 @@ async fn redis_outage_degrades_then_recovers() {
         "the service did not recover after Redis came back"
     );
     assert_eq!(get(svc.addr, "/health").await.0, 200);
+    // Redis hangs (SIGSTOP): connections stay open and nothing answers. Every request still gets
+    // its 200 (the first ones after the command timeout), and /health says degraded.
+    back.hang();
+    for _ in 0..5 {
+        assert_eq!(post(svc.addr, "/next/1", body).await.0, 200);
+    }
+    let (s, b) = get(svc.addr, "/health").await;
+    assert_eq!((s, json(&b)["status"].as_str()), (503, Some("degraded")));
+    back.resume();
+    let mut healthy = false;
+    for _ in 0..100 {
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        if get(svc.addr, "/health").await.0 == 200 {
+            healthy = true;
+            break;
+        }
+    }
+    assert!(healthy, "the service did not recover after Redis resumed");
+    // History is written again: the listen lands in Redis.
+    assert_eq!(post(svc.addr, "/last/77", body).await.0, 200);
+    let client = redis::Client::open(back.url()).unwrap();
+    let mut c = client.get_multiplexed_async_connection().await.unwrap();
+    let len: usize = redis::cmd("LLEN")
+        .arg("botify:history:77")
+        .query_async(&mut c)
+        .await
+        .unwrap();
+    assert_eq!(len, 1);
     let report = svc.stop().await;
     assert_eq!(report.answered, report.log_lines);
 }
