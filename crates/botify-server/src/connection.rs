@@ -4,7 +4,10 @@
 //!   the idle timeout; once a request's first byte arrives its headers must be complete within
 //!   the header timeout. (hyper's own header timer starts when it waits for a request, so it
 //!   cannot tell an idle keep-alive connection from a slow header; it stays as a backstop.)
-//!   Past a deadline the connection reads as closed, and hyper drops it.
+//!   Past a deadline the connection reads as closed, and hyper drops it. Request boundaries are
+//!   read from bytes (a head ends at its blank line, an answer going out starts the idle wait),
+//!   so a pipelined request already buffered by hyper is timed as idle: one that took longer
+//!   than the idle timeout to handle could be cut (handlers take microseconds).
 //! - **JSON for hyper's own errors.** hyper answers requests it cannot parse (a malformed request
 //!   line, a URI or headers too large) itself, with an empty body. Those are the only 4xx heads
 //!   written with `content-length: 0` (the service's always carry a body): they are rewritten
