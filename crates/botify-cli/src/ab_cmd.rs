@@ -72,7 +72,8 @@ struct AnalyseArgs {
     /// Configured number of buckets (for the sample-ratio check; default: buckets seen).
     #[arg(long)]
     buckets: Option<u32>,
-    /// Metrics to compare (default: all five).
+    /// Metrics to compare (default: the course's five per-user metrics; the session-level
+    /// ratio_time_per_session and ratio_tracks_per_session can be added).
     #[arg(long, value_delimiter = ',')]
     metrics: Vec<String>,
 }
