@@ -444,6 +444,25 @@ mod tests {
     }
 
     #[test]
+    fn ab_statistics_settings_read_write_and_refuse_nonsense() {
+        let toml_text = "[ab]\ninterval = \"course\"\ncorrection = \"bh\"\nguardrails = [\"mean_request_latency:50%\"]\n";
+        let p: Plan = toml::from_str(toml_text).unwrap();
+        assert_eq!(p.ab.interval, botify_ab::stats::IntervalMethod::Course);
+        assert_eq!(p.ab.correction, botify_ab::stats::Correction::Bh);
+        assert!((p.ab.guardrails[0].margin - 0.5).abs() < 1e-12);
+        let back: Plan = toml::from_str(&p.to_toml().unwrap()).unwrap();
+        assert_eq!(back.ab.guardrails, p.ab.guardrails);
+        for (bad, says) in [
+            ("[ab]\ninterval = \"wide\"\n", "wide"),
+            ("[ab]\nguardrails = [\"latency\"]\n", "METRIC:MARGIN"),
+            ("[ab]\nguardrails = [\"nope:5%\"]\n", "unknown metric"),
+        ] {
+            let e = toml::from_str::<Plan>(bad).unwrap_err().to_string();
+            assert!(e.contains(says), "{bad}: {e}");
+        }
+    }
+
+    #[test]
     fn unknown_fields_are_refused() {
         let e = toml::from_str::<Plan>("[train]\nmodles = []\n").unwrap_err();
         assert!(e.to_string().contains("modles"), "{e}");
