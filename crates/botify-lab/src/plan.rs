@@ -226,6 +226,13 @@ impl Default for AbPlan {
                     file: "models/i2i_nn.jsonl".into(),
                     fallback,
                 }),
+                // The same neighbours, anchored on the session's first track.
+                with_sticky(|fallback| RecommenderSpec::SessionAnchor {
+                    file: "models/i2i_nn.jsonl".into(),
+                    liked: 0.7,
+                    artist_plays: 1,
+                    fallback,
+                }),
             ],
             confidence: 0.95,
             interval: Default::default(),

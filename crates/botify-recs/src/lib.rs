@@ -12,6 +12,7 @@ pub mod data;
 pub mod experiments;
 pub mod history;
 pub mod homework;
+pub mod session;
 pub mod spec;
 
 pub use botify_core::rng::Rng;

@@ -47,6 +47,17 @@ pub enum RecommenderSpec {
         anchors: usize,
         fallback: Option<Box<RecommenderSpec>>,
     },
+    /// Session-anchored item-to-item: the session's first track's neighbours, never a replay,
+    /// fresh artists first, then the neighbours of the session's liked tracks.
+    SessionAnchor {
+        /// Per-track neighbour lists, most similar first.
+        file: PathBuf,
+        #[serde(default = "default_point_7")]
+        liked: f32,
+        #[serde(default = "default_artist_plays")]
+        artist_plays: u32,
+        fallback: Option<Box<RecommenderSpec>>,
+    },
     /// Homework design 1: a per-user ranked list with a replay of liked history after a skip.
     HistoryList {
         /// Per-user lists, best first.
@@ -134,6 +145,10 @@ fn default_anchors() -> usize {
     10
 }
 
+fn default_artist_plays() -> u32 {
+    1
+}
+
 impl RecommenderSpec {
     /// Parses a spec from the command line: a bare name (`random`, `sticky-artist`) or inline
     /// JSON/TOML (`{ type = "indexed", file = "recs.jsonl" }`).
@@ -173,6 +188,7 @@ impl RecommenderSpec {
             | Sequential { file, fallback }
             | Contextual { file, fallback }
             | HistoryI2i { file, fallback, .. }
+            | SessionAnchor { file, fallback, .. }
             | HistoryList { file, fallback, .. }
             | BetterSticky { file, fallback, .. } => (vec![file], fallback),
             WeightedI2i {
@@ -345,6 +361,23 @@ impl Builder {
                 }),
                 fallback,
             ),
+            S::SessionAnchor {
+                file,
+                liked,
+                artist_plays,
+                fallback,
+            } => {
+                check_unit("session_anchor", &[("liked", *liked)])?;
+                (
+                    Box::new(crate::session::SessionAnchor {
+                        lists: self.track_lists(file)?,
+                        catalog: self.catalog.clone(),
+                        liked: *liked,
+                        artist_plays: (*artist_plays).max(1),
+                    }),
+                    fallback,
+                )
+            }
             S::HistoryList {
                 file,
                 recent,

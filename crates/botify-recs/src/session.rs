@@ -1,0 +1,149 @@
+//! A session-aware item-to-item policy. In the listener model a session's taste is fixed and its
+//! first track is drawn near it, so the first track anchors the whole session: candidates are the
+//! anchor's neighbours in similarity order, never a track already played in the session, and an
+//! artist already heard is passed over while a fresh one is available (the listener discounts
+//! repeated artists). When the anchor's list runs dry the lists of the session's liked tracks
+//! follow, best liked first.
+
+use crate::data::TrackLists;
+use crate::{Listen, Recommender, Request};
+use botify_core::rng::Rng;
+use botify_core::{Catalog, TrackId};
+use std::sync::Arc;
+
+pub struct SessionAnchor {
+    pub lists: Arc<TrackLists>,
+    pub catalog: Arc<Catalog>,
+    /// A listen at least this long makes a track a secondary anchor.
+    pub liked: f32,
+    /// Plays of one artist in a session before its tracks are passed over while others remain.
+    pub artist_plays: u32,
+}
+
+/// The listens of the current session: after the last `last` (a listen without a
+/// recommendation closes a session), plus the request itself.
+fn session<'h>(history: &'h [Listen]) -> &'h [Listen] {
+    let start = history
+        .iter()
+        .rposition(|l| l.rec.is_none())
+        .map_or(0, |i| i + 1);
+    &history[start..]
+}
+
+impl Recommender for SessionAnchor {
+    fn recommend(&self, req: &Request, history: &[Listen], _rng: &mut Rng) -> Option<TrackId> {
+        let past = session(history);
+        let tracks: Vec<(TrackId, f32)> = past
+            .iter()
+            .map(|l| (l.track, l.time))
+            .chain(std::iter::once((req.track, req.time)))
+            .collect();
+        let played = |t: TrackId| tracks.iter().any(|&(p, _)| p == t);
+        let artist_count = |t: TrackId| {
+            let a = self.catalog.artist_of(t);
+            tracks
+                .iter()
+                .filter(|&&(p, _)| self.catalog.artist_of(p) == a)
+                .count() as u32
+        };
+        // Anchors: the session's first track, then its liked tracks, longest listens first.
+        let mut liked: Vec<(TrackId, f32)> = tracks[1..]
+            .iter()
+            .copied()
+            .filter(|&(_, time)| time >= self.liked)
+            .collect();
+        liked.sort_by(|a, b| b.1.total_cmp(&a.1));
+        let anchors = std::iter::once(tracks[0].0).chain(liked.into_iter().map(|(t, _)| t));
+        let mut any_fresh: Option<TrackId> = None;
+        for anchor in anchors {
+            for &c in self.lists.get(anchor).unwrap_or(&[]) {
+                if played(c) || !self.catalog.contains(u64::from(c)) {
+                    continue;
+                }
+                if artist_count(c) < self.artist_plays {
+                    return Some(c);
+                }
+                any_fresh.get_or_insert(c);
+            }
+        }
+        any_fresh
+    }
+
+    fn uses_history(&self) -> bool {
+        true
+    }
+
+    fn track_list(&self, track: TrackId) -> Option<&[TrackId]> {
+        self.lists.get(track)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use botify_core::Track;
+    use botify_core::rng::stream;
+
+    /// Artist a: 0..5, artist b: 5..10, artist c: 10..20.
+    fn catalog() -> Arc<Catalog> {
+        let t = |id: u32| Track::new(id, ["a", "b", "c"][(id / 5).min(2) as usize], format!("t{id}"));
+        Arc::new(Catalog::from_tracks((0..20).map(t).collect()).unwrap())
+    }
+
+    fn policy(lists: Vec<(TrackId, Vec<TrackId>)>, artist_plays: u32) -> SessionAnchor {
+        SessionAnchor {
+            lists: Arc::new(TrackLists::from_lists(20, lists)),
+            catalog: catalog(),
+            liked: 0.7,
+            artist_plays,
+        }
+    }
+
+    fn listen(track: TrackId, time: f32, rec: Option<TrackId>) -> Listen {
+        Listen { track, time, rec }
+    }
+
+    fn ask(p: &SessionAnchor, history: &[Listen], track: TrackId, time: f32) -> Option<TrackId> {
+        let mut rng = stream(1, b"session", 0);
+        p.recommend(&Request { user: 3, track, time }, history, &mut rng)
+    }
+
+    #[test]
+    fn the_first_track_anchors_the_session_and_nothing_is_replayed() {
+        let p = policy(vec![(10, vec![5, 11, 0, 12]), (5, vec![19, 18])], 1);
+        // A new session starts on track 10: its nearest neighbour.
+        assert_eq!(ask(&p, &[], 10, 1.0), Some(5));
+        // Later in the session the anchor stays 10 (not the current track 5): 5 is played, 11 is
+        // by the anchor's artist, already heard, so 0 (a fresh artist) comes first.
+        let h = [listen(10, 1.0, Some(5))];
+        assert_eq!(ask(&p, &h, 5, 0.9), Some(0));
+        // An earlier session (closed by a listen without a recommendation) does not count: its
+        // artist-a track 3 does not make 0 stale.
+        let h = [listen(3, 0.4, None), listen(10, 1.0, Some(5))];
+        assert_eq!(ask(&p, &h, 5, 0.9), Some(0));
+    }
+
+    #[test]
+    fn fresh_artists_first_then_the_rest_then_liked_anchors() {
+        let p = policy(vec![(10, vec![11, 12, 5]), (5, vec![6, 0])], 1);
+        // Artist c (10, 11, 12) already played: 5 (artist b) comes before 12.
+        let h = [listen(10, 1.0, Some(11))];
+        assert_eq!(ask(&p, &h, 11, 0.9), Some(5));
+        // 5 played and liked: its list follows the anchor's, fresh artist a first (0 over 6).
+        let h = [listen(10, 1.0, Some(11)), listen(11, 0.9, Some(5))];
+        assert_eq!(ask(&p, &h, 5, 0.8), Some(0));
+        // Without fresh artists anywhere, the first unplayed candidate.
+        let h = [listen(10, 1.0, Some(11)), listen(11, 0.9, Some(5)), listen(5, 0.8, Some(0))];
+        assert_eq!(ask(&p, &h, 0, 0.8), Some(12));
+        // A looser artist rule takes the anchor's order as it is.
+        let loose = policy(vec![(10, vec![11, 12, 5])], 3);
+        assert_eq!(ask(&loose, &[listen(10, 1.0, Some(11))], 11, 0.9), Some(12));
+    }
+
+    #[test]
+    fn nothing_to_say_without_lists() {
+        let p = policy(vec![(10, vec![10])], 1);
+        assert_eq!(ask(&p, &[], 10, 1.0), None);
+        assert_eq!(ask(&p, &[], 3, 1.0), None);
+    }
+}
