@@ -72,7 +72,8 @@ fn in_process_runs_are_reproducible_to_the_bit() {
     let results: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(a.path().join("run/results.json")).unwrap())
             .unwrap();
-    assert_eq!(results["rows"].as_array().unwrap().len(), 5 * 7);
+    // The default plan's 8 treatments × 5 metrics.
+    assert_eq!(results["rows"].as_array().unwrap().len(), 5 * 8);
     let (ok, _, err) = run(TINY, b.path(), &["--in-process"]);
     assert!(ok, "{err}");
     let read = |d: &std::path::Path| -> serde_json::Value {

@@ -22,7 +22,7 @@ pub struct SessionAnchor {
 
 /// The listens of the current session: after the last `last` (a listen without a
 /// recommendation closes a session), plus the request itself.
-fn session<'h>(history: &'h [Listen]) -> &'h [Listen] {
+fn session(history: &[Listen]) -> &[Listen] {
     let start = history
         .iter()
         .rposition(|l| l.rec.is_none())
@@ -86,7 +86,13 @@ mod tests {
 
     /// Artist a: 0..5, artist b: 5..10, artist c: 10..20.
     fn catalog() -> Arc<Catalog> {
-        let t = |id: u32| Track::new(id, ["a", "b", "c"][(id / 5).min(2) as usize], format!("t{id}"));
+        let t = |id: u32| {
+            Track::new(
+                id,
+                ["a", "b", "c"][(id / 5).min(2) as usize],
+                format!("t{id}"),
+            )
+        };
         Arc::new(Catalog::from_tracks((0..20).map(t).collect()).unwrap())
     }
 
@@ -105,7 +111,15 @@ mod tests {
 
     fn ask(p: &SessionAnchor, history: &[Listen], track: TrackId, time: f32) -> Option<TrackId> {
         let mut rng = stream(1, b"session", 0);
-        p.recommend(&Request { user: 3, track, time }, history, &mut rng)
+        p.recommend(
+            &Request {
+                user: 3,
+                track,
+                time,
+            },
+            history,
+            &mut rng,
+        )
     }
 
     #[test]
@@ -133,7 +147,11 @@ mod tests {
         let h = [listen(10, 1.0, Some(11)), listen(11, 0.9, Some(5))];
         assert_eq!(ask(&p, &h, 5, 0.8), Some(0));
         // Without fresh artists anywhere, the first unplayed candidate.
-        let h = [listen(10, 1.0, Some(11)), listen(11, 0.9, Some(5)), listen(5, 0.8, Some(0))];
+        let h = [
+            listen(10, 1.0, Some(11)),
+            listen(11, 0.9, Some(5)),
+            listen(5, 0.8, Some(0)),
+        ];
         assert_eq!(ask(&p, &h, 0, 0.8), Some(12));
         // A looser artist rule takes the anchor's order as it is.
         let loose = policy(vec![(10, vec![11, 12, 5])], 3);
