@@ -23,3 +23,12 @@ pub enum Error {
     Invalid(String),
 }
 pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// A relative amount written as a percentage (`10%`) or a fraction (`0.1`): 0.1 either way.
+pub fn parse_fraction(s: &str) -> Option<f64> {
+    let s = s.trim();
+    match s.strip_suffix('%') {
+        Some(p) => p.trim().parse::<f64>().ok().map(|x| x / 100.0),
+        None => s.parse().ok(),
+    }
+}

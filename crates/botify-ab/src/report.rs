@@ -5,7 +5,9 @@ use crate::sessions::{
     BIN_MS, METRICS, UserMetrics, UsersRead, higher_is_better, is_metric, read_users,
     read_users_assigning, unknown_metric,
 };
-use crate::stats::{Correction, IntervalMethod, Srm, Summary, cuped, msprt, relative, srm, welch};
+use crate::stats::{
+    Correction, IntervalMethod, Srm, Summary, cuped, msprt, relative_of, srm, welch,
+};
 use crate::{Error, Result, svg};
 use botify_core::events::ReadStats;
 use botify_core::murmur::{Splitter, treatment_name};
@@ -125,11 +127,7 @@ impl std::str::FromStr for Guardrail {
             ))
         };
         let (metric, margin) = s.split_once(':').ok_or_else(bad)?;
-        let margin = match margin.trim().strip_suffix('%') {
-            Some(p) => p.trim().parse::<f64>().map(|x| x / 100.0),
-            None => margin.trim().parse::<f64>(),
-        }
-        .map_err(|_| bad())?;
+        let margin = crate::parse_fraction(margin).ok_or_else(bad)?;
         if !(margin >= 0.0 && margin.is_finite()) {
             return Err(Error::Invalid(format!(
                 "guardrail {s:?}: the margin must be a non-negative number"
@@ -472,7 +470,9 @@ pub fn analyse(o: &AbOptions) -> Result<AbReport> {
     };
     let alpha = 1.0 - o.confidence;
     let mut rows = Vec::new();
-    for metric in &o.metrics {
+    // (bucket, metric index) of each row, for the correlation of their statistics.
+    let mut keys: Vec<(usize, usize)> = Vec::new();
+    for (mi, metric) in o.metrics.iter().enumerate() {
         let control = &by_bucket[0];
         let is_ratio = crate::sessions::RATIO_METRICS.contains(&metric.as_str());
         let c_raw = summarise(control, metric);
@@ -497,7 +497,8 @@ pub fn analyse(o: &AbOptions) -> Result<AbReport> {
                 ));
             }
             let w = welch(&c, &t, o.confidence);
-            let rel = relative(&c, &t, o.confidence, o.interval);
+            let relative_by = |method| relative_of(&c, &t, w.as_ref()?, o.confidence, method);
+            let rel = relative_by(o.interval);
             let pct = |x: f64| x * 100.0;
             let (effect, lower, upper) = rel.map_or((f64::NAN, f64::NAN, f64::NAN), |r| {
                 (pct(r.effect), pct(r.lower), pct(r.upper))
@@ -507,7 +508,11 @@ pub fn analyse(o: &AbOptions) -> Result<AbReport> {
                 _ => f64::NAN,
             };
             let sequential = o.sequential.and_then(|tau| {
-                let r = relative(&c, &t, o.confidence, IntervalMethod::Delta)?;
+                // The always-valid interval is built on the delta method's standard error.
+                let r = match o.interval {
+                    IntervalMethod::Delta => rel,
+                    IntervalMethod::Course => relative_by(IntervalMethod::Delta),
+                }?;
                 let (lo, hi, p) = msprt(r.effect, r.se, tau, o.confidence);
                 Some(Sequential {
                     lower: pct(lo),
@@ -537,6 +542,7 @@ pub fn analyse(o: &AbOptions) -> Result<AbReport> {
                     };
                     GuardrailCheck { margin, status }
                 });
+            keys.push((b, mi));
             rows.push(Row {
                 treatment: treatment_name(b as u32),
                 metric: metric.clone(),
@@ -566,7 +572,7 @@ pub fn analyse(o: &AbOptions) -> Result<AbReport> {
     // One family: every (treatment, metric) pair shown, so that "anything significant" keeps its
     // promised error rate however many metrics and treatments there are.
     let corr = (o.correction == Correction::Maxt)
-        .then(|| statistic_correlation(&by_bucket, &o.metrics, &rows));
+        .then(|| statistic_correlation(&by_bucket, &o.metrics, &keys));
     let adjusted = o.correction.adjust(
         &rows.iter().map(|r| r.p_value).collect::<Vec<_>>(),
         corr.as_deref(),
@@ -661,30 +667,21 @@ fn mean_covariance(v: &[Vec<f64>], m: usize) -> Vec<Vec<f64>> {
 fn statistic_correlation(
     by_bucket: &[Vec<UserMetrics>],
     metrics: &[String],
-    rows: &[Row],
+    keys: &[(usize, usize)],
 ) -> Vec<Vec<f64>> {
     let m = metrics.len();
     let covs: Vec<Vec<Vec<f64>>> = by_bucket
         .iter()
         .map(|us| mean_covariance(&user_vectors(us, metrics), m))
         .collect();
-    let key: Vec<(usize, usize)> = rows
-        .iter()
-        .map(|r| {
-            (
-                crate::sessions::bucket_of(&r.treatment),
-                metrics.iter().position(|x| x == &r.metric).unwrap_or(0),
-            )
-        })
-        .collect();
     let cov = |i: usize, j: usize| -> f64 {
-        let ((ti, mi), (tj, mj)) = (key[i], key[j]);
+        let ((ti, mi), (tj, mj)) = (keys[i], keys[j]);
         let own = if ti == tj { covs[ti][mi][mj] } else { 0.0 };
         own + covs[0][mi][mj]
     };
-    (0..rows.len())
+    (0..keys.len())
         .map(|i| {
-            (0..rows.len())
+            (0..keys.len())
                 .map(|j| {
                     let d = (cov(i, i) * cov(j, j)).sqrt();
                     if i == j {

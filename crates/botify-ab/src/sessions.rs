@@ -34,11 +34,6 @@ pub const METRICS: [&str; 5] = [
 /// from the delta method over users, the unit of randomisation.
 pub const RATIO_METRICS: [&str; 2] = ["ratio_time_per_session", "ratio_tracks_per_session"];
 
-/// The bucket of a treatment name (C → 0, T3 → 3); 0 for anything else.
-pub fn bucket_of(name: &str) -> usize {
-    treatment_bucket(name).map_or(0, |b| b as usize)
-}
-
 /// Whether `name` is a metric the analysis knows.
 pub fn is_metric(name: &str) -> bool {
     METRICS.contains(&name) || RATIO_METRICS.contains(&name)

@@ -248,6 +248,17 @@ pub fn relative(
     method: IntervalMethod,
 ) -> Option<Relative> {
     let w = welch(control, treatment, confidence)?;
+    relative_of(control, treatment, &w, confidence, method)
+}
+
+/// [`relative`] from the groups' Welch comparison `w`, already computed.
+pub fn relative_of(
+    control: &Summary,
+    treatment: &Summary,
+    w: &Welch,
+    confidence: f64,
+    method: IntervalMethod,
+) -> Option<Relative> {
     let c = control.mean;
     if c == 0.0 || !c.is_finite() {
         return None;

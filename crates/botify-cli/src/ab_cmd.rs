@@ -334,10 +334,6 @@ fn power(p: PowerArgs) -> Result<()> {
 }
 
 fn parse_effect(e: &str) -> Result<f64> {
-    let v = match e.strip_suffix('%') {
-        Some(p) => p.trim().parse::<f64>().map(|x| x / 100.0),
-        None => e.trim().parse::<f64>(),
-    }
-    .with_context(|| format!("--effect {e:?} is not a number (e.g. 2% or 0.02)"))?;
-    Ok(v)
+    botify_ab::parse_fraction(e)
+        .with_context(|| format!("--effect {e:?} is not a number (e.g. 2% or 0.02)"))
 }

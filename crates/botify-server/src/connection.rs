@@ -102,8 +102,11 @@ fn rewrite(head: &[u8]) -> Option<Vec<u8>> {
     let status_line = std::str::from_utf8(&head[9..line_end]).ok()?;
     let (code, reason) = status_line.split_once(' ')?;
     let code: u16 = code.parse().ok()?;
-    let body = format!(
-        "{{\"error\": \"{reason}: the request could not be read (a malformed request line or header, or one too large)\", \"status\": {code}}}"
+    let body = crate::routes::error_body(
+        code,
+        &format!(
+            "{reason}: the request could not be read (a malformed request line or header, or one too large)"
+        ),
     );
     let mut out = Vec::with_capacity(head.len() + body.len() + 40);
     out.extend_from_slice(&head[..at]);

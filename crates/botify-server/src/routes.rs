@@ -49,7 +49,7 @@ pub struct Limits {
     /// Users the embedded store remembers (least recently used forgotten first).
     pub max_users: usize,
     /// Redis history keys expire this long after their last listen; None: never.
-    pub history_ttl: Option<std::time::Duration>,
+    pub history_ttl: Option<Duration>,
     /// Longest wait for one Redis command before answering without history.
     pub redis_timeout: Duration,
     /// Longest a keep-alive connection may wait, idle, for its next request's first byte.
@@ -292,8 +292,8 @@ pub async fn serve(
     })
 }
 
-/// Accepts connections up to the cap (beyond it: a 503 and close, at once), serves each with the
-/// header timeout, and at `shutdown` stops accepting, waits up to the grace for connections to
+/// Accepts connections up to the cap (beyond it: a 503 and close, at once), serves each through
+/// the connection wrapper's timeouts, and at `shutdown` stops accepting, waits up to the grace for connections to
 /// finish their requests and aborts the rest.
 async fn accept_loop(
     listener: &tokio::net::TcpListener,
@@ -368,8 +368,9 @@ async fn graceful_wait(graceful: hyper_util::server::graceful::GracefulShutdown,
 
 /// A connection over the cap gets a 503 without waiting on it, and is closed.
 fn refuse(stream: &tokio::net::TcpStream, cap: usize) {
-    let body = format!(
-        "{{\"error\": \"too many open connections (limit {cap}); retry later\", \"status\": 503}}"
+    let body = error_body(
+        503,
+        &format!("too many open connections (limit {cap}); retry later"),
     );
     let head = format!(
         "HTTP/1.1 503 Service Unavailable\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
@@ -399,12 +400,16 @@ fn now_ms() -> u64 {
         .map_or(0, |d| d.as_millis() as u64)
 }
 
+/// The body of every error answer: `{"error": message, "status": code}`.
+pub(crate) fn error_body(status: u16, message: &str) -> String {
+    json!({ "error": message, "status": status }).to_string()
+}
+
 fn error(status: StatusCode, message: impl Into<String>) -> Response {
-    let body = json!({ "error": message.into(), "status": status.as_u16() });
     (
         status,
         [(header::CONTENT_TYPE, "application/json")],
-        body.to_string(),
+        error_body(status.as_u16(), &message.into()),
     )
         .into_response()
 }

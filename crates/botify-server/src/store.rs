@@ -13,7 +13,7 @@ use std::time::Duration;
 
 const SHARDS: usize = 64;
 
-/// Users the embedded store remembers by default: about 180 MB of history at the default cap.
+/// Users the embedded store remembers by default: about 210 MB resident when full (docs/reliability.md).
 pub const DEFAULT_MAX_USERS: usize = 1_000_000;
 
 /// In-process history: 64 mutex-guarded shards keep contention low on many cores. Each shard is
@@ -42,9 +42,7 @@ impl EmbeddedStore {
     }
 
     fn shard(&self, user: UserId) -> std::sync::MutexGuard<'_, LruCache<UserId, History>> {
-        let m = &self.shards[user as usize % SHARDS];
-        // A panic while holding the lock cannot leave a History half-written: recover the map.
-        m.lock().unwrap_or_else(|p| p.into_inner())
+        lock(&self.shards[user as usize % SHARDS])
     }
 
     pub fn history(&self, user: UserId, cap: usize) -> Vec<Listen> {
@@ -71,11 +69,13 @@ impl EmbeddedStore {
 
     /// Users remembered now.
     pub fn users(&self) -> usize {
-        self.shards
-            .iter()
-            .map(|m| m.lock().unwrap_or_else(|p| p.into_inner()).len())
-            .sum()
+        self.shards.iter().map(|m| lock(m).len()).sum()
     }
+}
+
+/// A shard's lock. A panic while holding it cannot leave a History half-written: recover the map.
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
 }
 
 /// Redis history: one list per user of 12-byte entries, appended, trimmed and given a TTL in one
