@@ -110,6 +110,7 @@ pub fn run(a: ServeArgs) -> Result<()> {
                 max_connections: a.max_connections.map(|n| n as usize),
                 shutdown_grace: Duration::from_secs(a.shutdown_grace),
             },
+            hosted: Default::default(),
         };
         tracing::info!("listening on http://{}", listener.local_addr()?);
         let report = botify_server::serve(cfg, listener, shutdown_signal()).await?;

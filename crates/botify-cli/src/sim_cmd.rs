@@ -75,6 +75,7 @@ pub fn run(a: SimArgs) -> Result<()> {
         start_day: a.start_day,
         max_steps: a.max_steps,
         log_dir: a.log_dir.clone(),
+        hosted: Default::default(),
     };
     opts.validate()?;
     if a.console {

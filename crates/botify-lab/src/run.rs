@@ -150,10 +150,12 @@ pub fn run(plan: &Plan, opts: &RunOptions, obs: &dyn Observer) -> Result<RunOutc
         Traffic::InProcess => None,
         Traffic::Http { redis } => Some(stages.run("service", || {
             let s = Service::start(ServiceConfig {
-                catalog: world_dir.join("tracks.json"),
-                experiments: experiments_file.clone(),
-                log_dir: run.join("log"),
                 redis: redis.clone(),
+                ..ServiceConfig::new(
+                    world_dir.join("tracks.json"),
+                    experiments_file.clone(),
+                    run.join("log"),
+                )
             })?;
             obs.note(&format!(
                 "service on http://{} ({})",

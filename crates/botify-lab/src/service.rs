@@ -27,6 +27,24 @@ pub struct ServiceConfig {
     pub experiments: PathBuf,
     pub log_dir: PathBuf,
     pub redis: Option<String>,
+    /// Where to listen; port 0 picks a free one.
+    pub addr: std::net::SocketAddr,
+    /// Recommenders registered by the embedding process (the Python package).
+    pub hosted: botify_recs::spec::Hosted,
+}
+
+impl ServiceConfig {
+    /// On a free loopback port, with no hosted recommenders.
+    pub fn new(catalog: PathBuf, experiments: PathBuf, log_dir: PathBuf) -> Self {
+        ServiceConfig {
+            catalog,
+            experiments,
+            log_dir,
+            redis: None,
+            addr: std::net::SocketAddr::from(([127, 0, 0, 1], 0)),
+            hosted: Default::default(),
+        }
+    }
 }
 
 fn now_nanos() -> u64 {
@@ -51,12 +69,11 @@ impl Service {
             "{:016x}",
             botify_core::rng::mix64(u64::from(std::process::id()) ^ now_nanos())
         );
+        let bind = cfg.addr.to_string();
         let listener = runtime
-            .block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))
-            .map_err(|e| Error::io("127.0.0.1:0", e))?;
-        let addr = listener
-            .local_addr()
-            .map_err(|e| Error::io("127.0.0.1:0", e))?;
+            .block_on(tokio::net::TcpListener::bind(cfg.addr))
+            .map_err(|e| Error::io(&bind, e))?;
+        let addr = listener.local_addr().map_err(|e| Error::io(&bind, e))?;
         let server = botify_server::ServerConfig {
             catalog: cfg.catalog,
             experiments: Some(cfg.experiments),
@@ -65,6 +82,7 @@ impl Service {
             redis: cfg.redis,
             admin_token: Some(token.clone()),
             limits: botify_server::Limits::default(),
+            hosted: cfg.hosted,
         };
         let (tx, rx) = tokio::sync::oneshot::channel::<()>();
         let handle = runtime.spawn(botify_server::serve(server, listener, async move {
@@ -101,6 +119,11 @@ impl Service {
             stop: Some(tx),
             handle: Some(handle),
         })
+    }
+
+    /// The admin token `POST /admin/reload` takes.
+    pub fn admin_token(&self) -> &str {
+        &self.token
     }
 
     /// Reloads the experiments file and its data files; returns the service's answer.

@@ -8,6 +8,7 @@ use crate::{Error, Result};
 use botify_core::eventlog::{LogWriter, Rotation};
 use botify_core::{Catalog, World};
 use botify_recs::experiments::{DEFAULT_HISTORY, ExperimentsConfig, Router};
+use botify_recs::spec::Hosted;
 use botify_sim::http::Remote;
 use botify_sim::runner::{Agent, DaySummary, EpisodeStats, SimParams, Simulator};
 use std::path::PathBuf;
@@ -43,6 +44,8 @@ pub struct SimOptions {
     pub max_steps: u32,
     /// Where the in-process event log goes (a service writes its own).
     pub log_dir: Option<PathBuf>,
+    /// Recommenders registered by the embedding process (`{ type = "python", name }` specs).
+    pub hosted: Hosted,
 }
 
 impl Default for SimOptions {
@@ -55,6 +58,7 @@ impl Default for SimOptions {
             start_day: 0,
             max_steps: p.max_steps,
             log_dir: None,
+            hosted: Hosted::default(),
         }
     }
 }
@@ -96,13 +100,22 @@ impl Day {
     }
 }
 
-fn load_router(who: &Recommenders, catalog: &Arc<Catalog>) -> Result<Option<Router>> {
+fn load_router(
+    who: &Recommenders,
+    catalog: &Arc<Catalog>,
+    hosted: &Hosted,
+) -> Result<Option<Router>> {
     let cfg = match who {
         Recommenders::File(f) => ExperimentsConfig::load(f)?,
         Recommenders::Config(c) => c.clone(),
         Recommenders::Oracle | Recommenders::Remote { .. } => return Ok(None),
     };
-    Ok(Some(Router::build(cfg, catalog.clone())?))
+    Ok(Some(Router::build_with(
+        cfg,
+        catalog.clone(),
+        botify_recs::spec::files(),
+        hosted,
+    )?))
 }
 
 /// Runs `o.days` days; `between(day)` runs after every day but the last (with the index of the
@@ -117,7 +130,7 @@ pub fn simulate(
     o.validate()?;
     // Shared by every day's recommenders (the catalogue is cloned once, not per day).
     let catalog = Arc::new(world.catalog.clone());
-    let mut router = load_router(who, &catalog)?;
+    let mut router = load_router(who, &catalog, &o.hosted)?;
     let history = router.as_ref().map_or(DEFAULT_HISTORY, |r| r.history);
     let log = o
         .log_dir
@@ -132,7 +145,7 @@ pub fn simulate(
         let day = o.start_day + k;
         if k > 0 {
             between(day)?;
-            router = load_router(who, &catalog)?;
+            router = load_router(who, &catalog, &o.hosted)?;
         }
         let p = SimParams {
             episodes: o.episodes,
@@ -221,6 +234,7 @@ mod tests {
             start_day,
             max_steps: 100,
             log_dir: None,
+            hosted: Hosted::default(),
         }
     }
 

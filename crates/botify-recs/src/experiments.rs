@@ -16,7 +16,7 @@
 //! buckets = 2
 //! ```
 
-use crate::spec::{Builder, RecommenderSpec};
+use crate::spec::{Builder, Hosted, RecommenderSpec};
 use crate::{Error, Recommender, Result};
 use botify_core::murmur::{Splitter, treatment_bucket, treatment_name};
 use botify_core::{Catalog, UserId};
@@ -189,17 +189,19 @@ pub struct Router {
 
 impl Router {
     pub fn build(config: ExperimentsConfig, catalog: Arc<Catalog>) -> Result<Self> {
-        Self::build_with(config, catalog, crate::spec::files())
+        Self::build_with(config, catalog, crate::spec::files(), &Hosted::default())
     }
 
-    /// Like [`Router::build`], reading data files through `source`.
+    /// Like [`Router::build`], reading data files through `source` and finding
+    /// `{ type = "python" }` recommenders among `hosted`.
     pub fn build_with(
         config: ExperimentsConfig,
         catalog: Arc<Catalog>,
         source: crate::spec::DataSource,
+        hosted: &Hosted,
     ) -> Result<Self> {
         let route = config.validate()?;
-        let mut builder = Builder::with_source(catalog, source);
+        let mut builder = Builder::with_source(catalog, source).with_hosted(hosted.clone());
         let e = &config.experiments[route];
         let mut treatments = Vec::new();
         for b in 0..e.buckets {

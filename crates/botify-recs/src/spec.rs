@@ -108,6 +108,57 @@ pub enum RecommenderSpec {
         temperature: f32,
         fallback: Option<Box<RecommenderSpec>>,
     },
+    /// A recommender the host process registered under `name` ([`Hosted`]): the Python
+    /// package's objects, served by `botify.serve` and run by `botify.simulate`.
+    Python {
+        name: String,
+        fallback: Option<Box<RecommenderSpec>>,
+    },
+}
+
+/// Recommenders registered by the process that embeds Botify (the Python package), reached from
+/// specs by name with `{ type = "python", name = "..." }`. The CLI registers none.
+#[derive(Clone, Default)]
+pub struct Hosted(Arc<HashMap<String, Arc<dyn Recommender>>>);
+
+impl Hosted {
+    pub fn new(recommenders: HashMap<String, Arc<dyn Recommender>>) -> Self {
+        Hosted(Arc::new(recommenders))
+    }
+
+    pub fn get(&self, name: &str) -> Option<&Arc<dyn Recommender>> {
+        self.0.get(name)
+    }
+
+    /// Registered names, sorted.
+    pub fn names(&self) -> Vec<&str> {
+        let mut names: Vec<&str> = self.0.keys().map(String::as_str).collect();
+        names.sort_unstable();
+        names
+    }
+}
+
+impl std::fmt::Debug for Hosted {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_tuple("Hosted").field(&self.names()).finish()
+    }
+}
+
+impl Recommender for Arc<dyn Recommender> {
+    fn recommend(
+        &self,
+        req: &crate::Request,
+        history: &[crate::Listen],
+        rng: &mut crate::Rng,
+    ) -> Option<TrackId> {
+        (**self).recommend(req, history, rng)
+    }
+    fn uses_history(&self) -> bool {
+        (**self).uses_history()
+    }
+    fn track_list(&self, track: TrackId) -> Option<&[TrackId]> {
+        (**self).track_list(track)
+    }
 }
 
 fn default_recent() -> usize {
@@ -182,7 +233,7 @@ impl RecommenderSpec {
         use RecommenderSpec::*;
         let (files, fallback) = match self {
             Random {} => return (Vec::new(), None),
-            StickyArtist { fallback } => (Vec::new(), fallback),
+            StickyArtist { fallback } | Python { fallback, .. } => (Vec::new(), fallback),
             TopPop { file, fallback, .. }
             | Indexed { file, fallback }
             | Sequential { file, fallback }
@@ -244,6 +295,7 @@ pub struct Builder {
     track_lists: HashMap<PathBuf, Arc<TrackLists>>,
     tops: HashMap<PathBuf, Arc<Vec<TrackId>>>,
     artist_popular: Option<Arc<Vec<Vec<TrackId>>>>,
+    hosted: Hosted,
 }
 
 /// Thresholds and probabilities must lie in [0, 1].
@@ -269,7 +321,14 @@ impl Builder {
             track_lists: HashMap::new(),
             tops: HashMap::new(),
             artist_popular: None,
+            hosted: Hosted::default(),
         }
+    }
+
+    /// Resolves `{ type = "python", name }` specs among `hosted`.
+    pub fn with_hosted(mut self, hosted: Hosted) -> Self {
+        self.hosted = hosted;
+        self
     }
 
     fn user_lists(&mut self, f: &Path) -> Result<Arc<UserLists>> {
@@ -332,6 +391,17 @@ impl Builder {
                 }),
                 fallback,
             ),
+            S::Python { name, fallback } => {
+                let found = self.hosted.get(name).ok_or_else(|| {
+                    let names = self.hosted.names();
+                    Error::Config(if names.is_empty() {
+                        format!("python recommender {name:?}: Python recommenders run only inside the Python package (botify.serve, botify.simulate)")
+                    } else {
+                        format!("python recommender {name:?} is not registered (registered: {})", names.join(", "))
+                    })
+                })?;
+                (Box::new(found.clone()), fallback)
+            }
             S::Indexed { file, fallback } => (
                 Box::new(Indexed {
                     lists: self.user_lists(file)?,

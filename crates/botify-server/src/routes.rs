@@ -15,7 +15,7 @@ use botify_core::events::{Message, Record, write_line};
 use botify_core::rng::{Rng, stream};
 use botify_core::{Catalog, TrackId, UserId};
 use botify_recs::experiments::{ExperimentsConfig, Router};
-use botify_recs::spec::{DataSource, RecommenderSpec};
+use botify_recs::spec::{DataSource, Hosted, RecommenderSpec};
 use botify_recs::{Listen, Request};
 use rand::Rng as _;
 use serde_json::{Value, json};
@@ -41,6 +41,8 @@ pub struct ServerConfig {
     /// Bearer token for `POST /admin/reload`; the endpoint is disabled without one.
     pub admin_token: Option<String>,
     pub limits: Limits,
+    /// Recommenders the embedding process registered (`{ type = "python", name }` specs).
+    pub hosted: Hosted,
 }
 
 /// Bounds that keep the service fast and its memory finite whatever clients and Redis do.
@@ -115,6 +117,7 @@ pub struct AppState {
     last_warning: AtomicU64,
     /// Where recommendation data files are read: local files, or Redis shared by replicas.
     data: DataSource,
+    hosted: Hosted,
     limits: Limits,
 }
 
@@ -138,6 +141,7 @@ impl AppState {
                 cfg,
                 self.catalog.clone(),
                 self.data.clone(),
+                &self.hosted,
             )?)
         });
         match result {
@@ -209,7 +213,7 @@ pub async fn build_state(cfg: &ServerConfig, log: &LogWriter) -> Result<Arc<AppS
     };
     // Reading data may block on Redis: keep it off the async workers.
     let router = tokio::task::block_in_place(|| {
-        Router::build_with(experiments, catalog.clone(), data.clone())
+        Router::build_with(experiments, catalog.clone(), data.clone(), &cfg.hosted)
     })?;
     let store = match &cfg.redis {
         Some(url) => Store::Redis(
@@ -231,6 +235,7 @@ pub async fn build_state(cfg: &ServerConfig, log: &LogWriter) -> Result<Arc<AppS
         admin_token: cfg.admin_token.clone(),
         last_warning: AtomicU64::new(0),
         data,
+        hosted: cfg.hosted.clone(),
         limits: cfg.limits.clone(),
     }))
 }

@@ -18,6 +18,7 @@ fn cfg(world: &World, experiments: Option<std::path::PathBuf>) -> ServerConfig {
         redis: None,
         admin_token: None,
         limits: botify_server::Limits::default(),
+        hosted: Default::default(),
     }
 }
 

@@ -140,12 +140,19 @@ fn plan_day(world: &World, p: &SimParams) -> (Vec<Vec<u32>>, Vec<TrackId>) {
     let mut by_user: Vec<Vec<u32>> = vec![Vec::new(); world.users.len()];
     let mut interests = Vec::with_capacity(p.episodes);
     for i in 0..p.episodes {
-        let (u, mut rng) = episode_start(world, p, i);
+        let (u, interest) = episode_interest(world, p, i);
         by_user[u].push(i as u32);
-        let user = &world.users[u];
-        interests.push(user.interests[rng.random_range(0..user.interests.len())]);
+        interests.push(interest);
     }
     (by_user, interests)
+}
+
+/// Episode `i`'s user (index into `world.users`) and the interest its session opens on: what
+/// [`crate::nearest::NeighbourCache::ensure`] needs before [`crate::episode::Episode::open`].
+pub fn episode_interest(world: &World, p: &SimParams, i: usize) -> (usize, TrackId) {
+    let (u, mut rng) = episode_start(world, p, i);
+    let user = &world.users[u];
+    (u, user.interests[rng.random_range(0..user.interests.len())])
 }
 
 /// The episode's user (index into `world.users`) and its listener stream.
@@ -156,6 +163,18 @@ pub(crate) fn episode_start(world: &World, p: &SimParams, i: usize) -> (usize, R
 }
 
 const ORACLE_CANDIDATES: usize = 400;
+
+/// An empty cache of the neighbours first tracks are drawn from (as many as the most exploring
+/// user draws among).
+pub fn first_track_cache(world: &World) -> NeighbourCache {
+    let k = world
+        .users
+        .iter()
+        .map(|u| u.interest_neighbours() as usize)
+        .max()
+        .unwrap_or(10);
+    NeighbourCache::new(k)
+}
 
 /// The simulator: the world, memoised neighbours, and every user's history across days.
 pub struct Simulator<'w> {
@@ -170,15 +189,9 @@ impl<'w> Simulator<'w> {
         if world.users.is_empty() {
             return Err(Error::Invalid("the world has no users".into()));
         }
-        let k = world
-            .users
-            .iter()
-            .map(|u| u.interest_neighbours() as usize)
-            .max()
-            .unwrap_or(10);
         Ok(Simulator {
             world,
-            first: NeighbourCache::new(k),
+            first: first_track_cache(world),
             oracle: NeighbourCache::new(ORACLE_CANDIDATES),
             histories: vec![History::new(history); world.users.len()],
         })
@@ -187,7 +200,8 @@ impl<'w> Simulator<'w> {
     pub fn world(&self) -> &'w World {
         self.world
     }
-    pub(crate) fn first_cache(&self) -> &NeighbourCache {
+    /// Exact nearest tracks of session interests (memoised), from which first tracks are drawn.
+    pub fn first_cache(&self) -> &NeighbourCache {
         &self.first
     }
 

@@ -80,6 +80,7 @@ impl Service {
             redis,
             admin_token: token.map(String::from),
             limits,
+            hosted: Default::default(),
         };
         let (tx, rx) = oneshot::channel::<()>();
         let handle = tokio::spawn(botify_server::serve(cfg, listener, async move {

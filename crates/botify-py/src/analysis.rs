@@ -1,0 +1,118 @@
+//! Event logs from Python: `botify.read_log` (the fast parallel parser, as columns) and
+//! `botify.ab` (the report `botify ab --format json` prints).
+
+use crate::columns::Columns;
+use crate::{err, progress};
+use botify_ab::report::{AbOptions, Guardrail, analyse};
+use botify_core::events::{Message, read_events};
+use pyo3::prelude::*;
+use pyo3::types::PyDict;
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+
+/// Reads every event under `paths` (files or directories, rotated files included), sorted by
+/// user, then time. Returns the columns and how reading went (files, events, skipped lines).
+#[pyfunction]
+pub fn read_log<'py>(
+    py: Python<'py>,
+    paths: Vec<PathBuf>,
+) -> PyResult<(Bound<'py, pyo3::types::PyList>, Bound<'py, PyDict>)> {
+    if paths.is_empty() {
+        return Err(err("give at least one log file or directory"));
+    }
+    let (events, stats) = py.detach(|| read_events(&paths)).map_err(err)?;
+    let mut experiments: BTreeMap<&str, BTreeMap<&str, i32>> = BTreeMap::new();
+    for e in &events {
+        for (k, v) in &e.experiments {
+            experiments.entry(k).or_default().entry(v).or_insert(0);
+        }
+    }
+    let mut c = Columns::default();
+    c.category(
+        "message",
+        events.iter().map(|e| match e.message {
+            Message::Next => 0,
+            Message::Last => 1,
+        }),
+        vec!["next".into(), "last".into()],
+    )
+    .i64("timestamp", events.iter().map(|e| e.timestamp as i64))
+    .u32("user", events.iter().map(|e| e.user))
+    .u32("track", events.iter().map(|e| e.track))
+    .f32("time", events.iter().map(|e| e.time))
+    .f64("latency", events.iter().map(|e| e.latency))
+    .i64(
+        "recommendation",
+        events
+            .iter()
+            .map(|e| e.recommendation.map_or(-1, i64::from)),
+    );
+    for (name, treatments) in &mut experiments {
+        for (code, v) in treatments.values_mut().enumerate() {
+            *v = code as i32;
+        }
+        let codes = events.iter().map(|e| {
+            e.experiments
+                .get(*name)
+                .and_then(|t| treatments.get(t.as_str()))
+                .copied()
+                .unwrap_or(-1)
+        });
+        let cats = treatments.keys().map(|s| s.to_string()).collect();
+        c.category(name, codes, cats);
+    }
+    let info = PyDict::new(py);
+    info.set_item("files", stats.files)?;
+    info.set_item("events", stats.events)?;
+    info.set_item("skipped", stats.skipped)?;
+    info.set_item("skipped_examples", stats.skipped_examples)?;
+    Ok((c.into_py(py)?, info))
+}
+
+/// A lower-case option value (`"delta"`, `"maxt"`) as its enum, the error listing the choices.
+fn choice<T: serde::de::DeserializeOwned>(what: &str, value: &str, choices: &str) -> PyResult<T> {
+    serde_json::from_value(serde_json::Value::String(value.to_string()))
+        .map_err(|_| err(format!("{what} {value:?} is not one of {choices}")))
+}
+
+/// The A/B report of `experiment` over `logs` as `botify ab --format json` prints it.
+#[pyfunction]
+#[pyo3(signature = (logs, experiment, *, confidence, buckets, pre, metrics, interval, correction, primary, guardrails, sequential, progress))]
+#[allow(clippy::too_many_arguments)]
+pub fn ab(
+    py: Python<'_>,
+    logs: Vec<PathBuf>,
+    experiment: &str,
+    confidence: f64,
+    buckets: Option<u32>,
+    pre: Option<Vec<PathBuf>>,
+    metrics: Option<Vec<String>>,
+    interval: &str,
+    correction: &str,
+    primary: &str,
+    guardrails: Vec<String>,
+    sequential: Option<f64>,
+    progress: Option<&Bound<'_, PyAny>>,
+) -> PyResult<String> {
+    if logs.is_empty() {
+        return Err(err("give at least one log file or directory"));
+    }
+    let mut o = AbOptions::new(experiment, logs);
+    o.confidence = confidence;
+    o.buckets = buckets;
+    o.pre = pre.filter(|p| !p.is_empty());
+    if let Some(m) = metrics.filter(|m| !m.is_empty()) {
+        o.metrics = m;
+    }
+    o.interval = choice("interval", interval, "delta, course")?;
+    o.correction = choice("correction", correction, "maxt, holm, bh, none")?;
+    o.primary = primary.to_string();
+    o.guardrails = guardrails
+        .iter()
+        .map(|g| g.parse::<Guardrail>())
+        .collect::<Result<_, _>>()
+        .map_err(err)?;
+    o.sequential = sequential;
+    let report = progress::run(py, progress, |_| analyse(&o))?.map_err(err)?;
+    Ok(report.to_json())
+}

@@ -1,0 +1,236 @@
+//! Listening sessions driven one step at a time, for the Gymnasium environments
+//! (`botify.gym.ListenerEnv` and its vectorised form): the simulator's own episode state machine,
+//! so a session here is the session `botify sim` would run for the same seed and index.
+
+use crate::columns::Columns;
+use crate::{err, world};
+use botify_core::World as CoreWorld;
+use botify_sim::episode::{Episode, Step};
+use botify_sim::nearest::NeighbourCache;
+use botify_sim::runner::{SimParams, episode_interest, first_track_cache};
+use pyo3::prelude::*;
+use pyo3::types::PyList;
+use std::sync::Arc;
+
+/// `n` session slots over one world. Sessions are numbered from 0 after every seeding; slot `i`
+/// of a fresh reset plays session `i`, and each later session takes the next number.
+#[pyclass(module = "botify._botify")]
+pub struct Sessions {
+    // Declared before `world`: dropped first, since they borrow it.
+    slots: Vec<Option<Episode<'static>>>,
+    first: NeighbourCache,
+    params: SimParams,
+    next: u64,
+    world: Arc<CoreWorld>,
+}
+
+/// An observation: (user, previous track, its listen time).
+type Obs = (u32, u32, f32);
+
+impl Sessions {
+    fn world_ref(&self) -> &'static CoreWorld {
+        // SAFETY: the world lives in an Arc this struct owns and never mutates; every borrow
+        // handed out (the episodes in `slots`) is dropped before it (field order, and `slots`
+        // is only ever replaced while `self.world` is alive).
+        unsafe { &*Arc::as_ptr(&self.world) }
+    }
+
+    fn params_of(&self, number: u64) -> (SimParams, usize) {
+        let p = SimParams {
+            day: (number >> 32) as u32,
+            ..self.params
+        };
+        (p, number as u32 as usize)
+    }
+
+    /// Opens the next sessions in `slots`, computing their first-track neighbours in one batch.
+    fn open(&mut self, slots: &[usize]) {
+        let world = self.world_ref();
+        let numbers: Vec<u64> = (0..slots.len() as u64).map(|k| self.next + k).collect();
+        self.next += slots.len() as u64;
+        let interests: Vec<_> = numbers
+            .iter()
+            .map(|&n| {
+                let (p, i) = self.params_of(n);
+                episode_interest(world, &p, i).1
+            })
+            .collect();
+        self.first.ensure(&world.embeddings, interests);
+        for (&slot, &n) in slots.iter().zip(&numbers) {
+            let (p, i) = self.params_of(n);
+            self.slots[slot] = Some(Episode::open(world, &self.first, i as u32, &p));
+        }
+    }
+
+    fn obs(&self, slot: usize) -> Obs {
+        match &self.slots[slot] {
+            Some(ep) => {
+                let r = ep.request();
+                (r.user, r.track, r.time)
+            }
+            None => (0, 0, 0.0),
+        }
+    }
+
+    fn check_slot(&self, slot: usize) -> PyResult<()> {
+        if slot >= self.slots.len() {
+            return Err(err(format!(
+                "slot {slot} is out of range: there are {} slots",
+                self.slots.len()
+            )));
+        }
+        Ok(())
+    }
+
+    fn check_action(&self, action: i64) -> PyResult<u32> {
+        let n = self.world.catalog.len() as i64;
+        if !(0..n).contains(&action) {
+            return Err(err(format!("action {action} is not a track id in 0..{n}")));
+        }
+        Ok(action as u32)
+    }
+}
+
+#[pymethods]
+impl Sessions {
+    #[new]
+    #[pyo3(signature = (world, slots, seed, max_steps))]
+    fn new(
+        py: Python<'_>,
+        world: &Bound<'_, PyAny>,
+        slots: usize,
+        seed: u64,
+        max_steps: u32,
+    ) -> PyResult<Self> {
+        let world = world::resolve(py, world)?.get().world.clone();
+        if slots == 0 {
+            return Err(err("slots must be at least 1"));
+        }
+        if max_steps == 0 {
+            return Err(err("max_steps must be at least 1"));
+        }
+        if world.users.is_empty() {
+            return Err(err("the world has no users"));
+        }
+        Ok(Sessions {
+            slots: (0..slots).map(|_| None).collect(),
+            first: first_track_cache(&world),
+            params: SimParams {
+                episodes: 0,
+                seed,
+                day: 0,
+                max_steps,
+            },
+            next: 0,
+            world,
+        })
+    }
+
+    /// Restarts numbering from session 0 under `seed` and opens a session in every slot.
+    fn reset_all<'py>(&mut self, py: Python<'py>, seed: u64) -> PyResult<Bound<'py, PyList>> {
+        self.params.seed = seed;
+        self.next = 0;
+        let all: Vec<usize> = (0..self.slots.len()).collect();
+        self.open(&all);
+        let mut c = Columns::default();
+        let obs: Vec<Obs> = all.iter().map(|&s| self.obs(s)).collect();
+        c.u32("user", obs.iter().map(|o| o.0))
+            .u32("track", obs.iter().map(|o| o.1))
+            .f32("time", obs.iter().map(|o| o.2));
+        c.into_py(py)
+    }
+
+    /// Opens the next session in `slot` (after seeding, when `seed` is given, session 0).
+    #[pyo3(signature = (slot, seed=None))]
+    fn reset(&mut self, slot: usize, seed: Option<u64>) -> PyResult<(Obs, u64)> {
+        self.check_slot(slot)?;
+        if let Some(s) = seed {
+            self.params.seed = s;
+            self.next = 0;
+        }
+        let number = self.next;
+        self.open(&[slot]);
+        Ok((self.obs(slot), number))
+    }
+
+    /// Plays `action` in `slot`: (observation, listen time, session over). A finished slot
+    /// must be reset before it is stepped again.
+    fn step(&mut self, slot: usize, action: i64) -> PyResult<(Obs, f32, bool)> {
+        self.check_slot(slot)?;
+        let track = self.check_action(action)?;
+        let ep = self.slots[slot]
+            .as_mut()
+            .ok_or_else(|| err("the session is over (or never began): call reset() first"))?;
+        let (time, over) = match ep.play(track) {
+            Step::Next { time } => (time, false),
+            Step::Over { time, .. } => (time, true),
+        };
+        let obs = self.obs(slot);
+        if over {
+            self.slots[slot] = None;
+        }
+        Ok((obs, time, over))
+    }
+
+    /// Plays one action per slot; a slot whose session ends opens the next one at once and its
+    /// row shows the new session's first observation (the ended one's last observation is in
+    /// `final_*`). Columns: user, track, time, reward, terminated, final_user, final_track,
+    /// final_time.
+    fn step_all<'py>(
+        &mut self,
+        py: Python<'py>,
+        actions: Vec<i64>,
+    ) -> PyResult<Bound<'py, PyList>> {
+        if actions.len() != self.slots.len() {
+            return Err(err(format!(
+                "{} actions for {} slots",
+                actions.len(),
+                self.slots.len()
+            )));
+        }
+        let tracks = actions
+            .iter()
+            .map(|&a| self.check_action(a))
+            .collect::<PyResult<Vec<u32>>>()?;
+        if self.slots.iter().any(Option::is_none) {
+            return Err(err("call reset() before step()"));
+        }
+        let n = tracks.len();
+        let (mut reward, mut done, mut fin) = (vec![0f32; n], vec![0u8; n], vec![(0, 0, 0.0); n]);
+        let mut ended = Vec::new();
+        for (s, &t) in tracks.iter().enumerate() {
+            let Some(ep) = self.slots[s].as_mut() else {
+                continue;
+            };
+            let (time, over) = match ep.play(t) {
+                Step::Next { time } => (time, false),
+                Step::Over { time, .. } => (time, true),
+            };
+            reward[s] = time;
+            if over {
+                done[s] = 1;
+                fin[s] = self.obs(s);
+                ended.push(s);
+            }
+        }
+        if !ended.is_empty() {
+            self.open(&ended);
+        }
+        let obs: Vec<Obs> = (0..n).map(|s| self.obs(s)).collect();
+        let mut c = Columns::default();
+        c.u32("user", obs.iter().map(|o| o.0))
+            .u32("track", obs.iter().map(|o| o.1))
+            .f32("time", obs.iter().map(|o| o.2))
+            .f32("reward", reward)
+            .u8("terminated", done)
+            .u32("final_user", fin.iter().map(|o| o.0))
+            .u32("final_track", fin.iter().map(|o| o.1))
+            .f32("final_time", fin.iter().map(|o| o.2));
+        c.into_py(py)
+    }
+
+    /// The number of slots.
+    fn __len__(&self) -> usize {
+        self.slots.len()
+    }
+}

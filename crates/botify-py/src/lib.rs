@@ -1,0 +1,48 @@
+//! `botify._botify`: the native half of the Python package. Every function here calls the Botify
+//! library (never the CLI); the Python half (`python/botify`) turns the columns it returns into
+//! numpy arrays and pandas DataFrames.
+//!
+//! Long calls run without the GIL on a worker thread while the calling thread relays progress to
+//! Python ([`progress`]); Python recommenders are called back with the GIL ([`recommender`]).
+
+use pyo3::prelude::*;
+
+mod analysis;
+mod columns;
+mod env;
+mod experiment;
+mod progress;
+mod recommender;
+mod service;
+mod simulate;
+mod train;
+mod world;
+
+pyo3::create_exception!(
+    _botify,
+    BotifyError,
+    pyo3::exceptions::PyValueError,
+    "Bad input or a failed Botify call; the message names the problem."
+);
+
+/// Any library error as a Python `BotifyError` (a `ValueError`) carrying its message.
+pub(crate) fn err(e: impl std::fmt::Display) -> PyErr {
+    BotifyError::new_err(e.to_string())
+}
+
+#[pymodule]
+fn _botify(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    m.add("BotifyError", m.py().get_type::<BotifyError>())?;
+    m.add("__version__", env!("CARGO_PKG_VERSION"))?;
+    m.add_class::<world::World>()?;
+    m.add_class::<env::Sessions>()?;
+    m.add_class::<service::Server>()?;
+    m.add_function(wrap_pyfunction!(simulate::simulate, m)?)?;
+    m.add_function(wrap_pyfunction!(service::serve, m)?)?;
+    m.add_function(wrap_pyfunction!(analysis::read_log, m)?)?;
+    m.add_function(wrap_pyfunction!(analysis::ab, m)?)?;
+    m.add_function(wrap_pyfunction!(train::train, m)?)?;
+    m.add_function(wrap_pyfunction!(experiment::run_plan, m)?)?;
+    m.add_function(wrap_pyfunction!(experiment::default_plan, m)?)?;
+    Ok(())
+}

@@ -1,0 +1,450 @@
+"""Botify from Python: worlds, the listener simulator, the recommendation service, A/B reports
+and trainers, over the same Rust core as the ``botify`` command.
+
+Write a recommender the way the course does, A/B-test it against StickyArtist, read the table::
+
+    import botify
+
+    class Mine:
+        def __init__(self, world):
+            self.artist_tracks = world.tracks.groupby("artist")["track"].apply(list).to_dict()
+            self.artist = world.tracks["artist"].to_numpy()
+        def recommend_next(self, user, prev_track, prev_track_time):
+            same = self.artist_tracks[self.artist[prev_track]]
+            return same[(user + prev_track) % len(same)]
+
+    world = botify.World.generate("world", tracks=5_000, users=1_000, seed=1)
+    result = botify.simulate(world, {"C": "sticky_artist", "T1": Mine(world)}, episodes=20_000)
+    print(result.ab()[["treatment", "metric", "effect", "lower", "upper", "p_adjusted"]])
+
+Modules: :mod:`botify.gym` (Gymnasium environments), :mod:`botify.train` (the trainers),
+:mod:`botify.experiment` (the whole loop from a plan).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+import urllib.request
+import warnings
+from pathlib import Path
+from typing import Any, Dict, Iterable, List, Mapping, Optional, Sequence, Union
+
+import numpy as np
+import pandas as pd
+
+from . import _botify
+from ._botify import BotifyError, __version__
+from ._frame import arrays, frame
+from ._progress import ProgressArg, reporter
+
+__all__ = [
+    "BotifyError",
+    "World",
+    "SimResult",
+    "Server",
+    "simulate",
+    "serve",
+    "read_log",
+    "ab",
+    "__version__",
+]
+
+PathLike = Union[str, "os.PathLike[str]"]
+#: A recommender: a built-in name (``"sticky_artist"``, ``"random"``), an inline spec (text or a
+#: dict such as ``{"type": "indexed", "file": "recs.jsonl"}``), or any object with
+#: ``recommend_next(user, prev_track, prev_track_time) -> int``.
+RecommenderArg = Any
+
+
+def _paths(p: Union[PathLike, Iterable[PathLike]]) -> List[str]:
+    if isinstance(p, (str, os.PathLike)):
+        return [os.fspath(p)]
+    return [os.fspath(x) for x in p]
+
+
+class World:
+    """A world: a catalogue of tracks, their hidden embeddings and hidden listeners, stored as
+    ``tracks.json``, ``tracks.npy`` and ``users.json`` in :attr:`dir`.
+
+    Make one with :meth:`generate` or read one (ours or the course's files) with :meth:`load`.
+    """
+
+    def __init__(self, native: "_botify.World") -> None:
+        self._native = native
+        self._tracks: Optional[pd.DataFrame] = None
+        self._users: Optional[pd.DataFrame] = None
+
+    @classmethod
+    def generate(
+        cls,
+        out: PathLike,
+        *,
+        tracks: Optional[int] = None,
+        users: Optional[int] = None,
+        dim: Optional[int] = None,
+        seed: Optional[int] = None,
+        genres: Optional[int] = None,
+        config: Union[PathLike, Mapping[str, Any], None] = None,
+        progress: ProgressArg = False,
+    ) -> "World":
+        """Generates a world into directory ``out``: the same bytes as
+        ``botify world generate --out OUT`` with the same parameters, on any machine.
+
+        ``config`` is a TOML file or a dict of any generator parameter (see docs/world.md);
+        the keyword arguments given win over it. Defaults: 50,000 tracks, 10,000 users, dim 64,
+        seed 31337.
+        """
+        cfg = os.fspath(config) if isinstance(config, (str, os.PathLike)) else config
+        native = _botify.World.generate(
+            os.fspath(out),
+            tracks=tracks,
+            users=users,
+            dim=dim,
+            seed=seed,
+            genres=genres,
+            config=cfg,
+            progress=reporter(progress),
+        )
+        return cls(native)
+
+    @classmethod
+    def load(cls, dir: PathLike) -> "World":
+        """Loads and validates a world directory (ours, or the course's files)."""
+        return cls(_botify.World.load(os.fspath(dir)))
+
+    @property
+    def dir(self) -> Path:
+        """The directory holding the world's files."""
+        return Path(self._native.dir)
+
+    @property
+    def n_tracks(self) -> int:
+        return self._native.n_tracks
+
+    @property
+    def n_users(self) -> int:
+        return self._native.n_users
+
+    @property
+    def dim(self) -> int:
+        """Size of the hidden track embeddings."""
+        return self._native.dim
+
+    @property
+    def tracks(self) -> pd.DataFrame:
+        """The catalogue: track, artist, title, genre, year (-1: unknown), duration, mood, pop."""
+        if self._tracks is None:
+            self._tracks = frame(self._native._tracks_columns())
+        return self._tracks
+
+    @property
+    def users(self) -> pd.DataFrame:
+        """The hidden listeners: user, interests (an array of track ids), consume_bias,
+        consume_sharpness, interest_neighbours, session_budget."""
+        if self._users is None:
+            cols, nested = self._native._users_columns()
+            df = frame(cols)
+            parts = arrays(nested)
+            offsets, interests = parts["offsets"], parts["interests"]
+            df.insert(
+                1,
+                "interests",
+                [interests[offsets[i] : offsets[i + 1]] for i in range(len(df))],
+            )
+            self._users = df
+        return self._users
+
+    @property
+    def embeddings(self) -> np.ndarray:
+        """The hidden track embeddings, ``float32 [n_tracks, dim]``, mapped read-only from
+        ``tracks.npy`` (not copied into memory)."""
+        return np.load(self._native.embeddings_file, mmap_mode="r")
+
+    def stats(self) -> Dict[str, Any]:
+        """Counts, popularity curve, artist sizes, embedding norms (``botify world stats``)."""
+        return self._native.stats()
+
+    def __repr__(self) -> str:
+        return repr(self._native)
+
+
+def _native_world(world: Union[World, PathLike]) -> Any:
+    if isinstance(world, World):
+        return world._native
+    if isinstance(world, (str, os.PathLike)):
+        return os.fspath(world)
+    raise TypeError(f"world is a botify.World or a world directory, not {type(world).__name__}")
+
+
+def _warn_failures(failures: Mapping[str, Any]) -> None:
+    for name, (count, first) in failures.items():
+        if count:
+            warnings.warn(
+                f"{name}: {count} recommend_next calls failed and the fallback answered; "
+                f"the first: {first}",
+                RuntimeWarning,
+                stacklevel=3,
+            )
+
+
+class SimResult:
+    """What :func:`simulate` returns."""
+
+    def __init__(self, raw: Dict[str, Any], log_dir: Optional[Path], experiment: str) -> None:
+        names = list(raw["treatments"])
+        df = frame(raw["episodes"])
+        bucket = df.pop("bucket").to_numpy()
+        df.insert(
+            3,
+            "treatment",
+            pd.Categorical.from_codes(bucket.astype(np.int32), categories=names),
+        )
+        #: One row per session: day, episode, user, treatment, reward (sum of listen times),
+        #: steps (recommendations).
+        self.episodes: pd.DataFrame = df
+        #: The event log, in the service's format (None when not written).
+        self.log_dir: Optional[Path] = log_dir
+        #: The routing experiment's name in the log.
+        self.experiment: str = experiment
+        #: Python recommenders' failures: ``{treatment: (count, first message)}``.
+        self.failures: Dict[str, Any] = dict(raw["failures"])
+        #: Wall time and recommendations made.
+        self.seconds: float = raw["seconds"]
+        self.steps: int = raw["steps"]
+
+    @property
+    def steps_per_second(self) -> float:
+        return self.steps / self.seconds if self.seconds > 0 else float("nan")
+
+    def summary(self) -> pd.DataFrame:
+        """Sessions, mean reward (listen time per session) with its standard error, and mean
+        steps, per treatment."""
+        g = self.episodes.groupby("treatment", observed=True)
+        out = pd.DataFrame(
+            {
+                "sessions": g.size(),
+                "reward": g["reward"].mean(),
+                "reward_se": g["reward"].sem(),
+                "steps": g["steps"].mean(),
+            }
+        )
+        return out
+
+    def ab(self, **options: Any) -> pd.DataFrame:
+        """The A/B report on this run's log: :func:`ab` with ``experiment`` set."""
+        if self.log_dir is None:
+            raise BotifyError("this run wrote no log (log_dir=False)")
+        return ab(self.log_dir, experiment=self.experiment, **options)
+
+    def __repr__(self) -> str:
+        return (
+            f"SimResult({len(self.episodes)} sessions, {self.steps} steps in {self.seconds:.2f}s, "
+            f"log_dir={str(self.log_dir)!r})"
+        )
+
+
+def simulate(
+    world: Union[World, PathLike],
+    treatments: Union[Mapping[str, RecommenderArg], str],
+    *,
+    episodes: int = 20_000,
+    seed: int = 31337,
+    days: int = 1,
+    start_day: int = 0,
+    max_steps: int = 1_000,
+    log_dir: Union[PathLike, None, bool] = None,
+    experiment: str = "PY",
+    threads: Optional[int] = None,
+    progress: ProgressArg = False,
+) -> SimResult:
+    """Simulates ``days`` days of ``episodes`` listening sessions in-process, users split between
+    ``treatments`` by the service's murmur3 rule (``{"C": ..., "T1": ..., ...}``), or against
+    ``"oracle"`` (the upper bound that knows the hidden embeddings).
+
+    A treatment is a built-in recommender (``"sticky_artist"``, ``"random"``, an inline spec or a
+    spec dict) or any object with ``recommend_next(user, prev_track, prev_track_time) -> int``.
+    A Python recommender that raises or answers something that is not a track id gets its
+    fallback (a random track) and a ``RuntimeWarning`` says how often.
+
+    The event log goes to ``log_dir`` (default: a new temporary directory; ``False``: none), in
+    the service's format, so :meth:`SimResult.ab` and ``botify ab`` read it. The same seed gives
+    the same sessions whatever ``threads`` is; with Python recommenders the default is one thread
+    (they share the GIL).
+    """
+    if log_dir is None:
+        log = Path(tempfile.mkdtemp(prefix="botify-sim-"))
+    elif log_dir is False:
+        log = None
+    else:
+        log = Path(os.fspath(log_dir))  # type: ignore[arg-type]
+    for name, value in [("episodes", episodes), ("days", days), ("max_steps", max_steps)]:
+        if not isinstance(value, (int, np.integer)) or value < 1:
+            raise BotifyError(f"{name} must be a positive integer, got {value!r}")
+    for name, value in [("seed", seed), ("start_day", start_day)]:
+        if not isinstance(value, (int, np.integer)) or value < 0:
+            raise BotifyError(f"{name} must be a non-negative integer, got {value!r}")
+    raw = _botify.simulate(
+        _native_world(world),
+        dict(treatments) if not isinstance(treatments, str) else treatments,
+        episodes=int(episodes),
+        seed=int(seed),
+        days=int(days),
+        start_day=int(start_day),
+        max_steps=int(max_steps),
+        log_dir=None if log is None else os.fspath(log),
+        experiment=experiment,
+        threads=threads,
+        progress=reporter(progress),
+    )
+    _warn_failures(raw["failures"])
+    return SimResult(raw, log, experiment)
+
+
+class Server:
+    """A running Botify service (see :func:`serve`); a context manager that stops it."""
+
+    def __init__(self, native: "_botify.Server") -> None:
+        self._native = native
+
+    @property
+    def url(self) -> str:
+        """``http://host:port``: the course's API (``/next/{user}``, ``/last/{user}``, …)."""
+        return self._native.url
+
+    @property
+    def log_dir(self) -> Path:
+        return Path(self._native.log_dir)
+
+    @property
+    def experiments_file(self) -> Path:
+        return Path(self._native.experiments_file)
+
+    @property
+    def admin_token(self) -> str:
+        """The bearer token of ``POST /admin/reload``."""
+        return self._native.admin_token
+
+    @property
+    def running(self) -> bool:
+        return self._native.running
+
+    def failures(self) -> Dict[str, Any]:
+        """Python recommenders' failures so far: ``{name: (count, first message)}``."""
+        return dict(self._native.failures())
+
+    def metrics(self) -> str:
+        """The service's Prometheus ``/metrics`` text (fallbacks per treatment among them)."""
+        with urllib.request.urlopen(self.url + "/metrics", timeout=10) as r:
+            return r.read().decode()
+
+    def reload(self) -> str:
+        """Reads the experiments file and its data files again; the Python objects stay."""
+        return self._native.reload()
+
+    def stop(self) -> Optional[tuple]:
+        """Stops the service after requests in flight and flushes the event log. Returns
+        ``(requests answered, log lines written)``, or None if it was already stopped."""
+        return self._native.stop()
+
+    def __enter__(self) -> "Server":
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.stop()
+
+    def __repr__(self) -> str:
+        return repr(self._native)
+
+
+def serve(
+    world: Union[World, PathLike],
+    treatments: Optional[Mapping[str, RecommenderArg]] = None,
+    *,
+    experiments_file: Optional[PathLike] = None,
+    recommenders: Optional[Mapping[str, Any]] = None,
+    log_dir: Optional[PathLike] = None,
+    experiment: str = "PY",
+    host: str = "127.0.0.1",
+    port: int = 0,
+    redis: Optional[str] = None,
+) -> Server:
+    """Starts the real Botify service in this process and returns at once.
+
+    Either ``treatments`` (as in :func:`simulate`; written to ``experiments_file``), or an
+    existing ``experiments_file`` whose ``{ type = "python", name = "..." }`` specs are answered
+    by the objects in ``recommenders`` (``{name: object}``). Port 0 picks a free port
+    (:attr:`Server.url`). Python recommenders are called with the GIL from the service's threads;
+    an exception becomes the fallback's answer, counted in ``/metrics``
+    (``botify_fallbacks_total``), never an error response.
+    """
+    if treatments is None and experiments_file is None:
+        raise BotifyError("give treatments, or an experiments_file")
+    work = Path(tempfile.mkdtemp(prefix="botify-serve-"))
+    logs = Path(os.fspath(log_dir)) if log_dir is not None else work / "log"
+    if treatments is not None and experiments_file is None:
+        experiments_file = work / "experiments.toml"
+    native = _botify.serve(
+        _native_world(world),
+        experiments_file=os.fspath(experiments_file),  # type: ignore[arg-type]
+        log_dir=os.fspath(logs),
+        treatments=dict(treatments) if treatments is not None else None,
+        recommenders=dict(recommenders) if recommenders is not None else None,
+        experiment=experiment,
+        host=host,
+        port=int(port),
+        redis=redis,
+    )
+    return Server(native)
+
+
+def read_log(paths: Union[PathLike, Iterable[PathLike]]) -> pd.DataFrame:
+    """Reads event logs (files or directories, rotated files included) with the fast parallel
+    parser: one row per event, sorted by user then time. Columns: message (next/last), timestamp
+    (ms), user, track, time, latency (s), recommendation (-1: none) and one categorical column per
+    experiment. ``df.attrs["read"]`` says how reading went (skipped malformed lines, examples)."""
+    cols, info = _botify.read_log(_paths(paths))
+    df = frame(cols)
+    df.attrs["read"] = dict(info)
+    return df
+
+
+def ab(
+    logs: Union[PathLike, Iterable[PathLike]],
+    experiment: str,
+    *,
+    confidence: float = 0.95,
+    buckets: Optional[int] = None,
+    pre: Union[PathLike, Iterable[PathLike], None] = None,
+    metrics: Optional[Sequence[str]] = None,
+    interval: str = "delta",
+    correction: str = "maxt",
+    primary: str = "mean_time_per_session",
+    guardrails: Sequence[str] = (),
+    sequential: Optional[float] = None,
+    progress: ProgressArg = False,
+) -> pd.DataFrame:
+    """The A/B report of ``experiment``: one row per (treatment, metric), the same rows as
+    ``botify ab --format json`` with the same options (``interval`` delta|course, ``correction``
+    maxt|holm|bh|none, ``guardrails`` as ``"METRIC:MARGIN"``, ``sequential`` the always-valid
+    interval's τ, ``pre`` the pre-period logs for CUPED). The whole report (treatments, SRM check,
+    decisions, notes) is in ``df.attrs["report"]``."""
+    text = _botify.ab(
+        _paths(logs),
+        experiment,
+        confidence=float(confidence),
+        buckets=buckets,
+        pre=None if pre is None else _paths(pre),
+        metrics=None if metrics is None else list(metrics),
+        interval=interval,
+        correction=correction,
+        primary=primary,
+        guardrails=list(guardrails),
+        sequential=sequential,
+        progress=reporter(progress),
+    )
+    report = json.loads(text)
+    df = pd.DataFrame(report["rows"])
+    df.attrs["report"] = report
+    return df
