@@ -287,7 +287,7 @@ def simulate(
             raise BotifyError(f"{name} must be a non-negative integer, got {value!r}")
     raw = _botify.simulate(
         _native_world(world),
-        dict(treatments) if not isinstance(treatments, str) else treatments,
+        dict(treatments) if isinstance(treatments, Mapping) else treatments,
         episodes=int(episodes),
         seed=int(seed),
         days=int(days),

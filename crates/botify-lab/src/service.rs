@@ -100,7 +100,9 @@ impl Service {
                     "the service stopped right after starting".into(),
                 ));
             }
-            if std::net::TcpStream::connect(addr).is_ok() {
+            // An answer, not a connection: the socket accepts connections before the service
+            // has loaded its configuration (which may still fail).
+            if botify_sim::http::get(&remote, "/").is_ok() {
                 break;
             }
             if started.elapsed() > START_TIMEOUT {

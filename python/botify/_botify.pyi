@@ -1,0 +1,131 @@
+"""Type stubs of the native module (the Python wrappers in `botify` are the public API)."""
+
+from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple, Union
+
+__version__: str
+
+class BotifyError(ValueError): ...
+
+Progress = Optional[Callable[[str, Any], None]]
+Columns = List[Tuple[str, str, Any]]
+
+class World:
+    @staticmethod
+    def generate(
+        out: str,
+        *,
+        tracks: Optional[int] = ...,
+        users: Optional[int] = ...,
+        dim: Optional[int] = ...,
+        seed: Optional[int] = ...,
+        genres: Optional[int] = ...,
+        config: Union[str, Dict[str, Any], None] = ...,
+        progress: Progress = ...,
+    ) -> "World": ...
+    @staticmethod
+    def load(dir: str) -> "World": ...
+    @property
+    def dir(self) -> str: ...
+    @property
+    def n_tracks(self) -> int: ...
+    @property
+    def n_users(self) -> int: ...
+    @property
+    def dim(self) -> int: ...
+    @property
+    def embeddings_file(self) -> str: ...
+    def stats(self) -> Dict[str, Any]: ...
+    def _tracks_columns(self) -> Columns: ...
+    def _users_columns(self) -> Tuple[Columns, Columns]: ...
+
+class Sessions:
+    def __init__(self, world: Union[World, str], slots: int, seed: int, max_steps: int) -> None: ...
+    def reset_all(self, seed: int) -> Columns: ...
+    def reset(self, slot: int, seed: Optional[int] = ...) -> Tuple[Tuple[int, int, float], int]: ...
+    def step(self, slot: int, action: int) -> Tuple[Tuple[int, int, float], float, bool]: ...
+    def step_all(self, actions: Sequence[int]) -> Columns: ...
+    def __len__(self) -> int: ...
+
+class Server:
+    @property
+    def url(self) -> str: ...
+    @property
+    def log_dir(self) -> str: ...
+    @property
+    def experiments_file(self) -> str: ...
+    @property
+    def admin_token(self) -> str: ...
+    @property
+    def running(self) -> bool: ...
+    def failures(self) -> Dict[str, Tuple[int, Optional[str]]]: ...
+    def reload(self) -> str: ...
+    def stop(self) -> Optional[Tuple[int, int]]: ...
+
+def simulate(
+    world: Union[World, str],
+    treatments: Union[Dict[str, Any], str],
+    *,
+    episodes: int,
+    seed: int,
+    days: int,
+    start_day: int,
+    max_steps: int,
+    log_dir: Optional[str],
+    experiment: str,
+    threads: Optional[int],
+    progress: Progress,
+) -> Dict[str, Any]: ...
+def serve(
+    world: Union[World, str],
+    *,
+    experiments_file: str,
+    log_dir: str,
+    treatments: Optional[Dict[str, Any]],
+    recommenders: Optional[Dict[str, Any]],
+    experiment: str,
+    host: str,
+    port: int,
+    redis: Optional[str],
+) -> Server: ...
+def read_log(paths: List[str]) -> Tuple[Columns, Dict[str, Any]]: ...
+def ab(
+    logs: List[str],
+    experiment: str,
+    *,
+    confidence: float,
+    buckets: Optional[int],
+    pre: Optional[List[str]],
+    metrics: Optional[List[str]],
+    interval: str,
+    correction: str,
+    primary: str,
+    guardrails: List[str],
+    sequential: Optional[float],
+    progress: Progress,
+) -> str: ...
+def train(
+    model: str,
+    logs: List[str],
+    out: str,
+    *,
+    params: Optional[Dict[str, Any]],
+    catalog: Optional[str],
+    candidates: Optional[str],
+    search: int,
+    holdout: float,
+    seed: int,
+    k: int,
+    threshold: float,
+    eval_k: int,
+    progress: Progress,
+) -> Dict[str, Any]: ...
+def run_plan(
+    plan: Optional[str],
+    plan_file: Optional[str],
+    *,
+    dir: Optional[str],
+    in_process: bool,
+    redis: Optional[str],
+    progress: Progress,
+) -> Dict[str, Any]: ...
+def default_plan() -> str: ...

@@ -1,0 +1,135 @@
+import json
+import subprocess
+import warnings
+
+import numpy as np
+import pandas as pd
+import pytest
+
+import botify
+from conftest import Counter
+
+
+def test_python_recommender_against_sticky_artist(world):
+    mine = Counter(world.n_tracks)
+    r = botify.simulate(world, {"C": "sticky_artist", "T1": mine}, episodes=2_000, seed=1)
+    e = r.episodes
+    assert list(e.columns) == ["day", "episode", "user", "treatment", "reward", "steps"]
+    assert len(e) == 2_000 and set(e["treatment"]) == {"C", "T1"}
+    # Every step of a T1 session asked the Python object.
+    assert mine.calls == int(e.loc[e["treatment"] == "T1", "steps"].sum()) > 0
+    assert r.steps == int(e["steps"].sum())
+    assert r.failures == {"T1": (0, None)}
+    s = r.summary()
+    assert set(s.index) == {"C", "T1"} and (s["sessions"] > 0).all()
+    assert r.log_dir is not None and any(r.log_dir.iterdir())
+
+
+def test_same_seed_same_sessions_whatever_the_threads(world):
+    def run(threads):
+        return botify.simulate(world, {"C": "random", "T1": "sticky_artist"}, episodes=1_500,
+                               seed=4, threads=threads, log_dir=False).episodes
+    one, two = run(1), run(2)
+    pd.testing.assert_frame_equal(one, two)
+    with_py = botify.simulate(world, {"C": Counter(world.n_tracks), "T1": "sticky_artist"},
+                              episodes=1_500, seed=4, threads=2, log_dir=False).episodes
+    again = botify.simulate(world, {"C": Counter(world.n_tracks), "T1": "sticky_artist"},
+                            episodes=1_500, seed=4, threads=1, log_dir=False).episodes
+    pd.testing.assert_frame_equal(with_py, again)
+
+
+def test_ab_equals_the_cli_json(world, cli):
+    r = botify.simulate(world, {"C": "random", "T1": "sticky_artist", "T2": Counter(world.n_tracks)},
+                        episodes=3_000, seed=2)
+    df = r.ab()
+    out = subprocess.run([cli, "ab", "--experiment", "PY", "--format", "json", str(r.log_dir)],
+                         check=True, capture_output=True, text=True).stdout
+    rows = json.loads(out)["rows"]
+    assert len(df) == len(rows) == 2 * 5
+    for got, want in zip(df.to_dict("records"), rows):
+        for k, v in want.items():
+            if isinstance(v, float):
+                assert got[k] == pytest.approx(v, rel=1e-12, abs=1e-12), k
+            else:
+                assert got[k] == v, k
+    # The CLI's options reach the analysis.
+    course = r.ab(interval="course", correction="holm", metrics=["mean_time_per_session"])
+    assert len(course) == 2 and course.attrs["report"]["interval"] == "course"
+    assert course.attrs["report"]["correction"] == "holm"
+
+
+def test_exceptions_and_bad_answers_fall_back_and_are_counted(world):
+    class Flaky:
+        def __init__(self):
+            self.n = 0
+
+        def recommend_next(self, user, prev_track, prev_track_time):
+            self.n += 1
+            if self.n % 3 == 0:
+                raise KeyError("boom")
+            if self.n % 3 == 1:
+                return 10**9  # not a track
+            return prev_track
+
+    with pytest.warns(RuntimeWarning, match="T1: .* calls failed"):
+        r = botify.simulate(world, {"C": "sticky_artist", "T1": Flaky()}, episodes=500, seed=3,
+                            log_dir=False)
+    count, first = r.failures["T1"]
+    assert count > 0 and ("boom" in first or "not a track id" in first)
+    assert len(r.episodes) == 500
+
+
+@pytest.mark.parametrize(
+    "treatments, error, message",
+    [
+        ({"C": "sticky_artist", "T1": object()}, TypeError, "recommend_next"),
+        ({"C": "sticky_artist", "X": "random"}, botify.BotifyError, "X"),
+        ({"C": "no_such_recommender", "T1": "random"}, botify.BotifyError, "no_such_recommender"),
+        ({"C": {"type": "indexed", "file": "/nonexistent.jsonl"}, "T1": "random"},
+         botify.BotifyError, "/nonexistent.jsonl"),
+        ({}, botify.BotifyError, "empty"),
+        (42, botify.BotifyError, "treatments"),
+    ],
+)
+def test_bad_treatments_raise_clear_errors(world, treatments, error, message):
+    with pytest.raises(error, match=message):
+        botify.simulate(world, treatments, episodes=10, log_dir=False)
+
+
+def test_bad_numbers_raise(world):
+    with pytest.raises(botify.BotifyError, match="episodes"):
+        botify.simulate(world, {"C": "random", "T1": "random"}, episodes=0)
+    with pytest.raises(botify.BotifyError, match="threads"):
+        botify.simulate(world, {"C": "random", "T1": "random"}, episodes=10, threads=0,
+                        log_dir=False)
+
+
+def test_oracle_is_the_upper_bound(world):
+    oracle = botify.simulate(world, "oracle", episodes=500, seed=5, log_dir=False)
+    sticky = botify.simulate(world, {"C": "sticky_artist", "T1": "sticky_artist"}, episodes=500,
+                             seed=5, log_dir=False)
+    assert oracle.episodes["reward"].mean() > sticky.episodes["reward"].mean()
+
+
+def test_read_log(world):
+    r = botify.simulate(world, {"C": "random", "T1": "sticky_artist"}, episodes=300, seed=6)
+    df = botify.read_log(r.log_dir)
+    lines = sum(len(p.read_text().splitlines()) for p in r.log_dir.rglob("*") if p.is_file())
+    assert len(df) == lines == int(r.episodes["steps"].sum()) + len(r.episodes)
+    assert list(df.columns[:7]) == ["message", "timestamp", "user", "track", "time", "latency",
+                                     "recommendation"]
+    assert set(df["message"]) == {"next", "last"} and set(df["PY"]) == {"C", "T1"}
+    assert (df.loc[df["message"] == "last", "recommendation"] == -1).all()
+    assert (df.loc[df["message"] == "next", "recommendation"] >= 0).all()
+    assert df.attrs["read"]["skipped"] == 0
+    with pytest.raises(botify.BotifyError):
+        botify.read_log([])
+
+
+def test_progress_callback_sees_the_day(world):
+    seen = []
+    botify.simulate(world, {"C": "random", "T1": "random"}, episodes=400, seed=1, log_dir=False,
+                    progress=lambda kind, payload: seen.append((kind, payload)))
+    kinds = [k for k, _ in seen]
+    assert kinds[0] == "start" and kinds[-1] == "finish"
+    assert sum(p for k, p in seen if k == "advance") == 400

@@ -1,0 +1,67 @@
+import re
+
+import numpy as np
+import pytest
+
+import botify
+import botify.experiment
+import botify.train
+
+
+@pytest.fixture(scope="module")
+def log(world):
+    return botify.simulate(world, {"C": "random", "T1": "sticky_artist"}, episodes=4_000,
+                           seed=9).log_dir
+
+
+def test_trainers_write_the_service_files_and_report(world, log, tmp_path):
+    als = botify.train.als(log, tmp_path / "als.jsonl", factors=8, iterations=3)
+    assert als.file.exists() and als.metrics is not None and 0 <= als.metrics["precision"] <= 1
+    assert len(als.curve) == 3 and list(als.curve["step"]) == [1, 2, 3]
+    lists = als.lists
+    assert lists and all(isinstance(v, np.ndarray) for v in lists.values())
+    assert all(((v >= 0) & (v < world.n_tracks)).all() for v in lists.values())
+    i2i = botify.train.i2i(log, tmp_path / "i2i.jsonl", holdout=0)
+    assert i2i.metrics is None and i2i.lists
+    top = botify.train.toppop(log, tmp_path / "top.json", k=20)
+    assert len(top.lists[-1]) == 20
+    # What was trained is served: a treatment reading the file beats nothing worse than random.
+    r = botify.simulate(world, {"C": "random", "T1": {"type": "history_i2i", "file": str(i2i.file)}},
+                        episodes=1_000, seed=1, log_dir=False)
+    s = r.summary()
+    assert s.loc["T1", "reward"] > s.loc["C", "reward"]
+
+
+def test_trainer_arguments_are_checked(log, tmp_path):
+    with pytest.raises(botify.BotifyError, match='no parameter "factorz".*factors'):
+        botify.train.als(log, tmp_path / "a.jsonl", factorz=3)
+    with pytest.raises(botify.BotifyError, match="unknown model"):
+        botify.train.fit("nope", log, tmp_path / "a.jsonl")
+    with pytest.raises(botify.BotifyError, match="iterations"):
+        botify.train.als(log, tmp_path / "a.jsonl", iterations=0)
+    with pytest.raises(botify.BotifyError, match="search"):
+        botify.train.als(log, tmp_path / "a.jsonl", search=3)
+
+
+def small_plan() -> str:
+    plan = botify.experiment.default_plan()
+    plan = re.sub(r"(?m)^tracks = \d+", "tracks = 1500", plan)
+    plan = re.sub(r"(?m)^users = \d+", "users = 300", plan)
+    plan = re.sub(r"(?m)^dim = 64$", "dim = 16", plan, count=1)
+    plan = re.sub(r"(?m)^episodes = \d+", "episodes = 1500", plan)
+    plan = plan.replace('    "contextual",\n', "").replace('    "mf",\n', "")
+    # Keep the treatments whose models are still trained.
+    blocks = plan.split("[[ab.treatments]]")
+    kept = [b for b in blocks[1:] if "i2i_nn" not in b and "mf.jsonl" not in b]
+    return blocks[0] + "".join("[[ab.treatments]]" + b for b in kept)
+
+
+def test_experiment_run_in_process(tmp_path):
+    seen = []
+    run = botify.experiment.run(small_plan(), dir=tmp_path / "run", in_process=True,
+                                progress=lambda k, p: seen.append(k))
+    assert (run.dir / "report.html").exists() and run.results
+    assert set(run.ab["metric"]) >= {"mean_time_per_session"}
+    assert "stage" in seen and "epoch" in seen
+    with pytest.raises(botify.BotifyError, match="plan"):
+        botify.experiment.run("this is not a plan", dir=tmp_path / "bad", in_process=True)
