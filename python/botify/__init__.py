@@ -213,6 +213,11 @@ class SimResult:
         #: Wall time and recommendations made.
         self.seconds: float = raw["seconds"]
         self.steps: int = raw["steps"]
+        #: Per simulated day: sessions, steps and seconds (the first day of a call also finds
+        #: the exact nearest tracks of its sessions' interests; later days reuse them).
+        self.days: pd.DataFrame = pd.DataFrame(
+            raw["days"], columns=["day", "sessions", "steps", "seconds"]
+        )
 
     @property
     def steps_per_second(self) -> float:

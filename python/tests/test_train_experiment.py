@@ -65,3 +65,17 @@ def test_experiment_run_in_process(tmp_path):
     assert "stage" in seen and "epoch" in seen
     with pytest.raises(botify.BotifyError, match="plan"):
         botify.experiment.run("this is not a plan", dir=tmp_path / "bad", in_process=True)
+
+
+def test_the_homework_example_runs_end_to_end(cli, tmp_path):
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    script = Path(__file__).resolve().parents[2] / "examples" / "python" / "homework.py"
+    out = subprocess.run(
+        [sys.executable, str(script), "--tracks", "3000", "--users", "500", "--episodes", "3000",
+         "--dir", str(tmp_path), "--botify", cli],
+        check=True, capture_output=True, text=True,
+    ).stdout
+    assert "mean_time_per_session" in out and "served" in out

@@ -104,6 +104,11 @@ pub fn simulate<'py>(
     out.set_item("treatments", names)?;
     out.set_item("failures", failures_dict(py, &failures)?)?;
     out.set_item("seconds", seconds)?;
+    let days: Vec<(u32, usize, u64, f64)> = result
+        .iter()
+        .map(|d| (d.summary.day, d.episodes.len(), d.steps(), d.seconds))
+        .collect();
+    out.set_item("days", days)?;
     out.set_item("steps", result.iter().map(|d| d.steps()).sum::<u64>())?;
     Ok(out)
 }

@@ -704,6 +704,68 @@ mod tests {
     }
 
     #[test]
+    fn python_specs_resolve_among_the_hosted_recommenders_only() {
+        struct Fixed(TrackId);
+        impl Recommender for Fixed {
+            fn recommend(
+                &self,
+                _: &crate::Request,
+                _: &[crate::Listen],
+                _: &mut crate::Rng,
+            ) -> Option<TrackId> {
+                Some(self.0)
+            }
+        }
+        let catalog = Arc::new(
+            Catalog::from_tracks(
+                (0..3)
+                    .map(|i| botify_core::Track::new(i, "a", "t"))
+                    .collect(),
+            )
+            .unwrap(),
+        );
+        let spec = RecommenderSpec::parse_cli("{ type = \"python\", name = \"mine\" }").unwrap();
+        let fallbacks = Arc::new(AtomicU64::new(0));
+        // The CLI registers none: the error says where Python recommenders run.
+        let e = Builder::new(catalog.clone())
+            .build(&spec, &fallbacks)
+            .err()
+            .unwrap()
+            .to_string();
+        assert!(
+            e.contains("\"mine\"") && e.contains("Python package"),
+            "{e}"
+        );
+        let other = Hosted::new(HashMap::from([(
+            "other".to_string(),
+            Arc::new(Fixed(1)) as Arc<dyn Recommender>,
+        )]));
+        let e = Builder::new(catalog.clone())
+            .with_hosted(other)
+            .build(&spec, &fallbacks)
+            .err()
+            .unwrap()
+            .to_string();
+        assert!(e.contains("registered: other"), "{e}");
+        let hosted = Hosted::new(HashMap::from([(
+            "mine".to_string(),
+            Arc::new(Fixed(2)) as Arc<dyn Recommender>,
+        )]));
+        let r = Builder::new(catalog)
+            .with_hosted(hosted)
+            .build(&spec, &fallbacks)
+            .unwrap();
+        let req = crate::Request {
+            user: 0,
+            track: 0,
+            time: 1.0,
+        };
+        let mut rng = botify_core::rng::stream(1, b"t", 0);
+        assert_eq!(r.recommend(&req, &[], &mut rng), Some(2));
+        assert_eq!(fallbacks.load(std::sync::atomic::Ordering::Relaxed), 0);
+    }
+
+    #[test]
     fn resolves_relative_paths_recursively() {
         let mut s = RecommenderSpec::Contextual {
             file: "a.jsonl".into(),
