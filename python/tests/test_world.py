@@ -75,3 +75,26 @@ def test_loading_a_missing_or_broken_world_names_the_file(tmp_path):
 def test_a_negative_size_is_a_python_error_not_a_panic(tmp_path):
     with pytest.raises(OverflowError):
         botify.World.generate(tmp_path / "w", tracks=-5)
+
+
+def test_the_course_file_format_loads_and_simulates(tmp_path):
+    # The course's files: tracks with artist/title only, users with their four fields, and an
+    # embedding matrix (LightFM-like: not unit norm) saved by numpy.
+    import json
+
+    rng = np.random.default_rng(0)
+    artists = [f"Artist {i}" for i in range(40)]
+    with open(tmp_path / "tracks.json", "w") as f:
+        for t in range(600):
+            f.write(json.dumps({"artist": artists[t % 40], "title": f"Song {t}", "track": t}) + "\n")
+    with open(tmp_path / "users.json", "w") as f:
+        for u in range(50):
+            f.write(json.dumps({"user": u, "interests": rng.integers(0, 600, 3).tolist(),
+                                "consume_bias": float(rng.uniform(0, 10)),
+                                "consume_sharpness": float(rng.uniform(0.5, 2))}) + "\n")
+    np.save(tmp_path / "tracks.npy", rng.uniform(-0.6, 0.6, (600, 20)).astype(np.float32))
+    w = botify.World.load(tmp_path)
+    assert (w.n_tracks, w.n_users, w.dim) == (600, 50, 20)
+    assert w.tracks["genre"].eq("").all() and (w.tracks["year"] == -1).all()
+    r = botify.simulate(w, {"C": "sticky_artist", "T1": "random"}, episodes=200, log_dir=False)
+    assert len(r.episodes) == 200
