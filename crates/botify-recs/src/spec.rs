@@ -564,6 +564,14 @@ impl Builder {
 mod tests {
     use super::*;
 
+    /// `n` tracks by one artist.
+    fn one_artist(n: u32) -> Arc<Catalog> {
+        let tracks = (0..n)
+            .map(|i| botify_core::Track::new(i, "a", "t"))
+            .collect();
+        Arc::new(Catalog::from_tracks(tracks).unwrap())
+    }
+
     #[test]
     fn parses_cli_names_and_inline_specs() {
         assert_eq!(
@@ -654,14 +662,7 @@ mod tests {
         )
         .unwrap();
         std::fs::write(dir.path().join("top.json"), "[1, 0]").unwrap();
-        let catalog = Arc::new(
-            Catalog::from_tracks(
-                (0..2)
-                    .map(|i| botify_core::Track::new(i, "a", "t"))
-                    .collect(),
-            )
-            .unwrap(),
-        );
+        let catalog = one_artist(2);
         let build = |spec: &str| {
             let mut s = RecommenderSpec::parse_cli(spec).unwrap();
             s.resolve_paths(dir.path());
@@ -716,14 +717,7 @@ mod tests {
                 Some(self.0)
             }
         }
-        let catalog = Arc::new(
-            Catalog::from_tracks(
-                (0..3)
-                    .map(|i| botify_core::Track::new(i, "a", "t"))
-                    .collect(),
-            )
-            .unwrap(),
-        );
+        let catalog = one_artist(3);
         let spec = RecommenderSpec::parse_cli("{ type = \"python\", name = \"mine\" }").unwrap();
         let fallbacks = Arc::new(AtomicU64::new(0));
         // The CLI registers none: the error says where Python recommenders run.
