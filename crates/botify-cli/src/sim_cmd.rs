@@ -76,6 +76,7 @@ pub fn run(a: SimArgs) -> Result<()> {
         max_steps: a.max_steps,
         log_dir: a.log_dir.clone(),
         hosted: Default::default(),
+        sessions_in: None,
     };
     opts.validate()?;
     if a.console {

@@ -10,7 +10,7 @@ use botify_core::{Catalog, World};
 use botify_recs::experiments::{DEFAULT_HISTORY, ExperimentsConfig, Router};
 use botify_recs::spec::Hosted;
 use botify_sim::http::Remote;
-use botify_sim::runner::{Agent, DaySummary, EpisodeStats, SimParams, Simulator};
+use botify_sim::runner::{Agent, DaySummary, EpisodeStats, SessionRunner, SimParams, Simulator};
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Instant;
@@ -46,6 +46,8 @@ pub struct SimOptions {
     pub log_dir: Option<PathBuf>,
     /// Recommenders registered by the embedding process (`{ type = "python", name }` specs).
     pub hosted: Hosted,
+    /// Where each day's sessions run (default: here, on the current rayon pool).
+    pub sessions_in: Option<SessionRunner>,
 }
 
 impl Default for SimOptions {
@@ -59,6 +61,7 @@ impl Default for SimOptions {
             max_steps: p.max_steps,
             log_dir: None,
             hosted: Hosted::default(),
+            sessions_in: None,
         }
     }
 }
@@ -140,6 +143,7 @@ pub fn simulate(
         .transpose()?;
     let sender = log.as_ref().map(|l| l.sender());
     let mut sim = Simulator::new(world, history)?;
+    sim.set_session_runner(o.sessions_in.clone());
     let mut out = Vec::with_capacity(o.days as usize);
     for k in 0..o.days {
         let day = o.start_day + k;
@@ -235,6 +239,7 @@ mod tests {
             max_steps: 100,
             log_dir: None,
             hosted: Hosted::default(),
+            sessions_in: None,
         }
     }
 
@@ -280,6 +285,39 @@ mod tests {
         // Neither recommender reads the history, so day 2 is exactly StickyArtist's day 2.
         assert_eq!(days[1].episodes, sticky[0].episodes);
         assert_ne!(days[0].episodes, days[1].episodes);
+    }
+
+    #[test]
+    fn a_session_runner_runs_each_days_sessions_once_and_changes_nothing() {
+        use std::sync::atomic::{AtomicUsize, Ordering};
+        let w = world();
+        let who = Recommenders::Config(ExperimentsConfig::single(
+            "S",
+            RecommenderSpec::StickyArtist { fallback: None },
+        ));
+        let plain = simulate(&w, &who, &opts(2, 0), &crate::Quiet, &mut |_| Ok(())).unwrap();
+        let calls = Arc::new(AtomicUsize::new(0));
+        let counted = calls.clone();
+        let one_thread = Arc::new(
+            rayon::ThreadPoolBuilder::new()
+                .num_threads(1)
+                .build()
+                .unwrap(),
+        );
+        let o = SimOptions {
+            sessions_in: Some(SessionRunner(Arc::new(
+                move |run: &mut (dyn FnMut() + Send)| {
+                    counted.fetch_add(1, Ordering::Relaxed);
+                    one_thread.install(run)
+                },
+            ))),
+            ..opts(2, 0)
+        };
+        let run = simulate(&w, &who, &o, &crate::Quiet, &mut |_| Ok(())).unwrap();
+        assert_eq!(calls.load(Ordering::Relaxed), 2);
+        for (a, b) in plain.iter().zip(&run) {
+            assert_eq!(a.episodes, b.episodes);
+        }
     }
 
     #[test]

@@ -5,9 +5,11 @@ use crate::columns::Columns;
 use crate::recommender::{failures_dict, treatments as build_treatments};
 use crate::{err, progress, world};
 use botify_lab::simulate::{Recommenders, SimOptions, simulate as run_days};
+use botify_sim::runner::SessionRunner;
 use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyString};
 use std::path::PathBuf;
+use std::sync::Arc;
 
 /// Runs `days` days of `episodes` sessions. Returns the episodes as columns, the treatment names
 /// by bucket, per-day summaries and the Python recommenders' failures.
@@ -48,16 +50,6 @@ pub fn simulate<'py>(
         }
     };
     let names = order_by_bucket(names);
-    let opts = SimOptions {
-        episodes,
-        seed,
-        days,
-        start_day,
-        max_steps,
-        log_dir,
-        hosted,
-    };
-    opts.validate().map_err(err)?;
     let threads = threads.unwrap_or_else(|| {
         // Python recommenders share one GIL: more threads only queue for it.
         if failures.is_empty() {
@@ -69,25 +61,39 @@ pub fn simulate<'py>(
     if threads == 0 {
         return Err(err("threads must be at least 1"));
     }
-    let pool = rayon::ThreadPoolBuilder::new()
-        .num_threads(threads)
-        .build()
-        .map_err(err)?;
-    let started = std::time::Instant::now();
-    // With Python recommenders on one thread, that thread holds the GIL for the whole run, so
-    // each call re-enters it for free instead of taking it anew (18x the steps per second);
-    // Python's switch interval still lets the calling thread in to show progress. Never with
-    // more threads: one would wait in rayon, holding the GIL, for another waiting for the GIL.
+    let pool = Arc::new(
+        rayon::ThreadPoolBuilder::new()
+            .num_threads(threads)
+            .build()
+            .map_err(err)?,
+    );
+    // With Python recommenders on one thread, that thread holds the GIL through each day's
+    // sessions, so each call re-enters it for free instead of taking it anew (18x the steps per
+    // second); Python's switch interval still lets the calling thread in to show progress. The
+    // day's nearest-track search runs before, on every core. Never with more threads: one would
+    // wait in rayon, holding the GIL, for another waiting for the GIL.
     let hold_gil = !failures.is_empty() && threads == 1;
+    let sessions_in = hold_gil.then(|| {
+        let pool = pool.clone();
+        SessionRunner(Arc::new(move |sessions: &mut (dyn FnMut() + Send)| {
+            pool.install(|| Python::attach(|_| sessions()))
+        }))
+    });
+    let opts = SimOptions {
+        episodes,
+        seed,
+        days,
+        start_day,
+        max_steps,
+        log_dir,
+        hosted,
+        sessions_in,
+    };
+    opts.validate().map_err(err)?;
+    let started = std::time::Instant::now();
     let result = progress::run(py, progress, |obs| {
         let days = || run_days(&w, &who, &opts, obs, &mut |_| Ok(()));
-        pool.install(|| {
-            if hold_gil {
-                Python::attach(|_| days())
-            } else {
-                days()
-            }
-        })
+        if hold_gil { days() } else { pool.install(days) }
     })?
     .map_err(err)?;
     let seconds = started.elapsed().as_secs_f64();

@@ -176,12 +176,28 @@ pub fn first_track_cache(world: &World) -> NeighbourCache {
     NeighbourCache::new(k)
 }
 
+/// Runs a day's sessions (given as a closure), e.g. inside a one-thread pool that holds a lock
+/// its recommenders need — the Python package's GIL — while the day's nearest-track search
+/// before them keeps every core.
+#[derive(Clone)]
+pub struct SessionRunner(pub std::sync::Arc<RunSessions>);
+
+/// Called with the day's sessions; must run them once.
+pub type RunSessions = dyn Fn(&mut (dyn FnMut() + Send)) + Send + Sync;
+
+impl std::fmt::Debug for SessionRunner {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("SessionRunner")
+    }
+}
+
 /// The simulator: the world, memoised neighbours, and every user's history across days.
 pub struct Simulator<'w> {
     world: &'w World,
     first: NeighbourCache,
     oracle: NeighbourCache,
     histories: Vec<History>,
+    sessions_in: Option<SessionRunner>,
 }
 
 impl<'w> Simulator<'w> {
@@ -194,7 +210,13 @@ impl<'w> Simulator<'w> {
             first: first_track_cache(world),
             oracle: NeighbourCache::new(ORACLE_CANDIDATES),
             histories: vec![History::new(history); world.users.len()],
+            sessions_in: None,
         })
+    }
+
+    /// Runs every later day's sessions through `runner` (the neighbour search stays outside).
+    pub fn set_session_runner(&mut self, runner: Option<SessionRunner>) {
+        self.sessions_in = runner;
     }
 
     pub fn world(&self) -> &'w World {
@@ -238,31 +260,51 @@ impl<'w> Simulator<'w> {
             oracle_nn: &self.oracle,
             p,
         };
-        let mut stats: Vec<EpisodeStats> = self
-            .histories
-            .par_iter_mut()
-            .zip(by_user.par_iter())
-            .filter(|(_, eps)| !eps.is_empty())
-            .flat_map_iter(|(history, eps)| {
-                let mut clock = 0u64;
-                let mut out = Vec::with_capacity(eps.len());
-                for &i in eps {
-                    let start = (day_start + u64::from(i) * spacing).max(clock + STEP_MS);
-                    let mut lines = Vec::new();
-                    let ep = run_episode(&ctx, history, i, start, log.map(|_| &mut lines));
-                    clock = start + u64::from(ep.steps) * STEP_MS;
-                    if let Some(tx) = log {
-                        let _ = tx.send(lines);
-                    }
-                    progress(1);
-                    out.push(ep);
-                }
-                out
-            })
-            .collect();
+        let histories = &mut self.histories;
+        let mut stats: Vec<EpisodeStats> = Vec::new();
+        let mut sessions = || {
+            stats = run_sessions(&ctx, histories, &by_user, day_start, spacing, log, progress);
+        };
+        match &self.sessions_in {
+            Some(SessionRunner(run)) => run(&mut sessions),
+            None => sessions(),
+        }
         stats.sort_by_key(|e| e.episode);
         Ok(stats)
     }
+}
+
+/// Every user's sessions of the day, users in parallel, each user's in index order.
+fn run_sessions(
+    ctx: &DayContext,
+    histories: &mut [History],
+    by_user: &[Vec<u32>],
+    day_start: u64,
+    spacing: u64,
+    log: Option<&SyncSender<Vec<u8>>>,
+    progress: &(dyn Fn(u64) + Sync),
+) -> Vec<EpisodeStats> {
+    histories
+        .par_iter_mut()
+        .zip(by_user.par_iter())
+        .filter(|(_, eps)| !eps.is_empty())
+        .flat_map_iter(|(history, eps)| {
+            let mut clock = 0u64;
+            let mut out = Vec::with_capacity(eps.len());
+            for &i in eps {
+                let start = (day_start + u64::from(i) * spacing).max(clock + STEP_MS);
+                let mut lines = Vec::new();
+                let ep = run_episode(ctx, history, i, start, log.map(|_| &mut lines));
+                clock = start + u64::from(ep.steps) * STEP_MS;
+                if let Some(tx) = log {
+                    let _ = tx.send(lines);
+                }
+                progress(1);
+                out.push(ep);
+            }
+            out
+        })
+        .collect()
 }
 
 /// What every episode of a day shares.
