@@ -30,6 +30,19 @@ pub(crate) fn err(e: impl std::fmt::Display) -> PyErr {
     BotifyError::new_err(e.to_string())
 }
 
+/// A Python value (dict, list, numbers) as a serde type, through Python's own `json.dumps`.
+pub(crate) fn from_py<T: serde::de::DeserializeOwned>(
+    value: &Bound<'_, PyAny>,
+    what: &str,
+) -> PyResult<T> {
+    let text: String = value
+        .py()
+        .import("json")?
+        .call_method1("dumps", (value,))?
+        .extract()?;
+    serde_json::from_str(&text).map_err(|e| err(format!("{what}: {e} in {text}")))
+}
+
 #[pymodule]
 fn _botify(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add("BotifyError", m.py().get_type::<BotifyError>())?;

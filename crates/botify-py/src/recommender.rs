@@ -9,7 +9,7 @@
 
 use crate::err;
 use botify_core::TrackId;
-use botify_recs::experiments::{ExperimentSpec, ExperimentsConfig};
+use botify_recs::experiments::{DEFAULT_HISTORY, ExperimentSpec, ExperimentsConfig};
 use botify_recs::spec::{Hosted, RecommenderSpec};
 use botify_recs::{Listen, Recommender, Request, Rng};
 use pyo3::exceptions::PyTypeError;
@@ -105,14 +105,11 @@ fn spec_of(
     hosted: &mut HashMap<String, Arc<dyn Recommender>>,
     failures: &mut Vec<(String, Arc<Failures>)>,
 ) -> PyResult<RecommenderSpec> {
-    let py = value.py();
     if let Ok(s) = value.cast::<PyString>() {
         return RecommenderSpec::parse_cli(&s.to_cow()?).map_err(|e| err(format!("{name}: {e}")));
     }
-    if let Ok(d) = value.cast::<PyDict>() {
-        let text: String = py.import("json")?.call_method1("dumps", (d,))?.extract()?;
-        return serde_json::from_str(&text)
-            .map_err(|e| err(format!("{name}: bad recommender spec {text}: {e}")));
+    if value.is_instance_of::<PyDict>() {
+        return crate::from_py(value, &format!("{name}: bad recommender spec"));
     }
     if let Some((r, f)) = python_object(value, tracks)? {
         hosted.insert(name.to_string(), r);
@@ -180,12 +177,15 @@ pub fn treatments(
     if specs.is_empty() {
         return Err(err("treatments is empty: give at least {\"C\": ...}"));
     }
-    let mut config = ExperimentsConfig::split(experiment, Vec::new());
-    config.experiments = vec![ExperimentSpec {
-        name: experiment.to_string(),
-        buckets: specs.len() as u32,
-        treatments: specs,
-    }];
+    let config = ExperimentsConfig {
+        route: Some(experiment.to_string()),
+        history: DEFAULT_HISTORY,
+        experiments: vec![ExperimentSpec {
+            name: experiment.to_string(),
+            buckets: specs.len() as u32,
+            treatments: specs,
+        }],
+    };
     config.validate().map_err(err)?;
     Ok(Treatments {
         config,

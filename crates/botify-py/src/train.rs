@@ -143,10 +143,7 @@ pub fn train<'py>(
         return Err(err("give at least one log file or directory"));
     }
     let given: Map<String, Value> = match params {
-        Some(d) => {
-            let text: String = py.import("json")?.call_method1("dumps", (d,))?.extract()?;
-            serde_json::from_str(&text).map_err(err)?
-        }
+        Some(d) => crate::from_py(d, &format!("{model} parameters"))?,
         None => Map::new(),
     };
     let spec = with_params(default_spec(model, candidates)?, given, search)?;

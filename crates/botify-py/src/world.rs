@@ -29,16 +29,12 @@ impl World {
 /// Generator parameters: the defaults, then `config` (a TOML file or a dict of any
 /// `WorldParams` field), then the keyword arguments that were given.
 fn params(
-    py: Python<'_>,
     config: Option<&Bound<'_, PyAny>>,
     given: [(&str, Option<u64>); 5],
 ) -> PyResult<WorldParams> {
     let mut p = match config {
         None => WorldParams::default(),
-        Some(c) if c.is_instance_of::<PyDict>() => {
-            let text: String = py.import("json")?.call_method1("dumps", (c,))?.extract()?;
-            serde_json::from_str(&text).map_err(|e| err(format!("config: {e}")))?
-        }
+        Some(c) if c.is_instance_of::<PyDict>() => crate::from_py(c, "config")?,
         Some(c) => {
             let path: PathBuf = c.extract().map_err(|_| {
                 err("config is a path to a TOML file of world parameters or a dict of them")
@@ -83,7 +79,6 @@ impl World {
         progress: Option<&Bound<'_, PyAny>>,
     ) -> PyResult<World> {
         let p = params(
-            py,
             config,
             [
                 ("tracks", tracks),
