@@ -77,6 +77,7 @@ pub fn run(a: SimArgs) -> Result<()> {
         log_dir: a.log_dir.clone(),
         hosted: Default::default(),
         sessions_in: None,
+        neighbour_dir: Some(a.world.clone()),
     };
     opts.validate()?;
     if a.console {

@@ -10,6 +10,7 @@ pub mod eventlog;
 pub mod events;
 pub mod generate;
 pub mod hash;
+pub mod mips;
 pub mod murmur;
 mod names;
 pub mod npy;

@@ -30,6 +30,28 @@ impl Embeddings {
         &self.data[i * self.dim..(i + 1) * self.dim]
     }
 
+    /// A 64-bit hash of the shape and every value's bits, the same on every machine and thread
+    /// count: files derived from the embeddings (cached neighbour lists) carry it, so a changed
+    /// world never uses them.
+    pub fn content_hash(&self) -> u64 {
+        use crate::rng::mix64;
+        use rayon::prelude::*;
+        let chunks: Vec<u64> = self
+            .data
+            .par_chunks(1 << 16)
+            .map(|c| {
+                c.iter().fold(0x243F_6A88_85A3_08D3, |h, v| {
+                    mix64(h ^ u64::from(v.to_bits()))
+                })
+            })
+            .collect();
+        chunks
+            .into_iter()
+            .fold(mix64(self.rows as u64 ^ mix64(self.dim as u64)), |h, c| {
+                mix64(h ^ c)
+            })
+    }
+
     pub fn load(path: &Path) -> Result<Self> {
         let bytes = std::fs::read(path).map_err(|e| Error::io(path, e))?;
         Self::from_npy(&bytes).map_err(|m| Error::file(path, m))

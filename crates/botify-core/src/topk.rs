@@ -41,26 +41,7 @@ where
                 }
             }
             if n > 0 {
-                // SAFETY: the pointers and strides describe `a` [q×d], `items` read as its
-                // transpose [d×n] and `c` [q×n] exactly.
-                unsafe {
-                    matrixmultiply::sgemm(
-                        q,
-                        d,
-                        n,
-                        1.0,
-                        a.as_ptr(),
-                        d as isize,
-                        1,
-                        items.as_ptr(),
-                        1,
-                        d as isize,
-                        if bias.is_some() { 1.0 } else { 0.0 },
-                        c.as_mut_ptr(),
-                        n as isize,
-                        1,
-                    );
-                }
+                gemm(&a, items, d, &mut c, bias.is_some());
             }
             chunk
                 .iter()
@@ -74,28 +55,110 @@ where
         .collect()
 }
 
-/// Indices of the `k` largest finite scores, best first (ties: lower index). One pass with a
-/// buffer of 2k candidates and a rising threshold: most scores are rejected by one comparison.
-pub fn best(scores: &[f32], k: usize) -> Vec<u32> {
-    if k == 0 {
-        return Vec::new();
+/// `c[q×n] = a[q×d] · b[n×d]ᵀ` (both row-major): every query row against every item row.
+pub fn gemm_nt(a: &[f32], b: &[f32], d: usize, c: &mut [f32]) {
+    gemm(a, b, d, c, false);
+}
+
+/// `c[q×n] += a[q×d] · b[n×d]ᵀ`.
+pub fn gemm_nt_acc(a: &[f32], b: &[f32], d: usize, c: &mut [f32]) {
+    gemm(a, b, d, c, true);
+}
+
+fn gemm(a: &[f32], b: &[f32], d: usize, c: &mut [f32], accumulate: bool) {
+    let (q, n) = (a.len() / d.max(1), b.len() / d.max(1));
+    assert!(a.len() == q * d && b.len() == n * d && c.len() == q * n);
+    if q == 0 || n == 0 {
+        return;
     }
-    let better = |a: &(f32, u32), b: &(f32, u32)| b.0.total_cmp(&a.0).then(a.1.cmp(&b.1));
-    let mut buf: Vec<(f32, u32)> = Vec::with_capacity(2 * k);
-    let mut threshold = f32::NEG_INFINITY;
+    // SAFETY: the pointers and strides describe `a` [q×d], `b` read as its transpose [d×n] and
+    // `c` [q×n] exactly (lengths asserted above).
+    unsafe {
+        matrixmultiply::sgemm(
+            q,
+            d,
+            n,
+            1.0,
+            a.as_ptr(),
+            d as isize,
+            1,
+            b.as_ptr(),
+            1,
+            d as isize,
+            if accumulate { 1.0 } else { 0.0 },
+            c.as_mut_ptr(),
+            n as isize,
+            1,
+        );
+    }
+}
+
+/// Indices of the `k` largest finite scores, best first (ties: lower index).
+pub fn best(scores: &[f32], k: usize) -> Vec<u32> {
+    let mut top = TopK::new(k);
     for (i, &s) in scores.iter().enumerate() {
-        if s.is_finite() && s >= threshold {
-            buf.push((s, i as u32));
-            if buf.len() == 2 * k {
-                buf.select_nth_unstable_by(k - 1, better);
-                buf.truncate(k);
-                threshold = buf.iter().map(|x| x.0).fold(f32::INFINITY, f32::min);
+        top.push(s, i as u32);
+    }
+    top.into_sorted()
+}
+
+/// Streaming selection of the `k` best `(score, id)` pairs (ties: lower id), with a buffer of 2k
+/// candidates and a rising threshold: most scores are rejected by one comparison.
+pub struct TopK {
+    k: usize,
+    buf: Vec<(f32, u32)>,
+    threshold: f32,
+}
+
+fn better(a: &(f32, u32), b: &(f32, u32)) -> std::cmp::Ordering {
+    b.0.total_cmp(&a.0).then(a.1.cmp(&b.1))
+}
+
+impl TopK {
+    pub fn new(k: usize) -> Self {
+        TopK {
+            k,
+            buf: Vec::with_capacity(2 * k),
+            threshold: if k == 0 {
+                f32::INFINITY
+            } else {
+                f32::NEG_INFINITY
+            },
+        }
+    }
+
+    /// No score below this can enter the `k` best any more (−∞ until `k` scores were seen): a
+    /// search may skip whatever is bounded strictly below it.
+    #[inline]
+    pub fn threshold(&self) -> f32 {
+        self.threshold
+    }
+
+    /// Offers one candidate; NaN and infinite scores are never kept.
+    #[inline]
+    pub fn push(&mut self, score: f32, id: u32) {
+        if score.is_finite() && score >= self.threshold {
+            self.buf.push((score, id));
+            if self.buf.len() == 2 * self.k {
+                self.buf.select_nth_unstable_by(self.k - 1, better);
+                self.buf.truncate(self.k);
+                self.raise_threshold();
+            } else if self.buf.len() == self.k && self.threshold == f32::NEG_INFINITY {
+                self.raise_threshold();
             }
         }
     }
-    buf.sort_unstable_by(better);
-    buf.truncate(k);
-    buf.into_iter().map(|x| x.1).collect()
+
+    fn raise_threshold(&mut self) {
+        self.threshold = self.buf.iter().map(|x| x.0).fold(f32::INFINITY, f32::min);
+    }
+
+    /// The ids of the `k` best, best first.
+    pub fn into_sorted(mut self) -> Vec<u32> {
+        self.buf.sort_unstable_by(better);
+        self.buf.truncate(self.k);
+        self.buf.into_iter().map(|x| x.1).collect()
+    }
 }
 
 #[cfg(test)]

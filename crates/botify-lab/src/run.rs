@@ -142,6 +142,7 @@ pub fn run(plan: &Plan, opts: &RunOptions, obs: &dyn Observer) -> Result<RunOutc
     })?;
     let catalog = Arc::new(world.catalog.clone());
     let mut sim = Simulator::new(&world, botify_recs::experiments::DEFAULT_HISTORY)?;
+    crate::simulate::load_neighbours(&mut sim, &world_dir, obs);
     let experiments_file = run.join("experiments.toml");
     let day1_cfg = split_config("DAY1", &plan.day1.recommenders, &run);
     write_config(&experiments_file, &day1_cfg)?;
@@ -194,6 +195,7 @@ pub fn run(plan: &Plan, opts: &RunOptions, obs: &dyn Observer) -> Result<RunOutc
             "day 1",
             obs,
         )?;
+        crate::simulate::save_neighbours(&mut sim, &world_dir, obs);
         match (log, &service) {
             (Some(l), _) => {
                 l.close()?;
@@ -247,6 +249,7 @@ pub fn run(plan: &Plan, opts: &RunOptions, obs: &dyn Observer) -> Result<RunOutc
                 &label,
                 obs,
             )?;
+            crate::simulate::save_neighbours(&mut sim, &world_dir, obs);
         }
         if let Some(l) = log {
             l.close()?;

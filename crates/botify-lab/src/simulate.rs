@@ -11,7 +11,7 @@ use botify_recs::experiments::{DEFAULT_HISTORY, ExperimentsConfig, Router};
 use botify_recs::spec::Hosted;
 use botify_sim::http::Remote;
 use botify_sim::runner::{Agent, DaySummary, EpisodeStats, SessionRunner, SimParams, Simulator};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -48,6 +48,9 @@ pub struct SimOptions {
     pub hosted: Hosted,
     /// Where each day's sessions run (default: here, on the current rayon pool).
     pub sessions_in: Option<SessionRunner>,
+    /// The world's directory, where exact neighbour lists are cached between runs (the
+    /// `neighbours-k*.bin` files, tied to the embeddings' content hash); `None`: no cache.
+    pub neighbour_dir: Option<PathBuf>,
 }
 
 impl Default for SimOptions {
@@ -62,6 +65,7 @@ impl Default for SimOptions {
             log_dir: None,
             hosted: Hosted::default(),
             sessions_in: None,
+            neighbour_dir: None,
         }
     }
 }
@@ -144,6 +148,9 @@ pub fn simulate(
     let sender = log.as_ref().map(|l| l.sender());
     let mut sim = Simulator::new(world, history)?;
     sim.set_session_runner(o.sessions_in.clone());
+    if let Some(dir) = &o.neighbour_dir {
+        load_neighbours(&mut sim, dir, obs);
+    }
     let mut out = Vec::with_capacity(o.days as usize);
     for k in 0..o.days {
         let day = o.start_day + k;
@@ -173,6 +180,9 @@ pub fn simulate(
             (_, None) => sim.run_day(&Agent::Oracle, &p, sender.as_ref(), &progress)?,
         };
         obs.finish();
+        if let Some(dir) = &o.neighbour_dir {
+            save_neighbours(&mut sim, dir, obs);
+        }
         out.push(Day {
             summary: DaySummary::of(day, &episodes),
             per_treatment: per_treatment(&episodes, day, router.as_ref()),
@@ -187,6 +197,24 @@ pub fn simulate(
         obs.note(&format!("wrote {lines} events to {}", path.display()));
     }
     Ok(out)
+}
+
+/// Adds the neighbour lists cached in `dir` to `sim`. A damaged cache is only a note: the lists
+/// are computed again.
+pub(crate) fn load_neighbours(sim: &mut Simulator, dir: &Path, obs: &dyn Observer) {
+    match sim.load_neighbours(dir) {
+        Ok(0) => {}
+        Ok(n) => obs.note(&format!("{n} exact neighbour lists from {}", dir.display())),
+        Err(e) => obs.note(&format!("ignoring the neighbour cache: {e}")),
+    }
+}
+
+/// Caches the neighbour lists computed so far in `dir` for later runs; a failure (a read-only
+/// world directory) is only a note.
+pub(crate) fn save_neighbours(sim: &mut Simulator, dir: &Path, obs: &dyn Observer) {
+    if let Err(e) = sim.save_neighbours(dir) {
+        obs.note(&format!("could not cache neighbour lists: {e}"));
+    }
 }
 
 fn per_treatment(
@@ -240,7 +268,72 @@ mod tests {
             log_dir: None,
             hosted: Hosted::default(),
             sessions_in: None,
+            neighbour_dir: None,
         }
+    }
+
+    /// Collects notes.
+    #[derive(Default)]
+    struct Notes(std::sync::Mutex<Vec<String>>);
+    impl Observer for Notes {
+        fn note(&self, text: &str) {
+            self.0.lock().unwrap().push(text.to_string());
+        }
+    }
+
+    #[test]
+    fn neighbour_lists_are_cached_next_to_the_world_and_change_nothing() {
+        let w = world();
+        let dir = tempfile::tempdir().unwrap();
+        let who = Recommenders::Config(ExperimentsConfig::single(
+            "S",
+            RecommenderSpec::StickyArtist { fallback: None },
+        ));
+        let plain = simulate(&w, &who, &opts(2, 0), &crate::Quiet, &mut |_| Ok(())).unwrap();
+        let cached = SimOptions {
+            neighbour_dir: Some(dir.path().to_path_buf()),
+            ..opts(2, 0)
+        };
+        let first = Notes::default();
+        let a = simulate(&w, &who, &cached, &first, &mut |_| Ok(())).unwrap();
+        assert!(dir.path().join("neighbours-k10.bin").is_file());
+        let second = Notes::default();
+        let b = simulate(&w, &who, &cached, &second, &mut |_| Ok(())).unwrap();
+        let loaded = second.0.lock().unwrap().clone();
+        assert!(
+            loaded
+                .iter()
+                .any(|n| n.contains("exact neighbour lists from")),
+            "{loaded:?}"
+        );
+        for ((x, y), z) in plain.iter().zip(&a).zip(&b) {
+            assert_eq!(x.episodes, y.episodes);
+            assert_eq!(x.episodes, z.episodes);
+        }
+        // Another world in the same directory: the lists are not its own, so they are not used.
+        let other = generate(&WorldParams {
+            tracks: 300,
+            users: 40,
+            dim: 8,
+            seed: 6,
+            ..WorldParams::default()
+        })
+        .unwrap();
+        let notes = Notes::default();
+        let fresh = simulate(&other, &who, &opts(1, 0), &crate::Quiet, &mut |_| Ok(())).unwrap();
+        let reused = simulate(&other, &who, &cached, &notes, &mut |_| Ok(())).unwrap();
+        assert_eq!(fresh[0].episodes, reused[0].episodes);
+        assert!(notes.0.lock().unwrap().is_empty());
+        // A damaged file is a note, and the run goes on.
+        std::fs::write(dir.path().join("neighbours-k10.bin"), b"BOTIFYNN garbage").unwrap();
+        let notes = Notes::default();
+        simulate(&w, &who, &cached, &notes, &mut |_| Ok(())).unwrap();
+        let said = notes.0.lock().unwrap().clone();
+        assert!(
+            said.iter()
+                .any(|n| n.contains("ignoring the neighbour cache")),
+            "{said:?}"
+        );
     }
 
     #[test]

@@ -6,7 +6,7 @@ use crate::columns::Columns;
 use crate::{err, world};
 use botify_core::World as CoreWorld;
 use botify_sim::episode::{Episode, Step};
-use botify_sim::nearest::NeighbourCache;
+use botify_sim::nearest::{NeighbourCache, TrackIndex};
 use botify_sim::runner::{SimParams, episode_interest, first_track_cache};
 use pyo3::prelude::*;
 use pyo3::types::PyList;
@@ -19,6 +19,7 @@ pub struct Sessions {
     // Declared before `world`: dropped first, since they borrow it.
     slots: Vec<Option<Episode<'static>>>,
     first: NeighbourCache,
+    index: TrackIndex,
     params: SimParams,
     next: u64,
     world: Arc<CoreWorld>,
@@ -55,7 +56,7 @@ impl Sessions {
                 episode_interest(world, &p, i).1
             })
             .collect();
-        self.first.ensure(&world.embeddings, interests);
+        self.first.ensure(&self.index, &world.embeddings, interests);
         for (&slot, &n) in slots.iter().zip(&numbers) {
             let (p, i) = self.params_of(n);
             self.slots[slot] = Some(Episode::open(world, &self.first, i as u32, &p));
@@ -115,6 +116,7 @@ impl Sessions {
         Ok(Sessions {
             slots: (0..slots).map(|_| None).collect(),
             first: first_track_cache(&world),
+            index: TrackIndex::default(),
             params: SimParams {
                 episodes: 0,
                 seed,

@@ -88,6 +88,7 @@ pub fn simulate<'py>(
         log_dir,
         hosted,
         sessions_in,
+        neighbour_dir: Some(world.get().dir.clone()),
     };
     opts.validate().map_err(err)?;
     let started = std::time::Instant::now();

@@ -2,7 +2,7 @@
 use botify_core::generate::{WorldParams, generate};
 use botify_recs::experiments::{ExperimentsConfig, Router};
 use botify_recs::spec::RecommenderSpec;
-use botify_sim::nearest::top_k;
+use botify_sim::nearest::TrackIndex;
 use botify_sim::runner::{Agent, SimParams, Simulator};
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 
@@ -31,11 +31,46 @@ fn bench(c: &mut Criterion) {
                 .unwrap()
         })
     });
-    let queries: Vec<u32> = (0..256).collect();
-    g.throughput(Throughput::Elements(queries.len() as u64));
-    g.bench_function("exact top-10 neighbours, 50k x 64 (queries/s)", |b| {
-        b.iter(|| top_k(&world.embeddings, &queries, 10))
+    g.finish();
+
+    // Exact neighbours of the queries a day asks (users' interests): the index against the
+    // blocked brute force it replaced.
+    let emb = &world.embeddings;
+    let queries: Vec<u32> = world
+        .users
+        .iter()
+        .flat_map(|u| u.interests.iter().copied())
+        .take(2048)
+        .collect();
+    let mut g = c.benchmark_group("neighbours");
+    g.sample_size(10);
+    g.bench_function("index build, 50k x 64", |b| {
+        b.iter(|| TrackIndex::default().get(emb).leaves())
     });
+    let index = TrackIndex::default();
+    index.get(emb);
+    g.throughput(Throughput::Elements(queries.len() as u64));
+    for k in [10, 400] {
+        g.bench_function(format!("index, top-{k} of 50k x 64 (queries/s)"), |b| {
+            b.iter(|| index.search(emb, &queries, k))
+        });
+        g.bench_function(
+            format!("brute force, top-{k} of 50k x 64 (queries/s)"),
+            |b| {
+                b.iter(|| {
+                    botify_core::topk::top_k(
+                        &queries,
+                        |&q| emb.row(q as usize),
+                        &emb.data,
+                        emb.dim,
+                        None,
+                        k,
+                        |_, _| {},
+                    )
+                })
+            },
+        );
+    }
     g.finish();
 }
 

@@ -1,36 +1,52 @@
-//! Exact nearest tracks by inner product, as the course computed them (brute force), made fast:
-//! queries are batched into blocks and scored with one matrix product per block
-//! ([`botify_core::topk`]), and results are memoised per query track.
+//! Exact nearest tracks by inner product (the course's brute force gives the same lists) through
+//! an index with exact bounds ([`botify_core::mips`]), built once per world on first need.
+//! Lists are memoised per query track, and may be cached in a file next to the world.
 
-use botify_core::{Embeddings, TrackId};
-use std::collections::HashMap;
-use std::sync::Arc;
+use botify_core::hash::FastMap;
+use botify_core::mips::MipsIndex;
+use botify_core::{Embeddings, Error, Result, TrackId};
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, OnceLock};
 
-/// The `k` highest-scoring tracks for each query row, best first (ties by lower id).
+/// The `k` highest-scoring tracks for each query track, best first (ties by lower id). Builds an
+/// index for this call only: reuse a [`TrackIndex`] for repeated searches.
 pub fn top_k(emb: &Embeddings, queries: &[TrackId], k: usize) -> Vec<Vec<TrackId>> {
-    botify_core::topk::top_k(
-        queries,
-        |&t| emb.row(t as usize),
-        &emb.data,
-        emb.dim,
-        None,
-        k,
-        |_, _| {},
-    )
+    TrackIndex::default().search(emb, queries, k)
+}
+
+/// A world's search index, built on the first search that needs it (a run whose lists all come
+/// from a cache file never builds it).
+#[derive(Default)]
+pub struct TrackIndex(OnceLock<MipsIndex>);
+
+impl TrackIndex {
+    pub fn get(&self, emb: &Embeddings) -> &MipsIndex {
+        self.0.get_or_init(|| MipsIndex::build(&emb.data, emb.dim))
+    }
+
+    pub fn search(&self, emb: &Embeddings, queries: &[TrackId], k: usize) -> Vec<Vec<TrackId>> {
+        self.get(emb).top_k(queries, |&t| emb.row(t as usize), k)
+    }
 }
 
 /// Memoised top-k neighbours per query track.
 #[derive(Default)]
 pub struct NeighbourCache {
     k: usize,
-    lists: HashMap<TrackId, Arc<[TrackId]>>,
+    lists: FastMap<TrackId, Arc<[TrackId]>>,
+    /// Lists added since the cache was last loaded or saved.
+    unsaved: usize,
 }
+
+const MAGIC: &[u8; 8] = b"BOTIFYNN";
+const VERSION: u32 = 1;
 
 impl NeighbourCache {
     pub fn new(k: usize) -> Self {
         NeighbourCache {
             k,
-            lists: HashMap::new(),
+            ..Default::default()
         }
     }
 
@@ -38,22 +54,123 @@ impl NeighbourCache {
         self.k
     }
 
-    /// Computes (in parallel blocks) whatever of `queries` is not cached yet.
-    pub fn ensure(&mut self, emb: &Embeddings, queries: impl IntoIterator<Item = TrackId>) {
+    pub fn len(&self) -> usize {
+        self.lists.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.lists.is_empty()
+    }
+
+    /// Computes (in parallel) whatever of `queries` is not cached yet; returns how many.
+    pub fn ensure(
+        &mut self,
+        index: &TrackIndex,
+        emb: &Embeddings,
+        queries: impl IntoIterator<Item = TrackId>,
+    ) -> usize {
         let mut missing: Vec<TrackId> = queries
             .into_iter()
             .filter(|q| !self.lists.contains_key(q))
             .collect();
         missing.sort_unstable();
         missing.dedup();
-        let lists = top_k(emb, &missing, self.k);
-        for (q, l) in missing.into_iter().zip(lists) {
-            self.lists.insert(q, l.into());
+        if missing.is_empty() {
+            return 0;
         }
+        let lists = index.search(emb, &missing, self.k);
+        self.unsaved += missing.len();
+        for (q, l) in missing.iter().zip(lists) {
+            self.lists.insert(*q, l.into());
+        }
+        missing.len()
     }
 
     pub fn get(&self, q: TrackId) -> Option<&[TrackId]> {
         self.lists.get(&q).map(|l| &**l)
+    }
+
+    /// Where a world directory keeps the lists of this cache's `k`.
+    pub fn file_in(&self, world_dir: &Path) -> PathBuf {
+        world_dir.join(format!("neighbours-k{}.bin", self.k))
+    }
+
+    /// Adds the lists of `path` if it was written for these embeddings (same content hash) and
+    /// this `k`; returns how many were added (0 for a missing file or one of another world). A
+    /// damaged file is an error naming it; nothing is added from it.
+    pub fn load(&mut self, path: &Path, emb: &Embeddings, hash: u64) -> Result<usize> {
+        let bytes = match std::fs::read(path) {
+            Ok(b) => b,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(0),
+            Err(e) => return Err(Error::io(path, e)),
+        };
+        let bad = |m: &str| Error::file(path, format!("neighbour cache: {m}"));
+        let word = |i: usize| -> u32 {
+            u32::from_le_bytes(bytes[i * 4..i * 4 + 4].try_into().expect("4 bytes"))
+        };
+        if bytes.len() < 32 || &bytes[..8] != MAGIC || bytes.len() % 4 != 0 {
+            return Err(bad("not a Botify neighbour file"));
+        }
+        let (version, k) = (word(2), word(3) as usize);
+        let file_hash = u64::from(word(4)) | (u64::from(word(5)) << 32);
+        let (count, len) = (word(6) as usize, word(7) as usize);
+        if version != VERSION {
+            return Err(bad(&format!("version {version}, expected {VERSION}")));
+        }
+        if file_hash != hash || k != self.k {
+            return Ok(0); // another world, or lists of another length: not ours to use
+        }
+        if len != self.k.min(emb.rows) || bytes.len() != 32 + count * (1 + len) * 4 {
+            return Err(bad("its size does not match its header"));
+        }
+        let ids = |i: usize| word(8 + i);
+        let rows = emb.rows as u32;
+        if (0..count * (1 + len)).any(|i| ids(i) >= rows) {
+            return Err(bad("a track id outside the catalogue"));
+        }
+        let before = self.lists.len();
+        for q in 0..count {
+            let list: Arc<[TrackId]> = (0..len).map(|j| ids(count + q * len + j)).collect();
+            self.lists.entry(ids(q)).or_insert(list);
+        }
+        Ok(self.lists.len() - before)
+    }
+
+    /// Writes every list to `path` (through a temporary file renamed over it, so a reader never
+    /// sees half a file) if lists were added since the last load or save; returns whether it
+    /// wrote.
+    pub fn save(&mut self, path: &Path, emb: &Embeddings, hash: u64) -> Result<bool> {
+        if self.unsaved == 0 {
+            return Ok(false);
+        }
+        let len = self.k.min(emb.rows);
+        let mut queries: Vec<TrackId> = self.lists.keys().copied().collect();
+        queries.sort_unstable();
+        let mut out = Vec::with_capacity(32 + queries.len() * (1 + len) * 4);
+        out.extend_from_slice(MAGIC);
+        for w in [VERSION, self.k as u32, hash as u32, (hash >> 32) as u32] {
+            out.extend_from_slice(&w.to_le_bytes());
+        }
+        out.extend_from_slice(&(queries.len() as u32).to_le_bytes());
+        out.extend_from_slice(&(len as u32).to_le_bytes());
+        for q in &queries {
+            out.extend_from_slice(&q.to_le_bytes());
+        }
+        for q in &queries {
+            for t in &self.lists[q][..] {
+                out.extend_from_slice(&t.to_le_bytes());
+            }
+        }
+        let tmp = path.with_extension(format!("tmp{}", std::process::id()));
+        std::fs::File::create(&tmp)
+            .and_then(|mut f| f.write_all(&out))
+            .and_then(|_| std::fs::rename(&tmp, path))
+            .map_err(|e| {
+                let _ = std::fs::remove_file(&tmp);
+                Error::io(path, e)
+            })?;
+        self.unsaved = 0;
+        Ok(true)
     }
 }
 
@@ -61,36 +178,86 @@ impl NeighbourCache {
 mod tests {
     use super::*;
 
-    #[test]
-    fn matches_brute_force() {
+    fn embeddings() -> Embeddings {
         let (n, d) = (300, 7);
         let data: Vec<f32> = (0..n * d)
             .map(|i| ((i * 7919 % 1000) as f32 / 500.0) - 1.0)
             .collect();
-        let emb = Embeddings::new(n, d, data).unwrap();
-        let queries: Vec<u32> = (0..n as u32).step_by(3).collect();
+        Embeddings::new(n, d, data).unwrap()
+    }
+
+    #[test]
+    fn matches_the_blocked_brute_force() {
+        let emb = embeddings();
+        let queries: Vec<u32> = (0..emb.rows as u32).step_by(3).collect();
         let got = top_k(&emb, &queries, 10);
-        for (q, list) in queries.iter().zip(&got) {
-            let dot = |t: usize| -> f32 {
-                emb.row(*q as usize)
-                    .iter()
-                    .zip(emb.row(t))
-                    .map(|(a, b)| a * b)
-                    .sum()
-            };
-            let mut all: Vec<u32> = (0..n as u32).collect();
-            all.sort_by(|&a, &b| dot(b as usize).total_cmp(&dot(a as usize)).then(a.cmp(&b)));
-            // Scores equal to float precision: compare the score sequence, not only the ids.
-            let want: Vec<f32> = all[..10].iter().map(|&t| dot(t as usize)).collect();
-            let have: Vec<f32> = list.iter().map(|&t| dot(t as usize)).collect();
-            for (w, h) in want.iter().zip(&have) {
-                assert!((w - h).abs() < 1e-5, "query {q}: {want:?} vs {have:?}");
+        // The trainers' SGEMM brute force rounds differently: compare the score sequences.
+        let want = botify_core::topk::top_k(
+            &queries,
+            |&t| emb.row(t as usize),
+            &emb.data,
+            emb.dim,
+            None,
+            10,
+            |_, _| {},
+        );
+        for ((q, have), want) in queries.iter().zip(&got).zip(&want) {
+            let dot = |t: u32| botify_core::world::dot(emb.row(*q as usize), emb.row(t as usize));
+            for (h, w) in have.iter().zip(want) {
+                assert!((dot(*h) - dot(*w)).abs() < 1e-5, "query {q}");
             }
         }
+        assert_eq!(top_k(&emb, &[1], 1000)[0].len(), emb.rows);
+    }
+
+    #[test]
+    fn caches_and_files_round_trip() {
+        let emb = embeddings();
+        let index = TrackIndex::default();
         let mut cache = NeighbourCache::new(5);
-        cache.ensure(&emb, [3, 3, 6]);
+        assert_eq!(cache.ensure(&index, &emb, [3, 3, 6]), 2);
+        assert_eq!(cache.ensure(&index, &emb, [3, 6]), 0);
         assert_eq!(cache.get(3).unwrap(), &top_k(&emb, &[3], 5)[0][..]);
         assert!(cache.get(4).is_none());
-        assert_eq!(top_k(&emb, &[1], 1000)[0].len(), n);
+
+        let dir = tempfile::tempdir().unwrap();
+        let path = cache.file_in(dir.path());
+        let hash = emb.content_hash();
+        assert!(cache.save(&path, &emb, hash).unwrap());
+        assert!(
+            !cache.save(&path, &emb, hash).unwrap(),
+            "nothing new to write"
+        );
+        let mut again = NeighbourCache::new(5);
+        assert_eq!(again.load(&path, &emb, hash).unwrap(), 2);
+        assert_eq!(again.get(6), cache.get(6));
+        // Another world's hash, or another k: the file is not used.
+        assert_eq!(
+            NeighbourCache::new(5).load(&path, &emb, hash ^ 1).unwrap(),
+            0
+        );
+        assert_eq!(NeighbourCache::new(4).load(&path, &emb, hash).unwrap(), 0);
+        assert_eq!(
+            NeighbourCache::new(5)
+                .load(&dir.path().join("none.bin"), &emb, hash)
+                .unwrap(),
+            0
+        );
+        // A truncated file is an error that names it, and adds nothing.
+        let bytes = std::fs::read(&path).unwrap();
+        std::fs::write(&path, &bytes[..bytes.len() - 4]).unwrap();
+        let mut damaged = NeighbourCache::new(5);
+        let e = damaged.load(&path, &emb, hash).unwrap_err().to_string();
+        assert!(e.contains("neighbours-k5.bin") && e.contains("size"), "{e}");
+        assert!(damaged.is_empty());
+    }
+
+    #[test]
+    fn a_changed_world_has_another_hash() {
+        let emb = embeddings();
+        let mut other = emb.clone();
+        other.data[17] += 1e-6;
+        assert_ne!(emb.content_hash(), other.content_hash());
+        assert_eq!(emb.content_hash(), embeddings().content_hash());
     }
 }

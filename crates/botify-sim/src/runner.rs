@@ -8,7 +8,7 @@
 
 use crate::episode::{Episode, Step};
 use crate::listener::Session;
-use crate::nearest::NeighbourCache;
+use crate::nearest::{NeighbourCache, TrackIndex};
 use crate::{Error, Result};
 use botify_core::events::{Message, Record, write_line};
 use botify_core::rng::{Rng, stream};
@@ -18,6 +18,7 @@ use botify_recs::{History, Listen};
 use rand::Rng as _;
 use rayon::prelude::*;
 use serde::Serialize;
+use std::path::Path;
 use std::sync::mpsc::SyncSender;
 
 /// 2026-01-01T00:00:00Z: simulated day 0 starts here.
@@ -194,10 +195,13 @@ impl std::fmt::Debug for SessionRunner {
 /// The simulator: the world, memoised neighbours, and every user's history across days.
 pub struct Simulator<'w> {
     world: &'w World,
+    index: TrackIndex,
     first: NeighbourCache,
     oracle: NeighbourCache,
     histories: Vec<History>,
     sessions_in: Option<SessionRunner>,
+    /// The embeddings' content hash, computed once if neighbour files are used.
+    hash: Option<u64>,
 }
 
 impl<'w> Simulator<'w> {
@@ -207,10 +211,12 @@ impl<'w> Simulator<'w> {
         }
         Ok(Simulator {
             world,
+            index: TrackIndex::default(),
             first: first_track_cache(world),
             oracle: NeighbourCache::new(ORACLE_CANDIDATES),
             histories: vec![History::new(history); world.users.len()],
             sessions_in: None,
+            hash: None,
         })
     }
 
@@ -231,9 +237,39 @@ impl<'w> Simulator<'w> {
     /// first-track neighbours it needs; every agent starts its day here.
     pub(crate) fn prepare_day(&mut self, p: &SimParams) -> (Vec<Vec<u32>>, Vec<TrackId>) {
         let (by_user, interests) = plan_day(self.world, p);
+        let emb = &self.world.embeddings;
         self.first
-            .ensure(&self.world.embeddings, interests.iter().copied());
+            .ensure(&self.index, emb, interests.iter().copied());
         (by_user, interests)
+    }
+
+    /// Adds the neighbour lists cached in `world_dir` (files written by
+    /// [`Simulator::save_neighbours`] for this world's embeddings; others are ignored). Returns
+    /// how many lists were loaded.
+    pub fn load_neighbours(&mut self, world_dir: &Path) -> Result<usize> {
+        let (emb, hash) = (&self.world.embeddings, self.content_hash());
+        let mut n = 0;
+        for cache in [&mut self.first, &mut self.oracle] {
+            n += cache.load(&cache.file_in(world_dir), emb, hash)?;
+        }
+        Ok(n)
+    }
+
+    /// Writes the neighbour lists computed since the last load or save into `world_dir`, for the
+    /// next run on the same world; returns whether anything was written.
+    pub fn save_neighbours(&mut self, world_dir: &Path) -> Result<bool> {
+        let (emb, hash) = (&self.world.embeddings, self.content_hash());
+        let mut wrote = false;
+        for cache in [&mut self.first, &mut self.oracle] {
+            wrote |= cache.save(&cache.file_in(world_dir), emb, hash)?;
+        }
+        Ok(wrote)
+    }
+
+    fn content_hash(&mut self) -> u64 {
+        *self
+            .hash
+            .get_or_insert_with(|| self.world.embeddings.content_hash())
     }
 
     /// Runs one day of `p.episodes` sessions; optionally writes the event log through `log`.
@@ -249,7 +285,7 @@ impl<'w> Simulator<'w> {
         let (by_user, interests) = self.prepare_day(p);
         if matches!(agent, Agent::Oracle) {
             self.oracle
-                .ensure(&world.embeddings, interests.iter().copied());
+                .ensure(&self.index, &world.embeddings, interests.iter().copied());
         }
         let spacing = DAY_MS / p.episodes.max(1) as u64;
         let day_start = EPOCH_MS + u64::from(p.day) * DAY_MS;
