@@ -161,7 +161,10 @@ impl NeighbourCache {
                 out.extend_from_slice(&t.to_le_bytes());
             }
         }
-        let tmp = path.with_extension(format!("tmp{}", std::process::id()));
+        // Unique per process and call: concurrent saves never share a temporary file.
+        static SAVES: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+        let n = SAVES.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let tmp = path.with_extension(format!("tmp{}-{n}", std::process::id()));
         std::fs::File::create(&tmp)
             .and_then(|mut f| f.write_all(&out))
             .and_then(|_| std::fs::rename(&tmp, path))
