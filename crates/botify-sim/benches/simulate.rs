@@ -2,7 +2,7 @@
 use botify_core::generate::{WorldParams, generate};
 use botify_recs::experiments::{ExperimentsConfig, Router};
 use botify_recs::spec::RecommenderSpec;
-use botify_sim::nearest::TrackIndex;
+use botify_sim::nearest::{TrackIndex, brute_force};
 use botify_sim::runner::{Agent, SimParams, Simulator};
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 
@@ -56,19 +56,7 @@ fn bench(c: &mut Criterion) {
         });
         g.bench_function(
             format!("brute force, top-{k} of 50k x 64 (queries/s)"),
-            |b| {
-                b.iter(|| {
-                    botify_core::topk::top_k(
-                        &queries,
-                        |&q| emb.row(q as usize),
-                        &emb.data,
-                        emb.dim,
-                        None,
-                        k,
-                        |_, _| {},
-                    )
-                })
-            },
+            |b| b.iter(|| brute_force(emb, &queries, k)),
         );
     }
     g.finish();

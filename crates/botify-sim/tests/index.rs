@@ -2,8 +2,7 @@
 //! whatever the thread count.
 
 use botify_core::generate::{WorldParams, generate};
-use botify_core::topk;
-use botify_sim::nearest::top_k;
+use botify_sim::nearest::{brute_force, top_k};
 
 #[test]
 fn the_index_equals_brute_force_on_a_large_world() {
@@ -27,16 +26,7 @@ fn the_index_equals_brute_force_on_a_large_world() {
     assert!(queries.len() >= 1000, "{}", queries.len());
     for k in [10, 400] {
         let got = top_k(emb, &queries, k);
-        let want = topk::top_k(
-            &queries,
-            |&q| emb.row(q as usize),
-            &emb.data,
-            emb.dim,
-            None,
-            k,
-            |_, _| {},
-        );
-        assert_eq!(got, want, "k = {k}");
+        assert_eq!(got, brute_force(emb, &queries, k), "k = {k}");
     }
 }
 
