@@ -8,8 +8,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 episodes=${1:-200000}
 shift || true
-sizes=("${@:-10000 100000 1000000}")
-read -r -a sizes <<<"${sizes[*]}"
+sizes=("$@")
+[ ${#sizes[@]} -gt 0 ] || sizes=(10000 100000 1000000)
 cargo build --release -q -p botify-cli
 b=target/release/botify
 work=$(mktemp -d)

@@ -121,21 +121,8 @@ impl MipsIndex {
             return vec![Vec::new(); queries.len()];
         }
         // Coherent blocks: queries sorted by their nearest leaf centre.
-        let home: Vec<u32> = queries
-            .par_chunks(QUERY_BLOCK)
-            .flat_map_iter(|chunk| {
-                let a: Vec<f32> = chunk
-                    .iter()
-                    .flat_map(|q| row(q)[..d].iter().copied())
-                    .collect();
-                let mut cs = vec![0f32; chunk.len() * leaves];
-                crate::topk::gemm_nt(&a, &self.centres, d, &mut cs);
-                cs.chunks(leaves)
-                    .map(|r| crate::topk::best(r, 1).first().copied().unwrap_or(0))
-                    .collect::<Vec<_>>()
-            })
-            .collect();
         let mut order: Vec<u32> = (0..queries.len() as u32).collect();
+        let home = nearest_centre(&order, &|i| &row(&queries[i])[..d], d, &self.centres);
         order.sort_by_key(|&i| (home[i as usize], i));
         let answers: Vec<(u32, Vec<u32>)> = order
             .par_chunks(QUERY_BLOCK)
@@ -244,12 +231,11 @@ fn split<'a>(
     k: usize,
     seed: u64,
 ) -> Vec<Vec<u32>> {
-    if k <= 1 || members.len() <= k {
-        return if members.len() <= k && k > 1 {
-            members.iter().map(|&m| vec![m]).collect()
-        } else {
-            vec![members.to_vec()]
-        };
+    if k <= 1 {
+        return vec![members.to_vec()];
+    }
+    if members.len() <= k {
+        return members.iter().map(|&m| vec![m]).collect();
     }
     let mut rng = stream(seed, b"mips-kmeans", members.len() as u64);
     let sample_len = members.len().min(k * SAMPLE_PER_CENTRE);

@@ -68,10 +68,6 @@ impl NeighbourCache {
         self.k
     }
 
-    pub fn len(&self) -> usize {
-        self.lists.len()
-    }
-
     pub fn is_empty(&self) -> bool {
         self.lists.is_empty()
     }
