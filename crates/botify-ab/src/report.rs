@@ -376,6 +376,13 @@ fn cuped_pair(
 /// Reads the logs and compares every treatment with control on every metric.
 pub fn analyse(o: &AbOptions) -> Result<AbReport> {
     o.validate()?;
+    analyse_users(o, read_users(&o.logs, &o.experiment)?)
+}
+
+/// Compares every treatment with control on every metric of users already read (from files,
+/// or folded in live by [`crate::sessions::LiveUsers`]); `o.logs` is not read, `o.pre` is.
+pub fn analyse_users(o: &AbOptions, read: UsersRead) -> Result<AbReport> {
+    o.validate()?;
     let UsersRead {
         users,
         curves,
@@ -385,7 +392,7 @@ pub fn analyse(o: &AbOptions) -> Result<AbReport> {
         conflicting_users,
         unfinished_users,
         ..
-    } = read_users(&o.logs, &o.experiment)?;
+    } = read;
     let mut notes = Vec::new();
     if read.skipped > 0 {
         notes.push(format!(

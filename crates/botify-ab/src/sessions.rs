@@ -8,7 +8,7 @@
 
 use crate::{Error, Result};
 use botify_core::UserId;
-use botify_core::events::{ReadStats, fold_lines, parse_view};
+use botify_core::events::{EventView, ReadStats, fold_lines, parse_view};
 use botify_core::hash::FastMap;
 use botify_core::murmur::{Splitter, treatment_bucket};
 use serde::Serialize;
@@ -152,7 +152,7 @@ fn micro(time: f32) -> u64 {
     (f64::from(time) * 1e6).round() as u64
 }
 
-#[derive(Default)]
+#[derive(Default, Clone)]
 struct Partial {
     users: FastMap<UserId, Acc>,
     curves: CurveBins,
@@ -219,6 +219,118 @@ pub struct UsersRead {
     pub unfinished_users: usize,
 }
 
+impl Partial {
+    /// Folds one log line into the accumulators of `experiment`; events without an assignment
+    /// are assigned by `split` when given. An error names what is wrong with the line.
+    fn push_line(
+        &mut self,
+        line: &[u8],
+        experiment: &str,
+        split: Option<&Splitter>,
+    ) -> std::result::Result<(), String> {
+        // One parser for training and analysis: the service's own layout without
+        // allocating, anything else through serde, the same validation either way.
+        self.push_view(&parse_view(line)?, experiment, split);
+        Ok(())
+    }
+
+    fn push_view(&mut self, v: &EventView, experiment: &str, split: Option<&Splitter>) {
+        let (is_last, timestamp, user, time, latency) =
+            (v.last, v.timestamp, v.user, v.time, v.latency);
+        let bucket = match (v.treatment(experiment), split) {
+            (Some(t), _) => treatment_bucket(t),
+            (None, Some(s)) => {
+                self.assigned_by_hash += 1;
+                Some(s.bucket(u64::from(user)))
+            }
+            (None, None) => {
+                self.without_experiment += 1;
+                if self.experiments_seen.is_empty() {
+                    self.note_experiments(v.pairs().map(|(k, _)| k));
+                }
+                return;
+            }
+        };
+        let Some(bucket) = bucket.filter(|&b| b < 256) else {
+            self.bad_treatment += 1;
+            return;
+        };
+        let bucket = bucket as u8;
+        let acc = self.users.entry(user).or_insert_with(|| Acc {
+            first: (timestamp, bucket),
+            ..Acc::default()
+        });
+        acc.assign(timestamp, bucket);
+        let c = self.curves.entry((bucket, timestamp / BIN_MS)).or_default();
+        c.0 += 1;
+        c.1 += micro(time);
+        if is_last {
+            c.2 += 1;
+            acc.sessions += 1;
+            acc.add(time, latency);
+            if timestamp > acc.last_ts {
+                acc.last_ts = timestamp;
+                acc.settle();
+            }
+        } else if acc.sessions > 0 && timestamp <= acc.last_ts {
+            acc.add(time, latency);
+        } else {
+            acc.pending.push((timestamp, time, latency));
+        }
+    }
+
+    /// The per-user metrics of everything folded in.
+    fn finish(self, experiment: &str, read: ReadStats) -> Result<UsersRead> {
+        if self.users.is_empty() {
+            let mut seen = self.experiments_seen.clone();
+            seen.sort();
+            return Err(Error::Invalid(if read.events == 0 {
+                format!(
+                    "no valid events in the logs ({} lines skipped)",
+                    read.skipped
+                )
+            } else {
+                format!(
+                    "no event carries experiment {experiment:?}; experiments in these logs: {}",
+                    if seen.is_empty() {
+                        "none".to_string()
+                    } else {
+                        seen.join(", ")
+                    }
+                )
+            }));
+        }
+        let conflicting_users = self.users.values().filter(|a| a.conflict).count();
+        let mut users: Vec<UserMetrics> = Vec::with_capacity(self.users.len());
+        let mut unfinished_users = 0;
+        for (user, a) in self.users {
+            if a.sessions == 0 {
+                unfinished_users += 1;
+                continue;
+            }
+            users.push(UserMetrics {
+                user,
+                treatment: a.first.1,
+                sessions: a.sessions,
+                tracks: a.tracks,
+                time: a.time as f64 / 1e6,
+                latency_ms: a.latency as f64 / 1e6 / f64::from(a.tracks.max(1)),
+            });
+        }
+        users.sort_by_key(|u| u.user);
+        Ok(UsersRead {
+            users,
+            curves: self.curves.into_iter().collect(),
+            read,
+            without_experiment: self.without_experiment,
+            bad_treatment: self.bad_treatment,
+            conflicting_users,
+            unfinished_users,
+            assigned_by_hash: self.assigned_by_hash,
+        })
+    }
+}
+
 /// Reads the logs under `paths` and computes per-user metrics for `experiment`.
 pub fn read_users(paths: &[PathBuf], experiment: &str) -> Result<UsersRead> {
     read_users_assigning(paths, experiment, None)
@@ -234,101 +346,127 @@ pub fn read_users_assigning(
     let (p, read) = fold_lines(
         paths,
         Partial::default,
-        |p: &mut Partial, line, _| {
-            // One parser for training and analysis: the service's own layout without
-            // allocating, anything else through serde, the same validation either way.
-            let v = parse_view(line)?;
-            let (is_last, timestamp, user, time, latency) =
-                (v.last, v.timestamp, v.user, v.time, v.latency);
-            let bucket = match (v.treatment(experiment), split) {
-                (Some(t), _) => treatment_bucket(t),
-                (None, Some(s)) => {
-                    p.assigned_by_hash += 1;
-                    Some(s.bucket(u64::from(user)))
-                }
-                (None, None) => {
-                    p.without_experiment += 1;
-                    if p.experiments_seen.is_empty() {
-                        p.note_experiments(v.pairs().map(|(k, _)| k));
-                    }
-                    return Ok(());
-                }
-            };
-            let Some(bucket) = bucket.filter(|&b| b < 256) else {
-                p.bad_treatment += 1;
-                return Ok(());
-            };
-            let bucket = bucket as u8;
-            let acc = p.users.entry(user).or_insert_with(|| Acc {
-                first: (timestamp, bucket),
-                ..Acc::default()
-            });
-            acc.assign(timestamp, bucket);
-            let c = p.curves.entry((bucket, timestamp / BIN_MS)).or_default();
-            c.0 += 1;
-            c.1 += micro(time);
-            if is_last {
-                c.2 += 1;
-                acc.sessions += 1;
-                acc.add(time, latency);
-                if timestamp > acc.last_ts {
-                    acc.last_ts = timestamp;
-                    acc.settle();
-                }
-            } else if acc.sessions > 0 && timestamp <= acc.last_ts {
-                acc.add(time, latency);
-            } else {
-                acc.pending.push((timestamp, time, latency));
-            }
-            Ok(())
-        },
+        |p: &mut Partial, line, _| p.push_line(line, experiment, split),
         Partial::merge,
     )?;
-    if p.users.is_empty() {
-        let mut seen = p.experiments_seen.clone();
-        seen.sort();
-        return Err(Error::Invalid(if read.events == 0 {
-            format!(
-                "no valid events in the logs ({} lines skipped)",
-                read.skipped
-            )
-        } else {
-            format!(
-                "no event carries experiment {experiment:?}; experiments in these logs: {}",
-                if seen.is_empty() {
-                    "none".to_string()
-                } else {
-                    seen.join(", ")
-                }
-            )
-        }));
-    }
-    let conflicting_users = p.users.values().filter(|a| a.conflict).count();
-    let mut users: Vec<UserMetrics> = Vec::with_capacity(p.users.len());
-    let mut unfinished_users = 0;
-    for (user, a) in p.users {
-        if a.sessions == 0 {
-            unfinished_users += 1;
-            continue;
+    p.finish(experiment, read)
+}
+
+/// The same per-user metrics as [`read_users`], folded in as lines arrive (a live service's
+/// event log): memory grows with users, not with lines, and [`LiveUsers::users`] at any moment
+/// equals [`read_users`] over the lines pushed so far.
+pub struct LiveUsers {
+    experiment: String,
+    partial: Partial,
+    read: ReadStats,
+}
+
+impl LiveUsers {
+    pub fn new(experiment: &str) -> Self {
+        LiveUsers {
+            experiment: experiment.to_string(),
+            partial: Partial::default(),
+            read: ReadStats::default(),
         }
-        users.push(UserMetrics {
-            user,
-            treatment: a.first.1,
-            sessions: a.sessions,
-            tracks: a.tracks,
-            time: a.time as f64 / 1e6,
-            latency_ms: a.latency as f64 / 1e6 / f64::from(a.tracks.max(1)),
-        });
     }
-    users.sort_by_key(|u| u.user);
-    Ok(UsersRead {
-        users,
-        curves: p.curves.into_iter().collect(),
-        read,
-        without_experiment: p.without_experiment,
-        bad_treatment: p.bad_treatment,
-        conflicting_users,
-        unfinished_users,
-        assigned_by_hash: p.assigned_by_hash,
-    })
+
+    pub fn experiment(&self) -> &str {
+        &self.experiment
+    }
+
+    /// Folds in whole lines (each ending in `\n`; blank lines are skipped as the file reader does).
+    pub fn push_lines(&mut self, lines: &[u8]) {
+        for line in non_blank_lines(lines) {
+            match parse_view(line) {
+                Ok(v) => self.push_view(&v),
+                Err(e) => self.skip(&e),
+            }
+        }
+    }
+
+    fn push_view(&mut self, v: &EventView) {
+        self.partial.push_view(v, &self.experiment, None);
+        self.read.events += 1;
+    }
+
+    fn skip(&mut self, reason: &str) {
+        self.read.skipped += 1;
+        if self.read.skipped_examples.len() < 5 {
+            let at = self.read.events + self.read.skipped;
+            self.read
+                .skipped_examples
+                .push(format!("live line {at}: {reason}"));
+        }
+    }
+
+    /// Events folded in so far (valid lines).
+    pub fn events(&self) -> u64 {
+        self.read.events
+    }
+
+    /// The per-user metrics so far.
+    pub fn users(&self) -> Result<UsersRead> {
+        let mut read = self.read.clone();
+        read.files = 1;
+        self.partial.clone().finish(&self.experiment, read)
+    }
+}
+
+fn non_blank_lines(lines: &[u8]) -> impl Iterator<Item = &[u8]> {
+    lines
+        .split(|&b| b == b'\n')
+        .filter(|l| !l.iter().all(u8::is_ascii_whitespace))
+}
+
+/// Experiments a [`LiveLog`] follows at most (a log names a handful).
+pub const LIVE_EXPERIMENTS: usize = 16;
+
+/// [`LiveUsers`] for every experiment the lines name (up to [`LIVE_EXPERIMENTS`]), each line
+/// parsed once: an experiment is followed from the first line that carries it, which is every
+/// line [`read_users`] would count for it.
+#[derive(Default)]
+pub struct LiveLog {
+    experiments: Vec<LiveUsers>,
+    lines: u64,
+}
+
+impl LiveLog {
+    pub fn push_lines(&mut self, lines: &[u8]) {
+        for line in non_blank_lines(lines) {
+            self.lines += 1;
+            match parse_view(line) {
+                Ok(v) => {
+                    for (name, _) in v.pairs() {
+                        if self.experiments.len() < LIVE_EXPERIMENTS
+                            && !self.experiments.iter().any(|e| e.experiment == name)
+                        {
+                            self.experiments.push(LiveUsers::new(name));
+                        }
+                    }
+                    for e in &mut self.experiments {
+                        e.push_view(&v);
+                    }
+                }
+                Err(reason) => {
+                    for e in &mut self.experiments {
+                        e.skip(&reason);
+                    }
+                }
+            }
+        }
+    }
+
+    /// Non-blank lines seen, valid or not.
+    pub fn lines(&self) -> u64 {
+        self.lines
+    }
+
+    /// The experiments seen, in order of first appearance.
+    pub fn names(&self) -> impl Iterator<Item = &str> {
+        self.experiments.iter().map(|e| e.experiment())
+    }
+
+    pub fn get(&self, experiment: &str) -> Option<&LiveUsers> {
+        self.experiments.iter().find(|e| e.experiment == experiment)
+    }
 }

@@ -1,8 +1,8 @@
 //! A/B analysis on real log files: sessionisation against an independent implementation, robust
 //! input, SRM, CUPED, the reports, and A/A experiments from the in-process simulator.
 
-use botify_ab::report::{AbOptions, analyse};
-use botify_ab::sessions::read_users;
+use botify_ab::report::{AbOptions, analyse, analyse_users};
+use botify_ab::sessions::{LiveLog, LiveUsers, read_users};
 use botify_core::events::{Message, Record, write_line};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -147,6 +147,76 @@ fn sessions_match_an_independent_implementation_across_rotated_files_and_replica
             u.user
         );
     }
+}
+
+#[test]
+fn live_folding_equals_reading_the_file_whatever_the_order_and_chunks() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut evs = random_log(19, 250, 5);
+    // Out of time order, as concurrent requests reach the log.
+    let mut x = 5u64;
+    for i in (1..evs.len()).rev() {
+        x = x
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
+        evs.swap(i, (x >> 33) as usize % (i + 1));
+    }
+    write(&dir.path().join("data.json"), &evs, "EXP");
+    let mut text = std::fs::read(dir.path().join("data.json")).unwrap();
+    text.extend_from_slice(b"not json\n\n");
+    std::fs::write(dir.path().join("data.json"), &text).unwrap();
+    let mut live = LiveUsers::new("EXP");
+    let mut log = LiveLog::default();
+    // Batches of whole lines, of varying sizes.
+    let lines: Vec<&[u8]> = text.split_inclusive(|&b| b == b'\n').collect();
+    let mut at = 0;
+    for size in (1..).cycle() {
+        if at >= lines.len() {
+            break;
+        }
+        let end = (at + size % 37).min(lines.len()).max(at + 1);
+        live.push_lines(&lines[at..end].concat());
+        log.push_lines(&lines[at..end].concat());
+        at = end;
+    }
+    assert_eq!(live.events(), evs.len() as u64);
+    let mut o = opts(dir.path());
+    o.sequential = Some(0.1);
+    let file = analyse(&o).unwrap();
+    let folded = analyse_users(&o, live.users().unwrap()).unwrap();
+    assert_eq!(file.rows.len(), folded.rows.len());
+    for (a, b) in file.rows.iter().zip(&folded.rows) {
+        assert_eq!(
+            (a.control_users, a.treatment_users),
+            (b.control_users, b.treatment_users)
+        );
+        for (x, y) in [
+            (a.control_mean, b.control_mean),
+            (a.treatment_mean, b.treatment_mean),
+            (a.effect, b.effect),
+            (a.lower, b.lower),
+            (a.upper, b.upper),
+            (a.p_value, b.p_value),
+            (a.p_adjusted, b.p_adjusted),
+            (a.sequential.unwrap().lower, b.sequential.unwrap().lower),
+        ] {
+            assert!(
+                (x - y).abs() <= 1e-9,
+                "{} {}: {x} vs {y}",
+                a.treatment,
+                a.metric
+            );
+        }
+    }
+    assert_eq!(folded.read.skipped, 1);
+    assert_eq!(log.names().collect::<Vec<_>>(), ["EXP", "OTHER"]);
+    assert_eq!(log.lines(), evs.len() as u64 + 1);
+    let from_log = analyse_users(&o, log.get("EXP").unwrap().users().unwrap()).unwrap();
+    assert_eq!(
+        serde_json::to_string(&from_log.rows).unwrap(),
+        serde_json::to_string(&folded.rows).unwrap()
+    );
+    assert!(LiveUsers::new("NOPE").users().is_err());
 }
 
 fn opts(dir: &Path) -> AbOptions {

@@ -29,6 +29,9 @@ impl Default for Rotation {
     }
 }
 
+/// Sees each batch of lines the writer wrote (whole lines, each ending in `\n`).
+pub type LineObserver = Box<dyn FnMut(&[u8]) + Send>;
+
 /// Handle to the writer thread. Cloneable senders come from [`LogWriter::sender`].
 pub struct LogWriter {
     tx: Option<SyncSender<Vec<u8>>>,
@@ -40,6 +43,16 @@ pub struct LogWriter {
 impl LogWriter {
     /// Opens (appending to) `dir/data.json`, creating `dir` if needed.
     pub fn open(dir: &Path, rotation: Rotation) -> Result<Self> {
+        Self::open_observed(dir, rotation, None)
+    }
+
+    /// As [`LogWriter::open`]; `observer` sees every batch of lines right after it is written,
+    /// on the writer thread (off the request path), in file order.
+    pub fn open_observed(
+        dir: &Path,
+        rotation: Rotation,
+        observer: Option<LineObserver>,
+    ) -> Result<Self> {
         // A zero size would rotate after every batch and delete lines as soon as written.
         if rotation.max_bytes == 0 {
             return Err(Error::file(
@@ -57,7 +70,7 @@ impl LogWriter {
         let f = flushed.clone();
         let handle = std::thread::Builder::new()
             .name("event-log".into())
-            .spawn(move || write_loop(rx, p, file, size, rotation, &f))
+            .spawn(move || write_loop(rx, p, file, size, rotation, &f, observer))
             .map_err(|e| Error::io(dir, e))?;
         Ok(LogWriter {
             tx: Some(tx),
@@ -142,6 +155,7 @@ fn write_loop(
     mut size: u64,
     rotation: Rotation,
     flushed: &AtomicU64,
+    mut observer: Option<LineObserver>,
 ) -> std::io::Result<u64> {
     let mut out = BufWriter::with_capacity(1 << 20, file);
     let mut lines = 0u64;
@@ -167,6 +181,9 @@ fn write_loop(
             size = 0;
         }
         out.write_all(&batch)?;
+        if let Some(see) = observer.as_mut() {
+            see(&batch);
+        }
         size += batch.len() as u64;
         lines += batch.iter().filter(|&&b| b == b'\n').count() as u64;
     }
@@ -215,6 +232,27 @@ mod tests {
         }
         assert_eq!(total, 1000);
         assert!(files > 10);
+    }
+
+    #[test]
+    fn the_observer_sees_exactly_the_lines_written_in_file_order() {
+        let dir = tempfile::tempdir().unwrap();
+        let seen = Arc::new(std::sync::Mutex::new(Vec::new()));
+        let s = seen.clone();
+        let w = LogWriter::open_observed(
+            dir.path(),
+            Rotation::default(),
+            Some(Box::new(move |b: &[u8]| {
+                s.lock().unwrap().extend_from_slice(b)
+            })),
+        )
+        .unwrap();
+        for i in 0..300 {
+            w.send(format!("{{\"i\": {i}}}\n{{\"j\": {i}}}\n").into_bytes());
+        }
+        assert_eq!(w.close().unwrap(), 600);
+        let file = std::fs::read(dir.path().join("data.json")).unwrap();
+        assert_eq!(*seen.lock().unwrap(), file);
     }
 
     #[test]
