@@ -355,6 +355,7 @@ pub fn read_users_assigning(
 /// The same per-user metrics as [`read_users`], folded in as lines arrive (a live service's
 /// event log): memory grows with users, not with lines, and [`LiveUsers::users`] at any moment
 /// equals [`read_users`] over the lines pushed so far.
+#[derive(Clone)]
 pub struct LiveUsers {
     experiment: String,
     partial: Partial,

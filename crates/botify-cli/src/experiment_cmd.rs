@@ -4,6 +4,7 @@
 use crate::ui;
 use anyhow::{Context, Result};
 use botify_lab::Plan;
+use botify_lab::observer::Both;
 use botify_lab::run::{RunOptions, Traffic, default_dir};
 use clap::{Args, Subcommand};
 use std::path::PathBuf;
@@ -32,6 +33,14 @@ pub struct RunArgs {
     /// Run directory (default runs/<plan name>-<timestamp>).
     #[arg(long)]
     out: Option<PathBuf>,
+    /// Follow the run on a live dashboard at this address (default 127.0.0.1:5002): stages,
+    /// progress, training curves, the service's traffic and the A/B test as it runs, then the
+    /// report. The page stays up after the run until Ctrl-C (see --dashboard-exit).
+    #[arg(long, num_args = 0..=1, default_missing_value = "127.0.0.1:5002")]
+    dashboard: Option<std::net::SocketAddr>,
+    /// With --dashboard: exit when the run ends instead of keeping the page up.
+    #[arg(long, requires = "dashboard")]
+    dashboard_exit: bool,
 }
 
 /// First Ctrl-C: finish the current stage, stop the service, keep what was made. Second: exit now.
@@ -69,6 +78,21 @@ pub fn run(cmd: ExperimentCommand) -> Result<()> {
     }
 }
 
+/// Keeps the dashboard up after the run until Ctrl-C.
+fn keep_dashboard(d: &botify_server::DashboardServer, cancel: &AtomicBool) {
+    // A Ctrl-C during the run already asked to stop.
+    if cancel.load(Ordering::SeqCst) {
+        return;
+    }
+    eprintln!(
+        "the run has ended; its dashboard and report stay at {} (Ctrl-C to exit)",
+        d.url()
+    );
+    while !cancel.load(Ordering::SeqCst) {
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+}
+
 fn run_plan(a: RunArgs) -> Result<()> {
     let t0 = Instant::now();
     let plan = match &a.plan {
@@ -79,6 +103,14 @@ fn run_plan(a: RunArgs) -> Result<()> {
         .context("the plan is invalid; nothing was run")?;
     let cancel = Arc::new(AtomicBool::new(false));
     watch_ctrl_c(cancel.clone());
+    let dashboard = a
+        .dashboard
+        .map(botify_server::DashboardServer::start)
+        .transpose()?;
+    if let Some(d) = &dashboard {
+        println!("dashboard: {}", d.url());
+        d.dashboard.run_started(&plan.name);
+    }
     let opts = RunOptions {
         traffic: if a.in_process {
             Traffic::InProcess
@@ -86,10 +118,40 @@ fn run_plan(a: RunArgs) -> Result<()> {
             Traffic::Http { redis: a.redis }
         },
         dir: a.out.unwrap_or_else(|| default_dir(&plan)),
-        cancel,
+        cancel: cancel.clone(),
+        dashboard: dashboard.as_ref().map(|d| d.dashboard.clone()),
     };
-    let obs = ui::Term::new(false);
-    let outcome = botify_lab::run::run(&plan, &opts, &obs)?;
+    let term = ui::Term::new(false);
+    let outcome = match &dashboard {
+        Some(d) => {
+            let r = botify_lab::run::run(&plan, &opts, &Both(&term, &*d.dashboard));
+            match &r {
+                Ok(o) => d
+                    .dashboard
+                    .run_finished(Some(&o.dir.join("report.html")), None),
+                Err(e) => d.dashboard.run_finished(None, Some(e.to_string())),
+            }
+            r
+        }
+        None => botify_lab::run::run(&plan, &opts, &term),
+    };
+    let keep = |d: &Option<botify_server::DashboardServer>| {
+        if let Some(d) = d
+            && !a.dashboard_exit
+        {
+            keep_dashboard(d, &cancel);
+        }
+    };
+    let outcome = match outcome {
+        Ok(o) => o,
+        Err(e) => {
+            if dashboard.is_some() && !a.dashboard_exit {
+                eprintln!("error: {e}");
+            }
+            keep(&dashboard);
+            return Err(e.into());
+        }
+    };
     println!();
     for (i, s) in outcome.treatments.iter().enumerate() {
         println!(
@@ -106,5 +168,6 @@ fn run_plan(a: RunArgs) -> Result<()> {
         t0.elapsed().as_secs_f64(),
         outcome.dir.join("report.html").display()
     );
+    keep(&dashboard);
     Ok(())
 }

@@ -73,6 +73,10 @@ pub struct ServeArgs {
     #[arg(long, default_value_t = botify_server::Limits::default().shutdown_grace.as_secs(),
           value_parser = clap::value_parser!(u64).range(0..=3600))]
     shutdown_grace: u64,
+    /// Serve the live dashboard (GET /dashboard and its JSON API) on this address, e.g.
+    /// 127.0.0.1:5002; its reload button takes the admin token.
+    #[arg(long)]
+    dashboard: Option<SocketAddr>,
 }
 
 pub fn run(a: ServeArgs) -> Result<()> {
@@ -82,6 +86,14 @@ pub fn run(a: ServeArgs) -> Result<()> {
         rt.worker_threads(w as usize);
     }
     let rt = rt.build()?;
+    let dashboard = a
+        .dashboard
+        .map(botify_server::DashboardServer::start)
+        .transpose()?;
+    if let Some(d) = &dashboard {
+        tracing::info!("dashboard on {}", d.url());
+    }
+    let live = dashboard.as_ref().map(|d| d.dashboard.clone());
     rt.block_on(async move {
         let addr = SocketAddr::new(a.host, a.port);
         let listener = tokio::net::TcpListener::bind(addr)
@@ -111,6 +123,7 @@ pub fn run(a: ServeArgs) -> Result<()> {
                 shutdown_grace: Duration::from_secs(a.shutdown_grace),
             },
             hosted: Default::default(),
+            dashboard: live,
         };
         tracing::info!("listening on http://{}", listener.local_addr()?);
         let report = botify_server::serve(cfg, listener, shutdown_signal()).await?;

@@ -37,6 +37,7 @@
 //!     traffic: Traffic::InProcess,
 //!     dir: "runs/from-code".into(),
 //!     cancel: Arc::new(AtomicBool::new(false)),
+//!     dashboard: None,
 //! };
 //! let outcome = run(&plan, &opts, &Stages)?;
 //! for row in &outcome.report.rows {

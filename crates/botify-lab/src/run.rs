@@ -43,6 +43,8 @@ pub struct RunOptions {
     pub dir: PathBuf,
     /// Set it (e.g. on Ctrl-C) to stop the run before its next stage; what was made is kept.
     pub cancel: Arc<AtomicBool>,
+    /// A live dashboard that follows the run's service (its stages come through the observer).
+    pub dashboard: Option<Arc<botify_server::Dashboard>>,
 }
 
 /// What a finished run produced.
@@ -152,6 +154,7 @@ pub fn run(plan: &Plan, opts: &RunOptions, obs: &dyn Observer) -> Result<RunOutc
         Traffic::Http { redis } => Some(stages.run("service", || {
             let s = Service::start(ServiceConfig {
                 redis: redis.clone(),
+                dashboard: opts.dashboard.clone(),
                 ..ServiceConfig::new(
                     world_dir.join("tracks.json"),
                     experiments_file.clone(),

@@ -31,6 +31,8 @@ pub struct ServiceConfig {
     pub addr: std::net::SocketAddr,
     /// Recommenders registered by the embedding process (the Python package).
     pub hosted: botify_recs::spec::Hosted,
+    /// The live dashboard to feed while the service runs.
+    pub dashboard: Option<std::sync::Arc<botify_server::Dashboard>>,
 }
 
 impl ServiceConfig {
@@ -43,6 +45,7 @@ impl ServiceConfig {
             redis: None,
             addr: std::net::SocketAddr::from(([127, 0, 0, 1], 0)),
             hosted: Default::default(),
+            dashboard: None,
         }
     }
 }
@@ -83,6 +86,7 @@ impl Service {
             admin_token: Some(token.clone()),
             limits: botify_server::Limits::default(),
             hosted: cfg.hosted,
+            dashboard: cfg.dashboard,
         };
         let (tx, rx) = tokio::sync::oneshot::channel::<()>();
         let handle = runtime.spawn(botify_server::serve(server, listener, async move {

@@ -55,6 +55,7 @@ fn options(dir: &std::path::Path) -> RunOptions {
         traffic: Traffic::InProcess,
         dir: dir.to_path_buf(),
         cancel: Arc::new(AtomicBool::new(false)),
+        dashboard: None,
     }
 }
 

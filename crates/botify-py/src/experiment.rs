@@ -51,6 +51,7 @@ pub fn run_plan<'py>(
         },
         dir: dir.unwrap_or_else(|| default_dir(&plan)),
         cancel: cancel.clone(),
+        dashboard: None,
     };
     let outcome = progress::run_cancellable(py, progress, &cancel, |obs| run(&plan, &opts, obs))?
         .map_err(err)?;

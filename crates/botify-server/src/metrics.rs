@@ -34,6 +34,68 @@ const BOUNDS: [f64; 13] = [
 ];
 pub const MAX_TREATMENTS: usize = 10;
 
+/// Bucket counts (not cumulative; the last is above every bound) and the sum of seconds.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct HistogramCounts {
+    pub buckets: [u64; BOUNDS.len() + 1],
+    pub sum_seconds: f64,
+}
+
+impl HistogramCounts {
+    pub fn count(&self) -> u64 {
+        self.buckets.iter().sum()
+    }
+
+    /// What was observed since `earlier`.
+    pub fn since(&self, earlier: &HistogramCounts) -> HistogramCounts {
+        let mut d = self.clone();
+        for (b, e) in d.buckets.iter_mut().zip(&earlier.buckets) {
+            *b = b.saturating_sub(*e);
+        }
+        d.sum_seconds = (self.sum_seconds - earlier.sum_seconds).max(0.0);
+        d
+    }
+
+    /// The `q` quantile in seconds, interpolated linearly inside its bucket as Prometheus'
+    /// `histogram_quantile` does; above the last bound it is the last bound. None when empty.
+    pub fn quantile(&self, q: f64) -> Option<f64> {
+        let total = self.count();
+        if total == 0 {
+            return None;
+        }
+        let rank = q.clamp(0.0, 1.0) * total as f64;
+        let mut below = 0u64;
+        for (i, &n) in self.buckets.iter().enumerate() {
+            if n > 0 && (below + n) as f64 >= rank {
+                let Some(&upper) = BOUNDS.get(i) else {
+                    return Some(BOUNDS[BOUNDS.len() - 1]);
+                };
+                let lower = if i == 0 { 0.0 } else { BOUNDS[i - 1] };
+                let inside = ((rank - below as f64) / n as f64).clamp(0.0, 1.0);
+                return Some(lower + (upper - lower) * inside);
+            }
+            below += n;
+        }
+        Some(BOUNDS[BOUNDS.len() - 1])
+    }
+}
+
+/// Every counter at one moment, for rates and windows (the dashboard samples it each second).
+#[derive(Debug, Clone, Default)]
+pub struct MetricsSnapshot {
+    /// (endpoint, [2xx, 4xx, 5xx]).
+    pub requests: Vec<(&'static str, [u64; 3])>,
+    pub latency: Vec<(&'static str, HistogramCounts)>,
+    /// By treatment bucket of the routing experiment.
+    pub treatment_latency: Vec<HistogramCounts>,
+    pub store_errors: u64,
+    pub store_skipped: u64,
+    pub reloads: u64,
+    pub reload_failures: u64,
+    pub log_lines: u64,
+    pub connections_refused: u64,
+}
+
 #[derive(Default)]
 pub struct Histogram {
     buckets: [AtomicU64; BOUNDS.len() + 1],
@@ -46,6 +108,13 @@ impl Histogram {
         let i = BOUNDS.iter().position(|&b| s <= b).unwrap_or(BOUNDS.len());
         self.buckets[i].fetch_add(1, Relaxed);
         self.sum_ns.fetch_add(d.as_nanos() as u64, Relaxed);
+    }
+
+    pub fn counts(&self) -> HistogramCounts {
+        HistogramCounts {
+            buckets: std::array::from_fn(|i| self.buckets[i].load(Relaxed)),
+            sum_seconds: self.sum_ns.load(Relaxed) as f64 / 1e9,
+        }
     }
 
     fn render(&self, out: &mut String, name: &str, labels: &str) {
@@ -102,6 +171,37 @@ impl Metrics {
     pub fn record_treatment(&self, bucket: usize, d: Duration) {
         if let Some(h) = self.treatment_latency.get(bucket) {
             h.observe(d);
+        }
+    }
+
+    pub fn snapshot(&self) -> MetricsSnapshot {
+        MetricsSnapshot {
+            requests: ENDPOINTS
+                .iter()
+                .enumerate()
+                .map(|(i, (_, name))| {
+                    (
+                        *name,
+                        std::array::from_fn(|c| self.requests[i][c].load(Relaxed)),
+                    )
+                })
+                .collect(),
+            latency: ENDPOINTS
+                .iter()
+                .enumerate()
+                .map(|(i, (_, name))| (*name, self.latency[i].counts()))
+                .collect(),
+            treatment_latency: self
+                .treatment_latency
+                .iter()
+                .map(Histogram::counts)
+                .collect(),
+            store_errors: self.store_errors.load(Relaxed),
+            store_skipped: self.store_skipped.load(Relaxed),
+            reloads: self.reloads.load(Relaxed),
+            reload_failures: self.reload_failures.load(Relaxed),
+            log_lines: self.log_lines.load(Relaxed),
+            connections_refused: self.connections_refused.load(Relaxed),
         }
     }
 
@@ -237,5 +337,29 @@ mod tests {
         ));
         assert!(text.contains("botify_fallbacks_total{experiment=\"HW\",treatment=\"T1\"} 5"));
         assert_eq!(m.answered(Endpoint::Next), 2);
+    }
+
+    #[test]
+    fn quantiles_interpolate_inside_buckets_and_windows_subtract() {
+        let m = Metrics::default();
+        let before = m.snapshot();
+        assert_eq!(before.latency[2].1.quantile(0.5), None);
+        // 100 observations in (0.5 ms, 1 ms], 100 in (1 ms, 2.5 ms].
+        for _ in 0..100 {
+            m.record(Endpoint::Next, 200, Duration::from_micros(700));
+            m.record(Endpoint::Next, 200, Duration::from_micros(2000));
+        }
+        let after = m.snapshot();
+        let h = after.latency[2].1.since(&before.latency[2].1);
+        assert_eq!(after.latency[2].0, "next");
+        assert_eq!(h.count(), 200);
+        assert!((h.quantile(0.5).unwrap() - 0.001).abs() < 1e-12);
+        assert!((h.quantile(0.75).unwrap() - 0.00175).abs() < 1e-12);
+        assert!((h.quantile(0.25).unwrap() - 0.00075).abs() < 1e-12);
+        assert!((h.sum_seconds - 0.27).abs() < 1e-9);
+        m.record(Endpoint::Next, 200, Duration::from_secs(3));
+        let slow = m.snapshot().latency[2].1.since(&after.latency[2].1);
+        assert_eq!(slow.quantile(0.99), Some(1.0));
+        assert_eq!(after.requests[2].1, [200, 0, 0]);
     }
 }

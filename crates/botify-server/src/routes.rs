@@ -43,6 +43,8 @@ pub struct ServerConfig {
     pub limits: Limits,
     /// Recommenders the embedding process registered (`{ type = "python", name }` specs).
     pub hosted: Hosted,
+    /// The live dashboard to feed (its own server shows it); None: no live analysis.
+    pub dashboard: Option<Arc<crate::Dashboard>>,
 }
 
 /// Bounds that keep the service fast and its memory finite whatever clients and Redis do.
@@ -119,6 +121,9 @@ pub struct AppState {
     data: DataSource,
     hosted: Hosted,
     limits: Limits,
+    /// When the configuration in use was loaded (ms since the epoch).
+    loaded_at_ms: AtomicU64,
+    pub(crate) log_dir: PathBuf,
 }
 
 fn load_config(path: Option<&PathBuf>) -> Result<ExperimentsConfig> {
@@ -161,6 +166,7 @@ impl AppState {
                     }
                 );
                 self.router.store(Arc::new(r));
+                self.loaded_at_ms.store(now_ms(), Ordering::Relaxed);
                 self.metrics.reloads.fetch_add(1, Ordering::Relaxed);
                 tracing::info!("{msg}");
                 Ok(msg)
@@ -237,6 +243,8 @@ pub async fn build_state(cfg: &ServerConfig, log: &LogWriter) -> Result<Arc<AppS
         data,
         hosted: cfg.hosted.clone(),
         limits: cfg.limits.clone(),
+        loaded_at_ms: AtomicU64::new(now_ms()),
+        log_dir: cfg.log_dir.clone(),
     }))
 }
 
@@ -271,8 +279,18 @@ pub async fn serve(
     listener: tokio::net::TcpListener,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> Result<ServeReport> {
-    let log = LogWriter::open(&cfg.log_dir, cfg.rotation)?;
+    let log = match &cfg.dashboard {
+        // The dashboard reads what the log already holds, then every line as it is written.
+        Some(d) => {
+            d.seed(&cfg.log_dir)?;
+            LogWriter::open_observed(&cfg.log_dir, cfg.rotation, Some(d.log_observer()))?
+        }
+        None => LogWriter::open(&cfg.log_dir, cfg.rotation)?,
+    };
     let state = build_state(&cfg, &log).await?;
+    if let Some(d) = &cfg.dashboard {
+        d.attach(state.clone());
+    }
     let hup = tokio::spawn(reload_on_sighup(state.clone()));
     accept_loop(
         &listener,
@@ -284,6 +302,9 @@ pub async fn serve(
     .await;
     hup.abort();
     let _ = hup.await;
+    if let Some(d) = &cfg.dashboard {
+        d.detach();
+    }
     let answered = state.metrics.answered(Endpoint::Next) + state.metrics.answered(Endpoint::Last);
     if let Some(st) = Arc::into_inner(state) {
         drop(st);
@@ -399,7 +420,7 @@ async fn reload_on_sighup(state: Arc<AppState>) {
 #[cfg(not(unix))]
 async fn reload_on_sighup(_state: Arc<AppState>) {}
 
-fn now_ms() -> u64 {
+pub(crate) fn now_ms() -> u64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map_or(0, |d| d.as_millis() as u64)
@@ -410,7 +431,7 @@ pub(crate) fn error_body(status: u16, message: &str) -> String {
     json!({ "error": message, "status": status }).to_string()
 }
 
-fn error(status: StatusCode, message: impl Into<String>) -> Response {
+pub(crate) fn error(status: StatusCode, message: impl Into<String>) -> Response {
     (
         status,
         [(header::CONTENT_TYPE, "application/json")],
@@ -601,7 +622,14 @@ async fn method_not_allowed(
 
 async fn admin_reload(State(s): State<Arc<AppState>>, headers: HeaderMap) -> Response {
     let t = Instant::now();
-    let r = match &s.admin_token {
+    let r = reload_with_token(&s, &headers).await;
+    finish(&s, Endpoint::Admin, t, r)
+}
+
+/// Reloads when the request carries the admin token (the admin endpoint and the dashboard's
+/// reload button).
+pub(crate) async fn reload_with_token(s: &Arc<AppState>, headers: &HeaderMap) -> Response {
+    match &s.admin_token {
         None => error(
             StatusCode::FORBIDDEN,
             "the admin endpoint is disabled: start the service with BOTIFY_ADMIN_TOKEN set",
@@ -631,8 +659,23 @@ async fn admin_reload(State(s): State<Arc<AppState>>, headers: HeaderMap) -> Res
                 }
             }
         }
-    };
-    finish(&s, Endpoint::Admin, t, r)
+    }
+}
+
+impl AppState {
+    /// When the configuration in use was loaded, ms since the epoch.
+    pub fn loaded_at_ms(&self) -> u64 {
+        self.loaded_at_ms.load(Ordering::Relaxed)
+    }
+
+    pub fn admin_enabled(&self) -> bool {
+        self.admin_token.is_some()
+    }
+
+    /// Lines the event-log writer has flushed to disk.
+    pub fn log_flushed(&self) -> u64 {
+        self.log_flushed.load(Ordering::Acquire)
+    }
 }
 
 /// The request's Content-Type, without cloning the whole header map.

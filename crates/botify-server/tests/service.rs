@@ -19,6 +19,7 @@ fn cfg(world: &World, experiments: Option<std::path::PathBuf>) -> ServerConfig {
         admin_token: None,
         limits: botify_server::Limits::default(),
         hosted: Default::default(),
+        dashboard: None,
     }
 }
 

@@ -81,6 +81,7 @@ impl Service {
             admin_token: token.map(String::from),
             limits,
             hosted: Default::default(),
+            dashboard: None,
         };
         let (tx, rx) = oneshot::channel::<()>();
         let handle = tokio::spawn(botify_server::serve(cfg, listener, async move {

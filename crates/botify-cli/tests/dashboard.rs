@@ -1,0 +1,419 @@
+//! The live dashboard with the real binary: `botify serve --dashboard` driven by
+//! `botify sim --remote`, its API against `botify ab`, the page in headless Chromium while
+//! traffic runs, and `botify experiment run --dashboard` through a whole run.
+
+mod common;
+use common::{bin, experiment, free_port, world};
+use serde_json::Value;
+use std::io::{Read, Write};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+struct Proc(Child);
+impl Drop for Proc {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// One HTTP/1.1 request on a fresh connection: (status, body).
+fn http(port: u16, method: &str, path: &str, token: Option<&str>) -> (u16, String) {
+    let mut s = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
+    let auth = token.map_or(String::new(), |t| format!("authorization: Bearer {t}\r\n"));
+    write!(
+        s,
+        "{method} {path} HTTP/1.1\r\nhost: x\r\n{auth}content-length: 0\r\nconnection: close\r\n\r\n"
+    )
+    .unwrap();
+    let mut text = String::new();
+    s.read_to_string(&mut text).unwrap();
+    let status = text[9..12].parse().unwrap();
+    let body = text.split_once("\r\n\r\n").map_or("", |(_, b)| b);
+    // Bodies come with a length or chunked; the JSON and HTML here are single chunks at most.
+    let body = if text
+        .to_ascii_lowercase()
+        .contains("transfer-encoding: chunked")
+    {
+        body.split_once("\r\n")
+            .map_or("", |(_, rest)| rest)
+            .rsplit_once("\r\n0\r\n")
+            .map_or("", |(b, _)| b.trim_end_matches("\r\n"))
+    } else {
+        body
+    };
+    (status, body.to_string())
+}
+
+fn get_json(port: u16, path: &str) -> Value {
+    let (status, body) = http(port, "GET", path, None);
+    assert_eq!(status, 200, "{path}: {body}");
+    serde_json::from_str(&body).unwrap_or_else(|e| panic!("{path}: {e}: {body:.300}"))
+}
+
+fn wait_for_port(port: u16) {
+    let t = Instant::now();
+    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(
+            t.elapsed() < Duration::from_secs(20),
+            "port {port} never opened"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+fn chromium() -> Option<&'static str> {
+    ["chromium", "chromium-browser", "google-chrome"]
+        .into_iter()
+        .find(|b| {
+            Command::new(b)
+                .arg("--version")
+                .output()
+                .is_ok_and(|o| o.status.success())
+        })
+}
+
+/// Headless Chromium with flags for a closed network, as root, with a fresh profile.
+fn headless(browser: &str, profile: &std::path::Path, extra: &[&str]) -> std::process::Output {
+    Command::new(browser)
+        .args([
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--disable-quic",
+            "--no-first-run",
+            "--disable-background-networking",
+            "--disable-component-update",
+            "--disable-sync",
+            // Lets the page's polling run (and its fetches answer) before the DOM is taken.
+            "--virtual-time-budget=3000",
+            &format!("--user-data-dir={}", profile.display()),
+        ])
+        .args(extra)
+        .output()
+        .unwrap()
+}
+
+/// The text of the element with `id` in a dumped DOM.
+fn text_of(dom: &str, id: &str) -> String {
+    let tag = format!("id=\"{id}\"");
+    dom.split_once(&tag)
+        .and_then(|(_, rest)| rest.split_once('>'))
+        .and_then(|(_, rest)| rest.split_once('<'))
+        .map_or(String::new(), |(t, _)| t.to_string())
+}
+
+fn rows(report: &Value) -> Vec<(String, String, Vec<f64>)> {
+    report["rows"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| {
+            let f = |k: &str| r[k].as_f64().unwrap_or(f64::NAN);
+            let seq = &r["sequential"];
+            (
+                r["treatment"].as_str().unwrap().to_string(),
+                r["metric"].as_str().unwrap().to_string(),
+                vec![
+                    f("control_mean"),
+                    f("treatment_mean"),
+                    f("effect"),
+                    f("lower"),
+                    f("upper"),
+                    f("p_value"),
+                    f("p_adjusted"),
+                    seq["lower"].as_f64().unwrap(),
+                    seq["upper"].as_f64().unwrap(),
+                    seq["p"].as_f64().unwrap(),
+                    f("control_users"),
+                    f("treatment_users"),
+                ],
+            )
+        })
+        .collect()
+}
+
+#[test]
+fn the_live_dashboard_follows_traffic_and_equals_botify_ab() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = |p: &str| dir.path().join(p).to_str().unwrap().to_string();
+    let w = world(dir.path(), "world", 3000, 300, 16);
+    let exp = experiment(
+        dir.path(),
+        "{ type = \"sticky_artist\" }",
+        "{ type = \"random\" }",
+    );
+    // A log that already holds a day: the dashboard starts from it, as `botify ab` reads it.
+    assert!(
+        bin()
+            .args([
+                "sim",
+                "--world",
+                &d("world"),
+                "--experiments",
+                &d("exp.toml")
+            ])
+            .args(["--episodes", "400", "--log-dir", &d("log"), "--seed", "3"])
+            .status()
+            .unwrap()
+            .success()
+    );
+    let (port, dash) = (free_port(), free_port());
+    let _server = Proc(
+        bin()
+            .args([
+                "serve",
+                "--catalog",
+                w.join("tracks.json").to_str().unwrap(),
+            ])
+            .args([
+                "--experiments",
+                exp.to_str().unwrap(),
+                "--log-dir",
+                &d("log"),
+            ])
+            .args(["--port", &port.to_string()])
+            .args(["--dashboard", &format!("127.0.0.1:{dash}")])
+            .env("BOTIFY_ADMIN_TOKEN", "let-me-in")
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    wait_for_port(port);
+    wait_for_port(dash);
+    let (status, page) = http(dash, "GET", "/dashboard", None);
+    assert!(status == 200 && page.contains("<svg") && !page.contains("http://cdn"));
+    let seeded = get_json(dash, "/api/live")["live_lines"].as_u64().unwrap();
+    assert!(seeded > 400, "the existing log was not read: {seeded}");
+    let config = get_json(dash, "/api/config");
+    assert_eq!(config["routing"], "E");
+    assert_eq!(config["treatments"]["T1"]["type"], "random");
+    assert_eq!(config["admin"], true);
+
+    // Traffic that runs while the page is looked at.
+    let mut sim = Proc(
+        bin()
+            .args(["sim", "--world", &d("world"), "--remote"])
+            .arg(format!("http://127.0.0.1:{port}"))
+            .args(["--episodes", "1000000", "--concurrency", "2", "--seed", "4"])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    let t = Instant::now();
+    while get_json(dash, "/api/live")["live_lines"].as_u64().unwrap() < seeded + 2000 {
+        assert!(t.elapsed() < Duration::from_secs(60), "no traffic arrived");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    std::thread::sleep(Duration::from_millis(1500));
+    let live = get_json(dash, "/api/live");
+    assert_eq!(live["service"], "running");
+    assert_eq!(live["experiment"], "E");
+    assert!(live["rps"].as_f64().unwrap() > 0.0, "{live}");
+    let next = live["endpoints"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["endpoint"] == "next")
+        .unwrap();
+    assert!(next["p99_ms"].as_f64().unwrap() > 0.0, "{live}");
+    assert_eq!(live["treatments"].as_array().unwrap().len(), 2);
+
+    // The reload button's endpoint takes the admin token, and only it.
+    let (status, body) = http(dash, "POST", "/api/reload", Some("wrong"));
+    assert_eq!(status, 401, "{body}");
+    let (status, body) = http(dash, "POST", "/api/reload", Some("let-me-in"));
+    assert!(status == 200 && body.contains("reloaded"), "{body}");
+    let (status, body) = http(dash, "GET", "/api/experiment?experiment=NOPE", None);
+    assert!(status == 404 && body.contains("NOPE"), "{body}");
+
+    if let Some(browser) = chromium() {
+        let profile = tempfile::tempdir().unwrap();
+        let url = format!("http://127.0.0.1:{dash}/dashboard");
+        let dump = || {
+            let out = headless(browser, profile.path(), &["--dump-dom", &url]);
+            String::from_utf8_lossy(&out.stdout).into_owned()
+        };
+        let first = dump();
+        std::thread::sleep(Duration::from_millis(1500));
+        let second = dump();
+        for dom in [&first, &second] {
+            assert!(text_of(dom, "rps").parse::<f64>().is_ok(), "{dom:.2000}");
+            assert_eq!(text_of(dom, "service"), "running");
+            assert!(dom.contains("<td>T1</td>") && dom.contains("always-valid"));
+            assert!(dom.contains("<polyline"), "no chart drawn");
+        }
+        let lines = |dom: &str| text_of(dom, "log-lines").replace(',', "").parse::<u64>();
+        assert!(
+            lines(&second).unwrap() > lines(&first).unwrap(),
+            "the page did not follow the traffic"
+        );
+        let shot = dir.path().join("dashboard.png");
+        let out = headless(
+            browser,
+            profile.path(),
+            &[
+                "--window-size=390,1800",
+                &format!("--screenshot={}", shot.display()),
+                &url,
+            ],
+        );
+        assert!(out.status.success());
+        assert!(std::fs::metadata(&shot).unwrap().len() > 20_000);
+    } else {
+        println!("skipped the browser check: no chromium installed (CI installs it)");
+    }
+
+    // Traffic stops; once every line is on disk the API equals `botify ab` on the same log.
+    let _ = sim.0.kill();
+    let _ = sim.0.wait();
+    let t = Instant::now();
+    let settled = loop {
+        let a = get_json(dash, "/api/live");
+        std::thread::sleep(Duration::from_millis(300));
+        let b = get_json(dash, "/api/live");
+        if a["live_lines"] == b["live_lines"] && b["log_flushed"] == b["log_lines"] {
+            break b;
+        }
+        assert!(
+            t.elapsed() < Duration::from_secs(30),
+            "the log never settled"
+        );
+    };
+    let api = get_json(dash, "/api/experiment");
+    let out = bin()
+        .args([
+            "ab",
+            "--experiment",
+            "E",
+            &d("log"),
+            "--sequential",
+            "--format",
+            "json",
+        ])
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let ab: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(api["read"]["events"], ab["read"]["events"], "{settled}");
+    assert_eq!(api["treatments"], ab["treatments"]);
+    let (x, y) = (rows(&api), rows(&ab));
+    assert_eq!(x.len(), y.len());
+    for ((t1, m1, a), (t2, m2, b)) in x.iter().zip(&y) {
+        assert_eq!((t1, m1), (t2, m2));
+        for (u, v) in a.iter().zip(b) {
+            assert!((u - v).abs() <= 1e-9, "{t1} {m1}: {a:?} vs {b:?}");
+        }
+    }
+}
+
+#[test]
+fn an_experiment_run_shows_its_stages_curves_and_report_on_the_dashboard() {
+    let dir = tempfile::tempdir().unwrap();
+    let plan = dir.path().join("plan.toml");
+    std::fs::write(
+        &plan,
+        "name = \"tiny\"\nseed = 7\n[world]\ntracks = 3000\nusers = 300\ndim = 16\n[day1]\nepisodes = 2000\n[train]\nfactors = 8\nals_iterations = 3\nmf_epochs = 3\nk = 30\n[train.contextual]\ndim = 16\n[ab]\nepisodes = 2000\n",
+    )
+    .unwrap();
+    let dash = free_port();
+    let mut run = Proc(
+        bin()
+            .args(["experiment", "run", plan.to_str().unwrap(), "--out"])
+            .arg(dir.path().join("run"))
+            .args(["--dashboard", &format!("127.0.0.1:{dash}")])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    wait_for_port(dash);
+    let t = Instant::now();
+    let mut saw_service = false;
+    let status = loop {
+        let r = get_json(dash, "/api/run");
+        saw_service |= get_json(dash, "/api/live")["service"] == "running";
+        if r["finished"] == true {
+            break r;
+        }
+        assert!(
+            t.elapsed() < Duration::from_secs(600),
+            "the run never finished"
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    };
+    assert!(
+        saw_service,
+        "the run's service never showed on the dashboard"
+    );
+    assert_eq!(status["name"], "tiny");
+    assert!(status["error"].is_null(), "{status}");
+    let stages: Vec<&str> = status["stages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["name"].as_str().unwrap())
+        .collect();
+    assert!(
+        stages.contains(&"world") && stages.contains(&"analysis"),
+        "{stages:?}"
+    );
+    assert!(
+        status["stages"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|s| s["seconds"].as_f64().is_some()),
+        "{status}"
+    );
+    // MF's epochs came in as a learning curve.
+    assert!(
+        status["epochs"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|e| e["model"] == "mf" && e["train_loss"].is_number()),
+        "{status}"
+    );
+    assert_eq!(status["report"], "/report");
+    let (code, html) = http(dash, "GET", "/report", None);
+    assert!(code == 200 && html.contains("mean_time_per_session"));
+    // The A/B stage's experiment stays readable after the service stopped.
+    let ab = get_json(dash, "/api/experiment");
+    assert_eq!(ab["experiment"], "AB");
+    assert_eq!(get_json(dash, "/api/live")["service"], "stopped");
+    // The page stays up after the run until Ctrl-C, which then ends the process cleanly.
+    assert!(run.0.try_wait().unwrap().is_none());
+    assert!(
+        Command::new("kill")
+            .args(["-INT", &run.0.id().to_string()])
+            .status()
+            .unwrap()
+            .success()
+    );
+    let t = Instant::now();
+    let code = loop {
+        if let Some(c) = run.0.try_wait().unwrap() {
+            break c;
+        }
+        assert!(
+            t.elapsed() < Duration::from_secs(20),
+            "Ctrl-C did not end it"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    assert!(code.success());
+    let mut out = String::new();
+    run.0
+        .stdout
+        .take()
+        .unwrap()
+        .read_to_string(&mut out)
+        .unwrap();
+    assert!(
+        out.contains(&format!("dashboard: http://127.0.0.1:{dash}/dashboard")),
+        "{out}"
+    );
+}

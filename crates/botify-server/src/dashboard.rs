@@ -1,0 +1,699 @@
+//! The live dashboard: a page and a JSON API on their own port that watch a running service —
+//! rates and latency from its counters sampled every second, the routing experiment analysed
+//! from its event log as lines are written (the same per-user fold and statistics as
+//! `botify ab`), its configuration with a reload button — and, during `botify experiment run`,
+//! the run's stages, progress, training curves and final report.
+//!
+//! Nothing here is on the request path: counters are read by a sampler, and log lines are
+//! folded on the event-log writer's thread.
+
+use crate::metrics::{HistogramCounts, MetricsSnapshot};
+use crate::routes::{AppState, error, now_ms, reload_with_token};
+use crate::{Error, Result};
+use arc_swap::ArcSwapOption;
+use axum::extract::{Query, State};
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use botify_ab::report::{AbOptions, analyse_users};
+use botify_ab::sessions::LiveLog;
+use botify_core::eventlog::LineObserver;
+use serde::Serialize;
+use serde_json::{Value, json};
+use std::collections::VecDeque;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
+
+/// The mixing scale of the experiment's always-valid intervals (effects of about 10%), the
+/// default of `botify ab --sequential`.
+pub const SEQUENTIAL_TAU: f64 = 0.1;
+/// Seconds of samples kept (charts show the last two minutes).
+const SAMPLES: usize = 600;
+const SERIES: usize = 120;
+/// Latency percentiles and error rates are over this window.
+const WINDOW_MS: u64 = 10_000;
+const NOTES: usize = 40;
+
+const PAGE: &str = include_str!("dashboard.html");
+
+/// Counters at one moment.
+struct Sample {
+    t_ms: u64,
+    metrics: MetricsSnapshot,
+    /// Fallbacks taken, by treatment of the routing experiment.
+    fallbacks: Vec<u64>,
+}
+
+/// A training step, as the dashboard draws it.
+#[derive(Debug, Clone, Serialize)]
+pub struct EpochPoint {
+    pub model: String,
+    pub step: String,
+    pub index: usize,
+    pub total: usize,
+    pub train_loss: Option<f64>,
+    pub validation_loss: Option<f64>,
+    pub metric: String,
+    pub value: Option<f64>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+struct Stage {
+    name: String,
+    started_ms: u64,
+    seconds: Option<f64>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+struct Progress {
+    label: String,
+    done: u64,
+    total: u64,
+}
+
+/// What a `botify experiment run` has done so far.
+#[derive(Debug, Clone, Default, Serialize)]
+struct RunStatus {
+    name: Option<String>,
+    stages: Vec<Stage>,
+    notes: VecDeque<String>,
+    progress: Option<Progress>,
+    epochs: Vec<EpochPoint>,
+    /// `/report` once the run's report is written.
+    report: Option<String>,
+    finished: bool,
+    error: Option<String>,
+}
+
+impl std::fmt::Debug for Dashboard {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Dashboard")
+            .field("attached", &self.service.load().is_some())
+            .finish_non_exhaustive()
+    }
+}
+
+/// The state behind the page: attach a service with [`ServerConfig::dashboard`]
+/// (crate::ServerConfig), serve it with [`DashboardServer`].
+#[derive(Default)]
+pub struct Dashboard {
+    service: ArcSwapOption<AppState>,
+    /// The routing experiment of the service attached last (kept once it stops).
+    routing: Mutex<Option<String>>,
+    live: Mutex<LiveLog>,
+    samples: Mutex<VecDeque<Sample>>,
+    run: Mutex<RunStatus>,
+    report_file: Mutex<Option<PathBuf>>,
+    /// The last experiment analysis: (experiment, lines folded, JSON).
+    analysis: Mutex<Option<(String, u64, Arc<String>)>>,
+}
+
+/// A poisoned lock only means a panic elsewhere; the data is still the best we have.
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+fn finite(x: f64) -> Option<f64> {
+    x.is_finite().then_some(x)
+}
+
+fn ms(seconds: Option<f64>) -> Option<f64> {
+    seconds.map(|s| s * 1000.0)
+}
+
+impl Dashboard {
+    pub fn new() -> Arc<Dashboard> {
+        Arc::new(Dashboard::default())
+    }
+
+    /// Starts a new live analysis from what `log_dir` already holds (the files `botify ab`
+    /// would read); a missing directory is an empty log.
+    pub fn seed(&self, log_dir: &Path) -> Result<()> {
+        let mut live = LiveLog::default();
+        if log_dir.is_dir() {
+            for file in botify_core::events::log_files(&[log_dir.to_path_buf()])? {
+                let text = std::fs::read(&file).map_err(|e| botify_core::Error::io(&file, e))?;
+                live.push_lines(&text);
+            }
+        }
+        *lock(&self.live) = live;
+        *lock(&self.analysis) = None;
+        Ok(())
+    }
+
+    /// Folds every line the event-log writer writes into the live analysis.
+    pub fn log_observer(self: &Arc<Self>) -> LineObserver {
+        let d = self.clone();
+        Box::new(move |lines: &[u8]| lock(&d.live).push_lines(lines))
+    }
+
+    /// Follows a running service.
+    pub fn attach(&self, state: Arc<AppState>) {
+        *lock(&self.routing) = Some(state.router.load().route_name().to_string());
+        lock(&self.samples).clear();
+        self.service.store(Some(state));
+        self.sample();
+    }
+
+    /// The service is stopping: take its last counters and let it go.
+    pub fn detach(&self) {
+        self.sample();
+        self.service.store(None);
+    }
+
+    /// Reads the attached service's counters (the sampler calls this every second).
+    pub fn sample(&self) {
+        let Some(s) = self.service.load_full() else {
+            return;
+        };
+        let router = s.router.load();
+        *lock(&self.routing) = Some(router.route_name().to_string());
+        let sample = Sample {
+            t_ms: now_ms(),
+            metrics: s.metrics.snapshot(),
+            fallbacks: router
+                .treatments
+                .iter()
+                .map(|t| t.fallbacks.load(std::sync::atomic::Ordering::Relaxed))
+                .collect(),
+        };
+        let mut samples = lock(&self.samples);
+        if samples.len() == SAMPLES {
+            samples.pop_front();
+        }
+        samples.push_back(sample);
+    }
+
+    /// Rates, latency percentiles and error rates of the attached (or last) service.
+    pub fn live_json(&self) -> Value {
+        let service = self.service.load_full();
+        let treatments: Vec<String> = service
+            .as_ref()
+            .map(|s| {
+                s.router
+                    .load()
+                    .treatments
+                    .iter()
+                    .map(|t| t.name.clone())
+                    .collect()
+            })
+            .unwrap_or_default();
+        let samples = lock(&self.samples);
+        let live_lines = lock(&self.live).lines();
+        let mut out = json!({
+            "service": match (&service, samples.is_empty()) {
+                (Some(_), _) => "running",
+                (None, false) => "stopped",
+                (None, true) => "waiting",
+            },
+            "experiment": *lock(&self.routing),
+            "now_ms": now_ms(),
+            "live_lines": live_lines,
+            "window_seconds": WINDOW_MS / 1000,
+        });
+        let (Some(last), Some(first)) = (samples.back(), samples.front()) else {
+            return out;
+        };
+        // The window's start: the latest sample at least WINDOW_MS old, else the first.
+        let start = samples
+            .iter()
+            .rev()
+            .find(|x| x.t_ms + WINDOW_MS <= last.t_ms)
+            .unwrap_or(first);
+        let span = ((last.t_ms - start.t_ms) as f64 / 1000.0).max(1e-9);
+        let recs = |m: &MetricsSnapshot| -> u64 {
+            m.requests
+                .iter()
+                .filter(|(n, _)| matches!(*n, "next" | "last"))
+                .map(|(_, c)| c.iter().sum::<u64>())
+                .sum()
+        };
+        let rec_latency = |m: &MetricsSnapshot| -> HistogramCounts {
+            let mut h = HistogramCounts::default();
+            for (n, c) in &m.latency {
+                if matches!(*n, "next" | "last") {
+                    for (a, b) in h.buckets.iter_mut().zip(&c.buckets) {
+                        *a += b;
+                    }
+                    h.sum_seconds += c.sum_seconds;
+                }
+            }
+            h
+        };
+        let series: Vec<Value> = samples
+            .iter()
+            .zip(samples.iter().skip(1))
+            .skip(samples.len().saturating_sub(SERIES + 1))
+            .map(|(a, b)| {
+                let dt = ((b.t_ms - a.t_ms) as f64 / 1000.0).max(1e-9);
+                let h = rec_latency(&b.metrics).since(&rec_latency(&a.metrics));
+                json!({
+                    "t_ms": b.t_ms,
+                    "rps": recs(&b.metrics).saturating_sub(recs(&a.metrics)) as f64 / dt,
+                    "p50_ms": ms(h.quantile(0.5)),
+                    "p99_ms": ms(h.quantile(0.99)),
+                })
+            })
+            .collect();
+        let endpoints: Vec<Value> = last
+            .metrics
+            .requests
+            .iter()
+            .zip(&last.metrics.latency)
+            .zip(start.metrics.requests.iter().zip(&start.metrics.latency))
+            .filter(|(((_, total), _), _)| total.iter().sum::<u64>() > 0)
+            .map(
+                |(((name, total), (_, lat)), ((_, before), (_, lat_before)))| {
+                    let h = lat.since(lat_before);
+                    let d = |c: usize| total[c].saturating_sub(before[c]);
+                    json!({
+                        "endpoint": name,
+                        "requests": total.iter().sum::<u64>(),
+                        "rps": (d(0) + d(1) + d(2)) as f64 / span,
+                        "errors_4xx": total[1],
+                        "errors_5xx": total[2],
+                        "p50_ms": ms(h.quantile(0.5)),
+                        "p90_ms": ms(h.quantile(0.9)),
+                        "p99_ms": ms(h.quantile(0.99)),
+                    })
+                },
+            )
+            .collect();
+        let by_treatment: Vec<Value> = treatments
+            .iter()
+            .enumerate()
+            .filter_map(|(b, name)| {
+                let lat = last.metrics.treatment_latency.get(b)?;
+                let h = lat.since(start.metrics.treatment_latency.get(b)?);
+                let fallbacks = last.fallbacks.get(b).copied().unwrap_or(0);
+                let fb_window =
+                    fallbacks.saturating_sub(start.fallbacks.get(b).copied().unwrap_or(0));
+                Some(json!({
+                    "treatment": name,
+                    "requests": lat.count(),
+                    "p50_ms": ms(h.quantile(0.5)),
+                    "p90_ms": ms(h.quantile(0.9)),
+                    "p99_ms": ms(h.quantile(0.99)),
+                    "fallbacks": fallbacks,
+                    "fallback_rate": (h.count() > 0).then(|| fb_window as f64 / h.count() as f64),
+                }))
+            })
+            .collect();
+        let (m, m0) = (&last.metrics, &start.metrics);
+        let window_recs = recs(m).saturating_sub(recs(m0));
+        let errors = m.store_errors.saturating_sub(m0.store_errors);
+        out["rps"] = json!(window_recs as f64 / span);
+        out["series"] = Value::Array(series);
+        out["endpoints"] = Value::Array(endpoints);
+        out["treatments"] = Value::Array(by_treatment);
+        out["store_errors"] = json!(m.store_errors);
+        out["store_skipped"] = json!(m.store_skipped);
+        out["store_error_rate"] =
+            json!((window_recs > 0).then(|| errors as f64 / window_recs as f64));
+        out["reloads"] = json!(m.reloads);
+        out["reload_failures"] = json!(m.reload_failures);
+        out["log_lines"] = json!(m.log_lines);
+        out["connections_refused"] = json!(m.connections_refused);
+        out["log_flushed"] = json!(service.as_ref().map(|s| s.log_flushed()));
+        out
+    }
+
+    /// The experiments the live log has seen, the routing one first.
+    pub fn experiments(&self) -> Vec<String> {
+        let routing = lock(&self.routing).clone();
+        let mut names: Vec<String> = lock(&self.live).names().map(str::to_string).collect();
+        if let Some(r) = routing
+            && let Some(i) = names.iter().position(|n| *n == r)
+        {
+            let r = names.remove(i);
+            names.insert(0, r);
+        }
+        names
+    }
+
+    /// The A/B report of `experiment` (default: the routing one) over every line logged so far,
+    /// as `botify ab --sequential --format json` prints it. Recomputed only when lines arrived.
+    pub fn experiment_json(&self, experiment: Option<&str>) -> Result<Arc<String>> {
+        let name = match experiment {
+            Some(n) => n.to_string(),
+            None => self
+                .experiments()
+                .into_iter()
+                .next()
+                .ok_or_else(|| Error::Invalid("no event has been logged yet".into()))?,
+        };
+        let users = {
+            let live = lock(&self.live);
+            let lines = live.lines();
+            if let Some((n, l, json)) = &*lock(&self.analysis)
+                && *n == name
+                && *l == lines
+            {
+                return Ok(json.clone());
+            }
+            let Some(u) = live.get(&name) else {
+                return Err(Error::Invalid(format!(
+                    "the log has no experiment {name:?}; it has {}",
+                    live.names().collect::<Vec<_>>().join(", ")
+                )));
+            };
+            (lines, u.clone())
+        };
+        let (lines, users) = users;
+        let mut o = AbOptions::new(&name, Vec::new());
+        o.sequential = Some(SEQUENTIAL_TAU);
+        let report = users
+            .users()
+            .and_then(|u| analyse_users(&o, u))
+            .map_err(|e| Error::Invalid(e.to_string()))?;
+        let json = Arc::new(report.to_json());
+        *lock(&self.analysis) = Some((name, lines, json.clone()));
+        Ok(json)
+    }
+
+    /// The attached service's configuration: experiments, treatments and their specs, data
+    /// files and when the configuration was loaded.
+    pub fn config_json(&self) -> Value {
+        let Some(s) = self.service.load_full() else {
+            return json!({ "service": "not running" });
+        };
+        let router = s.router.load();
+        let files: Vec<Value> = botify_recs::experiments::Router::data_files(&router.config)
+            .into_iter()
+            .map(|p| {
+                let meta = std::fs::metadata(&p).ok();
+                json!({
+                    "path": p.display().to_string(),
+                    "bytes": meta.as_ref().map(|m| m.len()),
+                    "modified_ms": meta
+                        .and_then(|m| m.modified().ok())
+                        .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
+                        .map(|d| d.as_millis() as u64),
+                })
+            })
+            .collect();
+        json!({
+            "service": "running",
+            "routing": router.route_name(),
+            "treatments": router.route_spec().treatments,
+            "experiments": router.config.experiments,
+            "history": router.history,
+            "data_files": files,
+            "loaded_at_ms": s.loaded_at_ms(),
+            "catalog_tracks": s.catalog.len(),
+            "log_dir": s.log_dir.display().to_string(),
+            "admin": s.admin_enabled(),
+        })
+    }
+
+    fn run_json(&self) -> Value {
+        serde_json::to_value(&*lock(&self.run)).unwrap_or(Value::Null)
+    }
+
+    fn with_run(&self, f: impl FnOnce(&mut RunStatus)) {
+        f(&mut lock(&self.run));
+    }
+
+    /// A run named `name` begins (the page shows its stages).
+    pub fn run_started(&self, name: &str) {
+        self.with_run(|r| {
+            *r = RunStatus {
+                name: Some(name.to_string()),
+                ..RunStatus::default()
+            }
+        });
+    }
+
+    pub fn stage(&self, name: &str) {
+        self.with_run(|r| {
+            r.progress = None;
+            r.stages.push(Stage {
+                name: name.to_string(),
+                started_ms: now_ms(),
+                seconds: None,
+            });
+        });
+    }
+
+    pub fn stage_done(&self, name: &str, seconds: f64) {
+        self.with_run(|r| {
+            if let Some(s) = r.stages.iter_mut().rev().find(|s| s.name == name) {
+                s.seconds = Some(seconds);
+            }
+        });
+    }
+
+    pub fn note(&self, text: &str) {
+        self.with_run(|r| {
+            if r.notes.len() == NOTES {
+                r.notes.pop_front();
+            }
+            r.notes.push_back(text.to_string());
+        });
+    }
+
+    pub fn progress_start(&self, label: &str, total: u64) {
+        self.with_run(|r| {
+            r.progress = Some(Progress {
+                label: label.to_string(),
+                done: 0,
+                total,
+            })
+        });
+    }
+
+    pub fn progress_advance(&self, n: u64) {
+        self.with_run(|r| {
+            if let Some(p) = &mut r.progress {
+                p.done += n;
+            }
+        });
+    }
+
+    pub fn progress_finish(&self) {
+        self.with_run(|r| r.progress = None);
+    }
+
+    pub fn epoch(&self, e: EpochPoint) {
+        self.with_run(|r| r.epochs.push(e));
+    }
+
+    /// The run ended; its report (an HTML file) is served at `/report`.
+    pub fn run_finished(&self, report: Option<&Path>, error: Option<String>) {
+        *lock(&self.report_file) = report.map(Path::to_path_buf);
+        self.with_run(|r| {
+            r.finished = true;
+            r.progress = None;
+            r.report = report.map(|_| "/report".to_string());
+            r.error = error;
+        });
+    }
+}
+
+/// The helpers above take finite values; the lab hands NaN for "none".
+impl EpochPoint {
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(
+        model: &str,
+        step: &str,
+        index: usize,
+        total: usize,
+        train_loss: f64,
+        validation_loss: f64,
+        metric: &str,
+        value: f64,
+    ) -> Self {
+        EpochPoint {
+            model: model.to_string(),
+            step: step.to_string(),
+            index,
+            total,
+            train_loss: finite(train_loss),
+            validation_loss: finite(validation_loss),
+            metric: metric.to_string(),
+            value: finite(value),
+        }
+    }
+}
+
+fn json_body(status: StatusCode, body: String) -> Response {
+    (
+        status,
+        [
+            (header::CONTENT_TYPE, "application/json"),
+            (header::CACHE_CONTROL, "no-store"),
+        ],
+        body,
+    )
+        .into_response()
+}
+
+async fn page() -> Response {
+    (
+        [
+            (header::CONTENT_TYPE, "text/html; charset=utf-8"),
+            (header::CACHE_CONTROL, "no-store"),
+        ],
+        PAGE,
+    )
+        .into_response()
+}
+
+async fn api_live(State(d): State<Arc<Dashboard>>) -> Response {
+    json_body(StatusCode::OK, d.live_json().to_string())
+}
+
+#[derive(serde::Deserialize)]
+struct ExperimentQuery {
+    experiment: Option<String>,
+}
+
+async fn api_experiment(
+    State(d): State<Arc<Dashboard>>,
+    Query(q): Query<ExperimentQuery>,
+) -> Response {
+    let r = tokio::task::spawn_blocking(move || d.experiment_json(q.experiment.as_deref())).await;
+    match r {
+        Ok(Ok(json)) => json_body(StatusCode::OK, json.as_str().to_string()),
+        Ok(Err(e)) => error(StatusCode::NOT_FOUND, e.to_string()),
+        Err(e) => error(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()),
+    }
+}
+
+async fn api_experiments(State(d): State<Arc<Dashboard>>) -> Response {
+    json_body(StatusCode::OK, json!(d.experiments()).to_string())
+}
+
+async fn api_config(State(d): State<Arc<Dashboard>>) -> Response {
+    json_body(StatusCode::OK, d.config_json().to_string())
+}
+
+async fn api_run(State(d): State<Arc<Dashboard>>) -> Response {
+    json_body(StatusCode::OK, d.run_json().to_string())
+}
+
+async fn api_reload(State(d): State<Arc<Dashboard>>, headers: HeaderMap) -> Response {
+    match d.service.load_full() {
+        Some(s) => reload_with_token(&s, &headers).await,
+        None => error(StatusCode::SERVICE_UNAVAILABLE, "no service is running"),
+    }
+}
+
+async fn report(State(d): State<Arc<Dashboard>>) -> Response {
+    let Some(path) = lock(&d.report_file).clone() else {
+        return error(StatusCode::NOT_FOUND, "the run has no report yet");
+    };
+    match tokio::task::spawn_blocking(move || std::fs::read(&path).map_err(|e| (path, e)))
+        .await
+        .unwrap_or_else(|e| Err((PathBuf::new(), std::io::Error::other(e))))
+    {
+        Ok(html) => ([(header::CONTENT_TYPE, "text/html; charset=utf-8")], html).into_response(),
+        Err((path, e)) => error(
+            StatusCode::NOT_FOUND,
+            format!("cannot read the report {}: {e}", path.display()),
+        ),
+    }
+}
+
+async fn not_found() -> Response {
+    error(
+        StatusCode::NOT_FOUND,
+        "no such page; the dashboard is at /dashboard",
+    )
+}
+
+pub fn dashboard_router(d: Arc<Dashboard>) -> axum::Router {
+    axum::Router::new()
+        .route(
+            "/",
+            get(|| async { axum::response::Redirect::to("/dashboard") }),
+        )
+        .route("/dashboard", get(page))
+        .route("/api/live", get(api_live))
+        .route("/api/experiment", get(api_experiment))
+        .route("/api/experiments", get(api_experiments))
+        .route("/api/config", get(api_config))
+        .route("/api/run", get(api_run))
+        .route("/api/reload", post(api_reload))
+        .route("/report", get(report))
+        .fallback(not_found)
+        .with_state(d)
+}
+
+/// The dashboard's own HTTP server and sampler, on a thread of their own (so a synchronous
+/// caller such as `botify experiment run` can keep one up). Stopped when dropped.
+pub struct DashboardServer {
+    pub dashboard: Arc<Dashboard>,
+    pub addr: SocketAddr,
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl DashboardServer {
+    /// Binds `addr` (port 0: a free one) and starts serving.
+    pub fn start(addr: SocketAddr) -> Result<DashboardServer> {
+        let listener = std::net::TcpListener::bind(addr).map_err(|e| {
+            Error::Io(std::io::Error::new(
+                e.kind(),
+                format!("cannot listen on {addr} for the dashboard: {e}"),
+            ))
+        })?;
+        listener.set_nonblocking(true)?;
+        let addr = listener.local_addr()?;
+        let dashboard = Dashboard::new();
+        let d = dashboard.clone();
+        let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()?;
+        let thread = std::thread::Builder::new()
+            .name("dashboard".into())
+            .spawn(move || {
+                runtime.block_on(async move {
+                    let Ok(listener) = tokio::net::TcpListener::from_std(listener) else {
+                        return;
+                    };
+                    let sampler = d.clone();
+                    let sampling = tokio::spawn(async move {
+                        let mut tick = tokio::time::interval(Duration::from_secs(1));
+                        loop {
+                            tick.tick().await;
+                            sampler.sample();
+                        }
+                    });
+                    let served = axum::serve(listener, dashboard_router(d))
+                        .with_graceful_shutdown(async move {
+                            let _ = rx.await;
+                        })
+                        .await;
+                    if let Err(e) = served {
+                        tracing::error!("the dashboard stopped: {e}");
+                    }
+                    sampling.abort();
+                });
+            })?;
+        Ok(DashboardServer {
+            dashboard,
+            addr,
+            stop: Some(tx),
+            thread: Some(thread),
+        })
+    }
+
+    pub fn url(&self) -> String {
+        format!("http://{}/dashboard", self.addr)
+    }
+}
+
+impl Drop for DashboardServer {
+    fn drop(&mut self) {
+        if let Some(tx) = self.stop.take() {
+            let _ = tx.send(());
+        }
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
