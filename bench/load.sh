@@ -13,7 +13,7 @@ log=$(mktemp -d)
 port=5071
 target/release/botify serve --catalog "$world/tracks.json" --log-dir "$log" --port $port "$@" 2>"$log/serve.err" &
 pid=$!
-trap 'kill $pid 2>/dev/null || true; rm -rf "$log"' EXIT
+trap 'kill $pid 2>/dev/null || true; [ -s "$log/serve.err" ] && tail -3 "$log/serve.err" >&2; rm -rf "$log"' EXIT
 for _ in $(seq 100); do curl -sf "http://127.0.0.1:$port/" >/dev/null && break; sleep 0.05; done
 echo "== POST /next (StickyArtist, event log on)"
 wrk -t2 -c32 -d"${secs}s" --latency -s bench/wrk-next.lua "http://127.0.0.1:$port"

@@ -10,7 +10,7 @@ use serde::{Deserialize, Serialize};
 use std::borrow::Cow;
 use std::collections::BTreeMap;
 use std::io::Write;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -113,24 +113,13 @@ pub fn log_files(paths: &[PathBuf]) -> Result<Vec<PathBuf>> {
     let mut files = Vec::new();
     for p in paths {
         if p.is_dir() {
-            let rd = std::fs::read_dir(p).map_err(|e| Error::io(p, e))?;
-            let mut found: Vec<PathBuf> = rd
-                .filter_map(|e| e.ok())
-                .map(|e| e.path())
-                .filter(|f| {
-                    f.is_file()
-                        && f.file_name()
-                            .and_then(|n| n.to_str())
-                            .is_some_and(is_log_name)
-                })
-                .collect();
+            let found = log_files_in(p)?;
             if found.is_empty() {
                 return Err(Error::file(
                     p,
                     "holds no event log (expected data.json or data.json.N)",
                 ));
             }
-            found.sort_by_key(|f| std::cmp::Reverse(rotation_index(f)));
             files.extend(found);
         } else if p.is_file() {
             files.push(p.clone());
@@ -139,6 +128,23 @@ pub fn log_files(paths: &[PathBuf]) -> Result<Vec<PathBuf>> {
         }
     }
     Ok(files)
+}
+
+/// The log files of directory `dir`, oldest first as in [`log_files`]; none is no error.
+pub fn log_files_in(dir: &Path) -> Result<Vec<PathBuf>> {
+    let rd = std::fs::read_dir(dir).map_err(|e| Error::io(dir, e))?;
+    let mut found: Vec<PathBuf> = rd
+        .filter_map(|e| e.ok())
+        .map(|e| e.path())
+        .filter(|f| {
+            f.is_file()
+                && f.file_name()
+                    .and_then(|n| n.to_str())
+                    .is_some_and(is_log_name)
+        })
+        .collect();
+    found.sort_by_key(|f| std::cmp::Reverse(rotation_index(f)));
+    Ok(found)
 }
 
 /// 0 for `data.json`, N for `data.json.N`.

@@ -133,7 +133,7 @@ impl Dashboard {
     pub fn seed(&self, log_dir: &Path) -> Result<()> {
         let mut live = LiveLog::default();
         if log_dir.is_dir() {
-            for file in botify_core::events::log_files(&[log_dir.to_path_buf()])? {
+            for file in botify_core::events::log_files_in(log_dir)? {
                 let text = std::fs::read(&file).map_err(|e| botify_core::Error::io(&file, e))?;
                 live.push_lines(&text);
             }
@@ -695,5 +695,64 @@ impl Drop for DashboardServer {
         if let Some(t) = self.thread.take() {
             let _ = t.join();
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn seeding_reads_the_logs_files_and_nothing_else() {
+        let dir = tempfile::tempdir().unwrap();
+        let d = Dashboard::new();
+        // A directory without a log yet (a load script keeps its stderr there) is an empty log.
+        std::fs::write(dir.path().join("serve.err"), "not a log\n").unwrap();
+        d.seed(dir.path()).unwrap();
+        assert_eq!(lock(&d.live).lines(), 0);
+        d.seed(&dir.path().join("absent")).unwrap();
+        let line = "{\"message\": \"last\", \"timestamp\": 5, \"user\": 1, \"track\": 2, \"time\": 0.5, \"latency\": 0.001, \"experiments\": {\"E\": \"C\"}}\n";
+        std::fs::write(dir.path().join("data.json"), line.repeat(3)).unwrap();
+        std::fs::write(dir.path().join("data.json.1"), line).unwrap();
+        d.seed(dir.path()).unwrap();
+        assert_eq!(lock(&d.live).lines(), 4);
+        assert_eq!(d.experiments(), ["E"]);
+        let report: Value = serde_json::from_str(&d.experiment_json(None).unwrap()).unwrap();
+        assert_eq!(report["treatments"][0]["sessions"], 4);
+        // Lines written later are folded in by the writer's observer.
+        let mut see = d.log_observer();
+        see(line.as_bytes());
+        assert_eq!(lock(&d.live).lines(), 5);
+        assert!(d.experiment_json(Some("F")).is_err());
+    }
+
+    #[test]
+    fn run_status_follows_stages_progress_and_the_report() {
+        let d = Dashboard::new();
+        d.run_started("plan");
+        d.stage("world");
+        d.progress_start("episodes", 10);
+        d.progress_advance(4);
+        assert_eq!(d.run_json()["progress"]["done"], 4);
+        d.stage_done("world", 1.5);
+        d.epoch(EpochPoint::new(
+            "mf",
+            "epoch",
+            1,
+            3,
+            0.5,
+            f64::NAN,
+            "precision@10",
+            f64::NAN,
+        ));
+        d.run_finished(Some(Path::new("/tmp/report.html")), None);
+        let r = d.run_json();
+        assert_eq!(r["stages"][0]["seconds"], 1.5);
+        assert!(r["epochs"][0]["validation_loss"].is_null());
+        assert_eq!(
+            (r["finished"].clone(), r["report"].clone()),
+            (json!(true), json!("/report"))
+        );
+        assert_eq!(d.live_json()["service"], "waiting");
     }
 }
