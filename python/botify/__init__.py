@@ -26,6 +26,8 @@ from __future__ import annotations
 import json
 import os
 import tempfile
+import urllib.error
+import urllib.parse
 import urllib.request
 import warnings
 from pathlib import Path
@@ -335,6 +337,30 @@ class Server:
     def running(self) -> bool:
         return self._native.running
 
+    @property
+    def dashboard_url(self) -> Optional[str]:
+        """The live dashboard's page (``serve(..., dashboard="127.0.0.1:0")``), else None."""
+        return self._native.dashboard_url
+
+    def live_ab(self, experiment: Optional[str] = None) -> pd.DataFrame:
+        """The A/B report of the traffic so far, from the live dashboard: the rows of
+        :func:`ab` with ``sequential=0.1`` (always-valid intervals, safe to look at while traffic
+        runs) for the routing experiment or ``experiment``; the whole report is in
+        ``df.attrs["report"]``. Needs ``serve(..., dashboard=...)``."""
+        if self.dashboard_url is None:
+            raise BotifyError("start the server with serve(..., dashboard='127.0.0.1:0')")
+        api = self.dashboard_url.rsplit("/", 1)[0] + "/api/experiment"
+        if experiment is not None:
+            api += "?" + urllib.parse.urlencode({"experiment": experiment})
+        try:
+            with urllib.request.urlopen(api, timeout=60) as r:
+                report = json.loads(r.read().decode())
+        except urllib.error.HTTPError as e:
+            raise BotifyError(json.loads(e.read().decode()).get("error", str(e))) from None
+        df = pd.DataFrame(report["rows"])
+        df.attrs["report"] = report
+        return df
+
     def failures(self) -> Dict[str, Any]:
         """Python recommenders' failures so far: ``{name: (count, first message)}``."""
         return dict(self._native.failures())
@@ -374,6 +400,7 @@ def serve(
     host: str = "127.0.0.1",
     port: int = 0,
     redis: Optional[str] = None,
+    dashboard: Optional[str] = None,
 ) -> Server:
     """Starts the real Botify service in this process and returns at once.
 
@@ -382,7 +409,8 @@ def serve(
     by the objects in ``recommenders`` (``{name: object}``). Port 0 picks a free port
     (:attr:`Server.url`). Python recommenders are called with the GIL from the service's threads;
     an exception becomes the fallback's answer, counted in ``/metrics``
-    (``botify_fallbacks_total``), never an error response.
+    (``botify_fallbacks_total``), never an error response. ``dashboard="127.0.0.1:0"`` also serves
+    the live dashboard (:attr:`Server.dashboard_url`, :meth:`Server.live_ab`).
     """
     if treatments is None and experiments_file is None:
         raise BotifyError("give treatments, or an experiments_file")
@@ -400,6 +428,7 @@ def serve(
         host=host,
         port=int(port),
         redis=redis,
+        dashboard=dashboard,
     )
     return Server(native)
 

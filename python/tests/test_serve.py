@@ -44,6 +44,34 @@ def test_python_recommender_served_over_http_to_botify_sim(world, cli):
     assert set(table["treatment"]) == {"T1"}
 
 
+def test_live_dashboard_and_its_ab_equal_the_log(world, cli):
+    mine = Counter(world.n_tracks)
+    with botify.serve(world, {"C": "sticky_artist", "T1": mine},
+                      dashboard="127.0.0.1:0") as server:
+        assert server.dashboard_url.endswith("/dashboard")
+        with urllib.request.urlopen(server.dashboard_url, timeout=10) as r:
+            assert "<svg" in r.read().decode()
+        with pytest.raises(botify.BotifyError, match="no event"):
+            server.live_ab()
+        subprocess.run(
+            [cli, "sim", "--world", str(world.dir), "--remote", server.url, "--episodes", "400",
+             "--seed", "5"],
+            check=True, capture_output=True, text=True,
+        )
+        server.stop()
+        live = server.live_ab()
+        with pytest.raises(botify.BotifyError, match="NOPE"):
+            server.live_ab("NOPE")
+    table = botify.ab(server.log_dir, "PY", sequential=0.1)
+    assert list(live["metric"]) == list(table["metric"])
+    for col in ["effect", "lower", "upper", "p_adjusted"]:
+        assert (live[col] - table[col]).abs().max() <= 1e-9, col
+    assert live.attrs["report"]["treatments"] == table.attrs["report"]["treatments"]
+    assert botify.serve(world, {"C": "random", "T1": "random"}).dashboard_url is None
+    with pytest.raises(botify.BotifyError, match="dashboard"):
+        botify.serve(world, {"C": "random", "T1": "random"}, dashboard="nowhere")
+
+
 def test_an_exception_is_a_fallback_answer_counted_in_metrics(world):
     class Broken:
         def recommend_next(self, user, prev_track, prev_track_time):

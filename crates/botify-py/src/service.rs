@@ -22,6 +22,8 @@ pub struct Server {
     experiments_file: PathBuf,
     admin_token: String,
     failures: Vec<(String, Arc<Failures>)>,
+    /// Stopped after the service (fields drop after `Drop::drop`).
+    dashboard: Option<botify_server::DashboardServer>,
 }
 
 impl Server {
@@ -37,7 +39,7 @@ impl Server {
 /// `experiment`); without, serves the existing `experiments_file`, whose
 /// `{ type = "python", name = ... }` specs find their objects in `recommenders`.
 #[pyfunction]
-#[pyo3(signature = (world, *, experiments_file, log_dir, treatments, recommenders, experiment, host, port, redis))]
+#[pyo3(signature = (world, *, experiments_file, log_dir, treatments, recommenders, experiment, host, port, redis, dashboard))]
 #[allow(clippy::too_many_arguments)]
 pub fn serve(
     py: Python<'_>,
@@ -50,6 +52,7 @@ pub fn serve(
     host: &str,
     port: u16,
     redis: Option<String>,
+    dashboard: Option<String>,
 ) -> PyResult<Server> {
     let world = world::resolve(py, world)?;
     let w = world.get();
@@ -81,8 +84,20 @@ pub fn serve(
             ));
         }
     };
+    let dashboard = match dashboard {
+        Some(addr) => {
+            let addr: SocketAddr = addr.parse().map_err(|_| {
+                err(format!(
+                    "dashboard {addr:?} is not an address such as 127.0.0.1:5002"
+                ))
+            })?;
+            Some(botify_server::DashboardServer::start(addr).map_err(err)?)
+        }
+        None => None,
+    };
     let cfg = ServiceConfig {
         redis,
+        dashboard: dashboard.as_ref().map(|d| d.dashboard.clone()),
         addr: SocketAddr::new(ip, port),
         hosted,
         ..ServiceConfig::new(w.catalog_file(), experiments_file.clone(), log_dir.clone())
@@ -95,6 +110,7 @@ pub fn serve(
         log_dir,
         experiments_file,
         failures,
+        dashboard,
     })
 }
 
@@ -120,6 +136,12 @@ impl Server {
     #[getter]
     fn admin_token(&self) -> &str {
         &self.admin_token
+    }
+
+    /// The live dashboard's page, when the server was started with one.
+    #[getter]
+    fn dashboard_url(&self) -> Option<String> {
+        self.dashboard.as_ref().map(|d| d.url())
     }
 
     /// Python recommenders' failures so far: `{name: (count, first message)}`.
