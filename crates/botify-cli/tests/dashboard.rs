@@ -3,7 +3,7 @@
 //! traffic runs, and `botify experiment run --dashboard` through a whole run.
 
 mod common;
-use common::{bin, experiment, free_port, world};
+use common::{bin, chromium, experiment, free_port, headless, world};
 use serde_json::Value;
 use std::io::{Read, Write};
 use std::process::{Child, Command, Stdio};
@@ -61,38 +61,6 @@ fn wait_for_port(port: u16) {
         );
         std::thread::sleep(Duration::from_millis(20));
     }
-}
-
-fn chromium() -> Option<&'static str> {
-    ["chromium", "chromium-browser", "google-chrome"]
-        .into_iter()
-        .find(|b| {
-            Command::new(b)
-                .arg("--version")
-                .output()
-                .is_ok_and(|o| o.status.success())
-        })
-}
-
-/// Headless Chromium with flags for a closed network, as root, with a fresh profile.
-fn headless(browser: &str, profile: &std::path::Path, extra: &[&str]) -> std::process::Output {
-    Command::new(browser)
-        .args([
-            "--headless",
-            "--no-sandbox",
-            "--disable-gpu",
-            "--disable-quic",
-            "--no-first-run",
-            "--disable-background-networking",
-            "--disable-component-update",
-            "--disable-sync",
-            // Lets the page's polling run (and its fetches answer) before the DOM is taken.
-            "--virtual-time-budget=3000",
-            &format!("--user-data-dir={}", profile.display()),
-        ])
-        .args(extra)
-        .output()
-        .unwrap()
 }
 
 /// The text of the element with `id` in a dumped DOM.
@@ -184,6 +152,15 @@ fn the_live_dashboard_follows_traffic_and_equals_botify_ab() {
     wait_for_port(dash);
     let (status, page) = http(dash, "GET", "/dashboard", None);
     assert!(status == 200 && page.contains("<svg") && !page.contains("http://cdn"));
+    // The page is up before the service has loaded its configuration.
+    let t = Instant::now();
+    while get_json(dash, "/api/config")["service"] != "running" {
+        assert!(
+            t.elapsed() < Duration::from_secs(20),
+            "the service never attached"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
     let seeded = get_json(dash, "/api/live")["live_lines"].as_u64().unwrap();
     assert!(seeded > 400, "the existing log was not read: {seeded}");
     let config = get_json(dash, "/api/config");
@@ -233,7 +210,12 @@ fn the_live_dashboard_follows_traffic_and_equals_botify_ab() {
         let profile = tempfile::tempdir().unwrap();
         let url = format!("http://127.0.0.1:{dash}/dashboard");
         let dump = || {
-            let out = headless(browser, profile.path(), &["--dump-dom", &url]);
+            // The budget lets the page's polling run (and its fetches answer) before the dump.
+            let out = headless(
+                browser,
+                profile.path(),
+                &["--virtual-time-budget=3000", "--dump-dom", &url],
+            );
             String::from_utf8_lossy(&out.stdout).into_owned()
         };
         let first = dump();
@@ -255,6 +237,7 @@ fn the_live_dashboard_follows_traffic_and_equals_botify_ab() {
             browser,
             profile.path(),
             &[
+                "--virtual-time-budget=3000",
                 "--window-size=390,1800",
                 &format!("--screenshot={}", shot.display()),
                 &url,

@@ -1,8 +1,7 @@
 //! The HTML A/B report renders in a real browser (headless Chromium), when one is installed.
 
 mod common;
-use common::{bin, botify, experiment, world};
-use std::process::Command;
+use common::{bin, botify, chromium, experiment, headless, world};
 
 #[test]
 fn html_report_renders_in_headless_chromium() {
@@ -106,38 +105,13 @@ fn html_report_renders_in_headless_chromium() {
         let (ok, _, err) = botify(&all);
         assert!(!ok && err.contains(says), "{args:?}: {err}");
     }
-    let Some(chromium) = ["chromium", "chromium-browser", "google-chrome"]
-        .into_iter()
-        .find(|b| {
-            Command::new(b)
-                .arg("--version")
-                .output()
-                .is_ok_and(|o| o.status.success())
-        })
-    else {
+    let Some(chromium) = chromium() else {
         println!("skipped the browser check: no chromium installed (CI installs it)");
         return;
     };
     let profile = tempfile::tempdir().unwrap();
     let shot = dir.path().join("report.png");
-    // Flags for a closed network, as root, with a fresh profile.
-    let headless = |extra: &[&str]| {
-        Command::new(chromium)
-            .args([
-                "--headless",
-                "--no-sandbox",
-                "--disable-gpu",
-                "--disable-quic",
-                "--no-first-run",
-                "--disable-background-networking",
-                "--disable-component-update",
-                "--disable-sync",
-                &format!("--user-data-dir={}", profile.path().display()),
-            ])
-            .args(extra)
-            .output()
-            .unwrap()
-    };
+    let headless = |extra: &[&str]| headless(chromium, profile.path(), extra);
     let out = headless(&[
         "--window-size=1200,1600",
         &format!("--screenshot={}", shot.display()),
