@@ -73,6 +73,10 @@ pub struct ServeArgs {
     #[arg(long, default_value_t = botify_server::Limits::default().shutdown_grace.as_secs(),
           value_parser = clap::value_parser!(u64).range(0..=3600))]
     shutdown_grace: u64,
+    /// Seconds to keep serving at shutdown while /health answers 503 "draining" (0 to 3,600),
+    /// so a load balancer takes this replica out of rotation before its connections close.
+    #[arg(long, default_value_t = 0, value_parser = clap::value_parser!(u64).range(0..=3600))]
+    drain: u64,
     /// Serve the live dashboard (GET /dashboard and its JSON API) on this address, e.g.
     /// 127.0.0.1:5002; its reload button takes the admin token.
     #[arg(long)]
@@ -121,6 +125,7 @@ pub fn run(a: ServeArgs) -> Result<()> {
                 body_timeout: Duration::from_secs(a.body_timeout),
                 max_connections: a.max_connections.map(|n| n as usize),
                 shutdown_grace: Duration::from_secs(a.shutdown_grace),
+                drain: Duration::from_secs(a.drain),
             },
             hosted: Default::default(),
             dashboard: live,

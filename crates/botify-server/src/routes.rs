@@ -67,6 +67,9 @@ pub struct Limits {
     pub max_connections: Option<usize>,
     /// At shutdown, how long requests in flight may take before their connections are closed.
     pub shutdown_grace: Duration,
+    /// At shutdown, how long to keep answering normally while `/health` says 503 "draining",
+    /// so a load balancer's health check takes the replica out of rotation before it closes.
+    pub drain: Duration,
 }
 
 impl Default for Limits {
@@ -80,6 +83,7 @@ impl Default for Limits {
             body_timeout: Duration::from_secs(10),
             max_connections: None,
             shutdown_grace: Duration::from_secs(5),
+            drain: Duration::ZERO,
         }
     }
 }
@@ -124,6 +128,8 @@ pub struct AppState {
     /// When the configuration in use was loaded (ms since the epoch).
     loaded_at_ms: AtomicU64,
     pub(crate) log_dir: PathBuf,
+    /// Shutting down: `/health` answers 503 while requests are still served (see `Limits::drain`).
+    draining: std::sync::atomic::AtomicBool,
 }
 
 fn load_config(path: Option<&PathBuf>) -> Result<ExperimentsConfig> {
@@ -245,6 +251,7 @@ pub async fn build_state(cfg: &ServerConfig, log: &LogWriter) -> Result<Arc<AppS
         limits: cfg.limits.clone(),
         loaded_at_ms: AtomicU64::new(now_ms()),
         log_dir: cfg.log_dir.clone(),
+        draining: std::sync::atomic::AtomicBool::new(false),
     }))
 }
 
@@ -292,6 +299,18 @@ pub async fn serve(
         d.attach(state.clone());
     }
     let hup = tokio::spawn(reload_on_sighup(state.clone()));
+    let drain = cfg.limits.drain;
+    let draining = state.clone();
+    let shutdown = async move {
+        shutdown.await;
+        if !drain.is_zero() {
+            draining.draining.store(true, Ordering::Relaxed);
+            tracing::info!(
+                "draining: /health answers 503 for {drain:?}, requests are still served"
+            );
+            tokio::time::sleep(drain).await;
+        }
+    };
     accept_loop(
         &listener,
         router(state.clone()),
@@ -484,16 +503,17 @@ async fn root(State(s): State<Arc<AppState>>) -> Response {
 async fn health(State(s): State<Arc<AppState>>) -> Response {
     let t = Instant::now();
     let store_ok = s.store.healthy().await;
+    let draining = s.draining.load(Ordering::Relaxed);
     let router = s.router.load();
     let body = json!({
-        "status": if store_ok { "ok" } else { "degraded" },
+        "status": if draining { "draining" } else if store_ok { "ok" } else { "degraded" },
         "tracks": s.catalog.len(),
         "store": s.store.name(),
         "store_ok": store_ok,
         "experiment": router.route_name(),
         "treatments": router.treatments.iter().map(|t| t.name.as_str()).collect::<Vec<_>>(),
     });
-    let status = if store_ok {
+    let status = if store_ok && !draining {
         StatusCode::OK
     } else {
         StatusCode::SERVICE_UNAVAILABLE

@@ -922,3 +922,28 @@ async fn idle_and_header_timeouts_are_apart() {
     assert!(closed, "a stalled header outlived the header timeout");
     svc.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn draining_fails_health_checks_but_still_answers_until_it_ends() {
+    let world = World::new();
+    let limits = botify_server::Limits {
+        drain: Duration::from_millis(800),
+        ..botify_server::Limits::default()
+    };
+    let svc = Service::start_with(&world, None, None, None, limits).await;
+    assert_eq!(get(svc.addr, "/health").await.0, 200);
+    let addr = svc.addr;
+    let stopping = tokio::spawn(svc.stop());
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    // A balancer's check now takes the replica out; requests already routed to it are answered.
+    let (s, b) = get(addr, "/health").await;
+    assert!(s == 503 && b.contains("draining"), "{s} {b}");
+    let (s, b) = post(addr, "/next/4", r#"{"track": 1, "time": 0.5}"#).await;
+    assert_eq!(s, 200, "{b}");
+    let report = stopping.await.unwrap();
+    assert_eq!((report.answered, report.log_lines), (1, 1));
+    assert!(
+        std::net::TcpStream::connect(addr).is_err(),
+        "still listening"
+    );
+}
