@@ -3,7 +3,7 @@
 //! traffic runs, and `botify experiment run --dashboard` through a whole run.
 
 mod common;
-use common::{bin, chromium, experiment, free_port, headless, world};
+use common::{bin, chromium, free_port, headless, logged_day};
 use serde_json::Value;
 use std::io::{Read, Write};
 use std::process::{Child, Command, Stdio};
@@ -106,27 +106,9 @@ fn rows(report: &Value) -> Vec<(String, String, Vec<f64>)> {
 fn the_live_dashboard_follows_traffic_and_equals_botify_ab() {
     let dir = tempfile::tempdir().unwrap();
     let d = |p: &str| dir.path().join(p).to_str().unwrap().to_string();
-    let w = world(dir.path(), "world", 3000, 300, 16);
-    let exp = experiment(
-        dir.path(),
-        "{ type = \"sticky_artist\" }",
-        "{ type = \"random\" }",
-    );
     // A log that already holds a day: the dashboard starts from it, as `botify ab` reads it.
-    assert!(
-        bin()
-            .args([
-                "sim",
-                "--world",
-                &d("world"),
-                "--experiments",
-                &d("exp.toml")
-            ])
-            .args(["--episodes", "400", "--log-dir", &d("log"), "--seed", "3"])
-            .status()
-            .unwrap()
-            .success()
-    );
+    logged_day(dir.path(), 400);
+    let (w, exp) = (dir.path().join("world"), dir.path().join("exp.toml"));
     let (port, dash) = (free_port(), free_port());
     let _server = Proc(
         bin()

@@ -1,35 +1,13 @@
 //! The HTML A/B report renders in a real browser (headless Chromium), when one is installed.
 
 mod common;
-use common::{bin, botify, chromium, experiment, headless, world};
+use common::{bin, botify, chromium, experiment, headless, logged_day, world};
 
 #[test]
 fn html_report_renders_in_headless_chromium() {
     let dir = tempfile::tempdir().unwrap();
     let d = |p: &str| dir.path().join(p).to_str().unwrap().to_string();
-    world(dir.path(), "world", 3000, 300, 16);
-    let exp = experiment(
-        dir.path(),
-        "{ type = \"sticky_artist\" }",
-        "{ type = \"random\" }",
-    );
-    assert!(
-        bin()
-            .args([
-                "sim",
-                "--world",
-                &d("world"),
-                "--experiments",
-                exp.to_str().unwrap(),
-                "--episodes",
-                "2000",
-                "--log-dir",
-                &d("log")
-            ])
-            .status()
-            .unwrap()
-            .success()
-    );
+    logged_day(dir.path(), 2000);
     let out = bin()
         .args([
             "ab",
@@ -58,7 +36,7 @@ fn html_report_renders_in_headless_chromium() {
         "E",
         &d("log"),
         "--experiments",
-        exp.to_str().unwrap(),
+        &d("exp.toml"),
         "--interval",
         "course",
         "--correction",

@@ -86,3 +86,19 @@ pub fn headless(browser: &str, profile: &Path, extra: &[&str]) -> std::process::
         .output()
         .unwrap()
 }
+
+/// A 3,000-track world (`dir/world`), experiment `E` (StickyArtist against Random,
+/// `dir/exp.toml`) and a day of `episodes` sessions simulated in-process into `dir/log`.
+pub fn logged_day(dir: &Path, episodes: u32) {
+    world(dir, "world", 3000, 300, 16);
+    let exp = experiment(dir, "{ type = \"sticky_artist\" }", "{ type = \"random\" }");
+    let ok = bin()
+        .args(["sim", "--world", dir.join("world").to_str().unwrap()])
+        .args(["--experiments", exp.to_str().unwrap()])
+        .args(["--episodes", &episodes.to_string()])
+        .args(["--log-dir", dir.join("log").to_str().unwrap()])
+        .status()
+        .unwrap()
+        .success();
+    assert!(ok, "botify sim failed");
+}
