@@ -21,6 +21,8 @@ use botify_core::eventlog::LineObserver;
 use serde::Serialize;
 use serde_json::{Value, json};
 use std::collections::VecDeque;
+use std::fs::File;
+use std::io::{BufRead, BufReader};
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -133,9 +135,15 @@ impl Dashboard {
     pub fn seed(&self, log_dir: &Path) -> Result<()> {
         let mut live = LiveLog::default();
         if log_dir.is_dir() {
+            // Line by line: a log of hundreds of MB is never held whole.
             for file in botify_core::events::log_files_in(log_dir)? {
-                let text = std::fs::read(&file).map_err(|e| botify_core::Error::io(&file, e))?;
-                live.push_lines(&text);
+                let io = |e| botify_core::Error::io(&file, e);
+                let mut reader = BufReader::with_capacity(1 << 20, File::open(&file).map_err(io)?);
+                let mut line = Vec::new();
+                while reader.read_until(b'\n', &mut line).map_err(io)? > 0 {
+                    live.push_lines(&line);
+                    line.clear();
+                }
             }
         }
         *lock(&self.live) = live;
@@ -344,7 +352,8 @@ impl Dashboard {
                 .next()
                 .ok_or_else(|| Error::Invalid("no event has been logged yet".into()))?,
         };
-        let users = {
+        // Copy the experiment's accumulators and let the log writer go on while we analyse.
+        let (lines, users) = {
             let live = lock(&self.live);
             let lines = live.lines();
             if let Some((n, l, json)) = &*lock(&self.analysis)
@@ -361,7 +370,6 @@ impl Dashboard {
             };
             (lines, u.clone())
         };
-        let (lines, users) = users;
         let mut o = AbOptions::new(&name, Vec::new());
         o.sequential = Some(SEQUENTIAL_TAU);
         let report = users
@@ -492,8 +500,8 @@ impl Dashboard {
     }
 }
 
-/// The helpers above take finite values; the lab hands NaN for "none".
 impl EpochPoint {
+    /// From the lab's epoch report, where NaN means "this model has no such value".
     #[allow(clippy::too_many_arguments)]
     pub fn new(
         model: &str,
@@ -585,12 +593,10 @@ async fn report(State(d): State<Arc<Dashboard>>) -> Response {
     let Some(path) = lock(&d.report_file).clone() else {
         return error(StatusCode::NOT_FOUND, "the run has no report yet");
     };
-    match tokio::task::spawn_blocking(move || std::fs::read(&path).map_err(|e| (path, e)))
-        .await
-        .unwrap_or_else(|e| Err((PathBuf::new(), std::io::Error::other(e))))
-    {
+    // A small file read once per click: no need to leave the runtime's thread.
+    match std::fs::read(&path) {
         Ok(html) => ([(header::CONTENT_TYPE, "text/html; charset=utf-8")], html).into_response(),
-        Err((path, e)) => error(
+        Err(e) => error(
             StatusCode::NOT_FOUND,
             format!("cannot read the report {}: {e}", path.display()),
         ),
