@@ -5,6 +5,7 @@
 # started, then checks that every answered request is in some replica's log and prints the A/B
 # table over the union of the replicas' logs. For each replica count given.
 # Needs haproxy and redis-server (apt-get install haproxy redis-server) and curl.
+# STATE=cluster keeps the state in a 3-master Redis Cluster instead of one Redis (bench/redis.sh).
 # Usage: bench/cluster.sh [episodes] [replica counts...]   (defaults: 20000 3)
 # KILL_AFTER=SECONDS stops replica 1 (SIGTERM) that long into the traffic. Replicas run with
 # `--drain 2`: on SIGTERM a replica fails its health check but goes on answering for 2 s, HAProxy
@@ -21,6 +22,7 @@ for tool in haproxy redis-server curl; do
 done
 cargo build --release -q -p botify-cli
 b=$PWD/target/release/botify
+source bench/redis.sh
 work=$(mktemp -d)
 pids=()
 stop_all() {
@@ -36,17 +38,14 @@ wait_for() { for _ in $(seq 200); do curl -sf "$1" >/dev/null && return 0; sleep
 for n in "${counts[@]}"; do
   run="$work/run$n"
   mkdir -p "$run"
-  rport=$(free_port)
-  redis-server --port "$rport" --save '' --appendonly no >"$run/redis.log" 2>&1 &
-  pids+=($!)
-  for _ in $(seq 100); do redis-cli -p "$rport" ping >/dev/null 2>&1 && break; sleep 0.05; done
+  STATE=${STATE:-redis} start_state "$run"
   # One server line per replica in place of the example's three.
   sed '/# replicas/q' deploy/haproxy.cfg >"$run/haproxy.cfg"
   logs=()
   for i in $(seq "$n"); do
     port=$(free_port)
     "$b" serve --catalog "$work/world/tracks.json" --experiments examples/experiments.toml \
-      --redis "redis://127.0.0.1:$rport" --port "$port" --drain 2 --log-dir "$run/log-$i" 2>"$run/serve-$i.err" &
+      "${redis_flags[@]}" --port "$port" --drain 2 --log-dir "$run/log-$i" 2>"$run/serve-$i.err" &
     pids+=($!)
     wait_for "http://127.0.0.1:$port/"
     echo "    server r$i 127.0.0.1:$port" >>"$run/haproxy.cfg"
@@ -56,7 +55,7 @@ for n in "${counts[@]}"; do
   BOTIFY_LB_ADDR="127.0.0.1:$lb" haproxy -f "$run/haproxy.cfg" -db >"$run/haproxy.log" 2>&1 &
   pids+=($!)
   wait_for "http://127.0.0.1:$lb/"
-  echo "== $n replicas behind HAProxy on 127.0.0.1:$lb, history in Redis on port $rport"
+  echo "== $n replicas behind HAProxy on 127.0.0.1:$lb, state: ${redis_flags[*]}"
   if [ -n "${KILL_AFTER:-}" ]; then
     victim=$(pgrep -f -- "--log-dir $run/log-1\$")
     (sleep "$KILL_AFTER"; echo "stopping replica 1 (pid $victim)"; kill -TERM "$victim") &

@@ -2,6 +2,8 @@
 # Load test of the release service with wrk (apt-get install wrk): StickyArtist, logging on,
 # 32 connections, then the trivial `GET /` handler in the same run as the ceiling.
 # Usage: bench/load.sh [world-dir] [seconds] [extra serve args...]
+# STATE=redis or STATE=cluster keeps the history in a Redis or a 3-master Redis Cluster it starts
+# (bench/redis.sh); CONNECTIONS=N sets wrk's connections (32), e.g. 1 for latency alone.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 world=${1:-world}
@@ -11,14 +13,20 @@ cargo build --release -q -p botify-cli
 [ -f "$world/tracks.json" ] || target/release/botify world generate --out "$world"
 log=$(mktemp -d)
 port=5071
-target/release/botify serve --catalog "$world/tracks.json" --log-dir "$log" --port $port "$@" 2>"$log/serve.err" &
+conns=${CONNECTIONS:-32}
+threads=$((conns < 2 ? 1 : 2))
+pids=()
+source bench/redis.sh
+start_state "$log"
+trap 'kill "${pids[@]}" 2>/dev/null || true; [ -s "$log/serve.err" ] && tail -3 "$log/serve.err" >&2; rm -rf "$log"' EXIT
+target/release/botify serve --catalog "$world/tracks.json" --log-dir "$log/events" --port $port "${redis_flags[@]}" "$@" 2>"$log/serve.err" &
 pid=$!
-trap 'kill $pid 2>/dev/null || true; [ -s "$log/serve.err" ] && tail -3 "$log/serve.err" >&2; rm -rf "$log"' EXIT
+pids+=($pid)
 for _ in $(seq 100); do curl -sf "http://127.0.0.1:$port/" >/dev/null && break; sleep 0.05; done
-echo "== POST /next (StickyArtist, event log on)"
-wrk -t2 -c32 -d"${secs}s" --latency -s bench/wrk-next.lua "http://127.0.0.1:$port"
+echo "== POST /next (StickyArtist, event log on, state: ${STATE:-embedded})"
+wrk -t$threads -c$conns -d"${secs}s" --latency -s bench/wrk-next.lua "http://127.0.0.1:$port"
 echo "== GET / (trivial handler, ceiling)"
-wrk -t2 -c32 -d"${secs}s" --latency "http://127.0.0.1:$port/"
+wrk -t$threads -c$conns -d"${secs}s" --latency "http://127.0.0.1:$port/"
 kill -TERM $pid; wait $pid || true
-echo "== event log: $(cat "$log"/data.json* | wc -l) lines"
+echo "== event log: $(cat "$log"/events/data.json* | wc -l) lines"
 tail -1 "$log/serve.err"

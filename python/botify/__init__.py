@@ -40,6 +40,7 @@ from . import _botify
 from ._botify import BotifyError, __version__
 from ._frame import arrays, frame
 from ._progress import ProgressArg, reporter
+from ._redis import _node_urls
 
 __all__ = [
     "BotifyError",
@@ -400,6 +401,7 @@ def serve(
     host: str = "127.0.0.1",
     port: int = 0,
     redis: Optional[str] = None,
+    redis_cluster: Optional[Sequence[str]] = None,
     dashboard: Optional[str] = None,
 ) -> Server:
     """Starts the real Botify service in this process and returns at once.
@@ -410,7 +412,9 @@ def serve(
     (:attr:`Server.url`). Python recommenders are called with the GIL from the service's threads;
     an exception becomes the fallback's answer, counted in ``/metrics``
     (``botify_fallbacks_total``), never an error response. ``dashboard="127.0.0.1:0"`` also serves
-    the live dashboard (:attr:`Server.dashboard_url`, :meth:`Server.live_ab`).
+    the live dashboard (:attr:`Server.dashboard_url`, :meth:`Server.live_ab`). ``redis`` (a URL)
+    or ``redis_cluster`` (node URLs, a list or one comma-separated string) keep users' history and
+    data files in Redis, shared with other replicas.
     """
     if treatments is None and experiments_file is None:
         raise BotifyError("give treatments, or an experiments_file")
@@ -428,6 +432,7 @@ def serve(
         host=host,
         port=int(port),
         redis=redis,
+        redis_cluster=_node_urls(redis_cluster),
         dashboard=dashboard,
     )
     return Server(native)

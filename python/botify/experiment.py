@@ -7,12 +7,13 @@ from __future__ import annotations
 import json
 import os
 from pathlib import Path
-from typing import Any, Dict, Optional, Union
+from typing import Any, Dict, Optional, Sequence, Union
 
 import pandas as pd
 
 from . import _botify
 from ._progress import ProgressArg, reporter
+from ._redis import _node_urls
 
 __all__ = ["Run", "run", "default_plan"]
 
@@ -49,12 +50,15 @@ def run(
     dir: Union[str, "os.PathLike[str]", None] = None,
     in_process: bool = False,
     redis: Optional[str] = None,
+    redis_cluster: Optional[Sequence[str]] = None,
     progress: ProgressArg = True,
 ) -> Run:
     """Runs ``plan`` — a plan file, plan TOML text, or None for the built-in plan — through the
     real service on a loopback port (``in_process=True``: without HTTP, reproducible to the bit
     but for latencies). ``dir`` is the run directory (default ``runs/<plan>-<time>``). Progress
-    shows as tqdm bars (in notebooks too); Ctrl-C stops the run before its next stage."""
+    shows as tqdm bars (in notebooks too); Ctrl-C stops the run before its next stage.
+    ``redis`` (a URL) or ``redis_cluster`` (node URLs, a list or one comma-separated string) keep
+    the service's state in Redis."""
     text, file = None, None
     if plan is not None:
         if isinstance(plan, os.PathLike) or (isinstance(plan, str) and os.path.isfile(plan)):
@@ -67,6 +71,7 @@ def run(
         dir=None if dir is None else os.fspath(dir),
         in_process=in_process,
         redis=redis,
+        redis_cluster=_node_urls(redis_cluster),
         progress=reporter(progress),
     )
     return Run(raw)

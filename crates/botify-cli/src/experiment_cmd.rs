@@ -25,11 +25,12 @@ pub struct RunArgs {
     /// Plan file (TOML); default: the built-in plan.
     plan: Option<PathBuf>,
     /// Skip HTTP: simulate against the recommenders in-process (reproducible to the bit).
-    #[arg(long)]
+    #[arg(long, conflicts_with_all = ["redis", "redis_cluster"])]
     in_process: bool,
-    /// Keep the service's user history in Redis instead of in-process.
-    #[arg(long, conflicts_with = "in_process")]
-    redis: Option<String>,
+    /// Keep the service's user history in Redis (--redis URL or --redis-cluster URL[,URL...])
+    /// instead of in-process.
+    #[command(flatten)]
+    redis: crate::serve_cmd::RedisArgs,
     /// Run directory (default runs/<plan name>-<timestamp>).
     #[arg(long)]
     out: Option<PathBuf>,
@@ -115,7 +116,9 @@ fn run_plan(a: RunArgs) -> Result<()> {
         traffic: if a.in_process {
             Traffic::InProcess
         } else {
-            Traffic::Http { redis: a.redis }
+            Traffic::Http {
+                redis: a.redis.target()?,
+            }
         },
         dir: a.out.unwrap_or_else(|| default_dir(&plan)),
         cancel: cancel.clone(),

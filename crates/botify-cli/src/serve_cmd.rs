@@ -24,9 +24,8 @@ pub struct ServeArgs {
     /// Address to bind; loopback by default.
     #[arg(long, default_value = "127.0.0.1")]
     host: std::net::IpAddr,
-    /// Keep users' history in Redis (for several replicas), e.g. redis://127.0.0.1:6379.
-    #[arg(long)]
-    redis: Option<String>,
+    #[command(flatten)]
+    redis: RedisArgs,
     /// Rotate the event log at this many MiB (1 MiB to 1 TiB).
     #[arg(long, default_value_t = Rotation::default().max_bytes >> 20,
           value_parser = clap::value_parser!(u64).range(1..=1 << 20))]
@@ -112,7 +111,7 @@ pub fn run(a: ServeArgs) -> Result<()> {
                 max_bytes: a.log_max_mib << 20,
                 backups: a.log_backups as usize,
             },
-            redis: a.redis,
+            redis: a.redis.target()?,
             admin_token: std::env::var("BOTIFY_ADMIN_TOKEN")
                 .ok()
                 .filter(|t| !t.is_empty()),
@@ -206,13 +205,34 @@ pub fn assign(a: AssignArgs) -> Result<()> {
     Ok(())
 }
 
+/// Where shared state lives, for `serve`, `data push` and `experiment run`.
+#[derive(clap::Args, Debug, Default)]
+pub struct RedisArgs {
+    /// Keep users' history in Redis (for several replicas), e.g. redis://127.0.0.1:6379.
+    #[arg(long, conflicts_with = "redis_cluster")]
+    redis: Option<String>,
+    /// The same in a Redis Cluster: one or more of its nodes, comma-separated (the others are
+    /// discovered), e.g. redis://10.0.0.1:7000,redis://10.0.0.2:7000.
+    #[arg(long, value_name = "URL[,URL...]")]
+    redis_cluster: Option<String>,
+}
+
+impl RedisArgs {
+    pub fn target(self) -> Result<Option<botify_server::RedisTarget>> {
+        Ok(botify_server::RedisTarget::from_flags(
+            self.redis,
+            self.redis_cluster.as_deref(),
+        )?)
+    }
+}
+
 #[derive(clap::Subcommand)]
 pub enum DataCommand {
     /// Publish every data file an experiments file reads to Redis, for replicas started with
     /// `--redis` (they read the shared copy and fall back to their own files).
     Push {
-        #[arg(long)]
-        redis: String,
+        #[command(flatten)]
+        redis: RedisArgs,
         #[arg(long)]
         experiments: PathBuf,
     },
@@ -221,6 +241,9 @@ pub enum DataCommand {
 pub fn data(cmd: DataCommand) -> Result<()> {
     match cmd {
         DataCommand::Push { redis, experiments } => {
+            let Some(redis) = redis.target()? else {
+                anyhow::bail!("data push needs --redis URL or --redis-cluster URL[,URL...]");
+            };
             let cfg = botify_recs::experiments::ExperimentsConfig::load(&experiments)?;
             let files = botify_recs::experiments::Router::data_files(&cfg);
             if files.is_empty() {

@@ -2,7 +2,7 @@
 //! and the failure paths.
 
 mod common;
-use common::{bin, outcome};
+use common::{RedisCluster, bin, outcome};
 use std::path::Path;
 
 const TINY: &str = r#"
@@ -98,6 +98,26 @@ fn http_run_uses_the_real_service_and_hot_reload() {
     let log = std::fs::read_to_string(d.path().join("run/log/data.json")).unwrap();
     assert!(log.contains("\"DAY1\"") && log.contains("\"AB\""));
     assert!(d.path().join("run/report.html").exists());
+}
+
+#[test]
+fn http_run_keeps_the_service_state_in_a_redis_cluster() {
+    let Some(cluster) = RedisCluster::start() else {
+        return;
+    };
+    let d = tempfile::tempdir().unwrap();
+    let (ok, out, err) = run(TINY, d.path(), &["--redis-cluster", &cluster.urls()]);
+    assert!(ok, "{out}\n{err}");
+    assert!(err.contains("state in Redis cluster"), "{err}");
+    // The service kept every simulated user's history in the cluster, spread over its masters.
+    let keys = cluster.keys_per_node();
+    assert!(keys.iter().all(|&n| n > 10), "{keys:?}");
+    let (ok, _, err) = run(
+        TINY,
+        d.path(),
+        &["--in-process", "--redis-cluster", &cluster.urls()],
+    );
+    assert!(!ok && err.contains("cannot be used with"), "{err}");
 }
 
 #[test]

@@ -22,8 +22,10 @@ use std::time::Instant;
 /// How the simulated listeners reach the recommenders.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Traffic {
-    /// Through the real service on a loopback port (state embedded, or in Redis at this URL).
-    Http { redis: Option<String> },
+    /// Through the real service on a loopback port (state embedded, or in Redis).
+    Http {
+        redis: Option<botify_server::RedisTarget>,
+    },
     /// In-process, the same recommender code without HTTP: reproducible to the bit.
     InProcess,
 }
@@ -161,15 +163,11 @@ pub fn run(plan: &Plan, opts: &RunOptions, obs: &dyn Observer) -> Result<RunOutc
                     run.join("log"),
                 )
             })?;
-            obs.note(&format!(
-                "service on http://{} ({})",
-                s.addr,
-                if redis.is_some() {
-                    "state in Redis"
-                } else {
-                    "embedded state"
-                }
-            ));
+            let state = match redis {
+                Some(target) => format!("state in Redis {}", target.describe()),
+                None => "embedded state".into(),
+            };
+            obs.note(&format!("service on http://{} ({state})", s.addr));
             Ok(s)
         })?),
     };

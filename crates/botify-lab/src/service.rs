@@ -26,7 +26,7 @@ pub struct ServiceConfig {
     pub catalog: PathBuf,
     pub experiments: PathBuf,
     pub log_dir: PathBuf,
-    pub redis: Option<String>,
+    pub redis: Option<botify_server::RedisTarget>,
     /// Where to listen; port 0 picks a free one.
     pub addr: std::net::SocketAddr,
     /// Recommenders registered by the embedding process (the Python package).

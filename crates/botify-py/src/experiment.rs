@@ -20,7 +20,7 @@ pub fn default_plan() -> PyResult<String> {
 /// results (`results.json`) and the A/B report as JSON text. Ctrl-C stops the run before its
 /// next stage, keeping what was made.
 #[pyfunction]
-#[pyo3(signature = (plan, plan_file, *, dir, in_process, redis, progress))]
+#[pyo3(signature = (plan, plan_file, *, dir, in_process, redis, redis_cluster, progress))]
 #[allow(clippy::too_many_arguments)]
 pub fn run_plan<'py>(
     py: Python<'py>,
@@ -29,6 +29,7 @@ pub fn run_plan<'py>(
     dir: Option<PathBuf>,
     in_process: bool,
     redis: Option<String>,
+    redis_cluster: Option<Vec<String>>,
     progress: Option<&Bound<'py, PyAny>>,
 ) -> PyResult<Bound<'py, PyDict>> {
     let plan: Plan = match (plan, plan_file) {
@@ -39,6 +40,7 @@ pub fn run_plan<'py>(
     };
     plan.validate()
         .map_err(|e| err(format!("the plan is invalid; nothing was run: {e}")))?;
+    let redis = crate::redis_target(redis, redis_cluster)?;
     if in_process && redis.is_some() {
         return Err(err("redis is for runs over HTTP, not in_process ones"));
     }

@@ -30,6 +30,18 @@ pub(crate) fn err(e: impl std::fmt::Display) -> PyErr {
     BotifyError::new_err(e.to_string())
 }
 
+/// `redis=URL` or `redis_cluster=[URL, ...]` (at most one) as the service's state backend.
+pub(crate) fn redis_target(
+    redis: Option<String>,
+    cluster: Option<Vec<String>>,
+) -> PyResult<Option<botify_server::RedisTarget>> {
+    if redis.is_some() && cluster.is_some() {
+        return Err(err("give redis or redis_cluster, not both"));
+    }
+    botify_server::RedisTarget::from_flags(redis, cluster.map(|c| c.join(",")).as_deref())
+        .map_err(err)
+}
+
 /// A Python value (dict, list, numbers) as a serde type, through Python's own `json.dumps`.
 pub(crate) fn from_py<T: serde::de::DeserializeOwned>(
     value: &Bound<'_, PyAny>,

@@ -39,7 +39,7 @@ impl Server {
 /// `experiment`); without, serves the existing `experiments_file`, whose
 /// `{ type = "python", name = ... }` specs find their objects in `recommenders`.
 #[pyfunction]
-#[pyo3(signature = (world, *, experiments_file, log_dir, treatments, recommenders, experiment, host, port, redis, dashboard))]
+#[pyo3(signature = (world, *, experiments_file, log_dir, treatments, recommenders, experiment, host, port, redis, redis_cluster, dashboard))]
 #[allow(clippy::too_many_arguments)]
 pub fn serve(
     py: Python<'_>,
@@ -52,6 +52,7 @@ pub fn serve(
     host: &str,
     port: u16,
     redis: Option<String>,
+    redis_cluster: Option<Vec<String>>,
     dashboard: Option<String>,
 ) -> PyResult<Server> {
     let world = world::resolve(py, world)?;
@@ -96,7 +97,7 @@ pub fn serve(
         None => None,
     };
     let cfg = ServiceConfig {
-        redis,
+        redis: crate::redis_target(redis, redis_cluster)?,
         dashboard: dashboard.as_ref().map(|d| d.dashboard.clone()),
         addr: SocketAddr::new(ip, port),
         hosted,

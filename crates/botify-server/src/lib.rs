@@ -11,6 +11,7 @@ pub mod store;
 
 pub use dashboard::{Dashboard, DashboardServer, EpochPoint};
 pub use routes::{AppState, Limits, ServeReport, ServerConfig, build_state, router, serve};
+pub use store::RedisTarget;
 
 #[derive(Debug, thiserror::Error)]
 pub enum Error {

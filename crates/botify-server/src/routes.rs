@@ -37,7 +37,8 @@ pub struct ServerConfig {
     pub experiments: Option<PathBuf>,
     pub log_dir: PathBuf,
     pub rotation: Rotation,
-    pub redis: Option<String>,
+    /// Shared state (history, data files) in Redis; None: embedded.
+    pub redis: Option<crate::store::RedisTarget>,
     /// Bearer token for `POST /admin/reload`; the endpoint is disabled without one.
     pub admin_token: Option<String>,
     pub limits: Limits,
@@ -220,7 +221,9 @@ pub async fn build_state(cfg: &ServerConfig, log: &LogWriter) -> Result<Arc<AppS
     let experiments = load_config(cfg.experiments.as_ref())?;
     let metrics = Metrics::default();
     let data = match &cfg.redis {
-        Some(url) => crate::store::redis_data_source(url, metrics.data_local_fallbacks.clone())?,
+        Some(target) => {
+            crate::store::redis_data_source(target, metrics.data_local_fallbacks.clone())?
+        }
         None => botify_recs::spec::files(),
     };
     // Reading data may block on Redis: keep it off the async workers.
@@ -228,8 +231,8 @@ pub async fn build_state(cfg: &ServerConfig, log: &LogWriter) -> Result<Arc<AppS
         Router::build_with(experiments, catalog.clone(), data.clone(), &cfg.hosted)
     })?;
     let store = match &cfg.redis {
-        Some(url) => Store::Redis(
-            RedisStore::connect(url, &cfg.limits, metrics.store_skipped.clone()).await?,
+        Some(target) => Store::Redis(
+            RedisStore::connect(target, &cfg.limits, metrics.store_skipped.clone()).await?,
         ),
         None => Store::Embedded(EmbeddedStore::new(
             cfg.limits.max_users,

@@ -1,12 +1,14 @@
 //! Per-user listen history behind one interface with two backends: embedded (sharded in-process
-//! maps, the default) and Redis (shared by several replicas). Appends are atomic in both, so
-//! concurrent requests for the same user never lose entries.
+//! maps, the default) and Redis (shared by several replicas; one server or a Redis Cluster).
+//! Appends are atomic in both, so concurrent requests for the same user never lose entries.
 
 use crate::{Error, Result};
 use botify_core::UserId;
 use botify_recs::{History, Listen};
 use lru::LruCache;
-use redis::aio::{ConnectionManager, ConnectionManagerConfig};
+use redis::aio::{ConnectionLike, ConnectionManager, ConnectionManagerConfig};
+use redis::cluster::{ClusterClient, ClusterClientBuilder};
+use redis::cluster_async::ClusterConnection;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -78,13 +80,131 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|p| p.into_inner())
 }
 
+/// Where shared state lives: one Redis server, or a Redis Cluster reached through any of its
+/// nodes (the client learns the rest and follows slot moves).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RedisTarget {
+    Single(String),
+    Cluster(Vec<String>),
+}
+
+impl RedisTarget {
+    /// From `--redis URL` or `--redis-cluster URL[,URL...]` (at most one of them).
+    pub fn from_flags(single: Option<String>, cluster: Option<&str>) -> Result<Option<Self>> {
+        match (single, cluster) {
+            (Some(_), Some(_)) => Err(Error::Redis(
+                "give one Redis server (--redis) or a Redis Cluster (--redis-cluster), not both"
+                    .into(),
+            )),
+            (Some(url), None) => Ok(Some(RedisTarget::Single(url))),
+            (None, Some(list)) => {
+                let urls: Vec<String> = list
+                    .split(',')
+                    .map(str::trim)
+                    .filter(|u| !u.is_empty())
+                    .map(String::from)
+                    .collect();
+                if urls.is_empty() {
+                    return Err(Error::Redis(
+                        "a Redis Cluster needs at least one node URL".into(),
+                    ));
+                }
+                Ok(Some(RedisTarget::Cluster(urls)))
+            }
+            (None, None) => Ok(None),
+        }
+    }
+
+    /// The URL or the comma-separated node URLs, for messages.
+    pub fn describe(&self) -> String {
+        match self {
+            RedisTarget::Single(url) => url.clone(),
+            RedisTarget::Cluster(urls) => format!("cluster {}", urls.join(",")),
+        }
+    }
+
+    fn cluster_client(urls: &[String], response_timeout: Duration) -> Result<ClusterClient> {
+        ClusterClientBuilder::new(urls.to_vec())
+            .connection_timeout(Duration::from_millis(500))
+            .response_timeout(response_timeout)
+            // Redirects after a slot moves are retries too: allow a few.
+            .retries(3)
+            .build()
+            .map_err(|e| Error::Redis(format!("bad cluster node URLs {}: {e}", urls.join(","))))
+    }
+
+    /// A blocking `GET`/`SET` on one key, for data files (never on the request path).
+    fn blocking<T: redis::FromRedisValue>(&self, cmd: &redis::Cmd) -> Result<T> {
+        let fail = |e: redis::RedisError| Error::Redis(format!("{}: {e}", self.describe()));
+        match self {
+            RedisTarget::Single(url) => {
+                let client = redis::Client::open(url.as_str())
+                    .map_err(|e| Error::Redis(format!("bad URL {url:?}: {e}")))?;
+                let mut c = client
+                    .get_connection_with_timeout(Duration::from_millis(500))
+                    .map_err(fail)?;
+                c.set_read_timeout(Some(Duration::from_secs(2)))
+                    .map_err(fail)?;
+                cmd.query(&mut c).map_err(fail)
+            }
+            RedisTarget::Cluster(urls) => {
+                let mut c = Self::cluster_client(urls, Duration::from_secs(2))?
+                    .get_connection()
+                    .map_err(fail)?;
+                cmd.query(&mut c).map_err(fail)
+            }
+        }
+    }
+}
+
+/// A connection to one server (reconnecting by itself) or to a cluster (routing each command
+/// to the node that owns its key's slot). Both are cheap to clone and multiplexed.
+#[derive(Clone)]
+enum Conn {
+    Single(ConnectionManager),
+    Cluster(ClusterConnection),
+}
+
+impl ConnectionLike for Conn {
+    fn req_packed_command<'a>(
+        &'a mut self,
+        cmd: &'a redis::Cmd,
+    ) -> redis::RedisFuture<'a, redis::Value> {
+        match self {
+            Conn::Single(c) => c.req_packed_command(cmd),
+            Conn::Cluster(c) => c.req_packed_command(cmd),
+        }
+    }
+
+    fn req_packed_commands<'a>(
+        &'a mut self,
+        pipeline: &'a redis::Pipeline,
+        offset: usize,
+        count: usize,
+    ) -> redis::RedisFuture<'a, Vec<redis::Value>> {
+        match self {
+            Conn::Single(c) => c.req_packed_commands(pipeline, offset, count),
+            Conn::Cluster(c) => c.req_packed_commands(pipeline, offset, count),
+        }
+    }
+
+    fn get_db(&self) -> i64 {
+        match self {
+            Conn::Single(c) => c.get_db(),
+            Conn::Cluster(c) => c.get_db(),
+        }
+    }
+}
+
 /// Redis history: one list per user of 12-byte entries, appended, trimmed and given a TTL in one
-/// MULTI. Every command has a tight timeout, and a circuit breaker stops calling Redis after a
-/// failure: requests answer without history at full speed while one background probe pings
-/// Redis every 100 ms, and the first answer closes the breaker again.
+/// MULTI. The key carries the user id as a hash tag (`botify:history:{42}`), so in a cluster all
+/// of a user's commands go to one slot and the MULTI stays on one node. Every command has a tight
+/// timeout, and a circuit breaker stops calling Redis after a failure: requests answer without
+/// history at full speed while one background probe pings Redis every 100 ms, and the first
+/// answer closes the breaker again.
 #[derive(Clone)]
 pub struct RedisStore {
-    conn: ConnectionManager,
+    conn: Conn,
     prefix: String,
     ttl: Option<Duration>,
     timeout: Duration,
@@ -104,20 +224,34 @@ const PROBE_EVERY: Duration = Duration::from_millis(100);
 
 impl RedisStore {
     pub async fn connect(
-        url: &str,
+        target: &RedisTarget,
         limits: &crate::Limits,
         skipped: Arc<AtomicU64>,
     ) -> Result<Self> {
-        let client =
-            redis::Client::open(url).map_err(|e| Error::Redis(format!("bad URL {url:?}: {e}")))?;
-        let cfg = ConnectionManagerConfig::new()
-            .set_connection_timeout(Some(Duration::from_millis(500)))
-            .set_response_timeout(Some(limits.redis_timeout))
-            .set_number_of_retries(1)
-            .set_max_delay(Duration::from_millis(200));
-        let conn = ConnectionManager::new_with_config(client, cfg)
-            .await
-            .map_err(|e| Error::Redis(format!("cannot connect to {url}: {e}")))?;
+        let conn = match target {
+            RedisTarget::Single(url) => {
+                let client = redis::Client::open(url.as_str())
+                    .map_err(|e| Error::Redis(format!("bad URL {url:?}: {e}")))?;
+                let cfg = ConnectionManagerConfig::new()
+                    .set_connection_timeout(Some(Duration::from_millis(500)))
+                    .set_response_timeout(Some(limits.redis_timeout))
+                    .set_number_of_retries(1)
+                    .set_max_delay(Duration::from_millis(200));
+                Conn::Single(
+                    ConnectionManager::new_with_config(client, cfg)
+                        .await
+                        .map_err(|e| Error::Redis(format!("cannot connect to {url}: {e}")))?,
+                )
+            }
+            RedisTarget::Cluster(urls) => Conn::Cluster(
+                RedisTarget::cluster_client(urls, limits.redis_timeout)?
+                    .get_async_connection()
+                    .await
+                    .map_err(|e| {
+                        Error::Redis(format!("cannot connect to {}: {e}", target.describe()))
+                    })?,
+            ),
+        };
         Ok(RedisStore {
             conn,
             prefix: "botify:history:".into(),
@@ -129,7 +263,7 @@ impl RedisStore {
     }
 
     fn key(&self, user: UserId) -> String {
-        format!("{}{user}", self.prefix)
+        format!("{}{{{user}}}", self.prefix)
     }
 
     /// Runs `op` unless the breaker is open, within the timeout; a failure opens the breaker.
@@ -214,7 +348,8 @@ impl RedisStore {
                 .ignore();
         }
         // A push sent twice would store the listen twice: retry only when the connection was
-        // refused, that is when the first one provably never reached Redis.
+        // refused, that is when the first one provably never reached Redis. (A cluster
+        // connection also re-sends by itself after a dropped connection: docs/deploy.md.)
         self.guarded(retry_once(
             &self.conn,
             redis::RedisError::is_connection_refusal,
@@ -247,13 +382,9 @@ impl RedisStore {
 
 /// The first command after a dropped connection can fail while the manager reconnects: retry
 /// once, when `safe` says the failed attempt may be repeated.
-async fn retry_once<T, F, Fut>(
-    conn: &ConnectionManager,
-    safe: fn(&redis::RedisError) -> bool,
-    f: F,
-) -> Result<T>
+async fn retry_once<T, F, Fut>(conn: &Conn, safe: fn(&redis::RedisError) -> bool, f: F) -> Result<T>
 where
-    F: Fn(ConnectionManager) -> Fut,
+    F: Fn(Conn) -> Fut,
     Fut: std::future::Future<Output = redis::RedisResult<T>>,
 {
     match f(conn.clone()).await {
@@ -275,7 +406,11 @@ impl Store {
     pub fn name(&self) -> &'static str {
         match self {
             Store::Embedded(_) => "embedded",
-            Store::Redis(_) => "redis",
+            Store::Redis(RedisStore {
+                conn: Conn::Single(_),
+                ..
+            }) => "redis",
+            Store::Redis(_) => "redis-cluster",
         }
     }
 
@@ -314,21 +449,19 @@ pub fn data_key(path: &std::path::Path) -> String {
 /// When Redis cannot be reached the local file is read too, and `local_fallbacks` counts it, so
 /// a reload during an outage still works and says so.
 pub fn redis_data_source(
-    url: &str,
+    target: &RedisTarget,
     local_fallbacks: std::sync::Arc<std::sync::atomic::AtomicU64>,
 ) -> Result<botify_recs::spec::DataSource> {
-    let client =
-        redis::Client::open(url).map_err(|e| Error::Redis(format!("bad URL {url:?}: {e}")))?;
+    if let RedisTarget::Single(url) = target {
+        redis::Client::open(url.as_str())
+            .map_err(|e| Error::Redis(format!("bad URL {url:?}: {e}")))?;
+    }
+    let target = target.clone();
     Ok(std::sync::Arc::new(move |path: &std::path::Path| {
         let local =
             || std::fs::read_to_string(path).map_err(|e| botify_core::Error::io(path, e).into());
-        let shared: redis::RedisResult<Option<String>> = client
-            .get_connection_with_timeout(Duration::from_millis(500))
-            .and_then(|mut c| {
-                c.set_read_timeout(Some(Duration::from_secs(2)))?;
-                redis::cmd("GET").arg(data_key(path)).query(&mut c)
-            });
-        match shared {
+        let get = redis::cmd("GET").arg(data_key(path)).clone();
+        match target.blocking::<Option<String>>(&get) {
             Ok(Some(text)) => Ok(text),
             Ok(None) => local(),
             Err(e) => {
@@ -345,21 +478,15 @@ pub fn redis_data_source(
 
 /// Publishes data files to Redis for every replica; returns (file, bytes) per file.
 pub fn push_data(
-    url: &str,
+    target: &RedisTarget,
     files: &[std::path::PathBuf],
 ) -> Result<Vec<(std::path::PathBuf, usize)>> {
-    let client =
-        redis::Client::open(url).map_err(|e| Error::Redis(format!("bad URL {url:?}: {e}")))?;
-    let mut c = client
-        .get_connection_with_timeout(Duration::from_secs(2))
-        .map_err(|e| Error::Redis(format!("cannot connect to {url}: {e}")))?;
     let mut out = Vec::new();
     for f in files {
         let text = std::fs::read_to_string(f).map_err(|e| botify_core::Error::io(f, e))?;
-        redis::cmd("SET")
-            .arg(data_key(f))
-            .arg(&text)
-            .query::<()>(&mut c)
+        let set = redis::cmd("SET").arg(data_key(f)).arg(&text).clone();
+        target
+            .blocking::<()>(&set)
             .map_err(|e| Error::Redis(format!("SET {}: {e}", data_key(f))))?;
         out.push((f.clone(), text.len()));
     }

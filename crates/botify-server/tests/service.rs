@@ -3,7 +3,7 @@
 
 mod common;
 use botify_core::eventlog::{LogWriter, Rotation};
-use botify_server::{ServerConfig, build_state, router};
+use botify_server::{RedisTarget, ServerConfig, build_state, router};
 use common::*;
 
 /// (method, path, content type, body, expected status, what the error says)
@@ -259,7 +259,7 @@ async fn every_bad_input_gets_a_clear_4xx_and_touches_nothing() {
     drop(state);
 }
 
-async fn concurrent_history(redis: Option<String>) {
+async fn concurrent_history(redis: Option<RedisTarget>) {
     let world = World::new();
     let exp = world.path("exp.toml");
     std::fs::write(&exp, "history = 1000\n[[experiment]]\nname = \"E\"\nbuckets = 2\ntreatments.C = { type = \"sticky_artist\" }\ntreatments.T1 = { type = \"random\" }\n").unwrap();
@@ -300,12 +300,12 @@ async fn concurrent_requests_lose_no_history_embedded() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn concurrent_requests_lose_no_history_redis() {
     let Some(redis) = Redis::start() else { return };
-    concurrent_history(Some(redis.url())).await;
+    concurrent_history(Some(redis.target())).await;
     // Every append reached Redis.
     let client = redis::Client::open(redis.url()).unwrap();
     let mut c = client.get_multiplexed_async_connection().await.unwrap();
     let n: usize = redis::cmd("LLEN")
-        .arg("botify:history:7")
+        .arg("botify:history:{7}")
         .query_async(&mut c)
         .await
         .unwrap();
@@ -314,7 +314,7 @@ async fn concurrent_requests_lose_no_history_redis() {
 
 /// Homework designs keep their per-user state in the store's history: concurrent requests for one
 /// user lose no update, and a user following the recommendations never gets a heard track back.
-async fn homework_state(redis: Option<String>) {
+async fn homework_state(redis: Option<RedisTarget>) {
     let world = World::new();
     // Every track's neighbours: the next ten ids; user 9's personal list: 1000..1100.
     let i2i: String = (0..2000u32)
@@ -391,12 +391,12 @@ async fn homework_state_is_kept_in_the_embedded_store() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn homework_state_is_kept_in_redis() {
     let Some(redis) = Redis::start() else { return };
-    homework_state(Some(redis.url())).await;
+    homework_state(Some(redis.target())).await;
     let client = redis::Client::open(redis.url()).unwrap();
     let mut c = client.get_multiplexed_async_connection().await.unwrap();
     for (user, n) in [(7, 100usize), (9, 60)] {
         let len: usize = redis::cmd("LLEN")
-            .arg(format!("botify:history:{user}"))
+            .arg(format!("botify:history:{{{user}}}"))
             .query_async(&mut c)
             .await
             .unwrap();
@@ -406,48 +406,52 @@ async fn homework_state_is_kept_in_redis() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn store_backends_agree() {
-    use botify_recs::Listen;
     use botify_server::store::{EmbeddedStore, RedisStore, Store};
     let limits = botify_server::Limits::default();
     let mut stores = vec![Store::Embedded(EmbeddedStore::new(100, Default::default()))];
     let redis = Redis::start();
     if let Some(r) = &redis {
         stores.push(Store::Redis(
-            RedisStore::connect(&r.url(), &limits, Default::default())
+            RedisStore::connect(&r.target(), &limits, Default::default())
                 .await
                 .unwrap(),
         ));
     }
     for store in &stores {
-        for i in 0..30u32 {
-            store
-                .push(
-                    5,
-                    Listen {
-                        track: i,
-                        time: 0.5,
-                        rec: (i % 3 != 0).then_some(i + 1),
-                    },
-                    10,
-                )
-                .await
-                .unwrap();
-        }
-        let h = store.history(5, 10).await.unwrap();
-        assert_eq!(h.len(), 10, "{}", store.name());
-        assert_eq!(h[0].track, 20);
-        assert_eq!(
-            h[9],
-            Listen {
-                track: 29,
-                time: 0.5,
-                rec: Some(30)
-            }
-        );
-        assert_eq!(store.history(5, 3).await.unwrap()[0].track, 27);
-        assert!(store.history(6, 10).await.unwrap().is_empty());
-        assert!(store.healthy().await);
+        store_keeps_the_last_entries(store).await;
     }
+}
+
+async fn store_keeps_the_last_entries(store: &botify_server::store::Store) {
+    use botify_recs::Listen;
+    for i in 0..30u32 {
+        store
+            .push(
+                5,
+                Listen {
+                    track: i,
+                    time: 0.5,
+                    rec: (i % 3 != 0).then_some(i + 1),
+                },
+                10,
+            )
+            .await
+            .unwrap();
+    }
+    let h = store.history(5, 10).await.unwrap();
+    assert_eq!(h.len(), 10, "{}", store.name());
+    assert_eq!(h[0].track, 20);
+    assert_eq!(
+        h[9],
+        Listen {
+            track: 29,
+            time: 0.5,
+            rec: Some(30)
+        }
+    );
+    assert_eq!(store.history(5, 3).await.unwrap()[0].track, 27);
+    assert!(store.history(6, 10).await.unwrap().is_empty());
+    assert!(store.healthy().await);
 }
 
 #[test]
@@ -487,7 +491,7 @@ async fn redis_history_keys_expire() {
         history_ttl: Some(std::time::Duration::from_secs(60)),
         ..botify_server::Limits::default()
     };
-    let store = RedisStore::connect(&r.url(), &limits, Default::default())
+    let store = RedisStore::connect(&r.target(), &limits, Default::default())
         .await
         .unwrap();
     let listen = Listen {
@@ -499,7 +503,7 @@ async fn redis_history_keys_expire() {
     let client = redis::Client::open(r.url()).unwrap();
     let mut c = client.get_multiplexed_async_connection().await.unwrap();
     let ttl: i64 = redis::cmd("PTTL")
-        .arg("botify:history:42")
+        .arg("botify:history:{42}")
         .query_async(&mut c)
         .await
         .unwrap();
@@ -573,7 +577,7 @@ async fn reload_with_redis_down_reads_local_files_and_says_so() {
     )
     .unwrap();
     std::fs::write(&exp, "[[experiment]]\nname = \"E\"\nbuckets = 2\ntreatments.C = { type = \"indexed\", file = \"recs.jsonl\" }\ntreatments.T1 = { type = \"indexed\", file = \"recs.jsonl\" }\n").unwrap();
-    let svc = Service::start(&world, Some(exp), Some(redis.url()), Some("tok")).await;
+    let svc = Service::start(&world, Some(exp), Some(redis.target()), Some("tok")).await;
     drop(redis);
     let (s, b) = admin_reload(svc.addr, "tok").await;
     assert_eq!(s, 200, "{b}");
@@ -596,7 +600,7 @@ async fn redis_outage_and_hang_degrade_then_recover() {
     let Some(redis) = Redis::start() else { return };
     let port = redis.port;
     let world = World::new();
-    let svc = Service::start(&world, None, Some(redis.url()), None).await;
+    let svc = Service::start(&world, None, Some(redis.target()), None).await;
     let body = r#"{"track": 5, "time": 0.5}"#;
     assert_eq!(post(svc.addr, "/next/1", body).await.0, 200);
     drop(redis);
@@ -667,7 +671,7 @@ async fn redis_outage_and_hang_degrade_then_recover() {
     let client = redis::Client::open(back.url()).unwrap();
     let mut c = client.get_multiplexed_async_connection().await.unwrap();
     let len: usize = redis::cmd("LLEN")
-        .arg("botify:history:77")
+        .arg("botify:history:{77}")
         .query_async(&mut c)
         .await
         .unwrap();
@@ -676,7 +680,7 @@ async fn redis_outage_and_hang_degrade_then_recover() {
     assert_eq!(report.answered, report.log_lines);
 }
 
-async fn history_reaches_recommenders(redis: Option<String>) {
+async fn history_reaches_recommenders(redis: Option<RedisTarget>) {
     let world = World::new();
     let exp = world.path("exp.toml");
     std::fs::write(
@@ -705,12 +709,16 @@ async fn history_aware_recommenders_see_the_history_embedded() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn history_aware_recommenders_see_the_history_redis() {
     let Some(redis) = Redis::start() else { return };
-    history_reaches_recommenders(Some(redis.url())).await;
+    history_reaches_recommenders(Some(redis.target())).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn replicas_share_recommendation_data_through_redis() {
     let Some(redis) = Redis::start() else { return };
+    shared_data(redis.target()).await;
+}
+
+async fn shared_data(target: RedisTarget) {
     let world = World::new();
     let recs = world.path("recs.jsonl");
     let exp = world.path("exp.toml");
@@ -719,10 +727,10 @@ async fn replicas_share_recommendation_data_through_redis() {
     let experiments = botify_recs::experiments::ExperimentsConfig::load(&exp).unwrap();
     let files = botify_recs::experiments::Router::data_files(&experiments);
     assert_eq!(files.len(), 1);
-    botify_server::store::push_data(&redis.url(), &files).unwrap();
+    botify_server::store::push_data(&target, &files).unwrap();
     // This replica has no copy of the file: it serves the shared one.
     std::fs::remove_file(&recs).unwrap();
-    let svc = Service::start(&world, Some(exp.clone()), Some(redis.url()), None).await;
+    let svc = Service::start(&world, Some(exp.clone()), Some(target), None).await;
     let (s, b) = post(svc.addr, "/next/3", r#"{"track": 1, "time": 1.0}"#).await;
     assert_eq!((s, json(&b)["track"].as_u64()), (200, Some(1777)), "{b}");
     svc.stop().await;
@@ -946,4 +954,79 @@ async fn draining_fails_health_checks_but_still_answers_until_it_ends() {
         std::net::TcpStream::connect(addr).is_err(),
         "still listening"
     );
+}
+
+/// The service over a real 3-master Redis Cluster: every per-user guarantee of the single-server
+/// tests holds, users' keys spread over all masters, and data files are shared through it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_redis_cluster_keeps_history_and_shares_data() {
+    use botify_recs::Listen;
+    use botify_server::store::{RedisStore, Store};
+    let Some(cluster) = RedisCluster::start() else {
+        return;
+    };
+    // Each check as on one server, on an empty cluster (they reuse user ids).
+    concurrent_history(Some(cluster.target())).await;
+    cluster.flush();
+    homework_state(Some(cluster.target())).await;
+    cluster.flush();
+    history_reaches_recommenders(Some(cluster.target())).await;
+    cluster.flush();
+    shared_data(cluster.target()).await;
+    cluster.flush();
+
+    let limits = botify_server::Limits {
+        redis_timeout: Duration::from_secs(1),
+        ..botify_server::Limits::default()
+    };
+    let store = Store::Redis(
+        RedisStore::connect(&cluster.target(), &limits, Default::default())
+            .await
+            .unwrap(),
+    );
+    store_keeps_the_last_entries(&store).await;
+    for user in 1000..1300u32 {
+        for track in 0..3 {
+            let l = Listen {
+                track: user * 10 + track,
+                time: 1.0,
+                rec: None,
+            };
+            store.push(user, l, 50).await.unwrap();
+        }
+    }
+    for user in 1000..1300u32 {
+        let h = store.history(user, 50).await.unwrap();
+        let tracks: Vec<u32> = h.iter().map(|l| l.track).collect();
+        assert_eq!(tracks, vec![user * 10, user * 10 + 1, user * 10 + 2]);
+    }
+    // Hash tags put each user in one slot; users spread over the three masters.
+    let per_node = cluster.keys_per_node();
+    assert!(per_node.iter().all(|&n| n >= 50), "{per_node:?}");
+    // The service names the backend it uses.
+    let svc = Service::start(&World::new(), None, Some(cluster.target()), None).await;
+    let (s, health) = get(svc.addr, "/health").await;
+    assert_eq!(s, 200, "{health}");
+    assert_eq!(json(&health)["store"], "redis-cluster", "{health}");
+    svc.stop().await;
+}
+
+#[test]
+fn redis_flags_name_the_problem() {
+    let both = RedisTarget::from_flags(Some("redis://a".into()), Some("redis://b"))
+        .unwrap_err()
+        .to_string();
+    assert!(both.contains("not both"), "{both}");
+    let empty = RedisTarget::from_flags(None, Some(" , "))
+        .unwrap_err()
+        .to_string();
+    assert!(empty.contains("at least one node"), "{empty}");
+    assert_eq!(
+        RedisTarget::from_flags(None, Some("redis://a:1, redis://b:2")).unwrap(),
+        Some(RedisTarget::Cluster(vec![
+            "redis://a:1".into(),
+            "redis://b:2".into()
+        ]))
+    );
+    assert_eq!(RedisTarget::from_flags(None, None).unwrap(), None);
 }

@@ -102,3 +102,8 @@ pub fn logged_day(dir: &Path, episodes: u32) {
         .success();
     assert!(ok, "botify sim failed");
 }
+
+#[path = "../../../botify-server/tests/common/redis_servers.rs"]
+mod redis_servers;
+#[allow(unused_imports)]
+pub use redis_servers::*;

@@ -5,12 +5,11 @@
 use botify_core::eventlog::Rotation;
 use botify_core::generate::{WorldParams, generate};
 use botify_server::ServeReport;
-use botify_server::ServerConfig;
+use botify_server::{RedisTarget, ServerConfig};
 use http_body_util::{BodyExt, Full};
 use hyper::body::Bytes;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
 use tokio::sync::oneshot;
 
 pub struct World {
@@ -48,7 +47,7 @@ impl Service {
     pub async fn start(
         world: &World,
         experiments: Option<PathBuf>,
-        redis: Option<String>,
+        redis: Option<RedisTarget>,
         token: Option<&str>,
     ) -> Service {
         // Tests share two cores: a generous Redis timeout keeps a slow moment from opening
@@ -63,7 +62,7 @@ impl Service {
     pub async fn start_with(
         world: &World,
         experiments: Option<PathBuf>,
-        redis: Option<String>,
+        redis: Option<RedisTarget>,
         token: Option<&str>,
         limits: botify_server::Limits,
     ) -> Service {
@@ -193,87 +192,6 @@ pub fn log_lines(dir: &Path) -> Vec<serde_json::Value> {
     out
 }
 
-/// A real redis-server on a free loopback port, killed on drop.
-pub struct Redis {
-    pub port: u16,
-    child: Child,
-}
-
-impl Redis {
-    /// `None` (with a printed reason) when redis-server is not installed, unless
-    /// `BOTIFY_REQUIRE_REDIS` is set (CI sets it, so Redis tests never pass vacuously there).
-    pub fn start() -> Option<Redis> {
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
-        Redis::start_on(port)
-    }
-
-    pub fn start_on(port: u16) -> Option<Redis> {
-        let child = Command::new("redis-server")
-            .args([
-                "--port",
-                &port.to_string(),
-                "--bind",
-                "127.0.0.1",
-                "--save",
-                "",
-                "--appendonly",
-                "no",
-            ])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn();
-        let child = match child {
-            Ok(c) => c,
-            Err(e) if std::env::var_os("BOTIFY_REQUIRE_REDIS").is_some() => {
-                panic!(
-                    "redis-server is required (BOTIFY_REQUIRE_REDIS is set) but did not start: {e}"
-                )
-            }
-            Err(e) => {
-                println!("skipped: redis-server is not installed ({e}); CI installs it");
-                return None;
-            }
-        };
-        for _ in 0..200 {
-            if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
-                return Some(Redis { port, child });
-            }
-            std::thread::sleep(std::time::Duration::from_millis(10));
-        }
-        panic!("redis-server did not start on port {port}");
-    }
-
-    pub fn url(&self) -> String {
-        format!("redis://127.0.0.1:{}/", self.port)
-    }
-
-    /// Hangs the server (SIGSTOP): connections stay open, nothing answers.
-    pub fn hang(&self) {
-        self.signal("-STOP");
-    }
-
-    /// Resumes a hung server (SIGCONT).
-    pub fn resume(&self) {
-        self.signal("-CONT");
-    }
-
-    fn signal(&self, sig: &str) {
-        let ok = Command::new("kill")
-            .args([sig, &self.child.id().to_string()])
-            .status()
-            .is_ok_and(|s| s.success());
-        assert!(ok, "kill {sig} redis-server failed");
-    }
-}
-
-impl Drop for Redis {
-    fn drop(&mut self) {
-        self.resume();
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
+#[path = "redis_servers.rs"]
+mod redis_servers;
+pub use redis_servers::*;
