@@ -50,6 +50,7 @@ __all__ = [
     "simulate",
     "serve",
     "read_log",
+    "export_parquet",
     "ab",
     "__version__",
 ]
@@ -445,6 +446,19 @@ def read_log(paths: Union[PathLike, Iterable[PathLike]]) -> pd.DataFrame:
     experiment. ``df.attrs["read"]`` says how reading went (skipped malformed lines, examples)."""
     cols, info = _botify.read_log(_paths(paths))
     df = frame(cols)
+    df.attrs["read"] = dict(info)
+    return df
+
+
+def export_parquet(logs: Union[PathLike, Iterable[PathLike]], out: PathLike) -> pd.DataFrame:
+    """Writes event logs (files or directories, every replica's) as Parquet under ``out`` (new or
+    empty): ``out/day=YYYY-MM-DD/part-0.parquet``, typed columns (message, timestamp as UTC
+    milliseconds, user, track, time, latency, recommendation) and one string column
+    ``experiment_<NAME>`` per experiment — what ``botify log export`` writes, for DuckDB or a
+    warehouse (docs/deploy.md has the A/B table in SQL). Returns one row per file (day, file,
+    rows); ``df.attrs["read"]`` says how reading went and which experiments became columns."""
+    files, info = _botify.export_parquet(_paths(logs), os.fspath(out))
+    df = pd.DataFrame(files, columns=["day", "file", "rows"])
     df.attrs["read"] = dict(info)
     return df
 

@@ -3,6 +3,7 @@
 
 mod ab_cmd;
 mod experiment_cmd;
+mod log_cmd;
 mod serve_cmd;
 mod sim_cmd;
 mod train_cmd;
@@ -37,6 +38,9 @@ enum Command {
     Data(serve_cmd::DataCommand),
     /// Analyse an A/B experiment from event logs.
     Ab(ab_cmd::AbArgs),
+    /// Event logs for warehouses (Parquet).
+    #[command(subcommand)]
+    Log(log_cmd::LogCommand),
     /// The whole loop in one command: world, a day of traffic, training, deployment, A/B, report.
     #[command(subcommand)]
     Experiment(experiment_cmd::ExperimentCommand),
@@ -66,6 +70,7 @@ fn main() -> ExitCode {
         Command::Serve(a) => serve_cmd::run(a),
         Command::Assign(a) => serve_cmd::assign(a),
         Command::Ab(a) => ab_cmd::run(a),
+        Command::Log(c) => log_cmd::run(c),
         Command::Data(c) => serve_cmd::data(c),
         Command::Train(c) => train_cmd::run(c),
         Command::Experiment(c) => experiment_cmd::run(c),

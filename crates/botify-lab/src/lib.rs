@@ -48,6 +48,7 @@
 
 pub mod curve;
 pub mod eval;
+pub mod export;
 pub mod logs;
 pub mod models;
 pub mod observer;

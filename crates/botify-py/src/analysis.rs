@@ -1,5 +1,6 @@
-//! Event logs from Python: `botify.read_log` (the fast parallel parser, as columns) and
-//! `botify.ab` (the report `botify ab --format json` prints).
+//! Event logs from Python: `botify.read_log` (the fast parallel parser, as columns),
+//! `botify.export_parquet` (`botify log export`) and `botify.ab` (the report `botify ab --format
+//! json` prints).
 
 use crate::columns::Columns;
 use crate::{err, progress};
@@ -9,6 +10,32 @@ use pyo3::prelude::*;
 use pyo3::types::PyDict;
 use std::collections::BTreeMap;
 use std::path::PathBuf;
+
+/// (UTC day, file, rows) per file written.
+type DayFiles = Vec<(String, PathBuf, u64)>;
+
+/// Writes the events under `paths` as Parquet under `out` (new or empty), one file per UTC day.
+/// Returns (day, file, rows) per file and how reading went, with the experiment columns.
+#[pyfunction]
+pub fn export_parquet<'py>(
+    py: Python<'py>,
+    paths: Vec<PathBuf>,
+    out: PathBuf,
+) -> PyResult<(DayFiles, Bound<'py, PyDict>)> {
+    if paths.is_empty() {
+        return Err(err("give at least one log file or directory"));
+    }
+    let done = py
+        .detach(|| botify_lab::export::export_parquet(&paths, &out, |_, _| {}))
+        .map_err(err)?;
+    let info = PyDict::new(py);
+    info.set_item("files", done.read.files)?;
+    info.set_item("events", done.read.events)?;
+    info.set_item("skipped", done.read.skipped)?;
+    info.set_item("skipped_examples", done.read.skipped_examples)?;
+    info.set_item("experiments", done.experiments)?;
+    Ok((done.files, info))
+}
 
 /// Reads every event under `paths` (files or directories, rotated files included), sorted by
 /// user, then time. Returns the columns and how reading went (files, events, skipped lines).

@@ -65,6 +65,7 @@ fn _botify(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(simulate::simulate, m)?)?;
     m.add_function(wrap_pyfunction!(service::serve, m)?)?;
     m.add_function(wrap_pyfunction!(analysis::read_log, m)?)?;
+    m.add_function(wrap_pyfunction!(analysis::export_parquet, m)?)?;
     m.add_function(wrap_pyfunction!(analysis::ab, m)?)?;
     m.add_function(wrap_pyfunction!(train::train, m)?)?;
     m.add_function(wrap_pyfunction!(experiment::run_plan, m)?)?;
