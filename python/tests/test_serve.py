@@ -122,3 +122,10 @@ def test_serve_refuses_bad_arguments(world, tmp_path):
         botify.serve(world, experiments_file=f, recommenders={})
     with pytest.raises(TypeError, match="recommend_next"):
         botify.serve(world, experiments_file=f, recommenders={"missing": 3})
+    with pytest.raises(botify.BotifyError, match="not both"):
+        botify.serve(world, {"C": "random", "T1": "random"}, redis="redis://127.0.0.1:1",
+                     redis_cluster=["redis://127.0.0.1:2"])
+    with pytest.raises(botify.BotifyError, match="at least one node"):
+        botify.serve(world, {"C": "random", "T1": "random"}, redis_cluster=" , ")
+    with pytest.raises(botify.BotifyError, match="cannot connect to cluster"):
+        botify.serve(world, {"C": "random", "T1": "random"}, redis_cluster="redis://127.0.0.1:1")
