@@ -5,7 +5,7 @@
 //! log directories gives the table of their merged log.
 
 mod common;
-use common::{Redis, RedisCluster, bin, free_port, world};
+use common::{Redis, RedisCluster, bin, expect_success, free_port, world};
 use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -123,11 +123,7 @@ fn three_replicas_behind_haproxy(redis_flag: &str, redis_value: &str) {
         .arg(&exp)
         .output()
         .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    expect_success(&out);
     std::fs::remove_file(&i2i).unwrap();
 
     let mut replicas = Vec::new();
@@ -290,12 +286,7 @@ fn three_replicas_behind_haproxy(redis_flag: &str, redis_value: &str) {
             .args(dirs)
             .output()
             .unwrap();
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        String::from_utf8_lossy(&out.stdout).into_owned()
+        expect_success(&out)
     };
     let over_replicas = ab(&[&logs[0], &logs[1], &logs[2]]);
     assert!(over_replicas.contains("T1"), "{over_replicas}");

@@ -1,7 +1,7 @@
 //! The HTML A/B report renders in a real browser (headless Chromium), when one is installed.
 
 mod common;
-use common::{bin, botify, chromium, experiment, headless, logged_day, world};
+use common::{bin, botify, chromium, expect_success, experiment, headless, logged_day, world};
 
 #[test]
 fn html_report_renders_in_headless_chromium() {
@@ -21,11 +21,7 @@ fn html_report_renders_in_headless_chromium() {
         ])
         .output()
         .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    expect_success(&out);
     assert!(String::from_utf8_lossy(&out.stdout).contains("| T1 | mean_time_per_session |"));
     // Every statistics flag, through the CLI: the JSON says which interval and correction it
     // used, and carries decisions, guardrails and always-valid intervals. (The guardrail is on
@@ -95,11 +91,7 @@ fn html_report_renders_in_headless_chromium() {
         &format!("--screenshot={}", shot.display()),
         &format!("file://{}", d("report.html")),
     ]);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    expect_success(&out);
     assert!(
         std::fs::metadata(&shot).unwrap().len() > 20_000,
         "the screenshot is nearly empty"
@@ -143,11 +135,7 @@ fn ab_verbs_power_aa_and_formats() {
         ])
         .output()
         .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    expect_success(&out);
     assert_eq!(std::fs::read_to_string(&marker).unwrap(), "day 1\n");
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(

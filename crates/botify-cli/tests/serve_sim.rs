@@ -2,7 +2,7 @@
 //! `botify sim --remote`, graceful stop, the event log, `botify assign`, and clear failures.
 
 mod common;
-use common::{bin, free_port, world};
+use common::{bin, expect_success, free_port, world};
 use std::io::Write;
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
@@ -57,11 +57,7 @@ fn sim_drives_the_real_service_and_every_answer_is_logged() {
         ])
         .output()
         .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    expect_success(&out);
     let eps = std::fs::read_to_string(dir.path().join("eps.jsonl")).unwrap();
     let steps: u64 = eps
         .lines()

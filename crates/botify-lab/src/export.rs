@@ -319,16 +319,11 @@ impl Partition {
                         .collect();
                     w.write_batch(&v, None, None)
                 }
-                (1, ColumnWriter::Int64ColumnWriter(w)) => {
-                    let v: Vec<i64> = rows.iter().map(|r| r.timestamp).collect();
-                    w.write_batch(&v, None, None)
-                }
-                (2, ColumnWriter::Int64ColumnWriter(w)) => {
-                    let v: Vec<i64> = rows.iter().map(|r| r.user).collect();
-                    w.write_batch(&v, None, None)
-                }
-                (3, ColumnWriter::Int64ColumnWriter(w)) => {
-                    let v: Vec<i64> = rows.iter().map(|r| r.track).collect();
+                (i @ 1..=3, ColumnWriter::Int64ColumnWriter(w)) => {
+                    let v: Vec<i64> = rows
+                        .iter()
+                        .map(|r| [r.timestamp, r.user, r.track][i - 1])
+                        .collect();
                     w.write_batch(&v, None, None)
                 }
                 (4, ColumnWriter::FloatColumnWriter(w)) => {

@@ -56,6 +56,16 @@ pub fn outcome(out: std::process::Output) -> (bool, String, String) {
     )
 }
 
+/// A command's stdout, asserting that it succeeded (its stderr is the failure message).
+pub fn expect_success(out: &std::process::Output) -> String {
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
 /// An installed Chromium (or Chrome), if any: browser checks skip without one (CI installs it).
 pub fn chromium() -> Option<&'static str> {
     ["chromium", "chromium-browser", "google-chrome"]
