@@ -30,6 +30,7 @@ __all__ = [
     "als",
     "mf",
     "contextual",
+    "item2vec",
     "dssm",
     "difm",
     "read_lists",
@@ -152,5 +153,6 @@ ucf = _trainer("ucf", "user-based collaborative filtering")
 als = _trainer("als", "implicit ALS")
 mf = _trainer("mf", "matrix factorisation (WARP/BPR, LightFM-style)")
 contextual = _trainer("contextual", "the neural contextual item-to-item model")
+item2vec = _trainer("item2vec", "item2vec (skip-gram with negative sampling over sessions)")
 dssm = _trainer("dssm", "the two-tower DSSM")
 difm = _trainer("difm", "DIFM re-ranking of candidate lists")

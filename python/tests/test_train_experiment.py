@@ -23,6 +23,8 @@ def test_trainers_write_the_service_files_and_report(world, log, tmp_path):
     assert all(((v >= 0) & (v < world.n_tracks)).all() for v in lists.values())
     i2i = botify.train.i2i(log, tmp_path / "i2i.jsonl", holdout=0)
     assert i2i.metrics is None and i2i.lists
+    i2v = botify.train.item2vec(log, tmp_path / "item2vec.jsonl", dim=16, epochs=3)
+    assert len(i2v.curve) == 3 and 0 <= i2v.metrics["recall"] <= 1 and i2v.lists
     top = botify.train.toppop(log, tmp_path / "top.json", k=20)
     assert len(top.lists[-1]) == 20
     # What was trained is served: a treatment reading the file beats nothing worse than random.

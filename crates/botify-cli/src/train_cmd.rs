@@ -7,7 +7,7 @@ use botify_lab::logs::{DEFAULT_HOLDOUT, Loaded, load};
 use botify_lab::models::{DifmSpec, MfSpec, ModelSpec, Settings, TrainData, train};
 use botify_neural::{contextual, difm, dssm};
 use botify_train::metrics::Metrics;
-use botify_train::{als, i2i, mf, ucf};
+use botify_train::{als, i2i, item2vec, mf, ucf};
 use clap::{Args, Subcommand};
 use std::path::PathBuf;
 
@@ -25,6 +25,8 @@ pub enum TrainCommand {
     Als(AlsArgs),
     /// Neural contextual item-to-item model (per-track lists weighted by predicted listen time).
     Contextual(ContextualArgs),
+    /// item2vec: skip-gram with negative sampling over sessions (per-track lists by cosine).
+    Item2vec(Item2vecArgs),
     /// Two-tower DSSM (per-user lists).
     Dssm(DssmArgs),
     /// DIFM listen/skip classifier re-ranking per-user candidate lists (per-user lists).
@@ -164,6 +166,35 @@ pub struct ContextualArgs {
 }
 
 #[derive(Args)]
+pub struct Item2vecArgs {
+    #[command(flatten)]
+    c: Common,
+    /// Vector size.
+    #[arg(long, default_value_t = item2vec::Params::default().dim)]
+    dim: usize,
+    /// Context: liked tracks at most this many positions apart in a session.
+    #[arg(long, default_value_t = item2vec::Params::default().window)]
+    window: usize,
+    /// Negative tracks per pair, drawn by popularity^0.75.
+    #[arg(long, default_value_t = item2vec::Params::default().negatives)]
+    negatives: usize,
+    #[arg(long, default_value_t = item2vec::Params::default().epochs)]
+    epochs: usize,
+    #[arg(long, default_value_t = item2vec::Params::default().learning_rate)]
+    lr: f32,
+    /// Tracks liked fewer times than this get no vector and no list.
+    #[arg(long, default_value_t = item2vec::Params::default().min_count)]
+    min_count: u32,
+    /// Subsampling of frequent tracks (word2vec's t; 0 keeps every listen).
+    #[arg(long, default_value_t = item2vec::Params::default().subsample)]
+    subsample: f32,
+    /// Listens of at least this time make the sentences (0: every listen of a session);
+    /// --threshold decides which next tracks the metrics count as liked.
+    #[arg(long, default_value_t = item2vec::Params::default().threshold)]
+    sentence_threshold: f32,
+}
+
+#[derive(Args)]
 pub struct DssmArgs {
     #[command(flatten)]
     c: Common,
@@ -293,6 +324,20 @@ fn spec(cmd: TrainCommand) -> (ModelSpec, Common) {
             };
             (ModelSpec::Contextual(p), a.c)
         }
+        TrainCommand::Item2vec(a) => {
+            let p = item2vec::Params {
+                dim: a.dim,
+                window: a.window,
+                negatives: a.negatives,
+                epochs: a.epochs,
+                learning_rate: a.lr,
+                threshold: a.sentence_threshold,
+                min_count: a.min_count,
+                subsample: a.subsample,
+                seed: a.c.seed,
+            };
+            (ModelSpec::Item2vec(p), a.c)
+        }
         TrainCommand::Dssm(a) => {
             let p = dssm::Params {
                 dim: a.dim,
@@ -339,7 +384,7 @@ fn spec(cmd: TrainCommand) -> (ModelSpec, Common) {
 
 fn print_metrics(name: &str, m: &Metrics) {
     println!(
-        "{name}: held-out users {}, precision@{k} {:.4}, recall@{k} {:.4}, MRR {:.4}, NDCG@{k} {:.4}, coverage {:.3}",
+        "{name}: held-out queries {}, precision@{k} {:.4}, recall@{k} {:.4}, MRR {:.4}, NDCG@{k} {:.4}, coverage {:.3}",
         m.users,
         m.precision,
         m.recall,
@@ -426,7 +471,8 @@ pub fn run(cmd: TrainCommand) -> Result<()> {
 pub struct EvalArgs {
     #[arg(long, required = true, num_args = 1..)]
     logs: Vec<PathBuf>,
-    /// Per-user list files ({"user", "tracks"}) or top-tracks arrays to compare.
+    /// Per-user list files ({"user", "tracks"}), per-track list files ({"track",
+    /// "recommendations"}) or top-tracks arrays to compare.
     #[arg(long, required = true, num_args = 1..)]
     recs: Vec<PathBuf>,
     #[arg(long, default_value_t = Settings::default().eval_k)]
@@ -465,7 +511,7 @@ pub fn eval(a: EvalArgs) -> Result<()> {
     println!(
         "{:<40} {:>8} {:>8} {:>8} {:>8} {:>8} {:>8}",
         "recommendations",
-        "users",
+        "queries",
         format!("P@{}", a.k),
         format!("R@{}", a.k),
         "MRR",
@@ -485,5 +531,9 @@ pub fn eval(a: EvalArgs) -> Result<()> {
             m.coverage
         );
     }
+    println!(
+        "queries: held-out users with a liked listen; for per-track lists, held-out (track, liked next track) pairs, so R@{} is the next-track hit rate",
+        a.k
+    );
     Ok(())
 }

@@ -81,6 +81,7 @@ fn every_trainer_writes_what_the_service_serves() {
         "mae",
     ];
     let dssm = vec!["--dim", "8", "--epochs", "3", "--batch", "64"];
+    let item2vec = vec!["--dim", "8", "--epochs", "3"];
     let candidates = out("mf.jsonl");
     #[rustfmt::skip]
     let difm = vec![
@@ -91,6 +92,7 @@ fn every_trainer_writes_what_the_service_serves() {
         .into_iter()
         .chain([
             ("contextual", nn, out("i2i_nn.jsonl")),
+            ("item2vec", item2vec, out("item2vec.jsonl")),
             ("dssm", dssm, out("dssm.jsonl")),
             ("difm", difm, out("difm.jsonl")),
         ])
@@ -118,7 +120,7 @@ fn every_trainer_writes_what_the_service_serves() {
         }
     }
     // Learning curves: CSV with one row per epoch, a PNG and an HTML page.
-    for stem in ["mf", "als", "i2i_nn", "dssm", "difm"] {
+    for stem in ["mf", "als", "i2i_nn", "item2vec", "dssm", "difm"] {
         let csv = std::fs::read_to_string(out(&format!("{stem}.curve.csv"))).unwrap();
         assert!(csv.lines().count() >= 4, "{csv}");
         let png = std::fs::read(out(&format!("{stem}.curve.png"))).unwrap();
@@ -180,6 +182,7 @@ fn every_trainer_writes_what_the_service_serves() {
     let specs = [
         spec("top_pop", "top.json"),
         spec("contextual", "i2i.jsonl"),
+        spec("session_anchor", "item2vec.jsonl"),
         spec("history_i2i", "i2i_next.jsonl"),
         spec("sequential", "ucf.jsonl"),
         spec("indexed", "als.jsonl"),
@@ -211,14 +214,28 @@ fn every_trainer_writes_what_the_service_serves() {
         s(&out("mf.jsonl")),
         s(&out("als.jsonl")),
         s(&out("top.json")),
+        s(&out("item2vec.jsonl")),
+        s(&out("i2i.jsonl")),
     ]);
     assert!(ok, "{err}");
     let rows: Vec<&str> = stdout.lines().collect();
-    assert_eq!(rows.len(), 4, "{stdout}");
+    assert_eq!(rows.len(), 7, "{stdout}");
     assert!(
         rows[0].contains("P@10") && rows[1].contains("mf.jsonl") && rows[3].contains("top.json"),
         "{stdout}"
     );
+    // Per-track lists are scored on held-out next tracks: they find some, and more pairs
+    // (queries) than there are users.
+    let cells = |row: &str| -> Vec<f64> {
+        row.split_whitespace()
+            .skip(1)
+            .map(|c| c.parse().unwrap())
+            .collect()
+    };
+    let (users, i2v, i2i) = (cells(rows[1]), cells(rows[4]), cells(rows[5]));
+    assert!(i2v[0] > users[0] && i2v[0] == i2i[0], "{stdout}");
+    assert!(i2v[2] > 0.0 && i2i[2] > 0.0, "{stdout}");
+    assert!(rows[6].contains("next-track hit rate"), "{stdout}");
 }
 
 #[test]
@@ -267,6 +284,8 @@ fn bad_training_input_is_a_clear_error() {
         (vec!["train", "mf", "--logs", l, "--lr", "NaN", "--out", o], "learning rate NaN"),
         (vec!["train", "als", "--logs", l, "--factors", "0", "--out", o], "factors must be at least 1"),
         (vec!["train", "i2i", "--logs", l, "--k", "0", "--out", o], "k must be at least 1"),
+        (vec!["train", "item2vec", "--logs", l, "--negatives", "0", "--out", o], "negatives must be at least 1"),
+        (vec!["train", "item2vec", "--logs", l, "--subsample=-1", "--out", o], "subsample -1"),
         (vec!["train", "ucf", "--logs", l, "--threshold", "2", "--out", o], "threshold 2"),
         (vec!["train", "difm", "--logs", l, "--catalog", s(&cat), "--candidates", s(&missing), "--components", "2000", "--out", o], "components"),
         (vec!["eval", "--logs", l, "--recs", s(&missing), "--k", "0"], "--k must be at least 1"),

@@ -1,12 +1,14 @@
-//! Offline metrics of recommendation files (per-user lists or a top-tracks array) on the
-//! held-out positives of the logs — the same split and metrics the trainers report.
+//! Offline metrics of recommendation files on the held-out part of the logs — the same split and
+//! metrics the trainers report: per-user lists and a top-tracks array on each user's held-out
+//! positives, per-track lists on held-out next tracks (each (track, liked next track) pair a
+//! query with one positive; recall is the next-track hit rate).
 
 use crate::logs::Loaded;
 use crate::{Error, Result};
 use botify_core::hash::FastMap;
 use botify_core::{TrackId, UserId};
-use botify_recs::data::{UserLists, parse_top_tracks};
-use botify_train::metrics::{Metrics, evaluate};
+use botify_recs::data::{TrackLists, UserLists, parse_top_tracks};
+use botify_train::metrics::{Metrics, evaluate, evaluate_next};
 use std::path::Path;
 
 /// What every file is scored against, computed once: the held-out positives and what each user
@@ -14,6 +16,7 @@ use std::path::Path;
 pub struct Holdout {
     positives: FastMap<UserId, Vec<TrackId>>,
     heard: FastMap<UserId, Vec<TrackId>>,
+    next: Vec<(TrackId, TrackId)>,
     tracks: usize,
 }
 
@@ -28,6 +31,7 @@ impl Holdout {
         Ok(Holdout {
             positives: l.test.positives(threshold),
             heard: l.train.heard(),
+            next: l.test.next_liked_pairs(threshold, usize::MAX),
             tracks: l.train.tracks,
         })
     }
@@ -45,6 +49,14 @@ impl Holdout {
                 .keys()
                 .map(|&u| (u, crate::models::unheard(&top, self.heard.get(&u))))
                 .collect()
+        } else if per_track(&text) {
+            let lists = TrackLists::parse(path, &text, self.tracks)?;
+            return Ok(evaluate_next(
+                &self.next,
+                |t| lists.get(t).map(<[TrackId]>::to_vec),
+                k,
+                self.tracks,
+            ));
         } else {
             UserLists::parse(path, &text, self.tracks)?
                 .iter()
@@ -53,4 +65,12 @@ impl Holdout {
         };
         Ok(evaluate(&lists, &self.positives, k, self.tracks))
     }
+}
+
+/// Whether a JSON-lines file holds per-track lists (its first record has a `track` field).
+fn per_track(text: &str) -> bool {
+    text.lines()
+        .find(|l| !l.trim().is_empty())
+        .and_then(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .is_some_and(|v| v.get("track").is_some())
 }

@@ -12,7 +12,7 @@ use botify_neural::{contextual, difm, dssm};
 use botify_train::dataset::{Dataset, Split};
 use botify_train::metrics::{Metrics, evaluate};
 use botify_train::search::search_mf;
-use botify_train::{als, i2i, mf, output, toppop, ucf};
+use botify_train::{als, i2i, item2vec, mf, output, toppop, ucf};
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
 use std::time::Instant;
@@ -87,6 +87,8 @@ pub enum ModelSpec {
     Mf(MfSpec),
     /// Neural contextual item-to-item model (per-track lists weighted by predicted listen time).
     Contextual(contextual::Params),
+    /// item2vec: skip-gram with negative sampling over sessions (per-track lists by cosine).
+    Item2vec(item2vec::Params),
     /// Two-tower DSSM (per-user lists).
     Dssm(dssm::Params),
     /// DIFM listen/skip classifier re-ranking candidate lists (per-user lists).
@@ -121,6 +123,7 @@ impl ModelSpec {
             ModelSpec::Als(_) => "als",
             ModelSpec::Mf(_) => "mf",
             ModelSpec::Contextual(_) => "contextual",
+            ModelSpec::Item2vec(_) => "item2vec",
             ModelSpec::Dssm(_) => "dssm",
             ModelSpec::Difm(_) => "difm",
         }
@@ -147,6 +150,7 @@ impl ModelSpec {
                     .and(finite("l2", p.l2, 0.0, false))
             }
             ModelSpec::Contextual(p) => p.validate().map_err(Error::from),
+            ModelSpec::Item2vec(p) => p.validate().map_err(Error::from),
             ModelSpec::Dssm(p) => p.validate().map_err(Error::from),
             ModelSpec::Difm(s) => s.params.validate().map_err(Error::from),
         };
@@ -469,6 +473,26 @@ pub fn train(
             model.save(&weights)?;
             track_lists(out, &model.neighbours(s.k), &mut t)?;
             t.files.push(weights);
+        }
+        ModelSpec::Item2vec(p) => {
+            // The learning curve: held-out next tracks (liked) among each track's neighbours.
+            let pairs = data.test.next_liked_pairs(s.threshold, 2000);
+            let metric = format!("next-track hit rate@{}", s.eval_k);
+            let mut steps = Steps::new(spec, "epoch", p.epochs, metric, obs);
+            let model = item2vec::fit(data.train, p, |e, m| {
+                let spent = steps.clock.lap();
+                let hit_rate = if pairs.is_empty() {
+                    f64::NAN
+                } else {
+                    m.next_track_metrics(&pairs, s.eval_k).recall
+                };
+                steps.record(spent, e.loss, f64::NAN, hit_rate, f64::NAN);
+            })?;
+            steps.finish(out, &mut t)?;
+            if !pairs.is_empty() {
+                t.metrics = Some(model.next_track_metrics(&pairs, s.eval_k));
+            }
+            track_lists(out, &model.neighbours(s.k), &mut t)?;
         }
         ModelSpec::Dssm(p) => {
             let pairs = data.train.liked_pairs(s.threshold);

@@ -7,7 +7,7 @@ use crate::models::{DifmSpec, MfSpec, ModelSpec, Settings};
 use crate::{Error, Result};
 use botify_core::generate::WorldParams;
 use botify_recs::spec::RecommenderSpec;
-use botify_train::{als, i2i, mf, ucf};
+use botify_train::{als, i2i, item2vec, mf, ucf};
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
 
@@ -53,6 +53,8 @@ pub enum Model {
     MfFeatures,
     /// The neural contextual item-to-item model (`train.contextual`).
     Contextual,
+    /// item2vec neighbours (`train.item2vec`).
+    Item2vec,
     /// The two-tower DSSM (`train.dssm`).
     Dssm,
     /// DIFM re-ranking MF's lists (`train.difm`; needs `mf` earlier in `models`).
@@ -70,6 +72,7 @@ impl Model {
             Model::Mf => "models/mf.jsonl",
             Model::MfFeatures => "models/mf_features.jsonl",
             Model::Contextual => "models/i2i_nn.jsonl",
+            Model::Item2vec => "models/item2vec.jsonl",
             Model::Dssm => "models/dssm.jsonl",
             Model::Difm => "models/difm.jsonl",
         }
@@ -93,6 +96,8 @@ pub struct TrainPlan {
     pub mf_search: usize,
     /// The contextual model's parameters (dim, similarity, loss, epochs, …).
     pub contextual: botify_neural::contextual::Params,
+    /// item2vec's parameters (dim, window, negatives, epochs, the sentences' threshold, …).
+    pub item2vec: item2vec::Params,
     /// The DSSM's parameters (dim, epochs, batch, temperature, …).
     pub dssm: botify_neural::dssm::Params,
     /// DIFM's parameters (dim, heads, hidden, components, positive, negative, …).
@@ -183,6 +188,7 @@ impl Default for TrainPlan {
             ],
             mf_search: 0,
             contextual: botify_neural::contextual::Params::default(),
+            item2vec: item2vec::Params::default(),
             dssm: botify_neural::dssm::Params::default(),
             difm: botify_neural::difm::Params::default(),
         }
@@ -320,6 +326,7 @@ impl Plan {
                 seed,
                 ..t.contextual.clone()
             }),
+            Model::Item2vec => ModelSpec::Item2vec(item2vec::Params { seed, ..t.item2vec }),
             Model::Dssm => ModelSpec::Dssm(botify_neural::dssm::Params {
                 seed,
                 ..t.dssm.clone()

@@ -23,6 +23,7 @@ fn default_spec(name: &str, candidates: Option<PathBuf>) -> PyResult<ModelSpec> 
             search: 0,
         }),
         "contextual" => ModelSpec::Contextual(Default::default()),
+        "item2vec" => ModelSpec::Item2vec(Default::default()),
         "dssm" => ModelSpec::Dssm(Default::default()),
         "difm" => ModelSpec::Difm(DifmSpec {
             params: Default::default(),
@@ -31,7 +32,7 @@ fn default_spec(name: &str, candidates: Option<PathBuf>) -> PyResult<ModelSpec> 
         }),
         _ => {
             return Err(err(format!(
-                "unknown model {name:?}: toppop, i2i, ucf, als, mf, contextual, dssm, difm"
+                "unknown model {name:?}: toppop, i2i, ucf, als, mf, contextual, item2vec, dssm, difm"
             )));
         }
     })

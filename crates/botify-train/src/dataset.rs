@@ -159,6 +159,21 @@ impl Dataset {
             .map(|w| (w[0].track, w[1].track, w[1].time))
     }
 
+    /// `(track, next track)` pairs of a session where the next track was liked (time ≥
+    /// `threshold`): what per-track lists are scored on. At most `max`, evenly spaced.
+    pub fn next_liked_pairs(&self, threshold: f32, max: usize) -> Vec<(TrackId, TrackId)> {
+        let all: Vec<(TrackId, TrackId)> = self
+            .next_pairs()
+            .filter(|&(a, b, t)| t >= threshold && a != b)
+            .map(|(a, b, _)| (a, b))
+            .collect();
+        if all.len() <= max {
+            return all;
+        }
+        let step = all.len() as f64 / max as f64;
+        (0..max).map(|i| all[(i as f64 * step) as usize]).collect()
+    }
+
     /// (user, track, listen time) of every listen, in order.
     pub fn listen_times(&self) -> Vec<(UserId, TrackId, f32)> {
         self.listens

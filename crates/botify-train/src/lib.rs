@@ -5,6 +5,7 @@
 pub mod als;
 pub mod dataset;
 pub mod i2i;
+pub mod item2vec;
 pub mod metrics;
 pub mod mf;
 pub mod output;

@@ -75,6 +75,26 @@ pub fn evaluate(
     m
 }
 
+/// Per-track lists scored on next tracks: each `(track, next)` pair is one query whose only
+/// positive is `next`, answered by `list(track)`. `users` counts the pairs; recall is the
+/// next-track hit rate.
+pub fn evaluate_next(
+    pairs: &[(TrackId, TrackId)],
+    list: impl Fn(TrackId) -> Option<Vec<TrackId>>,
+    k: usize,
+    tracks: usize,
+) -> Metrics {
+    let mut lists = FastMap::default();
+    let mut positives = FastMap::default();
+    for (i, &(track, next)) in pairs.iter().enumerate() {
+        if let Some(l) = list(track) {
+            lists.insert(i as UserId, l);
+        }
+        positives.insert(i as UserId, vec![next]);
+    }
+    evaluate(&lists, &positives, k, tracks)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -97,5 +117,16 @@ mod tests {
         let ndcg1 = (1.0 / 3f64.log2()) / (1.0 + 1.0 / 3f64.log2());
         assert!((m.ndcg - ndcg1 / 3.0).abs() < 1e-12);
         assert!((m.coverage - 0.4).abs() < 1e-12); // 5, 6, 1, 2 of 10
+    }
+
+    #[test]
+    fn next_track_pairs_are_queries_with_one_positive() {
+        let list = |t: u32| (t < 2).then(|| vec![t + 1, t + 2, t + 3]);
+        // Hit at rank 2, a miss, and a track without a list.
+        let m = evaluate_next(&[(0, 2), (1, 9), (5, 6)], list, 3, 10);
+        assert_eq!(m.users, 3);
+        assert!((m.recall - 1.0 / 3.0).abs() < 1e-12);
+        assert!((m.mrr - 0.5 / 3.0).abs() < 1e-12);
+        assert!((m.precision - 1.0 / 9.0).abs() < 1e-12);
     }
 }
