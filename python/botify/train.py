@@ -29,6 +29,7 @@ __all__ = [
     "ucf",
     "als",
     "mf",
+    "ease",
     "contextual",
     "item2vec",
     "dssm",
@@ -153,6 +154,7 @@ ucf = _trainer("ucf", "user-based collaborative filtering")
 als = _trainer("als", "implicit ALS")
 mf = _trainer("mf", "matrix factorisation (WARP/BPR, LightFM-style)")
 contextual = _trainer("contextual", "the neural contextual item-to-item model")
+ease = _trainer("ease", "EASE (closed-form item-item weights over the most-liked tracks)")
 item2vec = _trainer("item2vec", "item2vec (skip-gram with negative sampling over sessions)")
 dssm = _trainer("dssm", "the two-tower DSSM")
 difm = _trainer("difm", "DIFM re-ranking of candidate lists")

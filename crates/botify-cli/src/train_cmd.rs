@@ -7,7 +7,7 @@ use botify_lab::logs::{DEFAULT_HOLDOUT, Loaded, load};
 use botify_lab::models::{DifmSpec, MfSpec, ModelSpec, Settings, TrainData, train};
 use botify_neural::{contextual, difm, dssm};
 use botify_train::metrics::Metrics;
-use botify_train::{als, i2i, item2vec, mf, ucf};
+use botify_train::{als, ease, i2i, item2vec, mf, ucf};
 use clap::{Args, Subcommand};
 use std::path::PathBuf;
 
@@ -23,6 +23,8 @@ pub enum TrainCommand {
     Mf(MfArgs),
     /// Implicit-feedback ALS (per-user lists).
     Als(AlsArgs),
+    /// EASE: closed-form item-item weights over the most-liked tracks (per-user lists).
+    Ease(EaseArgs),
     /// Neural contextual item-to-item model (per-track lists weighted by predicted listen time).
     Contextual(ContextualArgs),
     /// item2vec: skip-gram with negative sampling over sessions (per-track lists by cosine).
@@ -163,6 +165,19 @@ pub struct ContextualArgs {
     /// Tracks seen fewer times than this in the pairs get no list and are nobody's neighbour.
     #[arg(long, default_value_t = contextual::Params::default().min_count)]
     min_count: usize,
+}
+
+#[derive(Args)]
+pub struct EaseArgs {
+    #[command(flatten)]
+    c: Common,
+    /// λ, the L2 penalty on the item-item weights.
+    #[arg(long, default_value_t = ease::Params::default().l2)]
+    l2: f64,
+    /// Rank the tracks liked by the most users, at most this many (memory grows as the square,
+    /// time as the cube).
+    #[arg(long, default_value_t = ease::Params::default().max_items)]
+    max_items: usize,
 }
 
 #[derive(Args)]
@@ -323,6 +338,14 @@ fn spec(cmd: TrainCommand) -> (ModelSpec, Common) {
                 seed: a.c.seed,
             };
             (ModelSpec::Contextual(p), a.c)
+        }
+        TrainCommand::Ease(a) => {
+            let p = ease::Params {
+                l2: a.l2,
+                max_items: a.max_items,
+                threshold: a.c.threshold,
+            };
+            (ModelSpec::Ease(p), a.c)
         }
         TrainCommand::Item2vec(a) => {
             let p = item2vec::Params {

@@ -48,6 +48,7 @@ fn every_trainer_writes_what_the_service_serves() {
             vec!["--factors", "8", "--iterations", "3"],
             out("als.jsonl"),
         ),
+        ("ease", vec!["--max-items", "500"], out("ease.jsonl")),
         (
             "mf",
             vec!["--factors", "8", "--epochs", "3", "--loss", "bpr"],
@@ -187,6 +188,7 @@ fn every_trainer_writes_what_the_service_serves() {
         spec("sequential", "ucf.jsonl"),
         spec("indexed", "als.jsonl"),
         spec("indexed", "mf.jsonl"),
+        spec("sequential", "ease.jsonl"),
         spec("sequential", "dssm.jsonl"),
         spec("history_list", "difm.jsonl"),
         format!(
@@ -201,7 +203,10 @@ fn every_trainer_writes_what_the_service_serves() {
         .map(|x| RecommenderSpec::parse_cli(x).unwrap())
         .collect();
     let cat = Arc::new(Catalog::load(&catalog).unwrap());
-    Router::build(ExperimentsConfig::split("ALL", specs), cat).unwrap();
+    // At most 10 treatments per experiment.
+    for chunk in specs.chunks(6) {
+        Router::build(ExperimentsConfig::split("ALL", chunk.to_vec()), cat.clone()).unwrap();
+    }
 
     // eval compares several files on the same split.
     let (ok, stdout, err) = botify(&[
@@ -285,6 +290,7 @@ fn bad_training_input_is_a_clear_error() {
         (vec!["train", "als", "--logs", l, "--factors", "0", "--out", o], "factors must be at least 1"),
         (vec!["train", "i2i", "--logs", l, "--k", "0", "--out", o], "k must be at least 1"),
         (vec!["train", "item2vec", "--logs", l, "--negatives", "0", "--out", o], "negatives must be at least 1"),
+        (vec!["train", "ease", "--logs", l, "--max-items", "1", "--out", o], "max_items 1"),
         (vec!["train", "item2vec", "--logs", l, "--subsample=-1", "--out", o], "subsample -1"),
         (vec!["train", "ucf", "--logs", l, "--threshold", "2", "--out", o], "threshold 2"),
         (vec!["train", "difm", "--logs", l, "--catalog", s(&cat), "--candidates", s(&missing), "--components", "2000", "--out", o], "components"),

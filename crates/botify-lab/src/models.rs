@@ -12,7 +12,7 @@ use botify_neural::{contextual, difm, dssm};
 use botify_train::dataset::{Dataset, Split};
 use botify_train::metrics::{Metrics, evaluate};
 use botify_train::search::search_mf;
-use botify_train::{als, i2i, item2vec, mf, output, toppop, ucf};
+use botify_train::{als, ease, i2i, item2vec, mf, output, toppop, ucf};
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
 use std::time::Instant;
@@ -83,6 +83,8 @@ pub enum ModelSpec {
     Ucf(ucf::Params),
     /// Implicit-feedback ALS (per-user lists).
     Als(als::Params),
+    /// EASE: closed-form item-item weights over the most-liked tracks (per-user lists).
+    Ease(ease::Params),
     /// Matrix factorisation, LightFM-style (per-user lists).
     Mf(MfSpec),
     /// Neural contextual item-to-item model (per-track lists weighted by predicted listen time).
@@ -121,6 +123,7 @@ impl ModelSpec {
             ModelSpec::I2i(_) => "i2i",
             ModelSpec::Ucf(_) => "ucf",
             ModelSpec::Als(_) => "als",
+            ModelSpec::Ease(_) => "ease",
             ModelSpec::Mf(_) => "mf",
             ModelSpec::Contextual(_) => "contextual",
             ModelSpec::Item2vec(_) => "item2vec",
@@ -149,6 +152,7 @@ impl ModelSpec {
                     .and(finite("learning rate", p.learning_rate, 0.0, true))
                     .and(finite("l2", p.l2, 0.0, false))
             }
+            ModelSpec::Ease(p) => p.validate().map_err(Error::from),
             ModelSpec::Contextual(p) => p.validate().map_err(Error::from),
             ModelSpec::Item2vec(p) => p.validate().map_err(Error::from),
             ModelSpec::Dssm(p) => p.validate().map_err(Error::from),
@@ -473,6 +477,14 @@ pub fn train(
             model.save(&weights)?;
             track_lists(out, &model.neighbours(s.k), &mut t)?;
             t.files.push(weights);
+        }
+        ModelSpec::Ease(p) => {
+            let clock = Instant::now();
+            let model = ease::fit(data.train, p)?;
+            t.training_seconds = clock.elapsed().as_secs_f64();
+            t.steps = 1;
+            let lists = model.recommend(&data.train.heard(), s.k);
+            user_lists(data, out, &lists, &mut t)?;
         }
         ModelSpec::Item2vec(p) => {
             // The learning curve: held-out next tracks (liked) among each track's neighbours.

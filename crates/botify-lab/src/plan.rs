@@ -7,7 +7,7 @@ use crate::models::{DifmSpec, MfSpec, ModelSpec, Settings};
 use crate::{Error, Result};
 use botify_core::generate::WorldParams;
 use botify_recs::spec::RecommenderSpec;
-use botify_train::{als, i2i, item2vec, mf, ucf};
+use botify_train::{als, ease, i2i, item2vec, mf, ucf};
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
 
@@ -55,6 +55,8 @@ pub enum Model {
     Contextual,
     /// item2vec neighbours (`train.item2vec`).
     Item2vec,
+    /// EASE per-user lists (`train.ease`).
+    Ease,
     /// The two-tower DSSM (`train.dssm`).
     Dssm,
     /// DIFM re-ranking MF's lists (`train.difm`; needs `mf` earlier in `models`).
@@ -73,6 +75,7 @@ impl Model {
             Model::MfFeatures => "models/mf_features.jsonl",
             Model::Contextual => "models/i2i_nn.jsonl",
             Model::Item2vec => "models/item2vec.jsonl",
+            Model::Ease => "models/ease.jsonl",
             Model::Dssm => "models/dssm.jsonl",
             Model::Difm => "models/difm.jsonl",
         }
@@ -98,6 +101,8 @@ pub struct TrainPlan {
     pub contextual: botify_neural::contextual::Params,
     /// item2vec's parameters (dim, window, negatives, epochs, the sentences' threshold, …).
     pub item2vec: item2vec::Params,
+    /// EASE's parameters (l2, max_items); its threshold is `threshold`.
+    pub ease: ease::Params,
     /// The DSSM's parameters (dim, epochs, batch, temperature, …).
     pub dssm: botify_neural::dssm::Params,
     /// DIFM's parameters (dim, heads, hidden, components, positive, negative, …).
@@ -189,6 +194,7 @@ impl Default for TrainPlan {
             mf_search: 0,
             contextual: botify_neural::contextual::Params::default(),
             item2vec: item2vec::Params::default(),
+            ease: ease::Params::default(),
             dssm: botify_neural::dssm::Params::default(),
             difm: botify_neural::difm::Params::default(),
         }
@@ -325,6 +331,10 @@ impl Plan {
             Model::Contextual => ModelSpec::Contextual(botify_neural::contextual::Params {
                 seed,
                 ..t.contextual.clone()
+            }),
+            Model::Ease => ModelSpec::Ease(ease::Params {
+                threshold: t.threshold,
+                ..t.ease
             }),
             Model::Item2vec => ModelSpec::Item2vec(item2vec::Params { seed, ..t.item2vec }),
             Model::Dssm => ModelSpec::Dssm(botify_neural::dssm::Params {

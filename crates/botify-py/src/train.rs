@@ -24,6 +24,7 @@ fn default_spec(name: &str, candidates: Option<PathBuf>) -> PyResult<ModelSpec> 
         }),
         "contextual" => ModelSpec::Contextual(Default::default()),
         "item2vec" => ModelSpec::Item2vec(Default::default()),
+        "ease" => ModelSpec::Ease(Default::default()),
         "dssm" => ModelSpec::Dssm(Default::default()),
         "difm" => ModelSpec::Difm(DifmSpec {
             params: Default::default(),
@@ -32,7 +33,7 @@ fn default_spec(name: &str, candidates: Option<PathBuf>) -> PyResult<ModelSpec> 
         }),
         _ => {
             return Err(err(format!(
-                "unknown model {name:?}: toppop, i2i, ucf, als, mf, contextual, item2vec, dssm, difm"
+                "unknown model {name:?}: toppop, i2i, ucf, als, mf, ease, contextual, item2vec, dssm, difm"
             )));
         }
     })
