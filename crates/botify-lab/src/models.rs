@@ -105,14 +105,12 @@ fn positive(name: &str, v: usize) -> Result<()> {
 }
 
 fn finite(name: &str, v: f32, min: f32, open: bool) -> Result<()> {
-    let ok = v.is_finite() && if open { v > min } else { v >= min };
-    if !ok {
-        let bound = if open { ">" } else { "≥" };
-        return Err(Error::Invalid(format!(
-            "{name} {v} must be a finite number {bound} {min}"
-        )));
-    }
-    Ok(())
+    Ok(botify_train::check::finite(
+        name,
+        f64::from(v),
+        f64::from(min),
+        !open,
+    )?)
 }
 
 impl ModelSpec {

@@ -36,25 +36,14 @@ impl Default for Params {
 
 impl Params {
     pub fn validate(&self) -> Result<()> {
-        if !(self.l2.is_finite() && self.l2 > 0.0) {
-            return Err(Error::Invalid(format!(
-                "l2 {} must be a finite number > 0",
-                self.l2
-            )));
-        }
+        crate::check::finite("l2", self.l2, 0.0, false)?;
         if self.max_items < 2 || self.max_items > 20_000 {
             return Err(Error::Invalid(format!(
                 "max_items {} must be in 2..=20000 (memory grows as its square)",
                 self.max_items
             )));
         }
-        if !(0.0..=1.0).contains(&self.threshold) {
-            return Err(Error::Invalid(format!(
-                "threshold {} is not in [0, 1]",
-                self.threshold
-            )));
-        }
-        Ok(())
+        crate::check::threshold("threshold", self.threshold)
     }
 }
 

@@ -73,25 +73,9 @@ impl Params {
                 return Err(Error::Invalid(format!("{name} must be at least 1")));
             }
         }
-        if !(self.learning_rate.is_finite() && self.learning_rate > 0.0) {
-            return Err(Error::Invalid(format!(
-                "learning rate {} must be a finite number > 0",
-                self.learning_rate
-            )));
-        }
-        if !(0.0..=1.0).contains(&self.threshold) {
-            return Err(Error::Invalid(format!(
-                "threshold {} is not in [0, 1]",
-                self.threshold
-            )));
-        }
-        if !(self.subsample.is_finite() && self.subsample >= 0.0) {
-            return Err(Error::Invalid(format!(
-                "subsample {} must be a finite number ≥ 0",
-                self.subsample
-            )));
-        }
-        Ok(())
+        crate::check::finite("learning rate", f64::from(self.learning_rate), 0.0, false)?;
+        crate::check::threshold("threshold", self.threshold)?;
+        crate::check::finite("subsample", f64::from(self.subsample), 0.0, true)
     }
 }
 

@@ -25,3 +25,28 @@ pub enum Error {
     Invalid(String),
 }
 pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// Parameter checks shared by the trainers; errors name the parameter.
+pub mod check {
+    use super::{Error, Result};
+
+    /// A listen-time threshold in [0, 1].
+    pub fn threshold(name: &str, v: f32) -> Result<()> {
+        if !(0.0..=1.0).contains(&v) {
+            return Err(Error::Invalid(format!("{name} {v} is not in [0, 1]")));
+        }
+        Ok(())
+    }
+
+    /// A finite number above `min` (or at least `min` when `inclusive`).
+    pub fn finite(name: &str, v: f64, min: f64, inclusive: bool) -> Result<()> {
+        let ok = v.is_finite() && if inclusive { v >= min } else { v > min };
+        if !ok {
+            let bound = if inclusive { "≥" } else { ">" };
+            return Err(Error::Invalid(format!(
+                "{name} {v} must be a finite number {bound} {min}"
+            )));
+        }
+        Ok(())
+    }
+}
