@@ -34,6 +34,7 @@ __all__ = [
     "item2vec",
     "dssm",
     "difm",
+    "dpp",
     "read_lists",
 ]
 
@@ -158,3 +159,4 @@ ease = _trainer("ease", "EASE (closed-form item-item weights over the most-liked
 item2vec = _trainer("item2vec", "item2vec (skip-gram with negative sampling over sessions)")
 dssm = _trainer("dssm", "the two-tower DSSM")
 difm = _trainer("difm", "DIFM re-ranking of candidate lists")
+dpp = _trainer("dpp", "DPP diversity re-ranking of per-user or per-track lists (by artist and genre)")

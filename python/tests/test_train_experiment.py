@@ -27,6 +27,18 @@ def test_trainers_write_the_service_files_and_report(world, log, tmp_path):
     assert len(i2v.curve) == 3 and 0 <= i2v.metrics["recall"] <= 1 and i2v.lists
     ease = botify.train.ease(log, tmp_path / "ease.jsonl", l2=20.0, max_items=500)
     assert ease.metrics["precision"] > 0 and ease.lists
+    # DPP spreads ALS's lists over artists: every list keeps its tracks, and its first ten hold
+    # at least as many artists as ALS's.
+    spread = botify.train.dpp(log, tmp_path / "dpp.jsonl", candidates=als.file,
+                              catalog=world.dir / "tracks.json", theta=0.5)
+    assert spread.candidates_metrics is not None
+    artist = dict(zip(world.tracks["track"], world.tracks["artist"]))
+    artists = {"als": 0, "dpp": 0}
+    for user, ranked in spread.lists.items():
+        assert sorted(ranked) == sorted(lists[user]), user
+        artists["dpp"] += len({artist[t] for t in ranked[:10]})
+        artists["als"] += len({artist[t] for t in lists[user][:10]})
+    assert artists["dpp"] >= artists["als"], artists
     top = botify.train.toppop(log, tmp_path / "top.json", k=20)
     assert len(top.lists[-1]) == 20
     # What was trained is served: a treatment reading the file beats nothing worse than random.

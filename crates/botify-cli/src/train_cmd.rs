@@ -4,10 +4,10 @@
 use crate::ui::{self, Named};
 use anyhow::{Result, bail};
 use botify_lab::logs::{DEFAULT_HOLDOUT, Loaded, load};
-use botify_lab::models::{DifmSpec, MfSpec, ModelSpec, Settings, TrainData, train};
+use botify_lab::models::{DifmSpec, DppSpec, MfSpec, ModelSpec, Settings, TrainData, train};
 use botify_neural::{contextual, difm, dssm};
 use botify_train::metrics::Metrics;
-use botify_train::{als, ease, i2i, item2vec, mf, ucf};
+use botify_train::{als, dpp, ease, i2i, item2vec, mf, ucf};
 use clap::{Args, Subcommand};
 use std::path::PathBuf;
 
@@ -33,6 +33,9 @@ pub enum TrainCommand {
     Dssm(DssmArgs),
     /// DIFM listen/skip classifier re-ranking per-user candidate lists (per-user lists).
     Difm(DifmArgs),
+    /// DPP diversity re-ranking of per-user or per-track lists by artist and genre (the same
+    /// kind of lists).
+    Dpp(DppArgs),
 }
 
 #[derive(Args, Clone)]
@@ -228,6 +231,27 @@ pub struct DssmArgs {
 }
 
 #[derive(Args)]
+pub struct DppArgs {
+    #[command(flatten)]
+    c: Common,
+    /// Per-user or per-track lists to re-rank (e.g. `botify train als`'s or `contextual`'s).
+    #[arg(long)]
+    candidates: PathBuf,
+    /// Re-rank each list's first tracks, this many.
+    #[arg(long, default_value_t = dpp::Params::default().depth)]
+    depth: usize,
+    /// Relevance against diversity in [0, 1): lower spreads artists more.
+    #[arg(long, default_value_t = dpp::Params::default().theta)]
+    theta: f64,
+    /// Similarity of two tracks by the same artist (weight; 0 ignores artists).
+    #[arg(long, default_value_t = dpp::Params::default().artist)]
+    artist: f64,
+    /// Similarity of two tracks of the same genre (weight).
+    #[arg(long, default_value_t = dpp::Params::default().genre)]
+    genre: f64,
+}
+
+#[derive(Args)]
 pub struct DifmArgs {
     #[command(flatten)]
     c: Common,
@@ -372,6 +396,19 @@ fn spec(cmd: TrainCommand) -> (ModelSpec, Common) {
                 ..Default::default()
             };
             (ModelSpec::Dssm(p), a.c)
+        }
+        TrainCommand::Dpp(a) => {
+            let params = dpp::Params {
+                depth: a.depth,
+                theta: a.theta,
+                artist: a.artist,
+                genre: a.genre,
+            };
+            let s = DppSpec {
+                params,
+                candidates: a.candidates,
+            };
+            (ModelSpec::Dpp(s), a.c)
         }
         TrainCommand::Difm(a) => {
             let d = difm::Params::default();

@@ -89,6 +89,9 @@ fn every_trainer_writes_what_the_service_serves() {
         "--candidates", s(&candidates), "--dim", "8", "--heads", "2", "--head-dim", "4",
         "--hidden", "16,8", "--components", "20", "--epochs", "3", "--patience", "5", "--k", "50",
     ];
+    let (als_lists, nn_lists) = (out("als.jsonl"), out("i2i_nn.jsonl"));
+    let dpp_users = vec!["--candidates", s(&als_lists)];
+    let dpp_tracks = vec!["--candidates", s(&nn_lists), "--theta", "0.5"];
     let runs = runs
         .into_iter()
         .chain([
@@ -96,6 +99,8 @@ fn every_trainer_writes_what_the_service_serves() {
             ("item2vec", item2vec, out("item2vec.jsonl")),
             ("dssm", dssm, out("dssm.jsonl")),
             ("difm", difm, out("difm.jsonl")),
+            ("dpp", dpp_users, out("dpp.jsonl")),
+            ("dpp", dpp_tracks, out("dpp_nn.jsonl")),
         ])
         .collect::<Vec<_>>();
     for (model, extra, file) in &runs {
@@ -113,7 +118,7 @@ fn every_trainer_writes_what_the_service_serves() {
         let (ok, stdout, err) = botify(&args);
         assert!(ok, "{model} {extra:?}: {err}");
         assert!(file.exists(), "{model}: no {}", file.display());
-        if !["i2i", "contextual"].contains(model) {
+        if !["i2i", "contextual"].contains(model) && !file.ends_with("dpp_nn.jsonl") {
             assert!(
                 stdout.contains("precision@10") || err.contains("precision@10"),
                 "{model}: {stdout}{err}"
@@ -152,6 +157,20 @@ fn every_trainer_writes_what_the_service_serves() {
             })
             .collect()
     };
+    // DPP re-orders ALS's lists without adding or dropping a track.
+    let (als_lists, dpp_lists) = (read_lists("als.jsonl"), read_lists("dpp.jsonl"));
+    assert_eq!(als_lists.len(), dpp_lists.len());
+    for (u, ranked) in &dpp_lists {
+        let (mut a, mut b) = (ranked.clone(), als_lists[u].clone());
+        a.sort_unstable();
+        b.sort_unstable();
+        assert_eq!(a, b, "user {u}");
+    }
+    let per_track = std::fs::read_to_string(out("dpp_nn.jsonl")).unwrap();
+    assert!(
+        per_track.starts_with("{\"track\""),
+        "per-track in, per-track out"
+    );
     let (mf_lists, difm_lists) = (read_lists("mf.jsonl"), read_lists("difm.jsonl"));
     assert_eq!(mf_lists.len(), difm_lists.len());
     let difm = botify_neural::difm::Model::load(&out("difm.model.safetensors")).unwrap();
@@ -291,6 +310,8 @@ fn bad_training_input_is_a_clear_error() {
         (vec!["train", "i2i", "--logs", l, "--k", "0", "--out", o], "k must be at least 1"),
         (vec!["train", "item2vec", "--logs", l, "--negatives", "0", "--out", o], "negatives must be at least 1"),
         (vec!["train", "ease", "--logs", l, "--max-items", "1", "--out", o], "max_items 1"),
+        (vec!["train", "dpp", "--logs", l, "--catalog", s(&cat), "--candidates", s(&missing), "--theta", "1", "--out", o], "theta 1"),
+        (vec!["train", "dpp", "--logs", l, "--candidates", s(&missing), "--out", o], "--catalog"),
         (vec!["train", "item2vec", "--logs", l, "--subsample=-1", "--out", o], "subsample -1"),
         (vec!["train", "ucf", "--logs", l, "--threshold", "2", "--out", o], "threshold 2"),
         (vec!["train", "difm", "--logs", l, "--catalog", s(&cat), "--candidates", s(&missing), "--components", "2000", "--out", o], "components"),

@@ -68,7 +68,7 @@ impl Holdout {
 }
 
 /// Whether a JSON-lines file holds per-track lists (its first record has a `track` field).
-fn per_track(text: &str) -> bool {
+pub(crate) fn per_track(text: &str) -> bool {
     text.lines()
         .find(|l| !l.trim().is_empty())
         .and_then(|l| serde_json::from_str::<serde_json::Value>(l).ok())

@@ -12,7 +12,8 @@ use botify_neural::{contextual, difm, dssm};
 use botify_train::dataset::{Dataset, Split};
 use botify_train::metrics::{Metrics, evaluate};
 use botify_train::search::search_mf;
-use botify_train::{als, ease, i2i, item2vec, mf, output, toppop, ucf};
+use botify_train::{als, dpp, ease, i2i, item2vec, mf, output, toppop, ucf};
+use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
 use std::time::Instant;
@@ -71,6 +72,14 @@ pub struct DifmSpec {
     pub candidates: PathBuf,
 }
 
+/// DPP diversity re-ranking of a list file (per-user or per-track).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct DppSpec {
+    pub params: dpp::Params,
+    /// The lists to re-rank (e.g. ALS's or the contextual model's output).
+    pub candidates: PathBuf,
+}
+
 /// A model and its parameters.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -95,6 +104,9 @@ pub enum ModelSpec {
     Dssm(dssm::Params),
     /// DIFM listen/skip classifier re-ranking candidate lists (per-user lists).
     Difm(DifmSpec),
+    /// DPP diversity re-ranking of per-user or per-track lists (artist and genre from the
+    /// catalogue).
+    Dpp(DppSpec),
 }
 
 fn positive(name: &str, v: usize) -> Result<()> {
@@ -127,6 +139,7 @@ impl ModelSpec {
             ModelSpec::Item2vec(_) => "item2vec",
             ModelSpec::Dssm(_) => "dssm",
             ModelSpec::Difm(_) => "difm",
+            ModelSpec::Dpp(_) => "dpp",
         }
     }
 
@@ -155,6 +168,7 @@ impl ModelSpec {
             ModelSpec::Item2vec(p) => p.validate().map_err(Error::from),
             ModelSpec::Dssm(p) => p.validate().map_err(Error::from),
             ModelSpec::Difm(s) => s.params.validate().map_err(Error::from),
+            ModelSpec::Dpp(s) => s.params.validate().map_err(Error::from),
         };
         r.map_err(|e| Error::Invalid(format!("{name}: {e}")))
     }
@@ -162,7 +176,7 @@ impl ModelSpec {
     /// Whether the model needs the catalogue (track metadata as features).
     pub fn needs_catalog(&self) -> bool {
         match self {
-            ModelSpec::Difm(_) => true,
+            ModelSpec::Difm(_) | ModelSpec::Dpp(_) => true,
             ModelSpec::Mf(s) => !s.params.features.is_empty(),
             _ => false,
         }
@@ -526,6 +540,51 @@ pub fn train(
             let lists = model.recommend(&heard, s.k).into_iter().collect();
             user_lists(data, out, &lists, &mut t)?;
             t.files.push(weights);
+        }
+        ModelSpec::Dpp(d) => {
+            let catalog = data
+                .catalog
+                .ok_or_else(|| Error::Invalid("dpp needs the catalogue".into()))?;
+            let features = dpp::Features::from_catalog(catalog);
+            let clock = Instant::now();
+            let text =
+                std::fs::read_to_string(&d.candidates).map_err(|e| Error::io(&d.candidates, e))?;
+            if crate::eval::per_track(&text) {
+                let lists =
+                    botify_recs::data::TrackLists::parse(&d.candidates, &text, data.train.tracks)?;
+                let anchors: Vec<TrackId> = (0..data.train.tracks as TrackId)
+                    .filter(|&t| lists.get(t).is_some())
+                    .collect();
+                let ranked: Vec<(TrackId, Vec<(TrackId, f32)>)> = anchors
+                    .par_iter()
+                    .map(|&a| {
+                        let (list, w) = (lists.get(a).unwrap_or_default(), lists.weights(a));
+                        let order = dpp::rerank(list, w, &features, &d.params);
+                        let weight = |t: TrackId| {
+                            w.and_then(|w| list.iter().position(|&x| x == t).map(|i| w[i]))
+                                .unwrap_or(1.0)
+                        };
+                        let top = order.into_iter().take(s.k).map(|t| (t, weight(t)));
+                        (a, top.collect())
+                    })
+                    .collect();
+                t.training_seconds = clock.elapsed().as_secs_f64();
+                track_lists(out, &ranked, &mut t)?;
+            } else {
+                let given = candidate_lists(&d.candidates, data.train.tracks)?;
+                let ranked: FastMap<UserId, Vec<TrackId>> = given
+                    .par_iter()
+                    .map(|(u, list)| {
+                        let order = dpp::rerank(list, None, &features, &d.params);
+                        (*u, order.into_iter().take(s.k).collect())
+                    })
+                    .collect();
+                t.training_seconds = clock.elapsed().as_secs_f64();
+                let given: FastMap<UserId, Vec<TrackId>> = given.into_iter().collect();
+                t.candidates_metrics = data.held_out(&given);
+                user_lists(data, out, &ranked, &mut t)?;
+            }
+            t.steps = 1;
         }
         ModelSpec::Difm(d) => {
             let p = &d.params;

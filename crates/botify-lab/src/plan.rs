@@ -3,11 +3,11 @@
 //! prints them), unknown fields are errors, and [`Plan::validate`] checks everything that can be
 //! checked before anything runs.
 
-use crate::models::{DifmSpec, MfSpec, ModelSpec, Settings};
+use crate::models::{DifmSpec, DppSpec, MfSpec, ModelSpec, Settings};
 use crate::{Error, Result};
 use botify_core::generate::WorldParams;
 use botify_recs::spec::RecommenderSpec;
-use botify_train::{als, ease, i2i, item2vec, mf, ucf};
+use botify_train::{als, dpp, ease, i2i, item2vec, mf, ucf};
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
 
@@ -61,6 +61,9 @@ pub enum Model {
     Dssm,
     /// DIFM re-ranking MF's lists (`train.difm`; needs `mf` earlier in `models`).
     Difm,
+    /// DPP diversity re-ranking of `train.dpp_source`'s lists (`train.dpp`; the source must come
+    /// earlier in `models`).
+    Dpp,
 }
 
 impl Model {
@@ -78,6 +81,7 @@ impl Model {
             Model::Ease => "models/ease.jsonl",
             Model::Dssm => "models/dssm.jsonl",
             Model::Difm => "models/difm.jsonl",
+            Model::Dpp => "models/dpp.jsonl",
         }
     }
 }
@@ -107,6 +111,10 @@ pub struct TrainPlan {
     pub dssm: botify_neural::dssm::Params,
     /// DIFM's parameters (dim, heads, hidden, components, positive, negative, …).
     pub difm: botify_neural::difm::Params,
+    /// DPP re-ranking's parameters (depth, theta, artist, genre).
+    pub dpp: dpp::Params,
+    /// The model whose lists `dpp` re-ranks.
+    pub dpp_source: Model,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -197,6 +205,8 @@ impl Default for TrainPlan {
             ease: ease::Params::default(),
             dssm: botify_neural::dssm::Params::default(),
             difm: botify_neural::difm::Params::default(),
+            dpp: dpp::Params::default(),
+            dpp_source: Model::Als,
         }
     }
 }
@@ -341,6 +351,10 @@ impl Plan {
                 seed,
                 ..t.dssm.clone()
             }),
+            Model::Dpp => ModelSpec::Dpp(DppSpec {
+                params: t.dpp,
+                candidates: run.join(t.dpp_source.file()),
+            }),
             Model::Difm => ModelSpec::Difm(DifmSpec {
                 params: botify_neural::difm::Params {
                     seed,
@@ -400,6 +414,19 @@ impl Plan {
                     "train.models: difm re-ranks mf's lists, so mf must come before difm",
                 ));
             }
+            if m == Model::Dpp {
+                let source = self.train.dpp_source;
+                if matches!(source, Model::Toppop | Model::Dpp) {
+                    return Err(invalid(format!(
+                        "train.dpp_source: dpp re-ranks per-user or per-track lists, not {source:?}'s output"
+                    )));
+                }
+                if !models[..at].contains(&source) {
+                    return Err(invalid(format!(
+                        "train.models: dpp re-ranks {source:?}'s lists (train.dpp_source), so it must come before dpp"
+                    )));
+                }
+            }
         }
         let produced: Vec<&str> = models.iter().map(|m| m.file()).collect();
         for (i, spec) in std::iter::once(&self.ab.control)
@@ -447,7 +474,7 @@ mod tests {
     #[test]
     fn bad_plans_name_the_field() {
         type Edit = fn(&mut Plan);
-        let cases: [(&str, Edit); 6] = [
+        let cases: [(&str, Edit); 7] = [
             ("ab.confidence", |p| p.ab.confidence = 1.0),
             ("ab: episodes", |p| p.ab.days = 0),
             ("train.models[", |p| p.train.contextual.epochs = 0),
@@ -458,6 +485,9 @@ mod tests {
                 p.train.models = vec![Model::Toppop];
             }),
             ("train: threshold", |p| p.train.threshold = f32::NAN),
+            ("must come before dpp", |p| {
+                p.train.models = vec![Model::Dpp, Model::Als]
+            }),
         ];
         for (want, edit) in cases {
             let mut p = Plan::default();

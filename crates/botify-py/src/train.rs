@@ -3,7 +3,7 @@
 
 use crate::{err, progress};
 use botify_lab::logs::load;
-use botify_lab::models::{DifmSpec, MfSpec, ModelSpec, Settings, TrainData, train as fit};
+use botify_lab::models::{DifmSpec, DppSpec, MfSpec, ModelSpec, Settings, TrainData, train as fit};
 use botify_lab::observer::{EpochReport, Observer};
 use pyo3::prelude::*;
 use pyo3::types::PyDict;
@@ -26,6 +26,11 @@ fn default_spec(name: &str, candidates: Option<PathBuf>) -> PyResult<ModelSpec> 
         "item2vec" => ModelSpec::Item2vec(Default::default()),
         "ease" => ModelSpec::Ease(Default::default()),
         "dssm" => ModelSpec::Dssm(Default::default()),
+        "dpp" => ModelSpec::Dpp(DppSpec {
+            params: Default::default(),
+            candidates: candidates
+                .ok_or_else(|| err("dpp re-ranks lists: give candidates=PATH"))?,
+        }),
         "difm" => ModelSpec::Difm(DifmSpec {
             params: Default::default(),
             candidates: candidates
@@ -33,7 +38,7 @@ fn default_spec(name: &str, candidates: Option<PathBuf>) -> PyResult<ModelSpec> 
         }),
         _ => {
             return Err(err(format!(
-                "unknown model {name:?}: toppop, i2i, ucf, als, mf, ease, contextual, item2vec, dssm, difm"
+                "unknown model {name:?}: toppop, i2i, ucf, als, mf, ease, contextual, item2vec, dssm, difm, dpp"
             )));
         }
     })

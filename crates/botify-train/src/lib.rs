@@ -4,6 +4,7 @@
 
 pub mod als;
 pub mod dataset;
+pub mod dpp;
 pub mod ease;
 pub mod i2i;
 pub mod item2vec;
