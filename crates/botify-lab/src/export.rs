@@ -74,6 +74,11 @@ pub fn export_parquet(
         },
     )?;
     let experiments: Vec<String> = experiments.into_iter().collect();
+    let column: BTreeMap<&str, usize> = experiments
+        .iter()
+        .enumerate()
+        .map(|(i, e)| (e.as_str(), i))
+        .collect();
     let schema = schema(&experiments)?;
     let props = Arc::new(
         WriterProperties::builder()
@@ -118,7 +123,7 @@ pub fn export_parquet(
                         &experiments,
                     )?),
                 };
-                part.push(&v);
+                part.push(&v, &column);
                 if part.rows.len() >= ROW_GROUP {
                     part.flush()?;
                 }
@@ -228,7 +233,6 @@ struct Partition {
     /// Treatment names met so far, as shared byte arrays (cloning one is a reference count).
     names: Vec<ByteArray>,
     index: std::collections::HashMap<String, u32>,
-    columns: BTreeMap<String, usize>,
     total: u64,
 }
 
@@ -257,16 +261,12 @@ impl Partition {
             treatments: vec![Vec::new(); experiments.len()],
             names: Vec::new(),
             index: Default::default(),
-            columns: experiments
-                .iter()
-                .enumerate()
-                .map(|(i, e)| (e.clone(), i))
-                .collect(),
             total: 0,
         })
     }
 
-    fn push(&mut self, v: &EventView) {
+    /// Buffers one event; `column` maps an experiment to its index among the experiment columns.
+    fn push(&mut self, v: &EventView, column: &BTreeMap<&str, usize>) {
         self.rows.push(Row {
             last: v.last,
             timestamp: v.timestamp as i64,
@@ -280,7 +280,7 @@ impl Partition {
             t.push(None);
         }
         for (k, treatment) in v.pairs() {
-            let Some(&col) = self.columns.get(k) else {
+            let Some(&col) = column.get(k) else {
                 continue;
             };
             let id = match self.index.get(treatment) {

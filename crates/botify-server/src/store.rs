@@ -133,27 +133,27 @@ impl RedisTarget {
             .map_err(|e| Error::Redis(format!("bad cluster node URLs {}: {e}", urls.join(","))))
     }
 
-    /// A blocking `GET`/`SET` on one key, for data files (never on the request path).
-    fn blocking<T: redis::FromRedisValue>(&self, cmd: &redis::Cmd) -> Result<T> {
+    /// A blocking connection for data files (never on the request path): one server, or the
+    /// cluster (which routes each single-key command to its node).
+    fn blocking(&self) -> Result<Box<dyn redis::ConnectionLike>> {
         let fail = |e: redis::RedisError| Error::Redis(format!("{}: {e}", self.describe()));
-        match self {
+        Ok(match self {
             RedisTarget::Single(url) => {
                 let client = redis::Client::open(url.as_str())
                     .map_err(|e| Error::Redis(format!("bad URL {url:?}: {e}")))?;
-                let mut c = client
+                let c = client
                     .get_connection_with_timeout(Duration::from_millis(500))
                     .map_err(fail)?;
                 c.set_read_timeout(Some(Duration::from_secs(2)))
                     .map_err(fail)?;
-                cmd.query(&mut c).map_err(fail)
+                Box::new(c)
             }
-            RedisTarget::Cluster(urls) => {
-                let mut c = Self::cluster_client(urls, Duration::from_secs(2))?
+            RedisTarget::Cluster(urls) => Box::new(
+                Self::cluster_client(urls, Duration::from_secs(2))?
                     .get_connection()
-                    .map_err(fail)?;
-                cmd.query(&mut c).map_err(fail)
-            }
-        }
+                    .map_err(fail)?,
+            ),
+        })
     }
 }
 
@@ -460,8 +460,13 @@ pub fn redis_data_source(
     Ok(std::sync::Arc::new(move |path: &std::path::Path| {
         let local =
             || std::fs::read_to_string(path).map_err(|e| botify_core::Error::io(path, e).into());
-        let get = redis::cmd("GET").arg(data_key(path)).clone();
-        match target.blocking::<Option<String>>(&get) {
+        let shared = target.blocking().and_then(|mut c| {
+            redis::cmd("GET")
+                .arg(data_key(path))
+                .query::<Option<String>>(c.as_mut())
+                .map_err(|e| Error::Redis(format!("{}: {e}", target.describe())))
+        });
+        match shared {
             Ok(Some(text)) => Ok(text),
             Ok(None) => local(),
             Err(e) => {
@@ -481,12 +486,14 @@ pub fn push_data(
     target: &RedisTarget,
     files: &[std::path::PathBuf],
 ) -> Result<Vec<(std::path::PathBuf, usize)>> {
+    let mut c = target.blocking()?;
     let mut out = Vec::new();
     for f in files {
         let text = std::fs::read_to_string(f).map_err(|e| botify_core::Error::io(f, e))?;
-        let set = redis::cmd("SET").arg(data_key(f)).arg(&text).clone();
-        target
-            .blocking::<()>(&set)
+        redis::cmd("SET")
+            .arg(data_key(f))
+            .arg(&text)
+            .query::<()>(c.as_mut())
             .map_err(|e| Error::Redis(format!("SET {}: {e}", data_key(f))))?;
         out.push((f.clone(), text.len()));
     }
