@@ -30,6 +30,7 @@ __all__ = [
     "als",
     "mf",
     "ease",
+    "ips",
     "contextual",
     "item2vec",
     "dssm",
@@ -155,6 +156,7 @@ ucf = _trainer("ucf", "user-based collaborative filtering")
 als = _trainer("als", "implicit ALS")
 mf = _trainer("mf", "matrix factorisation (WARP/BPR, LightFM-style)")
 contextual = _trainer("contextual", "the neural contextual item-to-item model")
+ips = _trainer("ips", "IPS-debiased matrix factorisation (likes weighted by inverse exposure propensities)")
 ease = _trainer("ease", "EASE (closed-form item-item weights over the most-liked tracks)")
 item2vec = _trainer("item2vec", "item2vec (skip-gram with negative sampling over sessions)")
 dssm = _trainer("dssm", "the two-tower DSSM")

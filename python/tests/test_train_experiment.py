@@ -27,6 +27,8 @@ def test_trainers_write_the_service_files_and_report(world, log, tmp_path):
     assert len(i2v.curve) == 3 and 0 <= i2v.metrics["recall"] <= 1 and i2v.lists
     ease = botify.train.ease(log, tmp_path / "ease.jsonl", l2=20.0, max_items=500)
     assert ease.metrics["precision"] > 0 and ease.lists
+    ips = botify.train.ips(log, tmp_path / "ips.jsonl", factors=8, iterations=3, max_weight=5.0)
+    assert len(ips.curve) == 3 and ips.metrics["precision"] > 0 and ips.lists
     # DPP spreads ALS's lists over artists: every list keeps its tracks, and its first ten hold
     # at least as many artists as ALS's.
     spread = botify.train.dpp(log, tmp_path / "dpp.jsonl", candidates=als.file,

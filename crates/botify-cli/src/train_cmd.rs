@@ -7,7 +7,7 @@ use botify_lab::logs::{DEFAULT_HOLDOUT, Loaded, load};
 use botify_lab::models::{DifmSpec, DppSpec, MfSpec, ModelSpec, Settings, TrainData, train};
 use botify_neural::{contextual, difm, dssm};
 use botify_train::metrics::Metrics;
-use botify_train::{als, dpp, ease, i2i, item2vec, mf, ucf};
+use botify_train::{als, dpp, ease, i2i, ips, item2vec, mf, ucf};
 use clap::{Args, Subcommand};
 use std::path::PathBuf;
 
@@ -25,6 +25,9 @@ pub enum TrainCommand {
     Als(AlsArgs),
     /// EASE: closed-form item-item weights over the most-liked tracks (per-user lists).
     Ease(EaseArgs),
+    /// IPS-debiased matrix factorisation: likes weighted by the inverse of how often the logged
+    /// policy showed them (per-user lists).
+    Ips(IpsArgs),
     /// Neural contextual item-to-item model (per-track lists weighted by predicted listen time).
     Contextual(ContextualArgs),
     /// item2vec: skip-gram with negative sampling over sessions (per-track lists by cosine).
@@ -181,6 +184,26 @@ pub struct EaseArgs {
     /// time as the cube).
     #[arg(long, default_value_t = ease::Params::default().max_items)]
     max_items: usize,
+}
+
+#[derive(Args)]
+pub struct IpsArgs {
+    #[command(flatten)]
+    c: Common,
+    #[arg(long, default_value_t = ips::Params::default().factors)]
+    factors: usize,
+    #[arg(long, default_value_t = ips::Params::default().iterations)]
+    iterations: usize,
+    /// λ, the L2 penalty on both factor matrices.
+    #[arg(long, default_value_t = ips::Params::default().regularization)]
+    regularization: f32,
+    /// Confidence of a like: 1 + alpha × its listen time.
+    #[arg(long, default_value_t = ips::Params::default().alpha)]
+    alpha: f32,
+    /// Inverse propensities are clipped at this many times their median; 1 turns the
+    /// reweighting off.
+    #[arg(long, default_value_t = ips::Params::default().max_weight)]
+    max_weight: f64,
 }
 
 #[derive(Args)]
@@ -370,6 +393,18 @@ fn spec(cmd: TrainCommand) -> (ModelSpec, Common) {
                 threshold: a.c.threshold,
             };
             (ModelSpec::Ease(p), a.c)
+        }
+        TrainCommand::Ips(a) => {
+            let p = ips::Params {
+                factors: a.factors,
+                iterations: a.iterations,
+                regularization: a.regularization,
+                alpha: a.alpha,
+                max_weight: a.max_weight,
+                threshold: a.c.threshold,
+                seed: a.c.seed,
+            };
+            (ModelSpec::Ips(p), a.c)
         }
         TrainCommand::Item2vec(a) => {
             let p = item2vec::Params {

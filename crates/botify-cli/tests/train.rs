@@ -50,6 +50,11 @@ fn every_trainer_writes_what_the_service_serves() {
         ),
         ("ease", vec!["--max-items", "500"], out("ease.jsonl")),
         (
+            "ips",
+            vec!["--factors", "8", "--iterations", "3", "--max-weight", "5"],
+            out("ips.jsonl"),
+        ),
+        (
             "mf",
             vec!["--factors", "8", "--epochs", "3", "--loss", "bpr"],
             out("mf_bpr.jsonl"),
@@ -208,6 +213,7 @@ fn every_trainer_writes_what_the_service_serves() {
         spec("indexed", "als.jsonl"),
         spec("indexed", "mf.jsonl"),
         spec("sequential", "ease.jsonl"),
+        spec("sequential", "ips.jsonl"),
         spec("sequential", "dssm.jsonl"),
         spec("history_list", "difm.jsonl"),
         format!(
@@ -310,6 +316,7 @@ fn bad_training_input_is_a_clear_error() {
         (vec!["train", "i2i", "--logs", l, "--k", "0", "--out", o], "k must be at least 1"),
         (vec!["train", "item2vec", "--logs", l, "--negatives", "0", "--out", o], "negatives must be at least 1"),
         (vec!["train", "ease", "--logs", l, "--max-items", "1", "--out", o], "max_items 1"),
+        (vec!["train", "ips", "--logs", l, "--max-weight", "0.5", "--out", o], "max_weight 0.5"),
         (vec!["train", "dpp", "--logs", l, "--catalog", s(&cat), "--candidates", s(&missing), "--theta", "1", "--out", o], "theta 1"),
         (vec!["train", "dpp", "--logs", l, "--candidates", s(&missing), "--out", o], "--catalog"),
         (vec!["train", "item2vec", "--logs", l, "--subsample=-1", "--out", o], "subsample -1"),

@@ -12,7 +12,7 @@ use botify_neural::{contextual, difm, dssm};
 use botify_train::dataset::{Dataset, Split};
 use botify_train::metrics::{Metrics, evaluate};
 use botify_train::search::search_mf;
-use botify_train::{als, dpp, ease, i2i, item2vec, mf, output, toppop, ucf};
+use botify_train::{als, dpp, ease, i2i, ips, item2vec, mf, output, toppop, ucf};
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
@@ -94,6 +94,9 @@ pub enum ModelSpec {
     Als(als::Params),
     /// EASE: closed-form item-item weights over the most-liked tracks (per-user lists).
     Ease(ease::Params),
+    /// IPS-debiased matrix factorisation: likes weighted by the logged policy's inverse
+    /// propensities (per-user lists).
+    Ips(ips::Params),
     /// Matrix factorisation, LightFM-style (per-user lists).
     Mf(MfSpec),
     /// Neural contextual item-to-item model (per-track lists weighted by predicted listen time).
@@ -134,6 +137,7 @@ impl ModelSpec {
             ModelSpec::Ucf(_) => "ucf",
             ModelSpec::Als(_) => "als",
             ModelSpec::Ease(_) => "ease",
+            ModelSpec::Ips(_) => "ips",
             ModelSpec::Mf(_) => "mf",
             ModelSpec::Contextual(_) => "contextual",
             ModelSpec::Item2vec(_) => "item2vec",
@@ -164,6 +168,7 @@ impl ModelSpec {
                     .and(finite("l2", p.l2, 0.0, false))
             }
             ModelSpec::Ease(p) => p.validate().map_err(Error::from),
+            ModelSpec::Ips(p) => p.validate().map_err(Error::from),
             ModelSpec::Contextual(p) => p.validate().map_err(Error::from),
             ModelSpec::Item2vec(p) => p.validate().map_err(Error::from),
             ModelSpec::Dssm(p) => p.validate().map_err(Error::from),
@@ -362,6 +367,15 @@ impl<'a> Steps<'a> {
     }
 }
 
+/// Held-out precision of an ALS model's lists (NaN without a holdout).
+fn held_out_precision(data: &TrainData, m: &als::Model) -> f64 {
+    if !data.has_holdout() {
+        return f64::NAN;
+    }
+    data.held_out(&m.recommend(&data.train.heard(), data.settings.eval_k))
+        .map_or(f64::NAN, |m| m.precision)
+}
+
 fn user_lists(
     data: &TrainData,
     out: &Path,
@@ -434,13 +448,13 @@ pub fn train(
             let mut steps = Steps::new(spec, "iteration", p.iterations, data.precision_at(), obs);
             let model = als::fit(data.train, p, |_, m| {
                 let spent = steps.clock.lap();
-                let metric = if data.has_holdout() {
-                    data.held_out(&m.recommend(&heard, s.eval_k))
-                        .map_or(f64::NAN, |m| m.precision)
-                } else {
-                    f64::NAN
-                };
-                steps.record(spent, f64::NAN, f64::NAN, metric, f64::NAN);
+                steps.record(
+                    spent,
+                    f64::NAN,
+                    f64::NAN,
+                    held_out_precision(data, m),
+                    f64::NAN,
+                );
             });
             steps.finish(out, &mut t)?;
             user_lists(data, out, &model.recommend(&heard, s.k), &mut t)?;
@@ -489,6 +503,22 @@ pub fn train(
             model.save(&weights)?;
             track_lists(out, &model.neighbours(s.k), &mut t)?;
             t.files.push(weights);
+        }
+        ModelSpec::Ips(p) => {
+            let heard = data.train.heard();
+            let mut steps = Steps::new(spec, "iteration", p.iterations, data.precision_at(), obs);
+            let model = ips::fit(data.train, p, |_, m| {
+                let spent = steps.clock.lap();
+                steps.record(
+                    spent,
+                    f64::NAN,
+                    f64::NAN,
+                    held_out_precision(data, m),
+                    f64::NAN,
+                );
+            })?;
+            steps.finish(out, &mut t)?;
+            user_lists(data, out, &model.recommend(&heard, s.k), &mut t)?;
         }
         ModelSpec::Ease(p) => {
             let clock = Instant::now();

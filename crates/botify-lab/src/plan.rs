@@ -7,7 +7,7 @@ use crate::models::{DifmSpec, DppSpec, MfSpec, ModelSpec, Settings};
 use crate::{Error, Result};
 use botify_core::generate::WorldParams;
 use botify_recs::spec::RecommenderSpec;
-use botify_train::{als, dpp, ease, i2i, item2vec, mf, ucf};
+use botify_train::{als, dpp, ease, i2i, ips, item2vec, mf, ucf};
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
 
@@ -57,6 +57,8 @@ pub enum Model {
     Item2vec,
     /// EASE per-user lists (`train.ease`).
     Ease,
+    /// IPS-debiased MF per-user lists (`train.ips`).
+    Ips,
     /// The two-tower DSSM (`train.dssm`).
     Dssm,
     /// DIFM re-ranking MF's lists (`train.difm`; needs `mf` earlier in `models`).
@@ -79,6 +81,7 @@ impl Model {
             Model::Contextual => "models/i2i_nn.jsonl",
             Model::Item2vec => "models/item2vec.jsonl",
             Model::Ease => "models/ease.jsonl",
+            Model::Ips => "models/ips.jsonl",
             Model::Dssm => "models/dssm.jsonl",
             Model::Difm => "models/difm.jsonl",
             Model::Dpp => "models/dpp.jsonl",
@@ -107,6 +110,9 @@ pub struct TrainPlan {
     pub item2vec: item2vec::Params,
     /// EASE's parameters (l2, max_items); its threshold is `threshold`.
     pub ease: ease::Params,
+    /// IPS-debiased MF's parameters (factors, iterations, regularization, max_weight); its threshold
+    /// is `threshold`.
+    pub ips: ips::Params,
     /// The DSSM's parameters (dim, epochs, batch, temperature, …).
     pub dssm: botify_neural::dssm::Params,
     /// DIFM's parameters (dim, heads, hidden, components, positive, negative, …).
@@ -203,6 +209,7 @@ impl Default for TrainPlan {
             contextual: botify_neural::contextual::Params::default(),
             item2vec: item2vec::Params::default(),
             ease: ease::Params::default(),
+            ips: ips::Params::default(),
             dssm: botify_neural::dssm::Params::default(),
             difm: botify_neural::difm::Params::default(),
             dpp: dpp::Params::default(),
@@ -341,6 +348,11 @@ impl Plan {
             Model::Contextual => ModelSpec::Contextual(botify_neural::contextual::Params {
                 seed,
                 ..t.contextual.clone()
+            }),
+            Model::Ips => ModelSpec::Ips(ips::Params {
+                threshold: t.threshold,
+                seed,
+                ..t.ips
             }),
             Model::Ease => ModelSpec::Ease(ease::Params {
                 threshold: t.threshold,

@@ -49,27 +49,44 @@ pub struct Model {
     pub item_factors: Factors,
 }
 
-/// Sparse rows: for each row, (column, confidence − 1).
-type Rows = Vec<Vec<(u32, f32)>>;
+/// Sparse rows: for each row, (column, confidence − 1, confidence × preference).
+type Rows = Vec<Vec<(u32, f32, f32)>>;
 
-pub fn fit(d: &Dataset, p: &Params, mut on_iteration: impl FnMut(usize, &Model)) -> Model {
+pub fn fit(d: &Dataset, p: &Params, on_iteration: impl FnMut(usize, &Model)) -> Model {
+    fit_weighted(d, p, None, on_iteration)
+}
+
+/// ALS with each like's term of the loss weighted by `weights[(user, track)]` (1 when absent):
+/// confidence `1 + w·c` and target `w·(1 + c)/(1 + w·c)` for a like of confidence `1 + c`, the
+/// exact weighted loss [`crate::ips`] derives (with `w = 1` it is plain ALS).
+pub fn fit_weighted(
+    d: &Dataset,
+    p: &Params,
+    weights: Option<&FastMap<(UserId, TrackId), f32>>,
+    mut on_iteration: impl FnMut(usize, &Model),
+) -> Model {
     let mut users: FastMap<UserId, usize> = FastMap::default();
     let mut weight: FastMap<(usize, u32), f32> = FastMap::default();
-    let mut liked: FastMap<(usize, u32), bool> = FastMap::default();
+    let mut liked: FastMap<(usize, u32), UserId> = FastMap::default();
     for l in &d.listens {
         let n = users.len();
         let u = *users.entry(l.user).or_insert(n);
         *weight.entry((u, l.track)).or_default() += l.time;
         if l.time >= p.threshold {
-            liked.insert((u, l.track), true);
+            liked.insert((u, l.track), l.user);
         }
     }
     let mut by_user: Rows = vec![Vec::new(); users.len()];
     let mut by_item: Rows = vec![Vec::new(); d.tracks];
-    for (&(u, t), _) in liked.iter() {
+    for (&(u, t), &user) in liked.iter() {
         let c = p.alpha * weight[&(u, t)];
-        by_user[u].push((t, c));
-        by_item[t as usize].push((u as u32, c));
+        let w = weights
+            .and_then(|w| w.get(&(user, t)))
+            .copied()
+            .unwrap_or(1.0);
+        let (extra, target) = (w * c, w * (1.0 + c));
+        by_user[u].push((t, extra, target));
+        by_item[t as usize].push((u as u32, extra, target));
     }
     let k = p.factors;
     let mut rng = stream(p.seed, b"als", 0);
@@ -147,12 +164,12 @@ fn solve(rows: &Rows, y: &Factors, x0: &Factors, p: &Params) -> Factors {
             for i in 0..k {
                 a[i * k + i] += f64::from(reg);
             }
-            for &(col, c) in row {
+            for &(col, c, target) in row {
                 let v = y.row(col as usize);
-                let c = f64::from(c);
+                let (c, target) = (f64::from(c), f64::from(target));
                 for i in 0..k {
                     let vi = f64::from(v[i]);
-                    b[i] += (1.0 + c) * vi;
+                    b[i] += target * vi;
                     let cvi = c * vi;
                     for j in 0..k {
                         a[i * k + j] += cvi * f64::from(v[j]);
@@ -191,7 +208,7 @@ fn dot8(a: &[f32], b: &[f32]) -> f32 {
 /// solve. Single precision with SIMD-friendly loops, as `implicit` does.
 fn conjugate_gradient(
     x: &mut [f32],
-    row: &[(u32, f32)],
+    row: &[(u32, f32, f32)],
     y: &Factors,
     yty: &[f32],
     reg: f32,
@@ -202,7 +219,7 @@ fn conjugate_gradient(
         for i in 0..k {
             out[i] = dot8(&yty[i * k..(i + 1) * k], v) + reg * v[i];
         }
-        for &(col, c) in row {
+        for &(col, c, _) in row {
             let yr = y.row(col as usize);
             let d = dot8(yr, v) * c;
             for (o, &yv) in out.iter_mut().zip(yr) {
@@ -212,11 +229,11 @@ fn conjugate_gradient(
     };
     let mut ax = vec![0f32; k];
     mul(x, &mut ax);
-    // r = b − A x with b = Σ (1 + c) y.
+    // r = b − A x with b = Σ c·p y.
     let mut r: Vec<f32> = ax.iter().map(|v| -v).collect();
-    for &(col, c) in row {
+    for &(col, _, target) in row {
         for (ri, &yv) in r.iter_mut().zip(y.row(col as usize)) {
-            *ri += (1.0 + c) * yv;
+            *ri += target * yv;
         }
     }
     let mut pdir = r.clone();

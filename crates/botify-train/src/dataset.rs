@@ -17,6 +17,9 @@ pub struct Listen {
     pub timestamp: u64,
     /// Index of the session within the user's history (for session co-occurrence).
     pub session: u32,
+    /// The service recommended this track: the session's previous event named it as its
+    /// `recommendation` (a session's first track is the client's own pick).
+    pub recommended: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -51,10 +54,13 @@ impl Dataset {
         events.sort_by_key(|e| (e.user, e.timestamp));
         let mut listens = Vec::with_capacity(events.len());
         let (mut user, mut session) = (u32::MAX, 0u32);
+        // What the service recommended after the session's previous event.
+        let mut offered: Option<TrackId> = None;
         for e in &events {
             if e.user != user {
                 user = e.user;
                 session = 0;
+                offered = None;
             }
             listens.push(Listen {
                 user: e.user,
@@ -62,9 +68,12 @@ impl Dataset {
                 time: e.time,
                 timestamp: e.timestamp,
                 session,
+                recommended: offered == Some(e.track),
             });
+            offered = e.recommendation;
             if e.message == Message::Last {
                 session += 1;
+                offered = None;
             }
         }
         Ok(Dataset { tracks, listens })
@@ -239,5 +248,23 @@ mod tests {
                 .contains("track 99")
         );
         assert!(Dataset::from_events(vec![], 20).is_err());
+    }
+
+    #[test]
+    fn a_listen_is_recommended_when_the_sessions_previous_event_named_it() {
+        let rec = |mut e: Event, r: u32| {
+            e.recommendation = Some(r);
+            e
+        };
+        let events = vec![
+            rec(ev(1, 1, 10, 1.0, false), 11),
+            rec(ev(1, 2, 11, 1.0, false), 99), // followed
+            rec(ev(1, 3, 12, 1.0, true), 13),  // not what was offered; ends the session
+            rec(ev(1, 4, 13, 1.0, false), 14), // a new session's own pick, though 13 was offered
+            rec(ev(2, 5, 14, 1.0, false), 1),  // another user: own pick
+        ];
+        let d = Dataset::from_events(events, 100).unwrap();
+        let flags: Vec<bool> = d.listens.iter().map(|l| l.recommended).collect();
+        assert_eq!(flags, vec![false, true, false, false, false]);
     }
 }

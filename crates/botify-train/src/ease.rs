@@ -267,6 +267,7 @@ mod tests {
                     time: 1.0,
                     timestamp: step,
                     session: 0,
+                    recommended: false,
                 });
             }
         }

@@ -373,6 +373,7 @@ mod tests {
                     time: if rng.random::<f32>() < 0.9 { 1.0 } else { 0.1 },
                     timestamp: u64::from(s) * 100 + step,
                     session: s % 4,
+                    recommended: false,
                 });
             }
         }
@@ -428,6 +429,7 @@ mod tests {
             time,
             timestamp: 0,
             session,
+            recommended: false,
         };
         let d = Dataset {
             tracks: 10,

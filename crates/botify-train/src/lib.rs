@@ -7,6 +7,7 @@ pub mod dataset;
 pub mod dpp;
 pub mod ease;
 pub mod i2i;
+pub mod ips;
 pub mod item2vec;
 pub mod metrics;
 pub mod mf;
