@@ -31,6 +31,7 @@ __all__ = [
     "mf",
     "ease",
     "ips",
+    "lightgcn",
     "contextual",
     "item2vec",
     "dssm",
@@ -157,6 +158,7 @@ als = _trainer("als", "implicit ALS")
 mf = _trainer("mf", "matrix factorisation (WARP/BPR, LightFM-style)")
 contextual = _trainer("contextual", "the neural contextual item-to-item model")
 ips = _trainer("ips", "IPS-debiased matrix factorisation (likes weighted by inverse exposure propensities)")
+lightgcn = _trainer("lightgcn", "LightGCN (BPR on the user-track graph of likes)")
 ease = _trainer("ease", "EASE (closed-form item-item weights over the most-liked tracks)")
 item2vec = _trainer("item2vec", "item2vec (skip-gram with negative sampling over sessions)")
 dssm = _trainer("dssm", "the two-tower DSSM")

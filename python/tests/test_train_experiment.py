@@ -29,6 +29,8 @@ def test_trainers_write_the_service_files_and_report(world, log, tmp_path):
     assert ease.metrics["precision"] > 0 and ease.lists
     ips = botify.train.ips(log, tmp_path / "ips.jsonl", factors=8, iterations=3, max_weight=5.0)
     assert len(ips.curve) == 3 and ips.metrics["precision"] > 0 and ips.lists
+    gcn = botify.train.lightgcn(log, tmp_path / "gcn.jsonl", dim=8, layers=2, epochs=3, batch=512)
+    assert len(gcn.curve) == 3 and gcn.curve["train_loss"].iloc[-1] < gcn.curve["train_loss"].iloc[0]
     # DPP spreads ALS's lists over artists: every list keeps its tracks, and its first ten hold
     # at least as many artists as ALS's.
     spread = botify.train.dpp(log, tmp_path / "dpp.jsonl", candidates=als.file,

@@ -7,7 +7,7 @@ use botify_lab::logs::{DEFAULT_HOLDOUT, Loaded, load};
 use botify_lab::models::{DifmSpec, DppSpec, MfSpec, ModelSpec, Settings, TrainData, train};
 use botify_neural::{contextual, difm, dssm};
 use botify_train::metrics::Metrics;
-use botify_train::{als, dpp, ease, i2i, ips, item2vec, mf, ucf};
+use botify_train::{als, dpp, ease, i2i, ips, item2vec, lightgcn, mf, ucf};
 use clap::{Args, Subcommand};
 use std::path::PathBuf;
 
@@ -28,6 +28,9 @@ pub enum TrainCommand {
     /// IPS-debiased matrix factorisation: likes weighted by the inverse of how often the logged
     /// policy showed them (per-user lists).
     Ips(IpsArgs),
+    /// LightGCN: BPR on the user–track graph of likes, embeddings spread over the graph
+    /// (per-user lists).
+    Lightgcn(LightgcnArgs),
     /// Neural contextual item-to-item model (per-track lists weighted by predicted listen time).
     Contextual(ContextualArgs),
     /// item2vec: skip-gram with negative sampling over sessions (per-track lists by cosine).
@@ -204,6 +207,29 @@ pub struct IpsArgs {
     /// reweighting off.
     #[arg(long, default_value_t = ips::Params::default().max_weight)]
     max_weight: f64,
+}
+
+#[derive(Args)]
+pub struct LightgcnArgs {
+    #[command(flatten)]
+    c: Common,
+    /// Embedding size.
+    #[arg(long, default_value_t = lightgcn::Params::default().dim)]
+    dim: usize,
+    /// Propagation layers (0: plain BPR matrix factorisation).
+    #[arg(long, default_value_t = lightgcn::Params::default().layers)]
+    layers: usize,
+    #[arg(long, default_value_t = lightgcn::Params::default().epochs)]
+    epochs: usize,
+    /// Triples (user, liked track, negative) per gradient step.
+    #[arg(long, default_value_t = lightgcn::Params::default().batch)]
+    batch: usize,
+    /// Adam's step size.
+    #[arg(long, default_value_t = lightgcn::Params::default().learning_rate)]
+    lr: f32,
+    /// L2 penalty on the batch's layer-0 embeddings.
+    #[arg(long, default_value_t = lightgcn::Params::default().l2)]
+    l2: f32,
 }
 
 #[derive(Args)]
@@ -393,6 +419,19 @@ fn spec(cmd: TrainCommand) -> (ModelSpec, Common) {
                 threshold: a.c.threshold,
             };
             (ModelSpec::Ease(p), a.c)
+        }
+        TrainCommand::Lightgcn(a) => {
+            let p = lightgcn::Params {
+                dim: a.dim,
+                layers: a.layers,
+                epochs: a.epochs,
+                batch: a.batch,
+                learning_rate: a.lr,
+                l2: a.l2,
+                threshold: a.c.threshold,
+                seed: a.c.seed,
+            };
+            (ModelSpec::Lightgcn(p), a.c)
         }
         TrainCommand::Ips(a) => {
             let p = ips::Params {

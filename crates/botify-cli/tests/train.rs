@@ -55,6 +55,13 @@ fn every_trainer_writes_what_the_service_serves() {
             out("ips.jsonl"),
         ),
         (
+            "lightgcn",
+            vec![
+                "--dim", "8", "--layers", "2", "--epochs", "3", "--batch", "512",
+            ],
+            out("lightgcn.jsonl"),
+        ),
+        (
             "mf",
             vec!["--factors", "8", "--epochs", "3", "--loss", "bpr"],
             out("mf_bpr.jsonl"),
@@ -214,6 +221,7 @@ fn every_trainer_writes_what_the_service_serves() {
         spec("indexed", "mf.jsonl"),
         spec("sequential", "ease.jsonl"),
         spec("sequential", "ips.jsonl"),
+        spec("sequential", "lightgcn.jsonl"),
         spec("sequential", "dssm.jsonl"),
         spec("history_list", "difm.jsonl"),
         format!(
@@ -317,6 +325,7 @@ fn bad_training_input_is_a_clear_error() {
         (vec!["train", "item2vec", "--logs", l, "--negatives", "0", "--out", o], "negatives must be at least 1"),
         (vec!["train", "ease", "--logs", l, "--max-items", "1", "--out", o], "max_items 1"),
         (vec!["train", "ips", "--logs", l, "--max-weight", "0.5", "--out", o], "max_weight 0.5"),
+        (vec!["train", "lightgcn", "--logs", l, "--layers", "12", "--out", o], "layers 12"),
         (vec!["train", "dpp", "--logs", l, "--catalog", s(&cat), "--candidates", s(&missing), "--theta", "1", "--out", o], "theta 1"),
         (vec!["train", "dpp", "--logs", l, "--candidates", s(&missing), "--out", o], "--catalog"),
         (vec!["train", "item2vec", "--logs", l, "--subsample=-1", "--out", o], "subsample -1"),

@@ -12,7 +12,7 @@ use botify_neural::{contextual, difm, dssm};
 use botify_train::dataset::{Dataset, Split};
 use botify_train::metrics::{Metrics, evaluate};
 use botify_train::search::search_mf;
-use botify_train::{als, dpp, ease, i2i, ips, item2vec, mf, output, toppop, ucf};
+use botify_train::{als, dpp, ease, i2i, ips, item2vec, lightgcn, mf, output, toppop, ucf};
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
@@ -97,6 +97,8 @@ pub enum ModelSpec {
     /// IPS-debiased matrix factorisation: likes weighted by the logged policy's inverse
     /// propensities (per-user lists).
     Ips(ips::Params),
+    /// LightGCN: BPR on the user–track graph of likes (per-user lists).
+    Lightgcn(lightgcn::Params),
     /// Matrix factorisation, LightFM-style (per-user lists).
     Mf(MfSpec),
     /// Neural contextual item-to-item model (per-track lists weighted by predicted listen time).
@@ -138,6 +140,7 @@ impl ModelSpec {
             ModelSpec::Als(_) => "als",
             ModelSpec::Ease(_) => "ease",
             ModelSpec::Ips(_) => "ips",
+            ModelSpec::Lightgcn(_) => "lightgcn",
             ModelSpec::Mf(_) => "mf",
             ModelSpec::Contextual(_) => "contextual",
             ModelSpec::Item2vec(_) => "item2vec",
@@ -169,6 +172,7 @@ impl ModelSpec {
             }
             ModelSpec::Ease(p) => p.validate().map_err(Error::from),
             ModelSpec::Ips(p) => p.validate().map_err(Error::from),
+            ModelSpec::Lightgcn(p) => p.validate().map_err(Error::from),
             ModelSpec::Contextual(p) => p.validate().map_err(Error::from),
             ModelSpec::Item2vec(p) => p.validate().map_err(Error::from),
             ModelSpec::Dssm(p) => p.validate().map_err(Error::from),
@@ -516,6 +520,22 @@ pub fn train(
                     held_out_precision(data, m),
                     f64::NAN,
                 );
+            })?;
+            steps.finish(out, &mut t)?;
+            user_lists(data, out, &model.recommend(&heard, s.k), &mut t)?;
+        }
+        ModelSpec::Lightgcn(p) => {
+            let heard = data.train.heard();
+            let mut steps = Steps::new(spec, "epoch", p.epochs, data.precision_at(), obs);
+            let model = lightgcn::fit(data.train, p, |e, m| {
+                let spent = steps.clock.lap();
+                let metric = if data.has_holdout() {
+                    data.held_out(&m.recommend(&heard, s.eval_k))
+                        .map_or(f64::NAN, |m| m.precision)
+                } else {
+                    f64::NAN
+                };
+                steps.record(spent, e.loss, f64::NAN, metric, f64::NAN);
             })?;
             steps.finish(out, &mut t)?;
             user_lists(data, out, &model.recommend(&heard, s.k), &mut t)?;

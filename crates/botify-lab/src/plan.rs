@@ -7,7 +7,7 @@ use crate::models::{DifmSpec, DppSpec, MfSpec, ModelSpec, Settings};
 use crate::{Error, Result};
 use botify_core::generate::WorldParams;
 use botify_recs::spec::RecommenderSpec;
-use botify_train::{als, dpp, ease, i2i, ips, item2vec, mf, ucf};
+use botify_train::{als, dpp, ease, i2i, ips, item2vec, lightgcn, mf, ucf};
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
 
@@ -59,6 +59,8 @@ pub enum Model {
     Ease,
     /// IPS-debiased MF per-user lists (`train.ips`).
     Ips,
+    /// LightGCN per-user lists (`train.lightgcn`).
+    Lightgcn,
     /// The two-tower DSSM (`train.dssm`).
     Dssm,
     /// DIFM re-ranking MF's lists (`train.difm`; needs `mf` earlier in `models`).
@@ -82,6 +84,7 @@ impl Model {
             Model::Item2vec => "models/item2vec.jsonl",
             Model::Ease => "models/ease.jsonl",
             Model::Ips => "models/ips.jsonl",
+            Model::Lightgcn => "models/lightgcn.jsonl",
             Model::Dssm => "models/dssm.jsonl",
             Model::Difm => "models/difm.jsonl",
             Model::Dpp => "models/dpp.jsonl",
@@ -113,6 +116,9 @@ pub struct TrainPlan {
     /// IPS-debiased MF's parameters (factors, iterations, regularization, max_weight); its threshold
     /// is `threshold`.
     pub ips: ips::Params,
+    /// LightGCN's parameters (dim, layers, epochs, batch, learning_rate, l2); its threshold is
+    /// `threshold`.
+    pub lightgcn: lightgcn::Params,
     /// The DSSM's parameters (dim, epochs, batch, temperature, …).
     pub dssm: botify_neural::dssm::Params,
     /// DIFM's parameters (dim, heads, hidden, components, positive, negative, …).
@@ -210,6 +216,7 @@ impl Default for TrainPlan {
             item2vec: item2vec::Params::default(),
             ease: ease::Params::default(),
             ips: ips::Params::default(),
+            lightgcn: lightgcn::Params::default(),
             dssm: botify_neural::dssm::Params::default(),
             difm: botify_neural::difm::Params::default(),
             dpp: dpp::Params::default(),
@@ -348,6 +355,11 @@ impl Plan {
             Model::Contextual => ModelSpec::Contextual(botify_neural::contextual::Params {
                 seed,
                 ..t.contextual.clone()
+            }),
+            Model::Lightgcn => ModelSpec::Lightgcn(lightgcn::Params {
+                threshold: t.threshold,
+                seed,
+                ..t.lightgcn
             }),
             Model::Ips => ModelSpec::Ips(ips::Params {
                 threshold: t.threshold,

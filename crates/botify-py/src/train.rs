@@ -26,6 +26,7 @@ fn default_spec(name: &str, candidates: Option<PathBuf>) -> PyResult<ModelSpec> 
         "item2vec" => ModelSpec::Item2vec(Default::default()),
         "ease" => ModelSpec::Ease(Default::default()),
         "ips" => ModelSpec::Ips(Default::default()),
+        "lightgcn" => ModelSpec::Lightgcn(Default::default()),
         "dssm" => ModelSpec::Dssm(Default::default()),
         "dpp" => ModelSpec::Dpp(DppSpec {
             params: Default::default(),
@@ -39,7 +40,7 @@ fn default_spec(name: &str, candidates: Option<PathBuf>) -> PyResult<ModelSpec> 
         }),
         _ => {
             return Err(err(format!(
-                "unknown model {name:?}: toppop, i2i, ucf, als, mf, ease, ips, contextual, item2vec, dssm, difm, dpp"
+                "unknown model {name:?}: toppop, i2i, ucf, als, mf, ease, ips, lightgcn, contextual, item2vec, dssm, difm, dpp"
             )));
         }
     })

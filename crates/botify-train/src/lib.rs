@@ -9,6 +9,7 @@ pub mod ease;
 pub mod i2i;
 pub mod ips;
 pub mod item2vec;
+pub mod lightgcn;
 pub mod metrics;
 pub mod mf;
 pub mod output;
