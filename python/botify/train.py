@@ -32,6 +32,7 @@ __all__ = [
     "ease",
     "ips",
     "lightgcn",
+    "sasrec",
     "contextual",
     "item2vec",
     "dssm",
@@ -159,6 +160,7 @@ mf = _trainer("mf", "matrix factorisation (WARP/BPR, LightFM-style)")
 contextual = _trainer("contextual", "the neural contextual item-to-item model")
 ips = _trainer("ips", "IPS-debiased matrix factorisation (likes weighted by inverse exposure propensities)")
 lightgcn = _trainer("lightgcn", "LightGCN (BPR on the user-track graph of likes)")
+sasrec = _trainer("sasrec", "SASRec (causal self-attention over sessions; per-track next-track lists)")
 ease = _trainer("ease", "EASE (closed-form item-item weights over the most-liked tracks)")
 item2vec = _trainer("item2vec", "item2vec (skip-gram with negative sampling over sessions)")
 dssm = _trainer("dssm", "the two-tower DSSM")

@@ -25,6 +25,8 @@ def test_trainers_write_the_service_files_and_report(world, log, tmp_path):
     assert i2i.metrics is None and i2i.lists
     i2v = botify.train.item2vec(log, tmp_path / "item2vec.jsonl", dim=16, epochs=3)
     assert len(i2v.curve) == 3 and 0 <= i2v.metrics["recall"] <= 1 and i2v.lists
+    sas = botify.train.sasrec(log, tmp_path / "sasrec.jsonl", dim=8, blocks=1, epochs=2, negatives=32)
+    assert len(sas.curve) == 2 and 0 <= sas.metrics["recall"] <= 1 and sas.lists
     ease = botify.train.ease(log, tmp_path / "ease.jsonl", l2=20.0, max_items=500)
     assert ease.metrics["precision"] > 0 and ease.lists
     ips = botify.train.ips(log, tmp_path / "ips.jsonl", factors=8, iterations=3, max_weight=5.0)

@@ -5,7 +5,7 @@ use crate::ui::{self, Named};
 use anyhow::{Result, bail};
 use botify_lab::logs::{DEFAULT_HOLDOUT, Loaded, load};
 use botify_lab::models::{DifmSpec, DppSpec, MfSpec, ModelSpec, Settings, TrainData, train};
-use botify_neural::{contextual, difm, dssm};
+use botify_neural::{contextual, difm, dssm, sasrec};
 use botify_train::metrics::Metrics;
 use botify_train::{als, dpp, ease, i2i, ips, item2vec, lightgcn, mf, ucf};
 use clap::{Args, Subcommand};
@@ -31,6 +31,9 @@ pub enum TrainCommand {
     /// LightGCN: BPR on the user–track graph of likes, embeddings spread over the graph
     /// (per-user lists).
     Lightgcn(LightgcnArgs),
+    /// SASRec: causal self-attention over each session's liked tracks (per-track lists of
+    /// predicted next tracks).
+    Sasrec(SasrecArgs),
     /// Neural contextual item-to-item model (per-track lists weighted by predicted listen time).
     Contextual(ContextualArgs),
     /// item2vec: skip-gram with negative sampling over sessions (per-track lists by cosine).
@@ -233,6 +236,35 @@ pub struct LightgcnArgs {
 }
 
 #[derive(Args)]
+pub struct SasrecArgs {
+    #[command(flatten)]
+    c: Common,
+    /// Embedding and hidden size.
+    #[arg(long, default_value_t = sasrec::Params::default().dim)]
+    dim: usize,
+    /// Self-attention blocks.
+    #[arg(long, default_value_t = sasrec::Params::default().blocks)]
+    blocks: usize,
+    /// Positions a session keeps (its last liked tracks).
+    #[arg(long, default_value_t = sasrec::Params::default().max_len)]
+    max_len: usize,
+    #[arg(long, default_value_t = sasrec::Params::default().epochs)]
+    epochs: usize,
+    /// Sessions per batch.
+    #[arg(long, default_value_t = sasrec::Params::default().batch)]
+    batch: usize,
+    /// Sampled negatives per batch (a sampled softmax), shared by its positions.
+    #[arg(long, default_value_t = sasrec::Params::default().negatives)]
+    negatives: usize,
+    /// Adam's step size.
+    #[arg(long, default_value_t = sasrec::Params::default().learning_rate)]
+    lr: f32,
+    /// Tracks liked fewer times are left out.
+    #[arg(long, default_value_t = sasrec::Params::default().min_count)]
+    min_count: u32,
+}
+
+#[derive(Args)]
 pub struct Item2vecArgs {
     #[command(flatten)]
     c: Common,
@@ -419,6 +451,21 @@ fn spec(cmd: TrainCommand) -> (ModelSpec, Common) {
                 threshold: a.c.threshold,
             };
             (ModelSpec::Ease(p), a.c)
+        }
+        TrainCommand::Sasrec(a) => {
+            let p = sasrec::Params {
+                dim: a.dim,
+                blocks: a.blocks,
+                max_len: a.max_len,
+                epochs: a.epochs,
+                batch: a.batch,
+                negatives: a.negatives,
+                learning_rate: a.lr,
+                min_count: a.min_count,
+                threshold: a.c.threshold,
+                seed: a.c.seed,
+            };
+            (ModelSpec::Sasrec(p), a.c)
         }
         TrainCommand::Lightgcn(a) => {
             let p = lightgcn::Params {

@@ -95,6 +95,8 @@ fn every_trainer_writes_what_the_service_serves() {
     ];
     let dssm = vec!["--dim", "8", "--epochs", "3", "--batch", "64"];
     let item2vec = vec!["--dim", "8", "--epochs", "3"];
+    #[rustfmt::skip]
+    let sasrec = vec!["--dim", "8", "--blocks", "1", "--epochs", "3", "--negatives", "32"];
     let candidates = out("mf.jsonl");
     #[rustfmt::skip]
     let difm = vec![
@@ -109,6 +111,7 @@ fn every_trainer_writes_what_the_service_serves() {
         .chain([
             ("contextual", nn, out("i2i_nn.jsonl")),
             ("item2vec", item2vec, out("item2vec.jsonl")),
+            ("sasrec", sasrec, out("sasrec.jsonl")),
             ("dssm", dssm, out("dssm.jsonl")),
             ("difm", difm, out("difm.jsonl")),
             ("dpp", dpp_users, out("dpp.jsonl")),
@@ -138,7 +141,9 @@ fn every_trainer_writes_what_the_service_serves() {
         }
     }
     // Learning curves: CSV with one row per epoch, a PNG and an HTML page.
-    for stem in ["mf", "als", "i2i_nn", "item2vec", "dssm", "difm"] {
+    #[rustfmt::skip]
+    let stems = ["mf", "als", "ips", "lightgcn", "i2i_nn", "item2vec", "sasrec", "dssm", "difm"];
+    for stem in stems {
         let csv = std::fs::read_to_string(out(&format!("{stem}.curve.csv"))).unwrap();
         assert!(csv.lines().count() >= 4, "{csv}");
         let png = std::fs::read(out(&format!("{stem}.curve.png"))).unwrap();
@@ -215,6 +220,7 @@ fn every_trainer_writes_what_the_service_serves() {
         spec("top_pop", "top.json"),
         spec("contextual", "i2i.jsonl"),
         spec("session_anchor", "item2vec.jsonl"),
+        spec("session_anchor", "sasrec.jsonl"),
         spec("history_i2i", "i2i_next.jsonl"),
         spec("sequential", "ucf.jsonl"),
         spec("indexed", "als.jsonl"),
@@ -326,6 +332,7 @@ fn bad_training_input_is_a_clear_error() {
         (vec!["train", "ease", "--logs", l, "--max-items", "1", "--out", o], "max_items 1"),
         (vec!["train", "ips", "--logs", l, "--max-weight", "0.5", "--out", o], "max_weight 0.5"),
         (vec!["train", "lightgcn", "--logs", l, "--layers", "12", "--out", o], "layers 12"),
+        (vec!["train", "sasrec", "--logs", l, "--max-len", "1", "--out", o], "max_len 1"),
         (vec!["train", "dpp", "--logs", l, "--catalog", s(&cat), "--candidates", s(&missing), "--theta", "1", "--out", o], "theta 1"),
         (vec!["train", "dpp", "--logs", l, "--candidates", s(&missing), "--out", o], "--catalog"),
         (vec!["train", "item2vec", "--logs", l, "--subsample=-1", "--out", o], "subsample -1"),

@@ -8,9 +8,9 @@ use crate::observer::{EpochReport, Observer};
 use crate::{Error, Result};
 use botify_core::hash::FastMap;
 use botify_core::{Catalog, TrackId, UserId};
-use botify_neural::{contextual, difm, dssm};
+use botify_neural::{contextual, difm, dssm, sasrec};
 use botify_train::dataset::{Dataset, Split};
-use botify_train::metrics::{Metrics, evaluate};
+use botify_train::metrics::{Metrics, evaluate, evaluate_next};
 use botify_train::search::search_mf;
 use botify_train::{als, dpp, ease, i2i, ips, item2vec, lightgcn, mf, output, toppop, ucf};
 use rayon::prelude::*;
@@ -99,6 +99,8 @@ pub enum ModelSpec {
     Ips(ips::Params),
     /// LightGCN: BPR on the user–track graph of likes (per-user lists).
     Lightgcn(lightgcn::Params),
+    /// SASRec: causal self-attention over sessions (per-track lists of predicted next tracks).
+    Sasrec(sasrec::Params),
     /// Matrix factorisation, LightFM-style (per-user lists).
     Mf(MfSpec),
     /// Neural contextual item-to-item model (per-track lists weighted by predicted listen time).
@@ -141,6 +143,7 @@ impl ModelSpec {
             ModelSpec::Ease(_) => "ease",
             ModelSpec::Ips(_) => "ips",
             ModelSpec::Lightgcn(_) => "lightgcn",
+            ModelSpec::Sasrec(_) => "sasrec",
             ModelSpec::Mf(_) => "mf",
             ModelSpec::Contextual(_) => "contextual",
             ModelSpec::Item2vec(_) => "item2vec",
@@ -173,6 +176,7 @@ impl ModelSpec {
             ModelSpec::Ease(p) => p.validate().map_err(Error::from),
             ModelSpec::Ips(p) => p.validate().map_err(Error::from),
             ModelSpec::Lightgcn(p) => p.validate().map_err(Error::from),
+            ModelSpec::Sasrec(p) => p.validate().map_err(Error::from),
             ModelSpec::Contextual(p) => p.validate().map_err(Error::from),
             ModelSpec::Item2vec(p) => p.validate().map_err(Error::from),
             ModelSpec::Dssm(p) => p.validate().map_err(Error::from),
@@ -567,6 +571,43 @@ pub fn train(
                 t.metrics = Some(model.next_track_metrics(&pairs, s.eval_k));
             }
             track_lists(out, &model.neighbours(s.k), &mut t)?;
+        }
+        ModelSpec::Sasrec(p) => {
+            // The learning curve: held-out next tracks (liked) among each track's predictions.
+            let pairs = data.test.next_liked_pairs(s.threshold, 2000);
+            let metric = format!("next-track hit rate@{}", s.eval_k);
+            let mut steps = Steps::new(spec, "epoch", p.epochs, metric, obs);
+            let hit_rate = |m: &sasrec::Model| -> botify_neural::Result<Metrics> {
+                let anchors: Vec<TrackId> = pairs.iter().map(|x| x.0).collect();
+                let lists = m.next_tracks(&anchors, s.eval_k)?;
+                let by_anchor: FastMap<TrackId, Vec<TrackId>> = anchors
+                    .into_iter()
+                    .zip(lists)
+                    .map(|(a, l)| (a, l.into_iter().map(|x| x.0).collect()))
+                    .collect();
+                Ok(evaluate_next(
+                    &pairs,
+                    |t| by_anchor.get(&t).cloned(),
+                    s.eval_k,
+                    data.train.tracks,
+                ))
+            };
+            let sequences = item2vec::sessions(data.train, p.threshold);
+            let model = sasrec::fit(&sequences, data.train.tracks, p, |e, m| {
+                let spent = steps.clock.lap();
+                let value = if pairs.is_empty() {
+                    f64::NAN
+                } else {
+                    hit_rate(m)?.recall
+                };
+                steps.record(spent, e.loss, f64::NAN, value, f64::NAN);
+                Ok(())
+            })?;
+            steps.finish(out, &mut t)?;
+            if !pairs.is_empty() {
+                t.metrics = Some(hit_rate(&model)?);
+            }
+            track_lists(out, &model.neighbours(s.k)?, &mut t)?;
         }
         ModelSpec::Dssm(p) => {
             let pairs = data.train.liked_pairs(s.threshold);

@@ -61,6 +61,8 @@ pub enum Model {
     Ips,
     /// LightGCN per-user lists (`train.lightgcn`).
     Lightgcn,
+    /// SASRec per-track lists (`train.sasrec`).
+    Sasrec,
     /// The two-tower DSSM (`train.dssm`).
     Dssm,
     /// DIFM re-ranking MF's lists (`train.difm`; needs `mf` earlier in `models`).
@@ -85,6 +87,7 @@ impl Model {
             Model::Ease => "models/ease.jsonl",
             Model::Ips => "models/ips.jsonl",
             Model::Lightgcn => "models/lightgcn.jsonl",
+            Model::Sasrec => "models/sasrec.jsonl",
             Model::Dssm => "models/dssm.jsonl",
             Model::Difm => "models/difm.jsonl",
             Model::Dpp => "models/dpp.jsonl",
@@ -119,6 +122,8 @@ pub struct TrainPlan {
     /// LightGCN's parameters (dim, layers, epochs, batch, learning_rate, l2); its threshold is
     /// `threshold`.
     pub lightgcn: lightgcn::Params,
+    /// SASRec's parameters (dim, blocks, max_len, epochs, batch, negatives, …).
+    pub sasrec: botify_neural::sasrec::Params,
     /// The DSSM's parameters (dim, epochs, batch, temperature, …).
     pub dssm: botify_neural::dssm::Params,
     /// DIFM's parameters (dim, heads, hidden, components, positive, negative, …).
@@ -217,6 +222,7 @@ impl Default for TrainPlan {
             ease: ease::Params::default(),
             ips: ips::Params::default(),
             lightgcn: lightgcn::Params::default(),
+            sasrec: botify_neural::sasrec::Params::default(),
             dssm: botify_neural::dssm::Params::default(),
             difm: botify_neural::difm::Params::default(),
             dpp: dpp::Params::default(),
@@ -356,6 +362,7 @@ impl Plan {
                 seed,
                 ..t.contextual.clone()
             }),
+            Model::Sasrec => ModelSpec::Sasrec(botify_neural::sasrec::Params { seed, ..t.sasrec }),
             Model::Lightgcn => ModelSpec::Lightgcn(lightgcn::Params {
                 threshold: t.threshold,
                 seed,

@@ -9,6 +9,7 @@ pub mod difm;
 pub mod dssm;
 mod model_file;
 pub mod pca;
+pub mod sasrec;
 pub mod tables;
 pub mod training;
 

@@ -27,6 +27,7 @@ fn default_spec(name: &str, candidates: Option<PathBuf>) -> PyResult<ModelSpec> 
         "ease" => ModelSpec::Ease(Default::default()),
         "ips" => ModelSpec::Ips(Default::default()),
         "lightgcn" => ModelSpec::Lightgcn(Default::default()),
+        "sasrec" => ModelSpec::Sasrec(Default::default()),
         "dssm" => ModelSpec::Dssm(Default::default()),
         "dpp" => ModelSpec::Dpp(DppSpec {
             params: Default::default(),
@@ -40,7 +41,7 @@ fn default_spec(name: &str, candidates: Option<PathBuf>) -> PyResult<ModelSpec> 
         }),
         _ => {
             return Err(err(format!(
-                "unknown model {name:?}: toppop, i2i, ucf, als, mf, ease, ips, lightgcn, contextual, item2vec, dssm, difm, dpp"
+                "unknown model {name:?}: toppop, i2i, ucf, als, mf, ease, ips, lightgcn, contextual, item2vec, sasrec, dssm, difm, dpp"
             )));
         }
     })
