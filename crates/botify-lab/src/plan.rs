@@ -273,6 +273,8 @@ impl Default for AbPlan {
                     file: "models/i2i_nn.jsonl".into(),
                     liked: 0.7,
                     artist_plays: 1,
+                    skipped: 0.3,
+                    skip_depth: 0,
                     fallback,
                 }),
             ],

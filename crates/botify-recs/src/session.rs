@@ -3,7 +3,8 @@
 //! anchor's neighbours in similarity order, never a track already played in the session, and an
 //! artist already heard is passed over while a fresh one is available (the listener discounts
 //! repeated artists). When the anchor's list runs dry the lists of the session's liked tracks
-//! follow, best liked first.
+//! follow, best liked first. A skip says the session's taste lies away from that track, so the
+//! skipped track's nearest neighbours are passed over too while other candidates remain.
 
 use crate::data::TrackLists;
 use crate::{Listen, Recommender, Request};
@@ -18,6 +19,11 @@ pub struct SessionAnchor {
     pub liked: f32,
     /// Plays of one artist in a session before its tracks are passed over while others remain.
     pub artist_plays: u32,
+    /// A listen shorter than this is a skip.
+    pub skipped: f32,
+    /// A skipped track's nearest this-many neighbours are passed over while others remain (0:
+    /// skips change nothing).
+    pub skip_depth: usize,
 }
 
 /// The listens of the current session: after the last `last` (a listen without a
@@ -54,19 +60,33 @@ impl Recommender for SessionAnchor {
             .collect();
         liked.sort_by(|a, b| b.1.total_cmp(&a.1));
         let anchors = std::iter::once(tracks[0].0).chain(liked.into_iter().map(|(t, _)| t));
-        let mut any_fresh: Option<TrackId> = None;
+        // Near a skipped track: the nearest neighbours of the session's skips.
+        let near_skip: Vec<TrackId> = if self.skip_depth == 0 {
+            Vec::new()
+        } else {
+            tracks[1..]
+                .iter()
+                .filter(|&&(_, time)| time < self.skipped)
+                .flat_map(|&(t, _)| {
+                    let list = self.lists.get(t).unwrap_or(&[]);
+                    list[..list.len().min(self.skip_depth)].iter().copied()
+                })
+                .collect()
+        };
+        // The first candidate that breaks no rule, else the first unplayed one.
+        let mut fallback: Option<TrackId> = None;
         for anchor in anchors {
             for &c in self.lists.get(anchor).unwrap_or(&[]) {
                 if played(c) || !self.catalog.contains(u64::from(c)) {
                     continue;
                 }
-                if artist_count(c) < self.artist_plays {
+                if artist_count(c) < self.artist_plays && !near_skip.contains(&c) {
                     return Some(c);
                 }
-                any_fresh.get_or_insert(c);
+                fallback.get_or_insert(c);
             }
         }
-        any_fresh
+        fallback
     }
 
     fn uses_history(&self) -> bool {
@@ -102,6 +122,8 @@ mod tests {
             catalog: catalog(),
             liked: 0.7,
             artist_plays,
+            skipped: 0.3,
+            skip_depth: 0,
         }
     }
 
@@ -156,6 +178,27 @@ mod tests {
         // A looser artist rule takes the anchor's order as it is.
         let loose = policy(vec![(10, vec![11, 12, 5])], 3);
         assert_eq!(ask(&loose, &[listen(10, 1.0, Some(11))], 11, 0.9), Some(12));
+    }
+
+    #[test]
+    fn a_skipped_tracks_neighbours_are_passed_over_while_others_remain() {
+        let lists = vec![(10, vec![5, 0, 1, 3]), (5, vec![0, 1, 2])];
+        let p = SessionAnchor {
+            skip_depth: 2,
+            ..policy(lists.clone(), 1)
+        };
+        // 5 was skipped (0.1): its two nearest (0, 1) are passed over, so 3 comes before 0.
+        let h = [listen(10, 1.0, Some(5))];
+        assert_eq!(ask(&p, &h, 5, 0.1), Some(3));
+        // A listen above `skipped` is no skip; and depth 0 turns the rule off.
+        assert_eq!(ask(&p, &h, 5, 0.5), Some(0));
+        assert_eq!(ask(&policy(lists, 1), &h, 5, 0.1), Some(0));
+        // When every candidate is near a skip, the first unplayed one still plays.
+        let p = SessionAnchor {
+            skip_depth: 3,
+            ..policy(vec![(10, vec![5, 0]), (5, vec![0, 1])], 1)
+        };
+        assert_eq!(ask(&p, &h, 5, 0.1), Some(0));
     }
 
     #[test]

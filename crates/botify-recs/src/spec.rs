@@ -56,6 +56,12 @@ pub enum RecommenderSpec {
         liked: f32,
         #[serde(default = "default_artist_plays")]
         artist_plays: u32,
+        /// A listen shorter than this is a skip.
+        #[serde(default = "default_skipped")]
+        skipped: f32,
+        /// A skipped track's nearest this-many neighbours are passed over while others remain.
+        #[serde(default)]
+        skip_depth: usize,
         fallback: Option<Box<RecommenderSpec>>,
     },
     /// Homework design 1: a per-user ranked list with a replay of liked history after a skip.
@@ -198,6 +204,10 @@ fn default_anchors() -> usize {
 
 fn default_artist_plays() -> u32 {
     1
+}
+
+fn default_skipped() -> f32 {
+    0.3
 }
 
 impl RecommenderSpec {
@@ -435,15 +445,22 @@ impl Builder {
                 file,
                 liked,
                 artist_plays,
+                skipped,
+                skip_depth,
                 fallback,
             } => {
-                check_unit("session_anchor", &[("liked", *liked)])?;
+                check_unit(
+                    "session_anchor",
+                    &[("liked", *liked), ("skipped", *skipped)],
+                )?;
                 (
                     Box::new(crate::session::SessionAnchor {
                         lists: self.track_lists(file)?,
                         catalog: self.catalog.clone(),
                         liked: *liked,
                         artist_plays: (*artist_plays).max(1),
+                        skipped: *skipped,
+                        skip_depth: *skip_depth,
                     }),
                     fallback,
                 )
