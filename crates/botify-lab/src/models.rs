@@ -375,13 +375,32 @@ impl<'a> Steps<'a> {
     }
 }
 
-/// Held-out precision of an ALS model's lists (NaN without a holdout).
-fn held_out_precision(data: &TrainData, m: &als::Model) -> f64 {
-    if !data.has_holdout() {
-        return f64::NAN;
-    }
-    data.held_out(&m.recommend(&data.train.heard(), data.settings.eval_k))
-        .map_or(f64::NAN, |m| m.precision)
+/// Trains an ALS-family model (`fit` calls its argument after each iteration) with its learning
+/// curve of held-out precision, and writes its per-user lists.
+fn als_lists(
+    spec: &ModelSpec,
+    iterations: usize,
+    data: &TrainData,
+    out: &Path,
+    obs: &dyn Observer,
+    t: &mut Trained,
+    fit: impl FnOnce(&mut dyn FnMut(usize, &als::Model)) -> Result<als::Model>,
+) -> Result<()> {
+    let heard = data.train.heard();
+    let eval_k = data.settings.eval_k;
+    let mut steps = Steps::new(spec, "iteration", iterations, data.precision_at(), obs);
+    let model = fit(&mut |_, m| {
+        let spent = steps.clock.lap();
+        let precision = if data.has_holdout() {
+            data.held_out(&m.recommend(&heard, eval_k))
+                .map_or(f64::NAN, |m| m.precision)
+        } else {
+            f64::NAN
+        };
+        steps.record(spent, f64::NAN, f64::NAN, precision, f64::NAN);
+    })?;
+    steps.finish(out, t)?;
+    user_lists(data, out, &model.recommend(&heard, data.settings.k), t)
 }
 
 fn user_lists(
@@ -451,22 +470,9 @@ pub fn train(
             let lists = ucf::fit(data.train, p, &data.train.heard());
             user_lists(data, out, &lists, &mut t)?;
         }
-        ModelSpec::Als(p) => {
-            let heard = data.train.heard();
-            let mut steps = Steps::new(spec, "iteration", p.iterations, data.precision_at(), obs);
-            let model = als::fit(data.train, p, |_, m| {
-                let spent = steps.clock.lap();
-                steps.record(
-                    spent,
-                    f64::NAN,
-                    f64::NAN,
-                    held_out_precision(data, m),
-                    f64::NAN,
-                );
-            });
-            steps.finish(out, &mut t)?;
-            user_lists(data, out, &model.recommend(&heard, s.k), &mut t)?;
-        }
+        ModelSpec::Als(p) => als_lists(spec, p.iterations, data, out, obs, &mut t, |each| {
+            Ok(als::fit(data.train, p, each))
+        })?,
         ModelSpec::Mf(m) => {
             let mut params = m.params.clone();
             if m.search > 0 {
@@ -512,22 +518,9 @@ pub fn train(
             track_lists(out, &model.neighbours(s.k), &mut t)?;
             t.files.push(weights);
         }
-        ModelSpec::Ips(p) => {
-            let heard = data.train.heard();
-            let mut steps = Steps::new(spec, "iteration", p.iterations, data.precision_at(), obs);
-            let model = ips::fit(data.train, p, |_, m| {
-                let spent = steps.clock.lap();
-                steps.record(
-                    spent,
-                    f64::NAN,
-                    f64::NAN,
-                    held_out_precision(data, m),
-                    f64::NAN,
-                );
-            })?;
-            steps.finish(out, &mut t)?;
-            user_lists(data, out, &model.recommend(&heard, s.k), &mut t)?;
-        }
+        ModelSpec::Ips(p) => als_lists(spec, p.iterations, data, out, obs, &mut t, |each| {
+            Ok(ips::fit(data.train, p, each)?)
+        })?,
         ModelSpec::Lightgcn(p) => {
             let heard = data.train.heard();
             let mut steps = Steps::new(spec, "epoch", p.epochs, data.precision_at(), obs);

@@ -213,9 +213,8 @@ impl Model {
         exclude: &FastMap<UserId, Vec<TrackId>>,
         k: usize,
     ) -> FastMap<UserId, Vec<TrackId>> {
-        let users: Vec<(UserId, usize)> = self.users.iter().map(|(&u, &r)| (u, r)).collect();
-        let mut lists = crate::score::top_k(
-            &users,
+        let mut lists = crate::score::top_k_all(
+            &self.users,
             &self.user_factors,
             &self.item_factors,
             Some(&self.known),

@@ -28,6 +28,19 @@ impl Factors {
     }
 }
 
+/// [`top_k`] for every user of a user → factor-row map.
+pub fn top_k_all(
+    users: &FastMap<UserId, usize>,
+    u: &Factors,
+    v: &Factors,
+    bias: Option<&[f32]>,
+    exclude: &FastMap<UserId, Vec<TrackId>>,
+    k: usize,
+) -> FastMap<UserId, Vec<TrackId>> {
+    let users: Vec<(UserId, usize)> = users.iter().map(|(&u, &r)| (u, r)).collect();
+    top_k(&users, u, v, bias, exclude, k)
+}
+
 /// For each `(user, row)` the `k` best items by `U[row] · V[item] + bias[item]`, skipping the
 /// user's `exclude` set.
 pub fn top_k(
