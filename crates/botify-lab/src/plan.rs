@@ -275,6 +275,7 @@ impl Default for AbPlan {
                     artist_plays: 1,
                     skipped: 0.3,
                     skip_depth: 0,
+                    fusion: 0.0,
                     fallback,
                 }),
             ],

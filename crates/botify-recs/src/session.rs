@@ -24,6 +24,11 @@ pub struct SessionAnchor {
     /// A skipped track's nearest this-many neighbours are passed over while others remain (0:
     /// skips change nothing).
     pub skip_depth: usize,
+    /// 0: candidates in anchor order (the first track's list, then each liked track's). Above
+    /// 0: one ranking fused from all anchors' lists, reciprocal-rank style — a candidate scores
+    /// Σ time(anchor) / (fusion + rank in the anchor's list) — so a track near several liked
+    /// tracks comes first.
+    pub fusion: f32,
 }
 
 /// The listens of the current session: after the last `last` (a listen without a
@@ -34,6 +39,37 @@ fn session(history: &[Listen]) -> &[Listen] {
         .rposition(|l| l.rec.is_none())
         .map_or(0, |i| i + 1);
     &history[start..]
+}
+
+impl SessionAnchor {
+    /// Candidates in the order they are tried, from the anchors (track, listen time) in order.
+    fn candidates(&self, anchors: &[(TrackId, f32)]) -> Vec<TrackId> {
+        let list = |a: TrackId| self.lists.get(a).unwrap_or(&[]);
+        if self.fusion <= 0.0 {
+            return anchors
+                .iter()
+                .flat_map(|&(a, _)| list(a))
+                .copied()
+                .collect();
+        }
+        // (candidate, fused score, first position seen) — ties keep the anchor order.
+        let mut scored: Vec<(TrackId, f32, usize)> = Vec::new();
+        let mut at: botify_core::hash::FastMap<TrackId, usize> = Default::default();
+        for &(a, time) in anchors {
+            for (rank, &c) in list(a).iter().enumerate() {
+                let gain = time / (self.fusion + rank as f32 + 1.0);
+                match at.get(&c) {
+                    Some(&i) => scored[i].1 += gain,
+                    None => {
+                        at.insert(c, scored.len());
+                        scored.push((c, gain, scored.len()));
+                    }
+                }
+            }
+        }
+        scored.sort_by(|x, y| y.1.total_cmp(&x.1).then(x.2.cmp(&y.2)));
+        scored.into_iter().map(|x| x.0).collect()
+    }
 }
 
 impl Recommender for SessionAnchor {
@@ -59,7 +95,9 @@ impl Recommender for SessionAnchor {
             .filter(|&(_, time)| time >= self.liked)
             .collect();
         liked.sort_by(|a, b| b.1.total_cmp(&a.1));
-        let anchors = std::iter::once(tracks[0].0).chain(liked.into_iter().map(|(t, _)| t));
+        let anchors: Vec<(TrackId, f32)> =
+            std::iter::once((tracks[0].0, 1.0)).chain(liked).collect();
+        let candidates = self.candidates(&anchors);
         // Near a skipped track: the nearest neighbours of the session's skips.
         let near_skip: Vec<TrackId> = if self.skip_depth == 0 {
             Vec::new()
@@ -75,16 +113,14 @@ impl Recommender for SessionAnchor {
         };
         // The first candidate that breaks no rule, else the first unplayed one.
         let mut fallback: Option<TrackId> = None;
-        for anchor in anchors {
-            for &c in self.lists.get(anchor).unwrap_or(&[]) {
-                if played(c) || !self.catalog.contains(u64::from(c)) {
-                    continue;
-                }
-                if artist_count(c) < self.artist_plays && !near_skip.contains(&c) {
-                    return Some(c);
-                }
-                fallback.get_or_insert(c);
+        for c in candidates {
+            if played(c) || !self.catalog.contains(u64::from(c)) {
+                continue;
             }
+            if artist_count(c) < self.artist_plays && !near_skip.contains(&c) {
+                return Some(c);
+            }
+            fallback.get_or_insert(c);
         }
         fallback
     }
@@ -124,6 +160,7 @@ mod tests {
             artist_plays,
             skipped: 0.3,
             skip_depth: 0,
+            fusion: 0.0,
         }
     }
 
@@ -199,6 +236,26 @@ mod tests {
             ..policy(vec![(10, vec![5, 0]), (5, vec![0, 1])], 1)
         };
         assert_eq!(ask(&p, &h, 5, 0.1), Some(0));
+    }
+
+    #[test]
+    fn fusion_ranks_a_track_near_several_liked_tracks_first() {
+        // 3 is third in the anchor's list but also first in liked track 4's list.
+        let lists = vec![(10, vec![4, 0, 1, 3]), (4, vec![3, 2])];
+        let h = [listen(10, 1.0, Some(4))];
+        let ordered = policy(lists.clone(), 1);
+        assert_eq!(ask(&ordered, &h, 4, 0.9), Some(0));
+        let fused = SessionAnchor {
+            fusion: 1.0,
+            ..policy(lists.clone(), 1)
+        };
+        // 0: 1/(1+2) = 0.33; 3: 1/(1+4) + 0.9/(1+1) = 0.65.
+        assert_eq!(ask(&fused, &h, 4, 0.9), Some(3));
+        // A skip (0.1) is no anchor: the anchor's order stands.
+        assert_eq!(ask(&fused, &h, 4, 0.1), Some(0));
+        // The rules still apply to the fused order: with 3 played, 0 is next.
+        let h = [listen(10, 1.0, Some(4)), listen(4, 0.9, Some(3))];
+        assert_eq!(ask(&fused, &h, 3, 0.9), Some(0));
     }
 
     #[test]

@@ -62,6 +62,10 @@ pub enum RecommenderSpec {
         /// A skipped track's nearest this-many neighbours are passed over while others remain.
         #[serde(default)]
         skip_depth: usize,
+        /// Above 0: candidates ranked by reciprocal-rank fusion of all anchors' lists, with
+        /// this constant (0: anchor order).
+        #[serde(default)]
+        fusion: f32,
         fallback: Option<Box<RecommenderSpec>>,
     },
     /// Homework design 1: a per-user ranked list with a replay of liked history after a skip.
@@ -447,8 +451,14 @@ impl Builder {
                 artist_plays,
                 skipped,
                 skip_depth,
+                fusion,
                 fallback,
             } => {
+                if !(fusion.is_finite() && *fusion >= 0.0) {
+                    return Err(Error::Config(format!(
+                        "session_anchor: `fusion` {fusion} must be a finite number ≥ 0"
+                    )));
+                }
                 check_unit(
                     "session_anchor",
                     &[("liked", *liked), ("skipped", *skipped)],
@@ -461,6 +471,7 @@ impl Builder {
                         artist_plays: (*artist_plays).max(1),
                         skipped: *skipped,
                         skip_depth: *skip_depth,
+                        fusion: *fusion,
                     }),
                     fallback,
                 )
