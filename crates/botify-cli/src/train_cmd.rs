@@ -153,6 +153,10 @@ pub struct AlsArgs {
 pub struct ContextualArgs {
     #[command(flatten)]
     c: Common,
+    /// `previous`: learn each listen's time against the session's previous track (the course's
+    /// pairs); `anchor`: against the session's first track.
+    #[arg(long, default_value_t = Named(contextual::Params::default().context))]
+    context: Named<contextual::Context>,
     /// Embedding size.
     #[arg(long, default_value_t = contextual::Params::default().dim)]
     dim: usize,
@@ -431,6 +435,7 @@ fn spec(cmd: TrainCommand) -> (ModelSpec, Common) {
         }
         TrainCommand::Contextual(a) => {
             let p = contextual::Params {
+                context: a.context.0,
                 dim: a.dim,
                 similarity: a.similarity.0,
                 loss: a.loss.0,

@@ -93,6 +93,7 @@ fn every_trainer_writes_what_the_service_serves() {
         "--loss",
         "mae",
     ];
+    let nn_anchor = vec!["--dim", "8", "--epochs", "2", "--context", "anchor"];
     let dssm = vec!["--dim", "8", "--epochs", "3", "--batch", "64"];
     let item2vec = vec!["--dim", "8", "--epochs", "3"];
     #[rustfmt::skip]
@@ -110,6 +111,7 @@ fn every_trainer_writes_what_the_service_serves() {
         .into_iter()
         .chain([
             ("contextual", nn, out("i2i_nn.jsonl")),
+            ("contextual", nn_anchor, out("i2i_anchor.jsonl")),
             ("item2vec", item2vec, out("item2vec.jsonl")),
             ("sasrec", sasrec, out("sasrec.jsonl")),
             ("dssm", dssm, out("dssm.jsonl")),
@@ -333,6 +335,7 @@ fn bad_training_input_is_a_clear_error() {
         (vec!["train", "ips", "--logs", l, "--max-weight", "0.5", "--out", o], "max_weight 0.5"),
         (vec!["train", "lightgcn", "--logs", l, "--layers", "12", "--out", o], "layers 12"),
         (vec!["train", "sasrec", "--logs", l, "--max-len", "1", "--out", o], "max_len 1"),
+        (vec!["train", "contextual", "--logs", l, "--context", "last", "--out", o], "last"),
         (vec!["train", "dpp", "--logs", l, "--catalog", s(&cat), "--candidates", s(&missing), "--theta", "1", "--out", o], "theta 1"),
         (vec!["train", "dpp", "--logs", l, "--candidates", s(&missing), "--out", o], "--catalog"),
         (vec!["train", "item2vec", "--logs", l, "--subsample=-1", "--out", o], "subsample -1"),

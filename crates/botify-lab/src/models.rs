@@ -502,11 +502,19 @@ pub fn train(
             user_lists(data, out, &model.recommend(&heard, s.k), &mut t)?;
         }
         ModelSpec::Contextual(p) => {
-            let pairs: Vec<contextual::Pair> = data
-                .train
-                .next_pairs()
-                .map(contextual::Pair::from)
-                .collect();
+            let pairs: Vec<contextual::Pair> = match p.context {
+                contextual::Context::Previous => data
+                    .train
+                    .next_pairs()
+                    .map(contextual::Pair::from)
+                    .collect(),
+                contextual::Context::Anchor => data
+                    .train
+                    .anchor_pairs()
+                    .into_iter()
+                    .map(contextual::Pair::from)
+                    .collect(),
+            };
             let mut steps = Steps::new(spec, "epoch", p.epochs, "hit rate@10".into(), obs);
             let model = contextual::fit(&pairs, data.groups(), p, |e| {
                 let spent = steps.clock.lap();

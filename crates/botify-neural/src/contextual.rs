@@ -35,9 +35,22 @@ pub enum LossKind {
     Mae,
 }
 
+/// What a training pair's first track is (the caller builds the pairs).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum Context {
+    /// The previous track of the session (the course's pairs).
+    #[default]
+    Previous,
+    /// The session's first track, paired with every later track.
+    Anchor,
+}
+
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct Params {
+    /// Which track a pair's listen time is learned against.
+    pub context: Context,
     pub dim: usize,
     pub similarity: Similarity,
     pub loss: LossKind,
@@ -57,6 +70,7 @@ pub struct Params {
 impl Default for Params {
     fn default() -> Self {
         Params {
+            context: Context::Previous,
             dim: 128,
             similarity: Similarity::Dot,
             loss: LossKind::Mse,
@@ -579,6 +593,7 @@ mod tests {
 
     fn params(similarity: Similarity, loss: LossKind) -> Params {
         Params {
+            context: Context::Previous,
             dim: 16,
             similarity,
             loss,

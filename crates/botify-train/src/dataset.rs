@@ -168,6 +168,21 @@ impl Dataset {
             .map(|w| (w[0].track, w[1].track, w[1].time))
     }
 
+    /// (session's first track, later track, its listen time) for every later listen of a
+    /// session. In the listener model a listen's time depends on the session's taste, which the
+    /// first track (drawn near it) stands for better than the previous track does.
+    pub fn anchor_pairs(&self) -> Vec<(TrackId, TrackId, f32)> {
+        let mut out = Vec::new();
+        let mut anchor: Option<(UserId, u32, TrackId)> = None;
+        for l in &self.listens {
+            match anchor {
+                Some((u, s, a)) if u == l.user && s == l.session => out.push((a, l.track, l.time)),
+                _ => anchor = Some((l.user, l.session, l.track)),
+            }
+        }
+        out
+    }
+
     /// `(track, next track)` pairs of a session where the next track was liked (time ≥
     /// `threshold`): what per-track lists are scored on. At most `max`, evenly spaced.
     pub fn next_liked_pairs(&self, threshold: f32, max: usize) -> Vec<(TrackId, TrackId)> {
@@ -229,6 +244,8 @@ mod tests {
         let d = Dataset::from_events(events, 20).unwrap();
         let pairs: Vec<_> = d.next_pairs().collect();
         assert_eq!(pairs, vec![(10, 11, 0.2), (11, 12, 0.9)]);
+        // The session's first track (10) against every later one; 13 opens a new session.
+        assert_eq!(d.anchor_pairs(), vec![(10, 11, 0.2), (10, 12, 0.9)]);
         let pos = d.positives(0.7);
         assert_eq!(pos[&1], vec![10, 12, 13]);
         assert_eq!(pos[&2], vec![10]);
