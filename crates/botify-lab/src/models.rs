@@ -233,6 +233,15 @@ impl<'a> TrainData<'a> {
         !self.test.listens.is_empty()
     }
 
+    /// Held-out precision of the lists `lists` makes (NaN without a holdout, where they are not
+    /// made): the learning curves' metric.
+    pub fn held_out_precision(&self, lists: impl FnOnce() -> FastMap<UserId, Vec<TrackId>>) -> f64 {
+        if !self.has_holdout() {
+            return f64::NAN;
+        }
+        self.held_out(&lists()).map_or(f64::NAN, |m| m.precision)
+    }
+
     /// Metrics of per-user lists on the held-out positives (None without a holdout).
     pub fn held_out(&self, lists: &FastMap<UserId, Vec<TrackId>>) -> Option<Metrics> {
         self.has_holdout().then(|| {
@@ -391,12 +400,7 @@ fn als_lists(
     let mut steps = Steps::new(spec, "iteration", iterations, data.precision_at(), obs);
     let model = fit(&mut |_, m| {
         let spent = steps.clock.lap();
-        let precision = if data.has_holdout() {
-            data.held_out(&m.recommend(&heard, eval_k))
-                .map_or(f64::NAN, |m| m.precision)
-        } else {
-            f64::NAN
-        };
+        let precision = data.held_out_precision(|| m.recommend(&heard, eval_k));
         steps.record(spent, f64::NAN, f64::NAN, precision, f64::NAN);
     })?;
     steps.finish(out, t)?;
@@ -489,12 +493,9 @@ pub fn train(
             let mut steps = Steps::new(spec, "epoch", params.epochs, data.precision_at(), obs);
             let model = mf::fit(data.train, data.catalog, &params, |e, m| {
                 let spent = steps.clock.lap();
-                let metric = if data.has_holdout() {
-                    let lists = m.recommend_to(|u| scored.contains_key(&u), &heard, s.eval_k);
-                    data.held_out(&lists).map_or(f64::NAN, |m| m.precision)
-                } else {
-                    f64::NAN
-                };
+                let metric = data.held_out_precision(|| {
+                    m.recommend_to(|u| scored.contains_key(&u), &heard, s.eval_k)
+                });
                 steps.record(spent, e.loss, f64::NAN, metric, f64::NAN);
                 true
             });
@@ -534,12 +535,7 @@ pub fn train(
             let mut steps = Steps::new(spec, "epoch", p.epochs, data.precision_at(), obs);
             let model = lightgcn::fit(data.train, p, |e, m| {
                 let spent = steps.clock.lap();
-                let metric = if data.has_holdout() {
-                    data.held_out(&m.recommend(&heard, s.eval_k))
-                        .map_or(f64::NAN, |m| m.precision)
-                } else {
-                    f64::NAN
-                };
+                let metric = data.held_out_precision(|| m.recommend(&heard, s.eval_k));
                 steps.record(spent, e.loss, f64::NAN, metric, f64::NAN);
             })?;
             steps.finish(out, &mut t)?;
@@ -617,13 +613,10 @@ pub fn train(
             let mut steps = Steps::new(spec, "epoch", p.epochs, data.precision_at(), obs);
             let model = dssm::fit(&pairs, data.groups(), p, |e, m| {
                 let spent = steps.clock.lap();
-                let metric = if data.has_holdout() {
+                let metric = data.held_out_precision(|| {
                     let lists = m.recommend_to(|u| scored.contains_key(&u), &heard, s.eval_k);
-                    data.held_out(&lists.into_iter().collect())
-                        .map_or(f64::NAN, |m| m.precision)
-                } else {
-                    f64::NAN
-                };
+                    lists.into_iter().collect()
+                });
                 steps.record(spent, e.train_loss, e.validation_loss, metric, f64::NAN);
             })?;
             steps.finish(out, &mut t)?;
@@ -663,7 +656,11 @@ pub fn train(
                 t.training_seconds = clock.elapsed().as_secs_f64();
                 track_lists(out, &ranked, &mut t)?;
             } else {
-                let given = candidate_lists(&d.candidates, data.train.tracks)?;
+                let given = sorted_user_lists(botify_recs::data::UserLists::parse(
+                    &d.candidates,
+                    &text,
+                    data.train.tracks,
+                )?);
                 let ranked: FastMap<UserId, Vec<TrackId>> = given
                     .par_iter()
                     .map(|(u, list)| {
@@ -791,8 +788,14 @@ fn search(
 
 /// A per-user list file as (user, list) pairs by user, for a re-ranker.
 pub fn candidate_lists(path: &Path, tracks: usize) -> Result<Vec<(UserId, Vec<TrackId>)>> {
-    let lists = botify_recs::data::UserLists::load(path, tracks)?;
+    Ok(sorted_user_lists(botify_recs::data::UserLists::load(
+        path, tracks,
+    )?))
+}
+
+/// The lists by user id, ascending.
+fn sorted_user_lists(lists: botify_recs::data::UserLists) -> Vec<(UserId, Vec<TrackId>)> {
     let mut out: Vec<(UserId, Vec<TrackId>)> = lists.iter().map(|(u, l)| (u, l.to_vec())).collect();
     out.sort_unstable_by_key(|c| c.0);
-    Ok(out)
+    out
 }

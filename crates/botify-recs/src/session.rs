@@ -42,16 +42,9 @@ fn session(history: &[Listen]) -> &[Listen] {
 }
 
 impl SessionAnchor {
-    /// Candidates in the order they are tried, from the anchors (track, listen time) in order.
-    fn candidates(&self, anchors: &[(TrackId, f32)]) -> Vec<TrackId> {
+    /// With `fusion`: the candidates from the anchors (track, listen time), by fused score.
+    fn fused(&self, anchors: &[(TrackId, f32)]) -> Vec<TrackId> {
         let list = |a: TrackId| self.lists.get(a).unwrap_or(&[]);
-        if self.fusion <= 0.0 {
-            return anchors
-                .iter()
-                .flat_map(|&(a, _)| list(a))
-                .copied()
-                .collect();
-        }
         // (candidate, fused score, first position seen) — ties keep the anchor order.
         let mut scored: Vec<(TrackId, f32, usize)> = Vec::new();
         let mut at: botify_core::hash::FastMap<TrackId, usize> = Default::default();
@@ -97,7 +90,18 @@ impl Recommender for SessionAnchor {
         liked.sort_by(|a, b| b.1.total_cmp(&a.1));
         let anchors: Vec<(TrackId, f32)> =
             std::iter::once((tracks[0].0, 1.0)).chain(liked).collect();
-        let candidates = self.candidates(&anchors);
+        // In anchor order, lazily (the answer is usually among the first few); fused, at once.
+        let (mut ordered, mut fused);
+        let candidates: &mut dyn Iterator<Item = TrackId> = if self.fusion > 0.0 {
+            fused = self.fused(&anchors).into_iter();
+            &mut fused
+        } else {
+            ordered = anchors
+                .iter()
+                .flat_map(|&(a, _)| self.lists.get(a).unwrap_or(&[]))
+                .copied();
+            &mut ordered
+        };
         // Near a skipped track: the nearest neighbours of the session's skips.
         let near_skip: Vec<TrackId> = if self.skip_depth == 0 {
             Vec::new()
