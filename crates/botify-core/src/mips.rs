@@ -1,13 +1,19 @@
-//! Exact maximum-inner-product search without scoring the whole catalogue.
+//! Exact maximum-inner-product search without scoring the whole catalogue in float.
 //!
 //! Rows are grouped into leaves by a two-level k-means (built once, in parallel). A leaf keeps its
 //! centre `c` and radius `r` (the largest `|x − c|` of its rows); for any query `q`,
 //! `q·x = q·c + q·(x − c) ≤ q·c + |q|·r` (Cauchy–Schwarz), whatever the rows' norms. Queries are
 //! grouped into blocks of similar queries; a block scores the leaf centres, visits leaves best
-//! bound first, scores each leaf against the queries whose k-th best so far its bound can still
-//! beat (one matrix product), and stops when no bound can. Bounds are widened for float
-//! rounding, so the answer is exactly the brute force's: the `k` highest scores, ties by lower row
-//! index. The clustering only decides how much is scored, never what is returned.
+//! bound first, and stops when no bound can beat a query's k-th best so far.
+//!
+//! Inside a leaf, every row also has an 8-bit code (`x ≈ s_x·x̃`, with the exact `|x − s_x·x̃|`
+//! kept), and so does the query. One integer product `q̃·x̃` (VNNI: 64 multiply-adds per
+//! instruction, against 16 in float) bounds the true score from above:
+//! `q·x ≤ s_q·s_x·(q̃·x̃) + |s_q·q̃|·|x − s_x·x̃| + |q − s_q·q̃|·|x|`, widened for float rounding.
+//! Only rows whose bound reaches the query's k-th best are scored in float, by [`dot`], the one
+//! inner product every path and the brute force use. So the answer is exactly the brute force's:
+//! the `k` highest [`dot`] scores, ties by lower row index. Clustering and codes only decide how
+//! much is scored, never what is returned.
 
 use crate::rng::stream;
 use crate::topk::TopK;
@@ -22,17 +28,289 @@ const KMEANS_ROUNDS: usize = 6;
 /// k-means trains on at most this many points per centre.
 const SAMPLE_PER_CENTRE: usize = 32;
 const QUERY_BLOCK: usize = 256;
+/// Queries scanned together by the integer kernel (one 512-bit register of 32-bit lanes).
+const LANES: usize = 16;
+/// Rows the integer kernel scans together; a leaf's codes are padded to a multiple of it.
+const ROWS: usize = 8;
+/// Rows scanned between two refreshes of the queries' thresholds (a multiple of [`ROWS`]).
+const SCAN_CHUNK: usize = 64;
 
 fn norm(a: &[f32]) -> f32 {
     a.iter().map(|x| x * x).sum::<f32>().sqrt()
 }
 
-/// An exact top-k index over the rows of a row-major `[n, dim]` matrix.
+/// The inner product every search path and the brute force compute: 16 running sums (element
+/// `j` into sum `j mod 16`, fused multiply-adds in order), then added pairwise. Fused
+/// multiply-adds round once, so the result is the same bits on every machine and code path.
+pub fn dot(a: &[f32], b: &[f32]) -> f32 {
+    #[cfg(target_arch = "x86_64")]
+    if std::arch::is_x86_feature_detected!("fma") {
+        // SAFETY: the CPU has the features the function is compiled for (checked above).
+        return unsafe { dot_fma(a, b) };
+    }
+    dot_lanes(a, b)
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2,fma")]
+fn dot_fma(a: &[f32], b: &[f32]) -> f32 {
+    dot_lanes(a, b)
+}
+
+#[inline(always)]
+fn dot_lanes(a: &[f32], b: &[f32]) -> f32 {
+    let mut acc = [0f32; LANES];
+    let (mut ca, mut cb) = (a.chunks_exact(LANES), b.chunks_exact(LANES));
+    for (x, y) in (&mut ca).zip(&mut cb) {
+        for l in 0..LANES {
+            acc[l] = x[l].mul_add(y[l], acc[l]);
+        }
+    }
+    for (l, (x, y)) in ca.remainder().iter().zip(cb.remainder()).enumerate() {
+        acc[l] = x.mul_add(*y, acc[l]);
+    }
+    let mut w = LANES / 2;
+    while w > 0 {
+        for l in 0..w {
+            acc[l] += acc[l + w];
+        }
+        w /= 2;
+    }
+    acc[0]
+}
+
+/// The reference the index answers like: every query scored against every row with [`dot`],
+/// the `k` best kept (ties by lower row index). Queries run in parallel.
+pub fn brute_force<'a, Q, R>(
+    data: &[f32],
+    dim: usize,
+    queries: &[Q],
+    row: R,
+    k: usize,
+) -> Vec<Vec<u32>>
+where
+    Q: Sync,
+    R: Fn(&Q) -> &'a [f32] + Sync,
+{
+    let dim = dim.max(1);
+    queries
+        .par_iter()
+        .map(|q| {
+            let q = &row(q)[..dim];
+            let mut top = TopK::new(k);
+            for (i, x) in data.chunks_exact(dim).enumerate() {
+                top.push(dot(q, x), i as u32);
+            }
+            top.into_sorted()
+        })
+        .collect()
+}
+
+/// Whether this CPU runs the integer scan (AVX-512 VNNI); elsewhere every row of a visited leaf
+/// is scored in float, with the same answers.
+fn vnni() -> bool {
+    #[cfg(target_arch = "x86_64")]
+    {
+        std::arch::is_x86_feature_detected!("avx512f")
+            && std::arch::is_x86_feature_detected!("avx512bw")
+            && std::arch::is_x86_feature_detected!("avx512vnni")
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    false
+}
+
+/// A vector's 8-bit code: `x̃ = round(x / s)` with `s = max|x_j| / 127`, so `x = s·x̃ + e`.
+/// Writes `x̃` (zero-padded to `out.len()`) and returns `(s, |e|)`, the latter rounded up.
+fn quantise(x: &[f32], out: &mut [i8]) -> (f32, f32) {
+    let top = x.iter().fold(0f32, |m, v| m.max(v.abs()));
+    out.fill(0);
+    if top == 0.0 {
+        return (0.0, 0.0);
+    }
+    let s = top / 127.0;
+    let mut err = 0f64;
+    for (o, &v) in out.iter_mut().zip(x) {
+        let c = (v / s).round().clamp(-127.0, 127.0);
+        *o = c as i8;
+        err += (f64::from(v) - f64::from(s) * f64::from(c)).powi(2);
+    }
+    (s, up(err.sqrt()))
+}
+
+/// An `f64` rounded to an `f32` no smaller.
+fn up(v: f64) -> f32 {
+    let f = v as f32;
+    if f64::from(f) < v { f.next_up() } else { f }
+}
+
+fn exact_norm(x: &[f32]) -> f32 {
+    up(x.iter().map(|&v| f64::from(v).powi(2)).sum::<f64>().sqrt())
+}
+
+/// A query's code for the integer scan.
+struct QueryCode {
+    /// `x̃` four elements per word (the layout the kernel broadcasts).
+    words: Vec<i32>,
+    scale: f32,
+    /// `|s·q̃|`, rounded up.
+    coded_norm: f32,
+    /// `|q − s·q̃|` plus the float rounding margin `δ·|q|`, rounded up.
+    slack: f32,
+    /// `128·Σq̃`: rows are stored as `x̃ + 128` (unsigned), so the kernel's sum carries it.
+    offset: i32,
+}
+
+impl QueryCode {
+    fn new(q: &[f32], groups: usize) -> QueryCode {
+        let mut c = vec![0i8; groups * 4];
+        let (scale, err) = quantise(q, &mut c);
+        let coded: f64 = c
+            .iter()
+            .map(|&v| (f64::from(scale) * f64::from(v)).powi(2))
+            .sum();
+        // Rounding of `dot` (16-way sums of d/16 terms, then 4 pairwise levels) and of the bound's
+        // own few operations, each at most a few ε·|q|·|x|: a generous multiple covers both.
+        let delta = 4.0 * (q.len() as f64 / 16.0 + 16.0) * f64::from(f32::EPSILON);
+        QueryCode {
+            words: c
+                .chunks_exact(4)
+                .map(|w| i32::from_le_bytes([w[0] as u8, w[1] as u8, w[2] as u8, w[3] as u8]))
+                .collect(),
+            scale,
+            coded_norm: up(coded.sqrt()),
+            slack: up(f64::from(err) + delta * f64::from(exact_norm(q))),
+            offset: 128 * c.iter().map(|&v| i32::from(v)).sum::<i32>(),
+        }
+    }
+}
+
+/// Up to 16 queries laid out for the integer scan: lane `l` is query `who[l]`.
+struct Lanes {
+    /// `groups × 16` words: group `g` of lane `l` at `g·16 + l`.
+    words: Vec<i32>,
+    scale: [f32; LANES],
+    coded_norm: [f32; LANES],
+    slack: [f32; LANES],
+    offset: [i32; LANES],
+    /// A row is reported for a lane when its bound reaches this (+∞ for unused lanes).
+    threshold: [f32; LANES],
+    who: [usize; LANES],
+    used: usize,
+}
+
+impl Lanes {
+    fn new(groups: usize) -> Lanes {
+        Lanes {
+            words: vec![0; groups * LANES],
+            scale: [0.0; LANES],
+            coded_norm: [0.0; LANES],
+            slack: [0.0; LANES],
+            offset: [0; LANES],
+            threshold: [f32::INFINITY; LANES],
+            who: [0; LANES],
+            used: 0,
+        }
+    }
+
+    fn fill(&mut self, queries: &[usize], codes: &[QueryCode]) {
+        self.words.fill(0);
+        self.scale = [0.0; LANES];
+        self.coded_norm = [0.0; LANES];
+        self.slack = [0.0; LANES];
+        self.offset = [0; LANES];
+        self.threshold = [f32::INFINITY; LANES];
+        self.used = queries.len();
+        for (l, &q) in queries.iter().enumerate() {
+            let c = &codes[q];
+            for (g, &w) in c.words.iter().enumerate() {
+                self.words[g * LANES + l] = w;
+            }
+            self.scale[l] = c.scale;
+            self.coded_norm[l] = c.coded_norm;
+            self.slack[l] = c.slack;
+            self.offset[l] = c.offset;
+            self.who[l] = q;
+        }
+    }
+}
+
+/// Rows of one leaf as the integer scan reads them, [`ROWS`] at a time: for each block of rows,
+/// group `g` of its rows' codes (`x̃ + 128`, four bytes a row) is contiguous. Padding rows have
+/// norm −∞: their bound reaches no threshold but −∞.
+struct RowCodes<'a> {
+    bytes: &'a [u8],
+    scale: &'a [f32],
+    err: &'a [f32],
+    norm: &'a [f32],
+}
+
+/// Reports `(row, lanes)` for every row whose bound reaches some lane's threshold.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f,avx512bw,avx512vnni")]
+fn scan_vnni(lanes: &Lanes, groups: usize, rows: &RowCodes, hits: &mut Vec<(u32, u16)>) {
+    use std::arch::x86_64::*;
+    let n = rows.scale.len();
+    assert!(n.is_multiple_of(ROWS) && rows.bytes.len() == n * groups * 4);
+    assert!(lanes.words.len() == groups * LANES && rows.err.len() == n && rows.norm.len() == n);
+    let load = |a: &[f32; LANES]| unsafe { _mm512_loadu_ps(a.as_ptr()) };
+    let (scale, coded_norm, slack) = (
+        load(&lanes.scale),
+        load(&lanes.coded_norm),
+        load(&lanes.slack),
+    );
+    let threshold = load(&lanes.threshold);
+    // SAFETY (all loads): `lanes.offset` holds 16 words, `lanes.words` `groups·16`, and a
+    // block's codes `groups·ROWS` words from `block·groups·ROWS` (n rows, asserted above).
+    let offset = unsafe { _mm512_loadu_si512(lanes.offset.as_ptr() as *const _) };
+    let words = rows.bytes.as_ptr() as *const i32;
+    for block in 0..n / ROWS {
+        let mut acc = [_mm512_setzero_si512(); ROWS];
+        let codes = unsafe { words.add(block * groups * ROWS) };
+        for g in 0..groups {
+            let q = unsafe { _mm512_loadu_si512(lanes.words.as_ptr().add(g * LANES) as *const _) };
+            let at = unsafe { codes.add(g * ROWS) };
+            for (i, a) in acc.iter_mut().enumerate() {
+                let x = unsafe { std::ptr::read_unaligned(at.add(i)) };
+                *a = _mm512_dpbusd_epi32(*a, _mm512_set1_epi32(x), q);
+            }
+        }
+        for (i, &a) in acc.iter().enumerate() {
+            let row = block * ROWS + i;
+            let exact = _mm512_cvtepi32_ps(_mm512_sub_epi32(a, offset));
+            let slack = _mm512_fmadd_ps(
+                slack,
+                _mm512_set1_ps(rows.norm[row]),
+                _mm512_mul_ps(coded_norm, _mm512_set1_ps(rows.err[row])),
+            );
+            let bound = _mm512_fmadd_ps(
+                exact,
+                _mm512_mul_ps(scale, _mm512_set1_ps(rows.scale[row])),
+                slack,
+            );
+            let m = _mm512_cmp_ps_mask::<_CMP_GE_OQ>(bound, threshold);
+            if m != 0 {
+                hits.push((row as u32, m));
+            }
+        }
+    }
+}
+
+/// An exact top-k index over the rows of a row-major `[n, dim]` matrix. It keeps no copy of the
+/// rows: searches take the matrix it was built from.
 pub struct MipsIndex {
     dim: usize,
+    /// Four-element groups of a row's code.
+    groups: usize,
     /// Original row index of each stored row, grouped by leaf.
     ids: Vec<u32>,
-    vectors: Vec<f32>,
+    /// Code rows (a leaf's stored rows, padded to a multiple of [`ROWS`]; see [`RowCodes`]): codes,
+    /// scales, code errors `|x − s·x̃|` and norms (both rounded up; −∞ for padding).
+    codes: Vec<u8>,
+    code_scale: Vec<f32>,
+    code_err: Vec<f32>,
+    row_norm: Vec<f32>,
+    /// Leaf `l`'s code rows start at `code_starts[l]`.
+    code_starts: Vec<usize>,
     /// Leaf `l` holds stored rows `starts[l]..starts[l + 1]`.
     starts: Vec<usize>,
     centres: Vec<f32>,
@@ -74,8 +352,13 @@ impl MipsIndex {
         let eps = 4.0 * (dim as f32 + 2.0) * f32::EPSILON + 1e-6;
         let mut index = MipsIndex {
             dim,
+            groups: dim.div_ceil(4),
             ids: Vec::with_capacity(n),
-            vectors: Vec::with_capacity(n * dim),
+            codes: Vec::new(),
+            code_scale: Vec::new(),
+            code_err: Vec::new(),
+            row_norm: Vec::new(),
+            code_starts: Vec::new(),
             starts: vec![0],
             centres: Vec::with_capacity(built.len() * dim),
             radius: Vec::with_capacity(built.len()),
@@ -83,13 +366,50 @@ impl MipsIndex {
         for (members, (centre, r)) in leaves.iter().zip(built) {
             index.radius.push(r + 2.0 * eps * (norm(&centre) + r));
             index.centres.extend_from_slice(&centre);
-            for &id in members {
-                index.ids.push(id);
-                index.vectors.extend_from_slice(row(id as usize));
-            }
+            index.ids.extend_from_slice(members);
             index.starts.push(index.ids.len());
         }
+        index.encode(data);
         index
+    }
+
+    /// Codes every stored row for the integer scan, leaf by leaf, in blocks of [`ROWS`].
+    fn encode(&mut self, data: &[f32]) {
+        let (dim, groups) = (self.dim, self.groups);
+        let coded: Vec<(Vec<i8>, f32, f32, f32)> = self
+            .ids
+            .par_iter()
+            .map(|&id| {
+                let x = &data[id as usize * dim..(id as usize + 1) * dim];
+                let mut c = vec![0i8; groups * 4];
+                let (s, e) = quantise(x, &mut c);
+                (c, s, e, exact_norm(x))
+            })
+            .collect();
+        let padded: usize = (0..self.leaves())
+            .map(|l| (self.starts[l + 1] - self.starts[l]).next_multiple_of(ROWS))
+            .sum();
+        self.codes = vec![128; padded * groups * 4];
+        self.code_scale = vec![0.0; padded];
+        self.code_err = vec![0.0; padded];
+        self.row_norm = vec![f32::NEG_INFINITY; padded];
+        let mut at = 0;
+        for l in 0..self.leaves() {
+            self.code_starts.push(at);
+            for (i, r) in (self.starts[l]..self.starts[l + 1]).enumerate() {
+                let (c, s, e, x) = &coded[r];
+                let row = at + i;
+                let (block, within) = (row / ROWS, row % ROWS);
+                for (g, w) in c.chunks_exact(4).enumerate() {
+                    let o = ((block * groups + g) * ROWS + within) * 4;
+                    for (b, &v) in self.codes[o..o + 4].iter_mut().zip(w) {
+                        *b = (i16::from(v) + 128) as u8;
+                    }
+                }
+                (self.code_scale[row], self.code_err[row], self.row_norm[row]) = (*s, *e, *x);
+            }
+            at += (self.starts[l + 1] - self.starts[l]).next_multiple_of(ROWS);
+        }
     }
 
     pub fn len(&self) -> usize {
@@ -104,19 +424,39 @@ impl MipsIndex {
         self.starts.len() - 1
     }
 
-    /// For each query, the `k` rows with the highest score against it, best first, ties by
-    /// lower row index; `row(q)` gives a query's vector (length `dim`). Scores are the
-    /// [`crate::topk::gemm_nt`] products, each computed the same way whatever else is in its
-    /// batch, so the answer equals [`crate::topk::top_k`]'s brute force and depends only on the
-    /// query. Queries are grouped by nearest leaf into blocks (run in parallel): a block visits
-    /// leaves best bound first and scores one leaf against all its queries still in need of it
-    /// with one matrix product.
-    pub fn top_k<'a, Q, R>(&self, queries: &[Q], row: R, k: usize) -> Vec<Vec<u32>>
+    /// For each query, the `k` rows with the highest [`dot`] against it, best first, ties by
+    /// lower row index; `row(q)` gives a query's vector (length `dim`). The answer equals
+    /// [`brute_force`]'s and depends only on the query. Queries are grouped by nearest leaf into
+    /// blocks (run in parallel): a block visits leaves best bound first and scans one leaf for
+    /// all its queries still in need of it.
+    pub fn top_k<'a, Q, R>(&self, data: &[f32], queries: &[Q], row: R, k: usize) -> Vec<Vec<u32>>
+    where
+        Q: Sync,
+        R: Fn(&Q) -> &'a [f32] + Sync,
+    {
+        self.top_k_with(data, queries, row, k, vnni())
+    }
+
+    /// [`Self::top_k`], with the integer scan on or off (off: every row of a visited leaf is
+    /// scored in float).
+    fn top_k_with<'a, Q, R>(
+        &self,
+        data: &[f32],
+        queries: &[Q],
+        row: R,
+        k: usize,
+        coded: bool,
+    ) -> Vec<Vec<u32>>
     where
         Q: Sync,
         R: Fn(&Q) -> &'a [f32] + Sync,
     {
         let (d, leaves) = (self.dim, self.leaves());
+        assert_eq!(
+            data.len(),
+            self.len() * d,
+            "search the matrix the index was built over"
+        );
         if leaves == 0 {
             return vec![Vec::new(); queries.len()];
         }
@@ -131,7 +471,10 @@ impl MipsIndex {
                     .iter()
                     .flat_map(|&i| row(&queries[i as usize])[..d].iter().copied())
                     .collect();
-                block.iter().copied().zip(self.search_block(&a, k))
+                block
+                    .iter()
+                    .copied()
+                    .zip(self.search_block(data, &a, k, coded))
             })
             .collect();
         let mut out = vec![Vec::new(); queries.len()];
@@ -141,7 +484,7 @@ impl MipsIndex {
         out
     }
 
-    fn search_block(&self, a: &[f32], k: usize) -> Vec<Vec<u32>> {
+    fn search_block(&self, data: &[f32], a: &[f32], k: usize, coded: bool) -> Vec<Vec<u32>> {
         let (d, leaves) = (self.dim, self.leaves());
         let nq = a.len() / d;
         let mut bounds = vec![0f32; nq * leaves];
@@ -160,11 +503,26 @@ impl MipsIndex {
                 .total_cmp(&block_bound[x as usize])
                 .then(x.cmp(&y))
         });
-        let mut tops: Vec<TopK> = (0..nq).map(|_| TopK::new(k)).collect();
-        let (mut active, mut qa, mut scores) = (Vec::new(), Vec::new(), Vec::new());
+        let codes: Vec<QueryCode> = if coded {
+            a.chunks(d)
+                .map(|q| QueryCode::new(q, self.groups))
+                .collect()
+        } else {
+            Vec::new()
+        };
+        let mut scan = Scan {
+            index: self,
+            data,
+            queries: a,
+            tops: (0..nq).map(|_| TopK::new(k)).collect(),
+            lanes: Lanes::new(self.groups),
+            hits: Vec::new(),
+        };
+        let mut active = Vec::new();
         for l in visit {
             let l = l as usize;
-            let lowest = tops
+            let lowest = scan
+                .tops
                 .iter()
                 .map(TopK::threshold)
                 .fold(f32::INFINITY, f32::min);
@@ -172,26 +530,101 @@ impl MipsIndex {
                 break; // every later leaf is bounded lower still, for every query
             }
             active.clear();
-            active.extend((0..nq).filter(|&q| bounds[q * leaves + l] >= tops[q].threshold()));
-            if active.is_empty() {
-                continue;
-            }
-            qa.clear();
-            for &q in &active {
-                qa.extend_from_slice(&a[q * d..(q + 1) * d]);
-            }
-            let (start, end) = (self.starts[l], self.starts[l + 1]);
-            scores.clear();
-            scores.resize(active.len() * (end - start), 0f32);
-            crate::topk::gemm_nt(&qa, &self.vectors[start * d..end * d], d, &mut scores);
-            for (&q, s) in active.iter().zip(scores.chunks(end - start)) {
-                let top = &mut tops[q];
-                for (&id, &v) in self.ids[start..end].iter().zip(s) {
-                    top.push(v, id);
+            active.extend((0..nq).filter(|&q| bounds[q * leaves + l] >= scan.tops[q].threshold()));
+            let rows = self.starts[l]..self.starts[l + 1];
+            if coded {
+                for lanes in active.chunks(LANES) {
+                    scan.coded(lanes, &codes, l);
+                }
+            } else {
+                for &q in &active {
+                    scan.float(q, rows.clone());
                 }
             }
         }
-        tops.into_iter().map(TopK::into_sorted).collect()
+        scan.tops.into_iter().map(TopK::into_sorted).collect()
+    }
+}
+
+/// One block's search state: its queries, their running top-k, and the scan's buffers.
+struct Scan<'a> {
+    index: &'a MipsIndex,
+    /// The rows the index was built over.
+    data: &'a [f32],
+    /// The block's query vectors, `dim` each.
+    queries: &'a [f32],
+    tops: Vec<TopK>,
+    lanes: Lanes,
+    hits: Vec<(u32, u16)>,
+}
+
+impl Scan<'_> {
+    fn query(&self, q: usize) -> &[f32] {
+        let d = self.index.dim;
+        &self.queries[q * d..(q + 1) * d]
+    }
+
+    /// Scores stored row `r` for query `q` in float and offers it.
+    fn score(&mut self, q: usize, r: usize) {
+        let d = self.index.dim;
+        let id = self.index.ids[r] as usize;
+        let s = dot(self.query(q), &self.data[id * d..(id + 1) * d]);
+        self.tops[q].push(s, id as u32);
+    }
+
+    fn float(&mut self, q: usize, rows: std::ops::Range<usize>) {
+        for r in rows {
+            self.score(q, r);
+        }
+    }
+
+    /// The integer scan of `rows` for up to 16 queries; rows it cannot rule out are scored in
+    /// float. Thresholds are refreshed every [`SCAN_CHUNK`] rows, as the top-k fill up.
+    #[cfg_attr(not(target_arch = "x86_64"), allow(unused_variables))]
+    fn coded(&mut self, queries: &[usize], codes: &[QueryCode], leaf: usize) {
+        let rows = self.index.starts[leaf]..self.index.starts[leaf + 1];
+        #[cfg(target_arch = "x86_64")]
+        {
+            self.lanes.fill(queries, codes);
+            let (g, index) = (self.index.groups, self.index);
+            let leaf_rows = rows.end - rows.start;
+            let first = index.code_starts[leaf];
+            let end = first + leaf_rows.next_multiple_of(ROWS);
+            let mut start = first;
+            while start < end {
+                let stop = (start + SCAN_CHUNK).min(end);
+                for l in 0..self.lanes.used {
+                    self.lanes.threshold[l] = self.tops[self.lanes.who[l]].threshold();
+                }
+                let chunk = RowCodes {
+                    bytes: &index.codes[start * g * 4..stop * g * 4],
+                    scale: &index.code_scale[start..stop],
+                    err: &index.code_err[start..stop],
+                    norm: &index.row_norm[start..stop],
+                };
+                let mut hits = std::mem::take(&mut self.hits);
+                hits.clear();
+                // SAFETY: `coded` is only on when the CPU has these features (see `vnni`).
+                unsafe { scan_vnni(&self.lanes, g, &chunk, &mut hits) };
+                for &(r, mut lanes) in &hits {
+                    let row = rows.start + (start - first) + r as usize;
+                    if row >= rows.end {
+                        continue; // padding, reported only while a threshold is still −∞
+                    }
+                    while lanes != 0 {
+                        let l = lanes.trailing_zeros() as usize;
+                        lanes &= lanes - 1;
+                        if l < self.lanes.used {
+                            self.score(self.lanes.who[l], row);
+                        }
+                    }
+                }
+                self.hits = hits;
+                start = stop;
+            }
+        }
+        #[cfg(not(target_arch = "x86_64"))]
+        unreachable!("the integer scan runs only where the CPU has it");
     }
 }
 
@@ -325,25 +758,20 @@ mod tests {
     use crate::rng::stream;
     use rand_distr::{Distribution, StandardNormal};
 
-    fn brute(data: &[f32], dim: usize, q: &[f32], k: usize) -> Vec<u32> {
-        let mut scores = vec![0f32; data.len() / dim];
-        crate::topk::gemm_nt(q, data, dim, &mut scores);
-        crate::topk::best(&scores, k)
-    }
-
     fn check(data: &[f32], dim: usize, leaf: usize, ks: &[usize]) {
         let index = MipsIndex::build_with_leaf(data, dim, leaf);
         let n = data.len() / dim;
         assert_eq!(index.len(), n);
         let queries: Vec<usize> = (0..n).step_by((n / 97).max(1)).collect();
+        let row = |&q: &usize| &data[q * dim..(q + 1) * dim];
         for &k in ks {
-            let got = index.top_k(&queries, |&q| &data[q * dim..(q + 1) * dim], k);
-            for (&q, list) in queries.iter().zip(&got) {
-                assert_eq!(
-                    list,
-                    &brute(data, dim, &data[q * dim..(q + 1) * dim], k),
-                    "query {q}, k {k}"
-                );
+            let want = brute_force(data, dim, &queries, row, k);
+            // Both paths where this CPU has the integer scan; the float one everywhere.
+            for coded in [false, vnni()] {
+                let got = index.top_k_with(data, &queries, row, k, coded);
+                for ((q, list), want) in queries.iter().zip(&got).zip(&want) {
+                    assert_eq!(list, want, "query {q}, k {k}, coded {coded}");
+                }
             }
         }
     }
@@ -392,6 +820,54 @@ mod tests {
     }
 
     #[test]
+    fn queries_that_are_not_rows() {
+        // Queries of every scale (and a zero one) against rows of skewed norms: the codes' bounds
+        // scale with both sides.
+        let dim = 20;
+        let mut data = gaussian(3000, dim, 7);
+        for (i, r) in data.chunks_mut(dim).enumerate() {
+            let s = 10f32.powf((i % 13) as f32 / 4.0 - 1.5);
+            r.iter_mut().for_each(|x| *x *= s);
+        }
+        let mut vectors = gaussian(60, dim, 8);
+        for (i, q) in vectors.chunks_mut(dim).enumerate() {
+            q.iter_mut()
+                .for_each(|x| *x *= 10f32.powi(i as i32 % 7 - 3));
+        }
+        vectors.extend([0.0; 20]);
+        let queries: Vec<usize> = (0..61).collect();
+        let row = |&q: &usize| &vectors[q * dim..(q + 1) * dim];
+        let index = MipsIndex::build_with_leaf(&data, dim, 40);
+        for k in [1, 10, 300] {
+            let want = brute_force(&data, dim, &queries, row, k);
+            for coded in [false, vnni()] {
+                assert_eq!(
+                    index.top_k_with(&data, &queries, row, k, coded),
+                    want,
+                    "k {k}"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn dot_is_the_same_bits_on_every_path() {
+        let a = gaussian(4 * 67, 1, 9);
+        for (x, y) in a.chunks(67).zip(a.chunks(67).skip(1)) {
+            for d in [1, 15, 16, 17, 64, 67] {
+                let (x, y) = (&x[..d], &y[..d]);
+                assert_eq!(dot(x, y).to_bits(), dot_lanes(x, y).to_bits());
+                let naive: f64 = x
+                    .iter()
+                    .zip(y)
+                    .map(|(a, b)| f64::from(*a) * f64::from(*b))
+                    .sum();
+                assert!((f64::from(dot(x, y)) - naive).abs() < 1e-5);
+            }
+        }
+    }
+
+    #[test]
     fn small_and_degenerate_inputs() {
         check(&gaussian(1, 3, 5), 3, 512, &[0, 1, 5]);
         check(&gaussian(700, 9, 6), 9, 1, &[3]);
@@ -399,6 +875,9 @@ mod tests {
         let index = MipsIndex::build(&[], 4);
         assert!(index.is_empty());
         let q = [1f32; 4];
-        assert_eq!(index.top_k(&[0], |_| &q[..], 3), vec![Vec::<u32>::new()]);
+        assert_eq!(
+            index.top_k(&[], &[0], |_| &q[..], 3),
+            vec![Vec::<u32>::new()]
+        );
     }
 }

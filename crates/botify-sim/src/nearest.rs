@@ -15,18 +15,10 @@ pub fn top_k(emb: &Embeddings, queries: &[TrackId], k: usize) -> Vec<Vec<TrackId
     TrackIndex::default().search(emb, queries, k)
 }
 
-/// The same lists by brute force (every query scored against every track, one matrix product per
-/// block of queries): the reference the index is tested and benchmarked against.
+/// The same lists by brute force (every query scored against every track with
+/// [`botify_core::mips::dot`]): the reference the index is tested and benchmarked against.
 pub fn brute_force(emb: &Embeddings, queries: &[TrackId], k: usize) -> Vec<Vec<TrackId>> {
-    botify_core::topk::top_k(
-        queries,
-        |&t| emb.row(t as usize),
-        &emb.data,
-        emb.dim,
-        None,
-        k,
-        |_, _| {},
-    )
+    botify_core::mips::brute_force(&emb.data, emb.dim, queries, |&t| emb.row(t as usize), k)
 }
 
 /// A world's search index, built on the first search that needs it (a run whose lists all come
@@ -40,7 +32,8 @@ impl TrackIndex {
     }
 
     pub fn search(&self, emb: &Embeddings, queries: &[TrackId], k: usize) -> Vec<Vec<TrackId>> {
-        self.get(emb).top_k(queries, |&t| emb.row(t as usize), k)
+        self.get(emb)
+            .top_k(&emb.data, queries, |&t| emb.row(t as usize), k)
     }
 }
 
@@ -54,7 +47,9 @@ pub struct NeighbourCache {
 }
 
 const MAGIC: &[u8; 8] = b"BOTIFYNN";
-const VERSION: u32 = 1;
+/// 2: scores are [`botify_core::mips::dot`]; version 1's matrix-product lists may order
+/// near-ties differently.
+const VERSION: u32 = 2;
 
 impl NeighbourCache {
     pub fn new(k: usize) -> Self {
@@ -124,11 +119,13 @@ impl NeighbourCache {
         let (version, k) = (word(2), word(3) as usize);
         let file_hash = u64::from(word(4)) | (u64::from(word(5)) << 32);
         let (count, len) = (word(6) as usize, word(7) as usize);
-        if version != VERSION {
+        if version > VERSION {
             return Err(bad(&format!("version {version}, expected {VERSION}")));
         }
-        if file_hash != hash || k != self.k {
-            return Ok(0); // another world, or lists of another length: not ours to use
+        if version < VERSION || file_hash != hash || k != self.k {
+            // Stale lists, another world, or lists of another length: not ours to use (the next
+            // save replaces the file).
+            return Ok(0);
         }
         if len != self.k.min(emb.rows) || bytes.len() != 32 + count * (1 + len) * 4 {
             return Err(bad("its size does not match its header"));
@@ -200,7 +197,7 @@ mod tests {
     }
 
     #[test]
-    fn matches_the_blocked_brute_force() {
+    fn matches_the_brute_force() {
         let emb = embeddings();
         let queries: Vec<u32> = (0..emb.rows as u32).step_by(3).collect();
         assert_eq!(top_k(&emb, &queries, 10), brute_force(&emb, &queries, 10));
@@ -240,8 +237,21 @@ mod tests {
                 .unwrap(),
             0
         );
-        // A truncated file is an error that names it, and adds nothing.
+        // An older version's lists are stale: not used, and replaced by the next save. A newer
+        // version is an error.
         let bytes = std::fs::read(&path).unwrap();
+        for (version, stale) in [(VERSION - 1, true), (VERSION + 1, false)] {
+            let mut other = bytes.clone();
+            other[8..12].copy_from_slice(&version.to_le_bytes());
+            std::fs::write(&path, &other).unwrap();
+            let loaded = NeighbourCache::new(5).load(&path, &emb, hash);
+            if stale {
+                assert_eq!(loaded.unwrap(), 0);
+            } else {
+                assert!(loaded.unwrap_err().to_string().contains("version"));
+            }
+        }
+        // A truncated file is an error that names it, and adds nothing.
         std::fs::write(&path, &bytes[..bytes.len() - 4]).unwrap();
         let mut damaged = NeighbourCache::new(5);
         let e = damaged.load(&path, &emb, hash).unwrap_err().to_string();
