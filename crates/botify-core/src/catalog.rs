@@ -4,6 +4,7 @@ use crate::{Error, Result, TrackId};
 use rayon::prelude::*;
 use serde::{Deserialize, Deserializer, Serialize};
 use std::collections::HashMap;
+use std::io::Write;
 use std::path::Path;
 
 /// One catalogue record. Only `track`, `artist` and `title` are required (the course's files have
@@ -105,7 +106,7 @@ impl Catalog {
     /// Builds a catalogue from records whose ids must be exactly `0..N-1` in any order.
     pub fn from_tracks(tracks: Vec<Track>) -> Result<Self> {
         let records = tracks
-            .iter()
+            .par_iter()
             .map(|t| serde_json::to_string(t).map(String::into_boxed_str))
             .collect::<std::result::Result<Vec<_>, _>>()
             .map_err(|e| Error::Invalid(e.to_string()))?;
@@ -193,9 +194,17 @@ impl Catalog {
         })
     }
 
-    /// Writes `tracks.json` (JSON lines in id order).
+    /// Writes `tracks.json` (JSON lines in id order): each track's record as it was read or
+    /// built, so a catalogue written back reads the same.
     pub fn write(&self, path: &Path) -> Result<()> {
-        crate::world::write_json_lines(path, &self.tracks)
+        let f = std::fs::File::create(path).map_err(|e| Error::io(path, e))?;
+        let mut w = std::io::BufWriter::with_capacity(1 << 20, f);
+        for r in &self.records {
+            w.write_all(r.as_bytes())
+                .and_then(|()| w.write_all(b"\n"))
+                .map_err(|e| Error::io(path, e))?;
+        }
+        w.flush().map_err(|e| Error::io(path, e))
     }
 }
 

@@ -152,9 +152,17 @@ fn normalise(v: &mut [f32]) {
 
 /// `normalise(a·x + b·y)`.
 fn blend(a: f32, x: &[f32], b: f32, y: &[f32]) -> Vec<f32> {
-    let mut v: Vec<f32> = x.iter().zip(y).map(|(x, y)| a * x + b * y).collect();
-    normalise(&mut v);
+    let mut v = vec![0f32; x.len()];
+    blend_into(&mut v, a, x, b, y);
     v
+}
+
+/// [`blend`] into `out`.
+fn blend_into(out: &mut [f32], a: f32, x: &[f32], b: f32, y: &[f32]) {
+    for (o, (x, y)) in out.iter_mut().zip(x.iter().zip(y)) {
+        *o = a * x + b * y;
+    }
+    normalise(out);
 }
 
 /// Generates a whole world in memory.
@@ -241,21 +249,33 @@ pub fn generate(p: &WorldParams) -> Result<World> {
         .collect();
 
     // Tracks: metadata, popularity and embeddings (parallel by artist).
-    let per_artist: Vec<Vec<(Track, f64, Vec<f32>)>> = artists
+    // Each artist writes its tracks' embeddings straight into its rows of the matrix: no vector
+    // per track (at 10M tracks those small allocations cost more than the rows themselves).
+    let mut data = vec![0f32; p.tracks * dim];
+    let mut rows: Vec<&mut [f32]> = Vec::with_capacity(artists.len());
+    let mut rest = &mut data[..];
+    for a in &artists {
+        let (mine, more) = rest.split_at_mut(a.size * dim);
+        rows.push(mine);
+        rest = more;
+    }
+    let per_artist: Vec<Vec<(Track, f64)>> = artists
         .par_iter()
+        .zip(rows)
         .enumerate()
-        .map(|(ai, a)| {
+        .map(|(ai, (a, rows))| {
             let mut r = stream(seed, b"tracks", ai as u64);
             let (centre, tight) = &artist_centres[ai];
             let mut used_titles: HashSet<String> = HashSet::new();
-            (0..a.size)
-                .map(|k| {
+            rows.chunks_mut(dim)
+                .enumerate()
+                .map(|(k, row)| {
                     let mut title = names::title(&mut r);
                     while !used_titles.insert(title.clone()) && used_titles.len() < 500 {
                         title = names::title(&mut r);
                     }
                     let own = gaussian_unit(&mut r, dim);
-                    let e = blend(*tight, centre, (1.0 - tight * tight).sqrt(), &own);
+                    blend_into(row, *tight, centre, (1.0 - tight * tight).sqrt(), &own);
                     let weight = a.popularity * (r.random::<f64>() * 1.2 - 0.6).exp();
                     let duration = (LogNormal::new(5.35f64, 0.25)
                         .map(|d| d.sample(&mut r))
@@ -272,18 +292,16 @@ pub fn generate(p: &WorldParams) -> Result<World> {
                         mood: Some(names::MOODS[r.random_range(0..names::MOODS.len())].to_string()),
                         pop: None,
                     };
-                    (track, weight, e)
+                    (track, weight)
                 })
                 .collect()
         })
         .collect();
     let mut tracks = Vec::with_capacity(p.tracks);
     let mut weights = Vec::with_capacity(p.tracks);
-    let mut data = Vec::with_capacity(p.tracks * dim);
-    for (t, w, e) in per_artist.into_iter().flatten() {
+    for (t, w) in per_artist.into_iter().flatten() {
         tracks.push(t);
         weights.push(w);
-        data.extend_from_slice(&e);
     }
     // `pop` is the popularity percentile in [0, 1] (rounded so files stay short).
     let mut order: Vec<usize> = (0..tracks.len()).collect();

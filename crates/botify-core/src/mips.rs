@@ -21,9 +21,11 @@ use rand::Rng;
 use rand::seq::index::sample;
 use rayon::prelude::*;
 
-/// Rows per leaf the build aims at: a query scores `n / LEAF` centres, and leaves are scored
-/// whole.
-pub const DEFAULT_LEAF: usize = 512;
+/// Rows per leaf the build aims at: a query scores `n / LEAF` centres, and leaves are scanned
+/// whole. With the integer scan, per-leaf work (bounds, active queries) costs more than the
+/// pruning of smaller leaves saves: a 1M-track first day took 13.4 s with 512, 11.6 s with 2048
+/// and 11.3 s with 4096 (docs/BENCHMARKS.md).
+pub const DEFAULT_LEAF: usize = 2048;
 const KMEANS_ROUNDS: usize = 6;
 /// k-means trains on at most this many points per centre.
 const SAMPLE_PER_CENTRE: usize = 32;
@@ -106,12 +108,14 @@ where
         .collect()
 }
 
-/// Whether this CPU runs the integer scan (AVX-512 VNNI); elsewhere every row of a visited leaf
-/// is scored in float, with the same answers.
+/// Whether this CPU runs the integer scan (AVX-512 VNNI); elsewhere a visited leaf is scored by a
+/// float matrix product, with the same answers. `BOTIFY_MIPS_FLOAT=1` forces the float path (to
+/// measure it on a machine that has VNNI).
 fn vnni() -> bool {
     #[cfg(target_arch = "x86_64")]
     {
-        std::arch::is_x86_feature_detected!("avx512f")
+        std::env::var_os("BOTIFY_MIPS_FLOAT").is_none_or(|v| v != "1")
+            && std::arch::is_x86_feature_detected!("avx512f")
             && std::arch::is_x86_feature_detected!("avx512bw")
             && std::arch::is_x86_feature_detected!("avx512vnni")
     }
@@ -263,8 +267,10 @@ fn scan_vnni(lanes: &Lanes, groups: usize, rows: &RowCodes, hits: &mut Vec<(u32,
     // block's codes `groups·ROWS` words from `block·groups·ROWS` (n rows, asserted above).
     let offset = unsafe { _mm512_loadu_si512(lanes.offset.as_ptr() as *const _) };
     let words = rows.bytes.as_ptr() as *const i32;
+    // Accumulators start at −128·Σq̃, so they end at the integer product q̃·x̃ itself.
+    let start = _mm512_sub_epi32(_mm512_setzero_si512(), offset);
     for block in 0..n / ROWS {
-        let mut acc = [_mm512_setzero_si512(); ROWS];
+        let mut acc = [start; ROWS];
         let codes = unsafe { words.add(block * groups * ROWS) };
         for g in 0..groups {
             let q = unsafe { _mm512_loadu_si512(lanes.words.as_ptr().add(g * LANES) as *const _) };
@@ -276,7 +282,7 @@ fn scan_vnni(lanes: &Lanes, groups: usize, rows: &RowCodes, hits: &mut Vec<(u32,
         }
         for (i, &a) in acc.iter().enumerate() {
             let row = block * ROWS + i;
-            let exact = _mm512_cvtepi32_ps(_mm512_sub_epi32(a, offset));
+            let exact = _mm512_cvtepi32_ps(a);
             let slack = _mm512_fmadd_ps(
                 slack,
                 _mm512_set1_ps(rows.norm[row]),
@@ -464,18 +470,19 @@ impl MipsIndex {
         let mut order: Vec<u32> = (0..queries.len() as u32).collect();
         let home = nearest_centre(&order, &|i| &row(&queries[i])[..d], d, &self.centres);
         order.sort_by_key(|&i| (home[i as usize], i));
+        // Each worker keeps its block's query-by-leaf bounds buffer (tens of megabytes for large
+        // catalogues): a fresh one per block would be zeroed by the kernel each time.
         let answers: Vec<(u32, Vec<u32>)> = order
             .par_chunks(QUERY_BLOCK)
-            .flat_map_iter(|block| {
+            .map_init(Vec::new, |bounds, block| {
                 let a: Vec<f32> = block
                     .iter()
                     .flat_map(|&i| row(&queries[i as usize])[..d].iter().copied())
                     .collect();
-                block
-                    .iter()
-                    .copied()
-                    .zip(self.search_block(data, &a, k, coded))
+                let lists = self.search_block(data, &a, k, coded, bounds);
+                block.iter().copied().zip(lists).collect::<Vec<_>>()
             })
+            .flatten_iter()
             .collect();
         let mut out = vec![Vec::new(); queries.len()];
         for (i, list) in answers {
@@ -484,11 +491,19 @@ impl MipsIndex {
         out
     }
 
-    fn search_block(&self, data: &[f32], a: &[f32], k: usize, coded: bool) -> Vec<Vec<u32>> {
+    fn search_block(
+        &self,
+        data: &[f32],
+        a: &[f32],
+        k: usize,
+        coded: bool,
+        bounds: &mut Vec<f32>,
+    ) -> Vec<Vec<u32>> {
         let (d, leaves) = (self.dim, self.leaves());
         let nq = a.len() / d;
-        let mut bounds = vec![0f32; nq * leaves];
-        crate::topk::gemm_nt(a, &self.centres, d, &mut bounds);
+        bounds.resize(nq * leaves, 0.0);
+        let bounds = &mut bounds[..nq * leaves];
+        crate::topk::gemm_nt(a, &self.centres, d, bounds);
         let norms: Vec<f32> = a.chunks(d).map(norm).collect();
         let mut block_bound = vec![f32::NEG_INFINITY; leaves];
         for (b, &qn) in bounds.chunks_mut(leaves).zip(&norms) {
@@ -517,6 +532,9 @@ impl MipsIndex {
             tops: (0..nq).map(|_| TopK::new(k)).collect(),
             lanes: Lanes::new(self.groups),
             hits: Vec::new(),
+            qa: Vec::new(),
+            gathered: Vec::new(),
+            scores: Vec::new(),
         };
         let mut active = Vec::new();
         for l in visit {
@@ -531,15 +549,12 @@ impl MipsIndex {
             }
             active.clear();
             active.extend((0..nq).filter(|&q| bounds[q * leaves + l] >= scan.tops[q].threshold()));
-            let rows = self.starts[l]..self.starts[l + 1];
             if coded {
                 for lanes in active.chunks(LANES) {
                     scan.coded(lanes, &codes, l);
                 }
             } else {
-                for &q in &active {
-                    scan.float(q, rows.clone());
-                }
+                scan.float(&active, l);
             }
         }
         scan.tops.into_iter().map(TopK::into_sorted).collect()
@@ -556,6 +571,10 @@ struct Scan<'a> {
     tops: Vec<TopK>,
     lanes: Lanes,
     hits: Vec<(u32, u16)>,
+    /// The float path's buffers: active queries, a leaf's rows, their products.
+    qa: Vec<f32>,
+    gathered: Vec<f32>,
+    scores: Vec<f32>,
 }
 
 impl Scan<'_> {
@@ -572,10 +591,37 @@ impl Scan<'_> {
         self.tops[q].push(s, id as u32);
     }
 
-    fn float(&mut self, q: usize, rows: std::ops::Range<usize>) {
-        for r in rows {
-            self.score(q, r);
+    /// Where the CPU has no integer scan: one matrix product scores `leaf` for all `queries`, and
+    /// a row is scored again by [`dot`] when that score, widened by both products' rounding
+    /// (`δ·|q|·|x|` each), reaches the query's k-th best.
+    fn float(&mut self, queries: &[usize], leaf: usize) {
+        let (d, index) = (self.index.dim, self.index);
+        let (start, end) = (index.starts[leaf], index.starts[leaf + 1]);
+        let first = index.code_starts[leaf];
+        self.qa.clear();
+        for &q in queries {
+            let row = self.query(q).to_vec();
+            self.qa.extend_from_slice(&row);
         }
+        self.gathered.clear();
+        for &id in &index.ids[start..end] {
+            self.gathered
+                .extend_from_slice(&self.data[id as usize * d..(id as usize + 1) * d]);
+        }
+        let mut scores = std::mem::take(&mut self.scores);
+        scores.clear();
+        scores.resize(queries.len() * (end - start), 0.0);
+        crate::topk::gemm_nt(&self.qa, &self.gathered, d, &mut scores);
+        let delta = 8.0 * (d as f32 + 16.0) * f32::EPSILON;
+        for (&q, s) in queries.iter().zip(scores.chunks(end - start)) {
+            let margin = delta * exact_norm(self.query(q));
+            for (i, &v) in s.iter().enumerate() {
+                if v + margin * index.row_norm[first + i] >= self.tops[q].threshold() {
+                    self.score(q, start + i);
+                }
+            }
+        }
+        self.scores = scores;
     }
 
     /// The integer scan of `rows` for up to 16 queries; rows it cannot rule out are scored in
