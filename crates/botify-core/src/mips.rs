@@ -598,10 +598,10 @@ impl Scan<'_> {
         let (d, index) = (self.index.dim, self.index);
         let (start, end) = (index.starts[leaf], index.starts[leaf + 1]);
         let first = index.code_starts[leaf];
+        let all = self.queries;
         self.qa.clear();
         for &q in queries {
-            let row = self.query(q).to_vec();
-            self.qa.extend_from_slice(&row);
+            self.qa.extend_from_slice(&all[q * d..(q + 1) * d]);
         }
         self.gathered.clear();
         for &id in &index.ids[start..end] {
