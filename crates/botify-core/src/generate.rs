@@ -252,13 +252,7 @@ pub fn generate(p: &WorldParams) -> Result<World> {
     // Each artist writes its tracks' embeddings straight into its rows of the matrix: no vector
     // per track (at 10M tracks those small allocations cost more than the rows themselves).
     let mut data = vec![0f32; p.tracks * dim];
-    let mut rows: Vec<&mut [f32]> = Vec::with_capacity(artists.len());
-    let mut rest = &mut data[..];
-    for a in &artists {
-        let (mine, more) = rest.split_at_mut(a.size * dim);
-        rows.push(mine);
-        rest = more;
-    }
+    let rows = crate::split_mut(&mut data, artists.iter().map(|a| a.size * dim));
     let per_artist: Vec<Vec<(Track, f64)>> = artists
         .par_iter()
         .zip(rows)

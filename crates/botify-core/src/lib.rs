@@ -29,3 +29,19 @@ pub use world::World;
 pub type TrackId = u32;
 /// User ids as the course used them (non-negative integers).
 pub type UserId = u32;
+
+/// `slice` cut into consecutive pieces of the given lengths (which must not exceed it), for
+/// filling each piece in parallel.
+pub(crate) fn split_mut<T>(
+    mut slice: &mut [T],
+    lengths: impl IntoIterator<Item = usize>,
+) -> Vec<&mut [T]> {
+    lengths
+        .into_iter()
+        .map(|n| {
+            let (piece, rest) = std::mem::take(&mut slice).split_at_mut(n);
+            slice = rest;
+            piece
+        })
+        .collect()
+}

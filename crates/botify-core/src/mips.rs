@@ -379,43 +379,51 @@ impl MipsIndex {
         index
     }
 
-    /// Codes every stored row for the integer scan, leaf by leaf, in blocks of [`ROWS`].
+    /// Codes every stored row for the integer scan, leaf by leaf (in parallel, in place), in
+    /// blocks of [`ROWS`].
     fn encode(&mut self, data: &[f32]) {
         let (dim, groups) = (self.dim, self.groups);
-        let coded: Vec<(Vec<i8>, f32, f32, f32)> = self
-            .ids
-            .par_iter()
-            .map(|&id| {
-                let x = &data[id as usize * dim..(id as usize + 1) * dim];
-                let mut c = vec![0i8; groups * 4];
-                let (s, e) = quantise(x, &mut c);
-                (c, s, e, exact_norm(x))
+        let padded: Vec<usize> = (0..self.leaves())
+            .map(|l| (self.starts[l + 1] - self.starts[l]).next_multiple_of(ROWS))
+            .collect();
+        let total: usize = padded.iter().sum();
+        self.code_starts = padded
+            .iter()
+            .scan(0, |at, &n| {
+                *at += n;
+                Some(*at - n)
             })
             .collect();
-        let padded: usize = (0..self.leaves())
-            .map(|l| (self.starts[l + 1] - self.starts[l]).next_multiple_of(ROWS))
-            .sum();
-        self.codes = vec![128; padded * groups * 4];
-        self.code_scale = vec![0.0; padded];
-        self.code_err = vec![0.0; padded];
-        self.row_norm = vec![f32::NEG_INFINITY; padded];
-        let mut at = 0;
-        for l in 0..self.leaves() {
-            self.code_starts.push(at);
-            for (i, r) in (self.starts[l]..self.starts[l + 1]).enumerate() {
-                let (c, s, e, x) = &coded[r];
-                let row = at + i;
-                let (block, within) = (row / ROWS, row % ROWS);
-                for (g, w) in c.chunks_exact(4).enumerate() {
-                    let o = ((block * groups + g) * ROWS + within) * 4;
-                    for (b, &v) in self.codes[o..o + 4].iter_mut().zip(w) {
-                        *b = (i16::from(v) + 128) as u8;
+        let mut codes = vec![128u8; total * groups * 4];
+        let mut scale = vec![0f32; total];
+        let mut err = vec![0f32; total];
+        let mut norms = vec![f32::NEG_INFINITY; total];
+        let leaves: Vec<_> = crate::split_mut(&mut codes, padded.iter().map(|n| n * groups * 4))
+            .into_iter()
+            .zip(crate::split_mut(&mut scale, padded.iter().copied()))
+            .zip(crate::split_mut(&mut err, padded.iter().copied()))
+            .zip(crate::split_mut(&mut norms, padded.iter().copied()))
+            .collect();
+        let (ids, starts) = (&self.ids, &self.starts);
+        leaves
+            .into_par_iter()
+            .enumerate()
+            .for_each(|(l, (((codes, scale), err), norms))| {
+                let mut c = vec![0i8; groups * 4];
+                for (i, &id) in ids[starts[l]..starts[l + 1]].iter().enumerate() {
+                    let x = &data[id as usize * dim..(id as usize + 1) * dim];
+                    (scale[i], err[i]) = quantise(x, &mut c);
+                    norms[i] = exact_norm(x);
+                    let (block, within) = (i / ROWS, i % ROWS);
+                    for (g, w) in c.chunks_exact(4).enumerate() {
+                        let o = ((block * groups + g) * ROWS + within) * 4;
+                        for (b, &v) in codes[o..o + 4].iter_mut().zip(w) {
+                            *b = (i16::from(v) + 128) as u8;
+                        }
                     }
                 }
-                (self.code_scale[row], self.code_err[row], self.row_norm[row]) = (*s, *e, *x);
-            }
-            at += (self.starts[l + 1] - self.starts[l]).next_multiple_of(ROWS);
-        }
+            });
+        (self.codes, self.code_scale, self.code_err, self.row_norm) = (codes, scale, err, norms);
     }
 
     pub fn len(&self) -> usize {
@@ -532,6 +540,12 @@ impl MipsIndex {
             tops: (0..nq).map(|_| TopK::new(k)).collect(),
             lanes: Lanes::new(self.groups),
             hits: Vec::new(),
+            margins: if coded {
+                Vec::new()
+            } else {
+                let delta = 8.0 * (d as f32 + 16.0) * f32::EPSILON;
+                a.chunks(d).map(|q| delta * exact_norm(q)).collect()
+            },
             qa: Vec::new(),
             gathered: Vec::new(),
             scores: Vec::new(),
@@ -571,6 +585,8 @@ struct Scan<'a> {
     tops: Vec<TopK>,
     lanes: Lanes,
     hits: Vec<(u32, u16)>,
+    /// The float path's rounding allowance per query and `|x|`: `δ·|q|`.
+    margins: Vec<f32>,
     /// The float path's buffers: active queries, a leaf's rows, their products.
     qa: Vec<f32>,
     gathered: Vec<f32>,
@@ -612,9 +628,8 @@ impl Scan<'_> {
         scores.clear();
         scores.resize(queries.len() * (end - start), 0.0);
         crate::topk::gemm_nt(&self.qa, &self.gathered, d, &mut scores);
-        let delta = 8.0 * (d as f32 + 16.0) * f32::EPSILON;
         for (&q, s) in queries.iter().zip(scores.chunks(end - start)) {
-            let margin = delta * exact_norm(self.query(q));
+            let margin = self.margins[q];
             for (i, &v) in s.iter().enumerate() {
                 if v + margin * index.row_norm[first + i] >= self.tops[q].threshold() {
                     self.score(q, start + i);

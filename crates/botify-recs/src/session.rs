@@ -45,8 +45,8 @@ impl SessionAnchor {
     /// With `fusion`: the candidates from the anchors (track, listen time), by fused score.
     fn fused(&self, anchors: &[(TrackId, f32)]) -> Vec<TrackId> {
         let list = |a: TrackId| self.lists.get(a).unwrap_or(&[]);
-        // (candidate, fused score, first position seen) — ties keep the anchor order.
-        let mut scored: Vec<(TrackId, f32, usize)> = Vec::new();
+        // (candidate, fused score) in first-seen order; the stable sort keeps it for ties.
+        let mut scored: Vec<(TrackId, f32)> = Vec::new();
         let mut at: botify_core::hash::FastMap<TrackId, usize> = Default::default();
         for &(a, time) in anchors {
             for (rank, &c) in list(a).iter().enumerate() {
@@ -55,12 +55,12 @@ impl SessionAnchor {
                     Some(&i) => scored[i].1 += gain,
                     None => {
                         at.insert(c, scored.len());
-                        scored.push((c, gain, scored.len()));
+                        scored.push((c, gain));
                     }
                 }
             }
         }
-        scored.sort_by(|x, y| y.1.total_cmp(&x.1).then(x.2.cmp(&y.2)));
+        scored.sort_by(|x, y| y.1.total_cmp(&x.1));
         scored.into_iter().map(|x| x.0).collect()
     }
 }
