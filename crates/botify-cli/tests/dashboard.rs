@@ -5,7 +5,7 @@
 mod common;
 use common::{bin, chromium, free_port, headless, logged_day};
 use serde_json::Value;
-use std::io::{Read, Write};
+use std::io::{BufRead, Read, Write};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -283,17 +283,33 @@ fn an_experiment_run_shows_its_stages_curves_and_report_on_the_dashboard() {
         "name = \"tiny\"\nseed = 7\n[world]\ntracks = 3000\nusers = 300\ndim = 16\n[day1]\nepisodes = 2000\n[train]\nfactors = 8\nals_iterations = 3\nmf_epochs = 3\nk = 30\n[train.contextual]\ndim = 16\n[ab]\nepisodes = 2000\n",
     )
     .unwrap();
-    let dash = free_port();
+    // Port 0: the run binds a free port itself and prints it (a port picked here could be taken
+    // by another process before the run binds it).
     let mut run = Proc(
         bin()
             .args(["experiment", "run", plan.to_str().unwrap(), "--out"])
             .arg(dir.path().join("run"))
-            .args(["--dashboard", &format!("127.0.0.1:{dash}")])
+            .args(["--dashboard", "127.0.0.1:0"])
             .stdout(Stdio::piped())
             .stderr(Stdio::null())
             .spawn()
             .unwrap(),
     );
+    let mut stdout = std::io::BufReader::new(run.0.stdout.take().unwrap());
+    let mut out = String::new();
+    let dash: u16 = loop {
+        let before = out.len();
+        assert!(
+            stdout.read_line(&mut out).unwrap() > 0,
+            "no dashboard line: {out}"
+        );
+        if let Some(url) = out[before..]
+            .trim()
+            .strip_prefix("dashboard: http://127.0.0.1:")
+        {
+            break url.trim_end_matches("/dashboard").parse().unwrap();
+        }
+    };
     wait_for_port(dash);
     let t = Instant::now();
     let mut saw_service = false;
@@ -370,13 +386,7 @@ fn an_experiment_run_shows_its_stages_curves_and_report_on_the_dashboard() {
         std::thread::sleep(Duration::from_millis(50));
     };
     assert!(code.success());
-    let mut out = String::new();
-    run.0
-        .stdout
-        .take()
-        .unwrap()
-        .read_to_string(&mut out)
-        .unwrap();
+    stdout.read_to_string(&mut out).unwrap();
     assert!(
         out.contains(&format!("dashboard: http://127.0.0.1:{dash}/dashboard")),
         "{out}"
