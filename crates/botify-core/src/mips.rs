@@ -448,17 +448,40 @@ impl MipsIndex {
         Q: Sync,
         R: Fn(&Q) -> &'a [f32] + Sync,
     {
-        self.top_k_with(data, queries, row, k, vnni())
+        self.search(data, queries, row, k, &|_, _| true, &|_| {})
     }
 
-    /// [`Self::top_k`], with the integer scan on or off (off: every row of a visited leaf is
+    /// [`Self::top_k`] among the rows `keep(query position, row)` accepts (e.g. tracks a user has
+    /// not heard): exactly the brute force's `k` best kept rows. Rejected rows never enter a
+    /// query's top, so they cost a check only when their bound would have let them in.
+    /// `done(n)` is told as each block of `n` queries is answered (for a progress bar).
+    pub fn search<'a, Q, R>(
+        &self,
+        data: &[f32],
+        queries: &[Q],
+        row: R,
+        k: usize,
+        keep: &(dyn Fn(usize, u32) -> bool + Sync),
+        done: &(dyn Fn(u64) + Sync),
+    ) -> Vec<Vec<u32>>
+    where
+        Q: Sync,
+        R: Fn(&Q) -> &'a [f32] + Sync,
+    {
+        self.top_k_with(data, queries, row, k, keep, done, vnni())
+    }
+
+    /// [`Self::search`], with the integer scan on or off (off: every row of a visited leaf is
     /// scored in float).
+    #[allow(clippy::too_many_arguments)]
     fn top_k_with<'a, Q, R>(
         &self,
         data: &[f32],
         queries: &[Q],
         row: R,
         k: usize,
+        keep: &(dyn Fn(usize, u32) -> bool + Sync),
+        done: &(dyn Fn(u64) + Sync),
         coded: bool,
     ) -> Vec<Vec<u32>>
     where
@@ -487,7 +510,8 @@ impl MipsIndex {
                     .iter()
                     .flat_map(|&i| row(&queries[i as usize])[..d].iter().copied())
                     .collect();
-                let lists = self.search_block(data, &a, k, coded, bounds);
+                let lists = self.search_block(data, block, &a, k, keep, coded, bounds);
+                done(block.len() as u64);
                 block.iter().copied().zip(lists).collect::<Vec<_>>()
             })
             .flatten_iter()
@@ -499,11 +523,14 @@ impl MipsIndex {
         out
     }
 
+    #[allow(clippy::too_many_arguments)]
     fn search_block(
         &self,
         data: &[f32],
+        block: &[u32],
         a: &[f32],
         k: usize,
+        keep: &(dyn Fn(usize, u32) -> bool + Sync),
         coded: bool,
         bounds: &mut Vec<f32>,
     ) -> Vec<Vec<u32>> {
@@ -536,6 +563,8 @@ impl MipsIndex {
         let mut scan = Scan {
             index: self,
             data,
+            block,
+            keep,
             queries: a,
             tops: (0..nq).map(|_| TopK::new(k)).collect(),
             lanes: Lanes::new(self.groups),
@@ -580,6 +609,9 @@ struct Scan<'a> {
     index: &'a MipsIndex,
     /// The rows the index was built over.
     data: &'a [f32],
+    /// Each block query's position among the caller's queries, and which rows it may return.
+    block: &'a [u32],
+    keep: &'a (dyn Fn(usize, u32) -> bool + Sync),
     /// The block's query vectors, `dim` each.
     queries: &'a [f32],
     tops: Vec<TopK>,
@@ -603,6 +635,9 @@ impl Scan<'_> {
     fn score(&mut self, q: usize, r: usize) {
         let d = self.index.dim;
         let id = self.index.ids[r] as usize;
+        if !(self.keep)(self.block[q] as usize, id as u32) {
+            return;
+        }
         let s = dot(self.query(q), &self.data[id * d..(id + 1) * d]);
         self.tops[q].push(s, id as u32);
     }
@@ -829,7 +864,7 @@ mod tests {
             let want = brute_force(data, dim, &queries, row, k);
             // Both paths where this CPU has the integer scan; the float one everywhere.
             for coded in [false, vnni()] {
-                let got = index.top_k_with(data, &queries, row, k, coded);
+                let got = index.top_k_with(data, &queries, row, k, &|_, _| true, &|_| {}, coded);
                 for ((q, list), want) in queries.iter().zip(&got).zip(&want) {
                     assert_eq!(list, want, "query {q}, k {k}, coded {coded}");
                 }
@@ -903,10 +938,51 @@ mod tests {
             let want = brute_force(&data, dim, &queries, row, k);
             for coded in [false, vnni()] {
                 assert_eq!(
-                    index.top_k_with(&data, &queries, row, k, coded),
+                    index.top_k_with(&data, &queries, row, k, &|_, _| true, &|_| {}, coded),
                     want,
                     "k {k}"
                 );
+            }
+        }
+    }
+
+    #[test]
+    fn excluded_rows_never_come_back_and_the_rest_is_exact() {
+        // Each query rejects its own brute-force top 20 and every row whose index shares its
+        // residue mod 3; query 0 rejects everything.
+        let dim = 10;
+        let data = gaussian(4000, dim, 12);
+        let queries: Vec<usize> = (0..4000).step_by(37).collect();
+        let row = |&q: &usize| &data[q * dim..(q + 1) * dim];
+        let first = brute_force(&data, dim, &queries, row, 20);
+        let keep = |q: usize, r: u32| q != 0 && r as usize % 3 != q % 3 && !first[q].contains(&r);
+        let index = MipsIndex::build_with_leaf(&data, dim, 64);
+        for k in [1, 10, 200] {
+            let want: Vec<Vec<u32>> = queries
+                .iter()
+                .enumerate()
+                .map(|(i, q)| {
+                    let mut top = TopK::new(k);
+                    for (r, x) in data.chunks_exact(dim).enumerate() {
+                        if keep(i, r as u32) {
+                            top.push(dot(row(q), x), r as u32);
+                        }
+                    }
+                    top.into_sorted()
+                })
+                .collect();
+            assert!(want[0].is_empty() && want[1].len() == k);
+            for coded in [false, vnni()] {
+                let answered = std::sync::atomic::AtomicU64::new(0);
+                let done = |n| {
+                    answered.fetch_add(n, std::sync::atomic::Ordering::Relaxed);
+                };
+                assert_eq!(
+                    index.top_k_with(&data, &queries, row, k, &keep, &done, coded),
+                    want,
+                    "k {k}, coded {coded}"
+                );
+                assert_eq!(answered.into_inner(), queries.len() as u64);
             }
         }
     }

@@ -233,6 +233,12 @@ impl<'a> TrainData<'a> {
         !self.test.listens.is_empty()
     }
 
+    /// Whether held-out metrics score `user` (they have held-out positives): learning curves
+    /// rank only for them.
+    pub fn scores(&self, user: UserId) -> bool {
+        self.positives.contains_key(&user)
+    }
+
     /// Held-out precision of the lists `lists` makes (NaN without a holdout, where they are not
     /// made): the learning curves' metric.
     pub fn held_out_precision(&self, lists: impl FnOnce() -> FastMap<UserId, Vec<TrackId>>) -> f64 {
@@ -400,7 +406,8 @@ fn als_lists(
     let mut steps = Steps::new(spec, "iteration", iterations, data.precision_at(), obs);
     let model = fit(&mut |_, m| {
         let spent = steps.clock.lap();
-        let precision = data.held_out_precision(|| m.recommend(&heard, eval_k));
+        let precision =
+            data.held_out_precision(|| m.recommend_to(|u| data.scores(u), &heard, eval_k));
         steps.record(spent, f64::NAN, f64::NAN, precision, f64::NAN);
     })?;
     steps.finish(out, t)?;
@@ -489,13 +496,11 @@ pub fn train(
                 t.chosen = Some(params.clone());
             }
             let heard = data.train.heard();
-            let scored = &data.positives;
             let mut steps = Steps::new(spec, "epoch", params.epochs, data.precision_at(), obs);
             let model = mf::fit(data.train, data.catalog, &params, |e, m| {
                 let spent = steps.clock.lap();
-                let metric = data.held_out_precision(|| {
-                    m.recommend_to(|u| scored.contains_key(&u), &heard, s.eval_k)
-                });
+                let metric = data
+                    .held_out_precision(|| m.recommend_to(|u| data.scores(u), &heard, s.eval_k));
                 steps.record(spent, e.loss, f64::NAN, metric, f64::NAN);
                 true
             });
@@ -535,7 +540,8 @@ pub fn train(
             let mut steps = Steps::new(spec, "epoch", p.epochs, data.precision_at(), obs);
             let model = lightgcn::fit(data.train, p, |e, m| {
                 let spent = steps.clock.lap();
-                let metric = data.held_out_precision(|| m.recommend(&heard, s.eval_k));
+                let metric = data
+                    .held_out_precision(|| m.recommend_to(|u| data.scores(u), &heard, s.eval_k));
                 steps.record(spent, e.loss, f64::NAN, metric, f64::NAN);
             })?;
             steps.finish(out, &mut t)?;
@@ -609,12 +615,11 @@ pub fn train(
         ModelSpec::Dssm(p) => {
             let pairs = data.train.liked_pairs(s.threshold);
             let heard = data.train.heard();
-            let scored = &data.positives;
             let mut steps = Steps::new(spec, "epoch", p.epochs, data.precision_at(), obs);
             let model = dssm::fit(&pairs, data.groups(), p, |e, m| {
                 let spent = steps.clock.lap();
                 let metric = data.held_out_precision(|| {
-                    let lists = m.recommend_to(|u| scored.contains_key(&u), &heard, s.eval_k);
+                    let lists = m.recommend_to(|u| data.scores(u), &heard, s.eval_k);
                     lists.into_iter().collect()
                 });
                 steps.record(spent, e.train_loss, e.validation_loss, metric, f64::NAN);

@@ -52,7 +52,7 @@ fn bench(c: &mut Criterion) {
     g.throughput(Throughput::Elements(queries.len() as u64));
     for k in [10, 400] {
         g.bench_function(format!("index, top-{k} of 50k x 64 (queries/s)"), |b| {
-            b.iter(|| index.search(emb, &queries, k))
+            b.iter(|| index.search(emb, &queries, k, &|_| {}))
         });
         g.bench_function(
             format!("brute force, top-{k} of 50k x 64 (queries/s)"),

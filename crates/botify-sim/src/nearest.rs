@@ -12,7 +12,7 @@ use std::sync::{Arc, OnceLock};
 /// The `k` highest-scoring tracks for each query track, best first (ties by lower id). Builds an
 /// index for this call only: reuse a [`TrackIndex`] for repeated searches.
 pub fn top_k(emb: &Embeddings, queries: &[TrackId], k: usize) -> Vec<Vec<TrackId>> {
-    TrackIndex::default().search(emb, queries, k)
+    TrackIndex::default().search(emb, queries, k, &|_| {})
 }
 
 /// The same lists by brute force (every query scored against every track with
@@ -27,13 +27,25 @@ pub fn brute_force(emb: &Embeddings, queries: &[TrackId], k: usize) -> Vec<Vec<T
 pub struct TrackIndex(OnceLock<MipsIndex>);
 
 impl TrackIndex {
+    pub fn is_built(&self) -> bool {
+        self.0.get().is_some()
+    }
+
     pub fn get(&self, emb: &Embeddings) -> &MipsIndex {
         self.0.get_or_init(|| MipsIndex::build(&emb.data, emb.dim))
     }
 
-    pub fn search(&self, emb: &Embeddings, queries: &[TrackId], k: usize) -> Vec<Vec<TrackId>> {
+    /// The `k` nearest tracks of each query; `done(n)` is told as blocks of `n` queries finish.
+    pub fn search(
+        &self,
+        emb: &Embeddings,
+        queries: &[TrackId],
+        k: usize,
+        done: &(dyn Fn(u64) + Sync),
+    ) -> Vec<Vec<TrackId>> {
+        let row = |&t: &TrackId| emb.row(t as usize);
         self.get(emb)
-            .top_k(&emb.data, queries, |&t| emb.row(t as usize), k)
+            .search(&emb.data, queries, row, k, &|_, _| true, done)
     }
 }
 
@@ -74,21 +86,39 @@ impl NeighbourCache {
         emb: &Embeddings,
         queries: impl IntoIterator<Item = TrackId>,
     ) -> usize {
+        let missing = self.missing(queries);
+        self.fill(index, emb, &missing, &|_| {});
+        missing.len()
+    }
+
+    /// The queries not cached yet, sorted, each once.
+    pub fn missing(&self, queries: impl IntoIterator<Item = TrackId>) -> Vec<TrackId> {
         let mut missing: Vec<TrackId> = queries
             .into_iter()
             .filter(|q| !self.lists.contains_key(q))
             .collect();
         missing.sort_unstable();
         missing.dedup();
+        missing
+    }
+
+    /// Computes (in parallel) the lists of `missing` (queries not cached yet); `done(n)` is told
+    /// as blocks of `n` queries finish.
+    pub fn fill(
+        &mut self,
+        index: &TrackIndex,
+        emb: &Embeddings,
+        missing: &[TrackId],
+        done: &(dyn Fn(u64) + Sync),
+    ) {
         if missing.is_empty() {
-            return 0;
+            return;
         }
-        let lists = index.search(emb, &missing, self.k);
+        let lists = index.search(emb, missing, self.k, done);
         self.unsaved += missing.len();
         for (q, l) in missing.iter().zip(lists) {
             self.lists.insert(*q, l.into());
         }
-        missing.len()
     }
 
     pub fn get(&self, q: TrackId) -> Option<&[TrackId]> {

@@ -243,6 +243,41 @@ impl<'w> Simulator<'w> {
         (by_user, interests)
     }
 
+    /// Computes, before day `p` runs, the exact neighbour lists it will need that are not cached
+    /// yet (with `oracle`, also the oracle's candidates), so a caller can show the search's
+    /// progress: `start(n)` is told how many searches there are (not called when there are
+    /// none), `done(n)` as blocks of `n` finish. Returns the seconds spent building the search
+    /// index if this call built it (before `start`).
+    pub fn search_neighbours(
+        &mut self,
+        p: &SimParams,
+        oracle: bool,
+        start: &dyn Fn(u64),
+        done: &(dyn Fn(u64) + Sync),
+    ) -> Option<f64> {
+        let (_, interests) = plan_day(self.world, p);
+        let first = self.first.missing(interests.iter().copied());
+        let candidates = if oracle {
+            self.oracle.missing(interests.iter().copied())
+        } else {
+            Vec::new()
+        };
+        let total = (first.len() + candidates.len()) as u64;
+        if total == 0 {
+            return None;
+        }
+        let emb = &self.world.embeddings;
+        let built = (!self.index.is_built()).then(|| {
+            let t = std::time::Instant::now();
+            self.index.get(emb);
+            t.elapsed().as_secs_f64()
+        });
+        start(total);
+        self.first.fill(&self.index, emb, &first, done);
+        self.oracle.fill(&self.index, emb, &candidates, done);
+        built
+    }
+
     /// Adds the neighbour lists cached in `world_dir` (files written by
     /// [`Simulator::save_neighbours`] for this world's embeddings; others are ignored). Returns
     /// how many lists were loaded.

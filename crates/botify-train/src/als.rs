@@ -304,8 +304,19 @@ impl Model {
         exclude: &FastMap<UserId, Vec<TrackId>>,
         k: usize,
     ) -> FastMap<UserId, Vec<TrackId>> {
-        crate::score::top_k_all(
+        self.recommend_to(|_| true, exclude, k)
+    }
+
+    /// Lists for the known users that `who` accepts (e.g. only those a metric will score).
+    pub fn recommend_to(
+        &self,
+        who: impl Fn(UserId) -> bool,
+        exclude: &FastMap<UserId, Vec<TrackId>>,
+        k: usize,
+    ) -> FastMap<UserId, Vec<TrackId>> {
+        crate::score::top_k_for(
             &self.users,
+            who,
             &self.user_factors,
             &self.item_factors,
             None,

@@ -213,19 +213,25 @@ impl Model {
         exclude: &FastMap<UserId, Vec<TrackId>>,
         k: usize,
     ) -> FastMap<UserId, Vec<TrackId>> {
-        let mut lists = crate::score::top_k_all(
+        self.recommend_to(|_| true, exclude, k)
+    }
+
+    /// Lists for the known users that `who` accepts (e.g. only those a metric will score).
+    pub fn recommend_to(
+        &self,
+        who: impl Fn(UserId) -> bool,
+        exclude: &FastMap<UserId, Vec<TrackId>>,
+        k: usize,
+    ) -> FastMap<UserId, Vec<TrackId>> {
+        crate::score::top_k_for(
             &self.users,
+            who,
             &self.user_factors,
             &self.item_factors,
             Some(&self.known),
             exclude,
             k,
-        );
-        // Fewer graph tracks than `k` unheard ones: the rest scored −∞.
-        for list in lists.values_mut() {
-            list.retain(|&t| self.known[t as usize] == 0.0);
-        }
-        lists
+        )
     }
 }
 

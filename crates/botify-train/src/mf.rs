@@ -202,13 +202,15 @@ impl Model {
         k: usize,
     ) -> FastMap<UserId, Vec<TrackId>> {
         let (items, bias) = self.item_matrix();
-        let users: Vec<(UserId, usize)> = self
-            .users
-            .iter()
-            .filter(|&(&u, _)| who(u))
-            .map(|(&u, &r)| (u, r))
-            .collect();
-        crate::score::top_k(&users, &self.user_factors, &items, Some(&bias), exclude, k)
+        crate::score::top_k_for(
+            &self.users,
+            who,
+            &self.user_factors,
+            &items,
+            Some(&bias),
+            exclude,
+            k,
+        )
     }
 
     pub fn similar_items(&self, k: usize) -> Vec<(TrackId, Vec<(TrackId, f32)>)> {

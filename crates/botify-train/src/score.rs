@@ -1,7 +1,8 @@
-//! Top-k items per user from factor matrices: blocked matrix products (SIMD sgemm) in parallel,
-//! already-heard tracks excluded.
+//! Top-k items per user from factor matrices, exact, through the neighbour index; already-heard
+//! tracks excluded.
 
 use botify_core::hash::FastMap;
+use botify_core::mips::MipsIndex;
 use botify_core::{TrackId, UserId};
 
 /// Dense row-major factors.
@@ -28,21 +29,29 @@ impl Factors {
     }
 }
 
-/// [`top_k`] for every user of a user → factor-row map.
-pub fn top_k_all(
+/// [`top_k`] for the users of a user → factor-row map that `who` accepts (e.g. only those a
+/// metric will score).
+pub fn top_k_for(
     users: &FastMap<UserId, usize>,
+    who: impl Fn(UserId) -> bool,
     u: &Factors,
     v: &Factors,
     bias: Option<&[f32]>,
     exclude: &FastMap<UserId, Vec<TrackId>>,
     k: usize,
 ) -> FastMap<UserId, Vec<TrackId>> {
-    let users: Vec<(UserId, usize)> = users.iter().map(|(&u, &r)| (u, r)).collect();
+    let users: Vec<(UserId, usize)> = users
+        .iter()
+        .filter(|&(&u, _)| who(u))
+        .map(|(&u, &r)| (u, r))
+        .collect();
     top_k(&users, u, v, bias, exclude, k)
 }
 
 /// For each `(user, row)` the `k` best items by `U[row] · V[item] + bias[item]`, skipping the
-/// user's `exclude` set.
+/// user's `exclude` set and items of bias −∞. Exact, through the neighbour index (`botify_core::mips`): a catalogue of
+/// millions is not scored whole for every user. A bias is folded in as one more dimension,
+/// `[u, 1] · [v, b]`.
 pub fn top_k(
     users: &[(UserId, usize)],
     u: &Factors,
@@ -51,47 +60,59 @@ pub fn top_k(
     exclude: &FastMap<UserId, Vec<TrackId>>,
     k: usize,
 ) -> FastMap<UserId, Vec<TrackId>> {
-    let lists = botify_core::topk::top_k(
-        users,
-        |&(_, r)| u.row(r),
-        &v.data,
-        v.dim,
-        bias,
-        k,
-        |&(user, _), scores| {
-            if let Some(ex) = exclude.get(&user) {
-                for &t in ex {
-                    if let Some(s) = scores.get_mut(t as usize) {
-                        *s = f32::NEG_INFINITY;
-                    }
-                }
-            }
-        },
-    );
+    // Sorted copies, searched for each candidate that could enter a user's top.
+    let skip: Vec<Vec<TrackId>> = users
+        .iter()
+        .map(|(user, _)| {
+            let mut s = exclude.get(user).cloned().unwrap_or_default();
+            s.sort_unstable();
+            s
+        })
+        .collect();
+    // A −∞ bias marks an item that is never recommended (LightGCN's tracks outside its graph).
+    let listed = |item: u32| bias.is_none_or(|b| b[item as usize].is_finite());
+    let keep = |q: usize, item: u32| listed(item) && skip[q].binary_search(&item).is_err();
+    let lists = match bias {
+        None => {
+            let index = MipsIndex::build(&v.data, v.dim);
+            index.search(&v.data, users, |&(_, r)| u.row(r), k, &keep, &|_| {})
+        }
+        Some(b) => {
+            let items = with_last(v, |i| if b[i].is_finite() { b[i] } else { 0.0 });
+            let queries = with_last(
+                &Factors {
+                    rows: users.len(),
+                    dim: u.dim,
+                    data: users.iter().flat_map(|&(_, r)| u.row(r)).copied().collect(),
+                },
+                |_| 1.0,
+            );
+            let index = MipsIndex::build(&items.data, items.dim);
+            let positions: Vec<usize> = (0..users.len()).collect();
+            index.search(
+                &items.data,
+                &positions,
+                |&q| queries.row(q),
+                k,
+                &keep,
+                &|_| {},
+            )
+        }
+    };
     users.iter().map(|&(user, _)| user).zip(lists).collect()
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn ranks_by_dot_plus_bias_and_excludes() {
-        let u = Factors {
-            rows: 1,
-            dim: 2,
-            data: vec![1.0, 0.0],
-        };
-        let v = Factors {
-            rows: 4,
-            dim: 2,
-            data: vec![0.1, 0.0, 0.9, 5.0, 0.5, 0.0, 0.7, 0.0],
-        };
-        let ex: FastMap<u32, Vec<u32>> = [(7, vec![1])].into_iter().collect();
-        let got = top_k(&[(7, 0)], &u, &v, None, &ex, 2);
-        assert_eq!(got[&7], vec![3, 2]);
-        let bias = [1.0, 0.0, 0.0, 0.0];
-        let got = top_k(&[(7, 0)], &u, &v, Some(&bias), &FastMap::default(), 2);
-        assert_eq!(got[&7], vec![0, 1]);
+/// `f` with one more column, `last(row)`.
+fn with_last(f: &Factors, last: impl Fn(usize) -> f32) -> Factors {
+    let dim = f.dim + 1;
+    let mut data = Vec::with_capacity(f.rows * dim);
+    for r in 0..f.rows {
+        data.extend_from_slice(f.row(r));
+        data.push(last(r));
+    }
+    Factors {
+        rows: f.rows,
+        dim,
+        data,
     }
 }
