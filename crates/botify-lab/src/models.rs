@@ -209,8 +209,32 @@ pub struct TrainData<'a> {
     pub test: &'a Dataset,
     pub catalog: Option<&'a Catalog>,
     pub settings: Settings,
-    /// The held-out positives, computed once: every epoch's metric scores against them.
+    /// The held-out positives, computed once: the final metrics score against them.
     positives: FastMap<UserId, Vec<TrackId>>,
+    /// The users learning curves score (a fixed sample of at most [`CURVE_USERS`]) and their
+    /// positives.
+    curve: FastMap<UserId, Vec<TrackId>>,
+}
+
+/// Learning curves score at most this many held-out users (all of them below it): a curve point
+/// ranks the catalogue for each user after every epoch, which at millions of tracks and users
+/// would cost more than the training.
+pub const CURVE_USERS: usize = 10_000;
+
+/// A fixed sample of at most [`CURVE_USERS`] users: the smallest by a multiplicative hash of the
+/// id, so it does not depend on the map's order.
+fn curve_sample(positives: &FastMap<UserId, Vec<TrackId>>) -> FastMap<UserId, Vec<TrackId>> {
+    if positives.len() <= CURVE_USERS {
+        return positives.clone();
+    }
+    let mut users: Vec<UserId> = positives.keys().copied().collect();
+    let key = |u: UserId| (u64::from(u).wrapping_mul(0x9E37_79B9_7F4A_7C15), u);
+    users.select_nth_unstable_by_key(CURVE_USERS, |&u| key(u));
+    users.truncate(CURVE_USERS);
+    users
+        .into_iter()
+        .map(|u| (u, positives[&u].clone()))
+        .collect()
 }
 
 impl<'a> TrainData<'a> {
@@ -220,12 +244,14 @@ impl<'a> TrainData<'a> {
         catalog: Option<&'a Catalog>,
         settings: Settings,
     ) -> Self {
+        let positives = test.positives(settings.threshold);
         TrainData {
             train,
             test,
             catalog,
             settings,
-            positives: test.positives(settings.threshold),
+            curve: curve_sample(&positives),
+            positives,
         }
     }
 
@@ -233,19 +259,20 @@ impl<'a> TrainData<'a> {
         !self.test.listens.is_empty()
     }
 
-    /// Whether held-out metrics score `user` (they have held-out positives): learning curves
+    /// Whether learning curves score `user` (a held-out user of the curve sample): curve points
     /// rank only for them.
     pub fn scores(&self, user: UserId) -> bool {
-        self.positives.contains_key(&user)
+        self.curve.contains_key(&user)
     }
 
-    /// Held-out precision of the lists `lists` makes (NaN without a holdout, where they are not
-    /// made): the learning curves' metric.
+    /// Held-out precision of the lists `lists` makes for the curve's users (NaN without a
+    /// holdout, where they are not made): the learning curves' metric.
     pub fn held_out_precision(&self, lists: impl FnOnce() -> FastMap<UserId, Vec<TrackId>>) -> f64 {
         if !self.has_holdout() {
             return f64::NAN;
         }
-        self.held_out(&lists()).map_or(f64::NAN, |m| m.precision)
+        let k = self.settings.eval_k;
+        evaluate(&lists(), &self.curve, k, self.train.tracks).precision
     }
 
     /// Metrics of per-user lists on the held-out positives (None without a holdout).
@@ -803,4 +830,29 @@ fn sorted_user_lists(lists: botify_recs::data::UserLists) -> Vec<(UserId, Vec<Tr
     let mut out: Vec<(UserId, Vec<TrackId>)> = lists.iter().map(|(u, l)| (u, l.to_vec())).collect();
     out.sort_unstable_by_key(|c| c.0);
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn curves_score_a_fixed_sample_of_held_out_users() {
+        let small: FastMap<UserId, Vec<TrackId>> = (0..50).map(|u| (u, vec![u])).collect();
+        assert_eq!(curve_sample(&small), small);
+        let many: FastMap<UserId, Vec<TrackId>> = (0..3 * CURVE_USERS as u32)
+            .map(|u| (u, vec![u, 1]))
+            .collect();
+        let sample = curve_sample(&many);
+        assert_eq!(sample.len(), CURVE_USERS);
+        assert!(sample.iter().all(|(u, p)| many[u] == *p));
+        // Built in another order, the same users.
+        let reversed: FastMap<UserId, Vec<TrackId>> = (0..3 * CURVE_USERS as u32)
+            .rev()
+            .map(|u| (u, vec![u, 1]))
+            .collect();
+        assert_eq!(curve_sample(&reversed), sample);
+        // Spread over the ids, not the first ones.
+        assert!(sample.keys().any(|&u| u >= 2 * CURVE_USERS as u32));
+    }
 }
