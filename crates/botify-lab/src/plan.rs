@@ -18,6 +18,9 @@ pub struct Plan {
     pub seed: u64,
     pub world: WorldPlan,
     pub day1: Day1,
+    /// Off (0 episodes) where a plan file has no `[day2]`; the default plan runs one.
+    #[serde(default = "Day2::off")]
+    pub day2: Day2,
     pub train: TrainPlan,
     pub ab: AbPlan,
 }
@@ -40,6 +43,51 @@ pub struct Day1 {
     pub recommenders: Vec<RecommenderSpec>,
 }
 
+/// A second day of traffic, served by what day 1's models learned: its recommenders read the
+/// models' files (relative to the run, like the A/B treatments'), and every model is then trained
+/// again on both days. A policy's own traffic shows which of its candidates are listened to —
+/// exactly the pairs day 1's random and same-artist traffic seldom has.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Day2 {
+    /// Sessions a day; 0: no second day.
+    pub episodes: usize,
+    /// Users split evenly between these.
+    pub recommenders: Vec<RecommenderSpec>,
+    /// Days of this kind, each served by the models trained on every day before it.
+    pub rounds: u32,
+}
+
+impl Day2 {
+    pub fn off() -> Day2 {
+        Day2 {
+            episodes: 0,
+            recommenders: Vec::new(),
+            rounds: 1,
+        }
+    }
+
+    pub fn runs(&self) -> bool {
+        self.episodes > 0 && self.rounds > 0
+    }
+
+    /// Days before the A/B: day 1 and the rounds that run.
+    pub fn collection_days(&self) -> u32 {
+        1 + if self.runs() { self.rounds } else { 0 }
+    }
+}
+
+impl Default for Day2 {
+    /// The default plan's: the session-anchored policy over the contextual model's lists.
+    fn default() -> Self {
+        Day2 {
+            episodes: 60_000,
+            recommenders: vec![session_anchor("models/i2i_anchor.jsonl")],
+            rounds: 2,
+        }
+    }
+}
+
 /// A model a plan trains, by registry name.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -53,6 +101,9 @@ pub enum Model {
     MfFeatures,
     /// The neural contextual item-to-item model (`train.contextual`).
     Contextual,
+    /// The same model learning each listen's time against the session's first track
+    /// (`train.contextual` with `context = "anchor"`): the lists session_anchor walks.
+    ContextualAnchor,
     /// item2vec neighbours (`train.item2vec`).
     Item2vec,
     /// EASE per-user lists (`train.ease`).
@@ -83,6 +134,7 @@ impl Model {
             Model::Mf => "models/mf.jsonl",
             Model::MfFeatures => "models/mf_features.jsonl",
             Model::Contextual => "models/i2i_nn.jsonl",
+            Model::ContextualAnchor => "models/i2i_anchor.jsonl",
             Model::Item2vec => "models/item2vec.jsonl",
             Model::Ease => "models/ease.jsonl",
             Model::Ips => "models/ips.jsonl",
@@ -156,6 +208,19 @@ fn sticky() -> RecommenderSpec {
     RecommenderSpec::StickyArtist { fallback: None }
 }
 
+/// The session-anchored policy over a per-track list file, its default rules, StickyArtist after.
+fn session_anchor(file: &str) -> RecommenderSpec {
+    with_sticky(|fallback| RecommenderSpec::SessionAnchor {
+        file: file.into(),
+        liked: 0.7,
+        artist_plays: 1,
+        skipped: 0.3,
+        skip_depth: 0,
+        fusion: 0.0,
+        fallback,
+    })
+}
+
 fn with_sticky(f: impl FnOnce(Option<Box<RecommenderSpec>>) -> RecommenderSpec) -> RecommenderSpec {
     f(Some(Box::new(sticky())))
 }
@@ -167,6 +232,7 @@ impl Default for Plan {
             seed: 31337,
             world: WorldPlan::default(),
             day1: Day1::default(),
+            day2: Day2::default(),
             train: TrainPlan::default(),
             ab: AbPlan::default(),
         }
@@ -204,6 +270,7 @@ impl Default for TrainPlan {
                 Model::Als,
                 Model::Mf,
                 Model::Contextual,
+                Model::ContextualAnchor,
             ],
             k: 100,
             threshold: 0.7,
@@ -269,15 +336,10 @@ impl Default for AbPlan {
                     fallback,
                 }),
                 // The same neighbours, anchored on the session's first track.
-                with_sticky(|fallback| RecommenderSpec::SessionAnchor {
-                    file: "models/i2i_nn.jsonl".into(),
-                    liked: 0.7,
-                    artist_plays: 1,
-                    skipped: 0.3,
-                    skip_depth: 0,
-                    fusion: 0.0,
-                    fallback,
-                }),
+                session_anchor("models/i2i_nn.jsonl"),
+                // Neighbours learned against the session's first track, walked the same way
+                // (issue 18's recommender; day 2's policy).
+                session_anchor("models/i2i_anchor.jsonl"),
             ],
             confidence: 0.95,
             interval: Default::default(),
@@ -365,6 +427,11 @@ impl Plan {
                 seed,
                 ..t.contextual.clone()
             }),
+            Model::ContextualAnchor => ModelSpec::Contextual(botify_neural::contextual::Params {
+                seed,
+                context: botify_neural::contextual::Context::Anchor,
+                ..t.contextual.clone()
+            }),
             Model::Sasrec => ModelSpec::Sasrec(botify_neural::sasrec::Params { seed, ..t.sasrec }),
             Model::Lightgcn => ModelSpec::Lightgcn(lightgcn::Params {
                 threshold: t.threshold,
@@ -400,6 +467,22 @@ impl Plan {
     }
 
     /// Everything that can be checked before anything runs; errors name the field.
+    /// The models whose files the collection days after day 1 serve, in `train.models` order.
+    pub fn day2_models(&self) -> Vec<Model> {
+        let files: Vec<PathBuf> = self
+            .day2
+            .recommenders
+            .iter()
+            .flat_map(RecommenderSpec::files)
+            .collect();
+        self.train
+            .models
+            .iter()
+            .copied()
+            .filter(|m| files.iter().any(|f| f == Path::new(m.file())))
+            .collect()
+    }
+
     pub fn validate(&self) -> Result<()> {
         if self.name.is_empty() || self.name.contains('/') {
             return Err(invalid(format!(
@@ -417,6 +500,13 @@ impl Plan {
             || self.day1.recommenders.len() > 10
         {
             return Err(invalid("day1: needs episodes > 0 and 1 to 10 recommenders"));
+        }
+        if self.day2.runs()
+            && (self.day2.recommenders.is_empty() || self.day2.recommenders.len() > 10)
+        {
+            return Err(invalid(
+                "day2: with episodes > 0, needs 1 to 10 recommenders",
+            ));
         }
         if self.ab.episodes == 0 || self.ab.days == 0 {
             return Err(invalid("ab: episodes and days must be at least 1"));
@@ -463,18 +553,28 @@ impl Plan {
             }
         }
         let produced: Vec<&str> = models.iter().map(|m| m.file()).collect();
-        for (i, spec) in std::iter::once(&self.ab.control)
-            .chain(&self.ab.treatments)
-            .enumerate()
-        {
+        let day2 = if self.day2.runs() {
+            &self.day2.recommenders[..]
+        } else {
+            &[]
+        };
+        let specs = std::iter::once(("ab.control".to_string(), &self.ab.control))
+            .chain(
+                self.ab
+                    .treatments
+                    .iter()
+                    .enumerate()
+                    .map(|(i, t)| (format!("ab.treatments[{i}]"), t)),
+            )
+            .chain(
+                day2.iter()
+                    .enumerate()
+                    .map(|(i, r)| (format!("day2.recommenders[{i}]"), r)),
+            );
+        for (what, spec) in specs {
             for f in spec.files() {
                 let rel = f.to_string_lossy();
                 if f.is_relative() && !produced.contains(&rel.as_ref()) {
-                    let what = if i == 0 {
-                        "ab.control".to_string()
-                    } else {
-                        format!("ab.treatments[{}]", i - 1)
-                    };
                     return Err(invalid(format!(
                         "{what}: file {rel:?} is not produced by train.models {:?} (outputs: {})",
                         models,
@@ -483,7 +583,7 @@ impl Plan {
                 }
                 if f.is_absolute() && !f.exists() {
                     return Err(invalid(format!(
-                        "ab: data file {} does not exist",
+                        "{what}: data file {} does not exist",
                         f.display()
                     )));
                 }
@@ -506,9 +606,20 @@ mod tests {
     }
 
     #[test]
+    fn a_plan_file_without_day2_runs_none_and_the_default_plan_runs_one() {
+        let p: Plan = toml::from_str("name = \"x\"\n").unwrap();
+        assert!(!p.day2.runs());
+        p.validate().unwrap();
+        assert!(Plan::default().day2.runs());
+        let p: Plan = toml::from_str("[day2]\nepisodes = 500\n").unwrap();
+        assert_eq!(p.day2.episodes, 500);
+        assert_eq!(p.day2.recommenders.len(), 1);
+    }
+
+    #[test]
     fn bad_plans_name_the_field() {
         type Edit = fn(&mut Plan);
-        let cases: [(&str, Edit); 7] = [
+        let cases: [(&str, Edit); 9] = [
             ("ab.confidence", |p| p.ab.confidence = 1.0),
             ("ab: episodes", |p| p.ab.days = 0),
             ("train.models[", |p| p.train.contextual.epochs = 0),
@@ -522,6 +633,14 @@ mod tests {
             ("must come before dpp", |p| {
                 p.train.models = vec![Model::Dpp, Model::Als]
             }),
+            ("day2: with episodes > 0", |p| p.day2.recommenders.clear()),
+            (
+                "day2.recommenders[0]: file \"models/i2i_anchor.jsonl\"",
+                |p| {
+                    p.train.models.retain(|&m| m != Model::ContextualAnchor);
+                    p.ab.treatments.truncate(1);
+                },
+            ),
         ];
         for (want, edit) in cases {
             let mut p = Plan::default();

@@ -3,7 +3,7 @@
 
 use crate::models::{TrainData, train};
 use crate::observer::Observer;
-use crate::plan::Plan;
+use crate::plan::{Model, Plan};
 use crate::service::{Service, ServiceConfig};
 use crate::{Error, Result};
 use botify_ab::report::{AbOptions, AbReport, analyse};
@@ -176,7 +176,7 @@ pub fn run(plan: &Plan, opts: &RunOptions, obs: &dyn Observer) -> Result<RunOutc
     } else {
         run.join("log")
     };
-    stages.run(&format!("day 1: cold-start traffic ({mode})"), || {
+    let day1_requests = stages.run(&format!("day 1: cold-start traffic ({mode})"), || {
         let router = Router::build(day1_cfg.clone(), catalog.clone())?;
         let log = in_process
             .then(|| LogWriter::open(&day1_log_dir, Rotation::default()))
@@ -205,12 +205,93 @@ pub fn run(plan: &Plan, opts: &RunOptions, obs: &dyn Observer) -> Result<RunOutc
             (None, Some(s)) => s.wait_for_log(requests)?,
             (None, None) => {}
         }
-        Ok(())
+        Ok(requests)
     })?;
 
+    // Before the last collection day only what the next day serves is trained; after it, every
+    // model, on all the days.
+    let rounds = if plan.day2.runs() {
+        plan.day2.rounds
+    } else {
+        0
+    };
+    let models = |day: u32| {
+        if day == plan.day2.collection_days() {
+            plan.train.models.clone()
+        } else {
+            plan.day2_models()
+        }
+    };
     stages.run("train", || {
-        train_models(plan, &day1_log_dir, &world.catalog, &run, obs)
+        train_models(
+            plan,
+            &models(1),
+            &[&day1_log_dir],
+            &world.catalog,
+            &run,
+            obs,
+        )
     })?;
+
+    // Day 2 (and later rounds): what the days before taught serves a day, and every model
+    // learns again from all the days so far.
+    let mut collected: Vec<PathBuf> = vec![day1_log_dir.clone()];
+    let mut requests_so_far = day1_requests;
+    for round in 0..rounds {
+        let day = 2 + round;
+        let log_dir = if in_process {
+            run.join(format!("logs/day{day}"))
+        } else {
+            run.join("log")
+        };
+        let cfg = split_config("DAY2", &plan.day2.recommenders, &run);
+        write_config(&experiments_file, &cfg)?;
+        let requests = stages.run(
+            &format!("day {day}: the trained policy's traffic ({mode})"),
+            || {
+                let router = Router::build(cfg.clone(), catalog.clone())?;
+                if let Some(s) = &service {
+                    obs.note(&format!("hot reload: {}", s.reload()?));
+                }
+                let log = in_process
+                    .then(|| LogWriter::open(&log_dir, Rotation::default()))
+                    .transpose()?;
+                let p = SimParams {
+                    episodes: plan.day2.episodes,
+                    seed: plan.seed,
+                    day: day - 1,
+                    max_steps: 1000,
+                };
+                let requests = simulate_day(
+                    &mut sim,
+                    &router,
+                    service.as_ref(),
+                    &p,
+                    log.as_ref(),
+                    &format!("day {day}"),
+                    obs,
+                )?;
+                crate::simulate::save_neighbours(&mut sim, &world_dir, obs);
+                match (log, &service) {
+                    (Some(l), _) => {
+                        l.close()?;
+                    }
+                    (None, Some(s)) => s.wait_for_log(requests_so_far + requests)?,
+                    (None, None) => {}
+                }
+                Ok(requests)
+            },
+        )?;
+        requests_so_far += requests;
+        if in_process {
+            collected.push(log_dir);
+        }
+        stages.run(&format!("train again on days 1–{day}"), || {
+            let logs: Vec<&Path> = collected.iter().map(PathBuf::as_path).collect();
+            train_models(plan, &models(day), &logs, &world.catalog, &run, obs)
+        })?;
+    }
+    let first_ab_day = plan.day2.collection_days();
 
     let specs: Vec<RecommenderSpec> = std::iter::once(plan.ab.control.clone())
         .chain(plan.ab.treatments.iter().cloned())
@@ -237,7 +318,7 @@ pub fn run(plan: &Plan, opts: &RunOptions, obs: &dyn Observer) -> Result<RunOutc
             let p = SimParams {
                 episodes: plan.ab.episodes,
                 seed: plan.seed,
-                day: 1 + d,
+                day: first_ab_day + d,
                 max_steps: 1000,
             };
             let label = format!("A/B day {}", d + 1);
@@ -330,20 +411,24 @@ fn simulate_day(
 }
 
 /// Trains the plan's models on day 1's log (the DAY1 experiment's events) into `run/models/`.
+/// Trains the plan's models on the collection days' events in `logs` (day 1's, and day 2's
+/// when it ran; never the A/B's).
 fn train_models(
     plan: &Plan,
-    logs: &Path,
+    models: &[Model],
+    logs: &[&Path],
     catalog: &Catalog,
     run: &Path,
     obs: &dyn Observer,
 ) -> Result<()> {
-    let (events, stats) = read_events(&[logs.to_path_buf()])?;
+    let dirs: Vec<PathBuf> = logs.iter().map(|d| d.to_path_buf()).collect();
+    let (events, stats) = read_events(&dirs)?;
     let events: Vec<_> = events
         .into_iter()
-        .filter(|e| e.experiments.contains_key("DAY1"))
+        .filter(|e| e.experiments.contains_key("DAY1") || e.experiments.contains_key("DAY2"))
         .collect();
     obs.note(&format!(
-        "{} day-1 events from {} files",
+        "{} collection events from {} files",
         events.len(),
         stats.files
     ));
@@ -353,7 +438,7 @@ fn train_models(
         listens: Vec::new(),
     };
     let data = TrainData::new(&d, &empty, Some(catalog), plan.settings());
-    for &m in &plan.train.models {
+    for &m in models {
         let started = Instant::now();
         let spec = plan.model_spec(m, run);
         train(&spec, &data, &run.join(m.file()), obs)?;

@@ -168,9 +168,15 @@ pub fn simulate(
         // The exact nearest tracks of the day's interests first, with a bar of their own: on a
         // catalogue of millions this search is most of a first day.
         let oracle = matches!(who, Recommenders::Oracle);
-        let start = |n| obs.start("nearest tracks", n);
+        let searched = std::cell::Cell::new(false);
+        let start = |n| {
+            searched.set(true);
+            obs.start("nearest tracks", n);
+        };
         let built = sim.search_neighbours(&p, oracle, &start, &|n| obs.advance(n));
-        obs.finish();
+        if searched.get() {
+            obs.finish();
+        }
         if let Some(seconds) = built {
             obs.note(&format!(
                 "built the exact neighbour index over {} tracks in {seconds:.2}s",

@@ -36,6 +36,18 @@ fn small_plan() -> Plan {
     p.train.models = vec![Model::Toppop, Model::I2i, Model::Als];
     p.train.als_iterations = 3;
     let sticky = || Some(Box::new(RecommenderSpec::StickyArtist { fallback: None }));
+    // Day 2 served by what day 1 trained, then everything trained again on both days.
+    p.day2.episodes = 2_000;
+    p.day2.rounds = 2;
+    p.day2.recommenders = vec![RecommenderSpec::SessionAnchor {
+        file: "models/i2i.jsonl".into(),
+        liked: 0.7,
+        artist_plays: 1,
+        skipped: 0.3,
+        skip_depth: 0,
+        fusion: 0.0,
+        fallback: sticky(),
+    }];
     p.ab.treatments = vec![
         RecommenderSpec::HistoryI2i {
             file: "models/i2i.jsonl".into(),
@@ -67,11 +79,21 @@ fn a_plan_runs_in_process_reproducibly_and_reports_its_stages() {
     let a = run(&plan, &options(&tmp.path().join("a")), &obs).unwrap();
     let stages = obs.stages.lock().unwrap().clone();
     assert_eq!(stages[0], "world");
-    assert!(stages.iter().any(|s| s == "train"));
+    let at = |name: &str| stages.iter().position(|s| s.starts_with(name));
+    assert!(at("train") < at("day 2: the trained policy's traffic"));
+    assert!(at("day 2") < at("train again on days 1–2"));
+    assert!(at("train again on days 1–2") < at("day 3: the trained policy's traffic"));
+    assert!(at("day 3") < at("train again on days 1–3"));
+    assert!(at("train again on days 1–3") < at("deploy and A/B"));
     assert_eq!(stages.last().map(String::as_str), Some("analysis"));
-    // ALS reports each of its 3 iterations.
+    // ALS reports each of its 3 iterations, trained once: before the last day only i2i, which
+    // day 2 serves, is trained.
     let epochs = obs.epochs.lock().unwrap();
     assert_eq!(epochs.iter().filter(|e| e.model == "als").count(), 3);
+    // Every day keeps its own log.
+    for day in ["logs/day1", "logs/day2", "logs/day3"] {
+        assert!(a.dir.join(day).join("data.json").is_file(), "{day} missing");
+    }
     for f in [
         "plan.toml",
         "results.json",
