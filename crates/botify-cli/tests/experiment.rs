@@ -65,6 +65,7 @@ fn in_process_runs_are_reproducible_to_the_bit() {
         "models/i2i_nn.jsonl",
         "models/i2i_nn.curve.png",
         "models/i2i_nn.model.safetensors",
+        "models/i2i_anchor.jsonl",
         "world/tracks.json",
     ] {
         assert!(a.path().join("run").join(f).exists(), "{f} missing");
@@ -72,8 +73,8 @@ fn in_process_runs_are_reproducible_to_the_bit() {
     let results: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(a.path().join("run/results.json")).unwrap())
             .unwrap();
-    // The default plan's 8 treatments × 5 metrics.
-    assert_eq!(results["rows"].as_array().unwrap().len(), 5 * 8);
+    // The default plan's 9 treatments × 5 metrics.
+    assert_eq!(results["rows"].as_array().unwrap().len(), 5 * 9);
     let (ok, _, err) = run(TINY, b.path(), &["--in-process"]);
     assert!(ok, "{err}");
     let read = |d: &std::path::Path| -> serde_json::Value {
