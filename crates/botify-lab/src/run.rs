@@ -177,35 +177,21 @@ pub fn run(plan: &Plan, opts: &RunOptions, obs: &dyn Observer) -> Result<RunOutc
         run.join("log")
     };
     let day1_requests = stages.run(&format!("day 1: cold-start traffic ({mode})"), || {
-        let router = Router::build(day1_cfg.clone(), catalog.clone())?;
-        let log = in_process
-            .then(|| LogWriter::open(&day1_log_dir, Rotation::default()))
-            .transpose()?;
         let p = SimParams {
             episodes: plan.day1.episodes,
             seed: plan.seed,
             day: 0,
             max_steps: 1000,
         };
-        let requests = simulate_day(
-            &mut sim,
-            &router,
-            service.as_ref(),
-            &p,
-            log.as_ref(),
-            "day 1",
+        let log_dir = in_process.then_some(day1_log_dir.as_path());
+        let (catalog, service) = (&catalog, service.as_ref());
+        let day = Day {
+            catalog,
+            service,
+            world_dir: &world_dir,
             obs,
-        )?;
-        crate::simulate::save_neighbours(&mut sim, &world_dir, obs);
-        match (log, &service) {
-            (Some(l), _) => {
-                l.close()?;
-            }
-            // Every answered request must be on disk before training reads the log.
-            (None, Some(s)) => s.wait_for_log(requests)?,
-            (None, None) => {}
-        }
-        Ok(requests)
+        };
+        day.collect(&mut sim, &day1_cfg, false, log_dir, &p, 0)
     })?;
 
     // Before the last collection day only what the next day serves is trained; after it, every
@@ -249,37 +235,21 @@ pub fn run(plan: &Plan, opts: &RunOptions, obs: &dyn Observer) -> Result<RunOutc
         let requests = stages.run(
             &format!("day {day}: the trained policy's traffic ({mode})"),
             || {
-                let router = Router::build(cfg.clone(), catalog.clone())?;
-                if let Some(s) = &service {
-                    obs.note(&format!("hot reload: {}", s.reload()?));
-                }
-                let log = in_process
-                    .then(|| LogWriter::open(&log_dir, Rotation::default()))
-                    .transpose()?;
                 let p = SimParams {
                     episodes: plan.day2.episodes,
                     seed: plan.seed,
                     day: day - 1,
                     max_steps: 1000,
                 };
-                let requests = simulate_day(
-                    &mut sim,
-                    &router,
-                    service.as_ref(),
-                    &p,
-                    log.as_ref(),
-                    &format!("day {day}"),
+                let log_dir = in_process.then_some(log_dir.as_path());
+                let (catalog, service) = (&catalog, service.as_ref());
+                let d = Day {
+                    catalog,
+                    service,
+                    world_dir: &world_dir,
                     obs,
-                )?;
-                crate::simulate::save_neighbours(&mut sim, &world_dir, obs);
-                match (log, &service) {
-                    (Some(l), _) => {
-                        l.close()?;
-                    }
-                    (None, Some(s)) => s.wait_for_log(requests_so_far + requests)?,
-                    (None, None) => {}
-                }
-                Ok(requests)
+                };
+                d.collect(&mut sim, &cfg, true, log_dir, &p, requests_so_far)
             },
         )?;
         requests_so_far += requests;
@@ -382,6 +352,58 @@ pub fn run(plan: &Plan, opts: &RunOptions, obs: &dyn Observer) -> Result<RunOutc
 }
 
 /// Runs one day; returns the number of requests made (recommendations + `last` calls).
+/// What a collection day needs besides the simulator and its recommenders.
+struct Day<'a> {
+    catalog: &'a Arc<Catalog>,
+    service: Option<&'a Service>,
+    world_dir: &'a Path,
+    obs: &'a dyn Observer,
+}
+
+impl Day<'_> {
+    /// One collection day: `cfg`'s recommenders serve it (hot-reloaded into the service first
+    /// when `reload`), logged into `log_dir` in-process or by the service, whose log must then
+    /// hold `logged_before` plus this day's lines before training reads it. Returns this day's
+    /// requests.
+    fn collect(
+        &self,
+        sim: &mut Simulator,
+        cfg: &ExperimentsConfig,
+        reload: bool,
+        log_dir: Option<&Path>,
+        p: &SimParams,
+        logged_before: u64,
+    ) -> Result<u64> {
+        let router = Router::build(cfg.clone(), self.catalog.clone())?;
+        if let (true, Some(s)) = (reload, self.service) {
+            self.obs.note(&format!("hot reload: {}", s.reload()?));
+        }
+        let log = log_dir
+            .map(|d| LogWriter::open(d, Rotation::default()))
+            .transpose()?;
+        let label = format!("day {}", p.day + 1);
+        let requests = simulate_day(
+            sim,
+            &router,
+            self.service,
+            p,
+            log.as_ref(),
+            &label,
+            self.obs,
+        )?;
+        crate::simulate::save_neighbours(sim, self.world_dir, self.obs);
+        match (log, self.service) {
+            (Some(l), _) => {
+                l.close()?;
+            }
+            // Every answered request must be on disk before training reads the log.
+            (None, Some(s)) => s.wait_for_log(logged_before + requests)?,
+            (None, None) => {}
+        }
+        Ok(requests)
+    }
+}
+
 fn simulate_day(
     sim: &mut Simulator,
     router: &Router,
