@@ -18,7 +18,7 @@ pub struct Plan {
     pub seed: u64,
     pub world: WorldPlan,
     pub day1: Day1,
-    /// Off (0 episodes) where a plan file has no `[day2]`; the default plan runs one.
+    /// Off (0 episodes) where a plan file has no `[day2]`; the default plan runs two rounds.
     #[serde(default = "Day2::off")]
     pub day2: Day2,
     pub train: TrainPlan,
@@ -43,10 +43,11 @@ pub struct Day1 {
     pub recommenders: Vec<RecommenderSpec>,
 }
 
-/// A second day of traffic, served by what day 1's models learned: its recommenders read the
-/// models' files (relative to the run, like the A/B treatments'), and every model is then trained
-/// again on both days. A policy's own traffic shows which of its candidates are listened to —
-/// exactly the pairs day 1's random and same-artist traffic seldom has.
+/// Days of traffic after day 1, served by what the days before taught: the recommenders read
+/// the models' files (relative to the run, like the A/B treatments'). Before each such day only
+/// the models it serves are trained; after the last, every model is trained on all the days. A
+/// policy's own traffic shows which of its candidates are listened to — exactly the pairs day 1's
+/// random and same-artist traffic seldom has.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct Day2 {
@@ -78,7 +79,8 @@ impl Day2 {
 }
 
 impl Default for Day2 {
-    /// The default plan's: the session-anchored policy over the contextual model's lists.
+    /// The default plan's: two rounds of the session-anchored policy over the lists learned
+    /// against the session's first track (docs/models.md, "Day 2").
     fn default() -> Self {
         Day2 {
             episodes: 60_000,

@@ -176,6 +176,12 @@ pub fn run(plan: &Plan, opts: &RunOptions, obs: &dyn Observer) -> Result<RunOutc
     } else {
         run.join("log")
     };
+    let collection = Day {
+        catalog: &catalog,
+        service: service.as_ref(),
+        world_dir: &world_dir,
+        obs,
+    };
     let day1_requests = stages.run(&format!("day 1: cold-start traffic ({mode})"), || {
         let p = SimParams {
             episodes: plan.day1.episodes,
@@ -184,14 +190,7 @@ pub fn run(plan: &Plan, opts: &RunOptions, obs: &dyn Observer) -> Result<RunOutc
             max_steps: 1000,
         };
         let log_dir = in_process.then_some(day1_log_dir.as_path());
-        let (catalog, service) = (&catalog, service.as_ref());
-        let day = Day {
-            catalog,
-            service,
-            world_dir: &world_dir,
-            obs,
-        };
-        day.collect(&mut sim, &day1_cfg, false, log_dir, &p, 0)
+        collection.collect(&mut sim, &day1_cfg, false, log_dir, &p, 0)
     })?;
 
     // Before the last collection day only what the next day serves is trained; after it, every
@@ -242,14 +241,7 @@ pub fn run(plan: &Plan, opts: &RunOptions, obs: &dyn Observer) -> Result<RunOutc
                     max_steps: 1000,
                 };
                 let log_dir = in_process.then_some(log_dir.as_path());
-                let (catalog, service) = (&catalog, service.as_ref());
-                let d = Day {
-                    catalog,
-                    service,
-                    world_dir: &world_dir,
-                    obs,
-                };
-                d.collect(&mut sim, &cfg, true, log_dir, &p, requests_so_far)
+                collection.collect(&mut sim, &cfg, true, log_dir, &p, requests_so_far)
             },
         )?;
         requests_so_far += requests;
@@ -351,7 +343,6 @@ pub fn run(plan: &Plan, opts: &RunOptions, obs: &dyn Observer) -> Result<RunOutc
     })
 }
 
-/// Runs one day; returns the number of requests made (recommendations + `last` calls).
 /// What a collection day needs besides the simulator and its recommenders.
 struct Day<'a> {
     catalog: &'a Arc<Catalog>,
@@ -404,6 +395,7 @@ impl Day<'_> {
     }
 }
 
+/// Runs one day; returns the number of requests made (recommendations + `last` calls).
 fn simulate_day(
     sim: &mut Simulator,
     router: &Router,
@@ -432,9 +424,8 @@ fn simulate_day(
     Ok(steps + eps.len() as u64)
 }
 
-/// Trains the plan's models on day 1's log (the DAY1 experiment's events) into `run/models/`.
-/// Trains the plan's models on the collection days' events in `logs` (day 1's, and day 2's
-/// when it ran; never the A/B's).
+/// Trains `models` into `run/models/` on the collection days' events in `logs` (experiments
+/// DAY1 and DAY2; never the A/B's).
 fn train_models(
     plan: &Plan,
     models: &[Model],
