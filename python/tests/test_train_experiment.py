@@ -72,8 +72,6 @@ def small_plan() -> str:
     plan = re.sub(r"(?m)^dim = 64$", "dim = 16", plan, count=1)
     plan = re.sub(r"(?m)^episodes = \d+", "episodes = 1500", plan)
     plan = plan.replace('    "contextual",\n', "").replace('    "mf",\n', "")
-    # Day 2 (it comes before the A/B in the file) walks the co-occurrence lists instead.
-    plan = plan.replace('file = "models/i2i_nn.jsonl"', 'file = "models/i2i.jsonl"', 1)
     # Keep the treatments whose models are still trained.
     blocks = plan.split("[[ab.treatments]]")
     kept = [b for b in blocks[1:] if "i2i_nn" not in b and "mf.jsonl" not in b]
