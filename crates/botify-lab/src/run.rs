@@ -195,11 +195,6 @@ pub fn run(plan: &Plan, opts: &RunOptions, obs: &dyn Observer) -> Result<RunOutc
 
     // Before the last collection day only what the next day serves is trained; after it, every
     // model, on all the days.
-    let rounds = if plan.day2.runs() {
-        plan.day2.rounds
-    } else {
-        0
-    };
     let models = |day: u32| {
         if day == plan.day2.collection_days() {
             plan.train.models.clone()
@@ -211,7 +206,7 @@ pub fn run(plan: &Plan, opts: &RunOptions, obs: &dyn Observer) -> Result<RunOutc
         train_models(
             plan,
             &models(1),
-            &[&day1_log_dir],
+            std::slice::from_ref(&day1_log_dir),
             &world.catalog,
             &run,
             obs,
@@ -222,8 +217,7 @@ pub fn run(plan: &Plan, opts: &RunOptions, obs: &dyn Observer) -> Result<RunOutc
     // learns again from all the days so far.
     let mut collected: Vec<PathBuf> = vec![day1_log_dir.clone()];
     let mut requests_so_far = day1_requests;
-    for round in 0..rounds {
-        let day = 2 + round;
+    for day in 2..=plan.day2.collection_days() {
         let log_dir = if in_process {
             run.join(format!("logs/day{day}"))
         } else {
@@ -249,8 +243,7 @@ pub fn run(plan: &Plan, opts: &RunOptions, obs: &dyn Observer) -> Result<RunOutc
             collected.push(log_dir);
         }
         stages.run(&format!("train again on days 1–{day}"), || {
-            let logs: Vec<&Path> = collected.iter().map(PathBuf::as_path).collect();
-            train_models(plan, &models(day), &logs, &world.catalog, &run, obs)
+            train_models(plan, &models(day), &collected, &world.catalog, &run, obs)
         })?;
     }
     let first_ab_day = plan.day2.collection_days();
@@ -429,13 +422,12 @@ fn simulate_day(
 fn train_models(
     plan: &Plan,
     models: &[Model],
-    logs: &[&Path],
+    logs: &[PathBuf],
     catalog: &Catalog,
     run: &Path,
     obs: &dyn Observer,
 ) -> Result<()> {
-    let dirs: Vec<PathBuf> = logs.iter().map(|d| d.to_path_buf()).collect();
-    let (events, stats) = read_events(&dirs)?;
+    let (events, stats) = read_events(logs)?;
     let events: Vec<_> = events
         .into_iter()
         .filter(|e| e.experiments.contains_key("DAY1") || e.experiments.contains_key("DAY2"))

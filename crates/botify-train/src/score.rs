@@ -79,14 +79,16 @@ pub fn top_k(
         }
         Some(b) => {
             let items = with_last(v, |i| if b[i].is_finite() { b[i] } else { 0.0 });
-            let queries = with_last(
-                &Factors {
-                    rows: users.len(),
-                    dim: u.dim,
-                    data: users.iter().flat_map(|&(_, r)| u.row(r)).copied().collect(),
-                },
-                |_| 1.0,
-            );
+            // The queried users' rows, each followed by a 1.
+            let data: Vec<f32> = users
+                .iter()
+                .flat_map(|&(_, r)| u.row(r).iter().copied().chain([1.0]))
+                .collect();
+            let queries = Factors {
+                rows: users.len(),
+                dim: u.dim + 1,
+                data,
+            };
             let index = MipsIndex::build(&items.data, items.dim);
             let positions: Vec<usize> = (0..users.len()).collect();
             index.search(
