@@ -19,6 +19,7 @@ import numpy as np
 import pandas as pd
 
 from . import _botify
+from ._botify import BotifyError
 from ._progress import ProgressArg, reporter
 
 __all__ = [
@@ -35,10 +36,12 @@ __all__ = [
     "sasrec",
     "contextual",
     "item2vec",
+    "taste",
     "dssm",
     "difm",
     "dpp",
     "read_lists",
+    "read_tastes",
 ]
 
 PathLike = Union[str, "os.PathLike[str]"]
@@ -57,10 +60,23 @@ def read_lists(path: PathLike) -> Dict[int, np.ndarray]:
         if not line.strip():
             continue
         row = json.loads(line)
+        if "artist" in row:
+            raise BotifyError(f"{p} holds artist taste vectors, not lists: read it with read_tastes")
         key = row.get("user", row.get("track"))
         tracks = row.get("tracks", row.get("recommendations", []))
         out[int(key)] = np.asarray(tracks, dtype=np.int64)
     return out
+
+
+def read_tastes(path: PathLike) -> pd.DataFrame:
+    """A ``taste`` model file as a DataFrame: one row per artist with its ``vector`` (numpy) and
+    ``tracks`` (numpy, most listened first)."""
+    rows = [json.loads(line) for line in Path(path).read_text().splitlines() if line.strip()]
+    return pd.DataFrame({
+        "artist": [r["artist"] for r in rows],
+        "vector": [np.asarray(r["vector"], dtype=np.float32) for r in rows],
+        "tracks": [np.asarray(r["tracks"], dtype=np.int64) for r in rows],
+    })
 
 
 class Trained:
@@ -163,6 +179,7 @@ lightgcn = _trainer("lightgcn", "LightGCN (BPR on the user-track graph of likes)
 sasrec = _trainer("sasrec", "SASRec (causal self-attention over sessions; per-track next-track lists)")
 ease = _trainer("ease", "EASE (closed-form item-item weights over the most-liked tracks)")
 item2vec = _trainer("item2vec", "item2vec (skip-gram with negative sampling over sessions)")
+taste = _trainer("taste", "artist taste vectors against the session's first track (served by session_taste; needs catalog=)")
 dssm = _trainer("dssm", "the two-tower DSSM")
 difm = _trainer("difm", "DIFM re-ranking of candidate lists")
 dpp = _trainer("dpp", "DPP diversity re-ranking of per-user or per-track lists (by artist and genre)")

@@ -45,6 +45,20 @@ def test_trainers_write_the_service_files_and_report(world, log, tmp_path):
         artists["dpp"] += len({artist[t] for t in ranked[:10]})
         artists["als"] += len({artist[t] for t in lists[user][:10]})
     assert artists["dpp"] >= artists["als"], artists
+    # Artist taste vectors: one row per artist with tracks by that artist, served by session_taste.
+    taste = botify.train.taste(log, tmp_path / "taste.jsonl", catalog=world.dir / "tracks.json",
+                               dim=8, epochs=2, min_count=1)
+    assert len(taste.curve) == 2
+    tastes = botify.train.read_tastes(taste.file)
+    assert len(tastes) > 10 and all(len(v) == 8 for v in tastes["vector"])
+    assert all(len({artist[t] for t in ts}) == 1 and artist[ts[0]] == a
+               for a, ts in zip(tastes["artist"], tastes["tracks"]))
+    with pytest.raises(botify.BotifyError, match="read_tastes"):
+        taste.lists
+    served = botify.simulate(world, {"C": "random", "T1": {"type": "session_taste",
+                                                           "file": str(taste.file)}},
+                             episodes=1_000, seed=1, log_dir=False).summary()
+    assert served.loc["T1", "reward"] > served.loc["C", "reward"]
     top = botify.train.toppop(log, tmp_path / "top.json", k=20)
     assert len(top.lists[-1]) == 20
     # What was trained is served: a treatment reading the file beats nothing worse than random.

@@ -7,7 +7,7 @@ use botify_lab::logs::{DEFAULT_HOLDOUT, Loaded, load};
 use botify_lab::models::{DifmSpec, DppSpec, MfSpec, ModelSpec, Settings, TrainData, train};
 use botify_neural::{contextual, difm, dssm, sasrec};
 use botify_train::metrics::Metrics;
-use botify_train::{als, dpp, ease, i2i, ips, item2vec, lightgcn, mf, ucf};
+use botify_train::{als, dpp, ease, i2i, ips, item2vec, lightgcn, mf, taste, ucf};
 use clap::{Args, Subcommand};
 use std::path::PathBuf;
 
@@ -38,6 +38,9 @@ pub enum TrainCommand {
     Contextual(ContextualArgs),
     /// item2vec: skip-gram with negative sampling over sessions (per-track lists by cosine).
     Item2vec(Item2vecArgs),
+    /// Artist taste vectors learned from listen times against the session's first track
+    /// (served by `session_taste`; needs --catalog).
+    Taste(TasteArgs),
     /// Two-tower DSSM (per-user lists).
     Dssm(DssmArgs),
     /// DIFM listen/skip classifier re-ranking per-user candidate lists (per-user lists).
@@ -265,6 +268,24 @@ pub struct SasrecArgs {
     lr: f32,
     /// Tracks liked fewer times are left out.
     #[arg(long, default_value_t = sasrec::Params::default().min_count)]
+    min_count: u32,
+}
+
+#[derive(Args)]
+pub struct TasteArgs {
+    #[command(flatten)]
+    c: Common,
+    /// Vector size.
+    #[arg(long, default_value_t = taste::Params::default().dim)]
+    dim: usize,
+    #[arg(long, default_value_t = taste::Params::default().epochs)]
+    epochs: usize,
+    #[arg(long, default_value_t = taste::Params::default().learning_rate)]
+    lr: f32,
+    #[arg(long, default_value_t = taste::Params::default().l2)]
+    l2: f32,
+    /// Tracks listened fewer times are left out; an artist with none left gets no vector.
+    #[arg(long, default_value_t = taste::Params::default().min_count)]
     min_count: u32,
 }
 
@@ -510,6 +531,17 @@ fn spec(cmd: TrainCommand) -> (ModelSpec, Common) {
                 seed: a.c.seed,
             };
             (ModelSpec::Item2vec(p), a.c)
+        }
+        TrainCommand::Taste(a) => {
+            let p = taste::Params {
+                dim: a.dim,
+                epochs: a.epochs,
+                learning_rate: a.lr,
+                l2: a.l2,
+                min_count: a.min_count,
+                seed: a.c.seed,
+            };
+            (ModelSpec::Taste(p), a.c)
         }
         TrainCommand::Dssm(a) => {
             let p = dssm::Params {

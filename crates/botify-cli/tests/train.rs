@@ -142,6 +142,45 @@ fn every_trainer_writes_what_the_service_serves() {
             );
         }
     }
+    // The taste model learns from sessions that visit other artists: StickyArtist's never do,
+    // which is a clear error; Random's do.
+    let taste = |log: &Path| {
+        botify(&[
+            "train",
+            "taste",
+            "--logs",
+            s(log),
+            "--catalog",
+            s(&catalog),
+            "--dim",
+            "8",
+            "--epochs",
+            "2",
+            "--min-count",
+            "1",
+            "--out",
+            s(&out("taste.jsonl")),
+        ])
+    };
+    let (ok, _, err) = taste(&log);
+    assert!(
+        !ok && err.contains("no session has a later listen of another artist"),
+        "{err}"
+    );
+    let random_log = simulate(&w, 500, "random", &d.path().join("random-log"));
+    let (ok, _, err) = taste(&random_log);
+    assert!(ok, "{err}");
+    let tastes = std::fs::read_to_string(out("taste.jsonl")).unwrap();
+    let first: serde_json::Value = serde_json::from_str(tastes.lines().next().unwrap()).unwrap();
+    assert_eq!(first["vector"].as_array().unwrap().len(), 8, "{first}");
+    assert!(
+        std::fs::read_to_string(out("taste.curve.csv"))
+            .unwrap()
+            .lines()
+            .count()
+            == 3
+    );
+
     // Learning curves: CSV with one row per epoch, a PNG and an HTML page.
     #[rustfmt::skip]
     let stems = ["mf", "als", "ips", "lightgcn", "i2i_nn", "item2vec", "sasrec", "dssm", "difm"];
@@ -223,6 +262,7 @@ fn every_trainer_writes_what_the_service_serves() {
         spec("contextual", "i2i.jsonl"),
         spec("session_anchor", "item2vec.jsonl"),
         spec("session_anchor", "sasrec.jsonl"),
+        spec("session_taste", "taste.jsonl"),
         spec("history_i2i", "i2i_next.jsonl"),
         spec("sequential", "ucf.jsonl"),
         spec("indexed", "als.jsonl"),

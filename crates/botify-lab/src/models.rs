@@ -12,7 +12,7 @@ use botify_neural::{contextual, difm, dssm, sasrec};
 use botify_train::dataset::{Dataset, Split};
 use botify_train::metrics::{Metrics, evaluate, evaluate_next};
 use botify_train::search::search_mf;
-use botify_train::{als, dpp, ease, i2i, ips, item2vec, lightgcn, mf, output, toppop, ucf};
+use botify_train::{als, dpp, ease, i2i, ips, item2vec, lightgcn, mf, output, taste, toppop, ucf};
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
@@ -107,6 +107,8 @@ pub enum ModelSpec {
     Contextual(contextual::Params),
     /// item2vec: skip-gram with negative sampling over sessions (per-track lists by cosine).
     Item2vec(item2vec::Params),
+    /// Artist taste vectors learned against the session's first track (`session_taste`).
+    Taste(taste::Params),
     /// Two-tower DSSM (per-user lists).
     Dssm(dssm::Params),
     /// DIFM listen/skip classifier re-ranking candidate lists (per-user lists).
@@ -147,6 +149,7 @@ impl ModelSpec {
             ModelSpec::Mf(_) => "mf",
             ModelSpec::Contextual(_) => "contextual",
             ModelSpec::Item2vec(_) => "item2vec",
+            ModelSpec::Taste(_) => "taste",
             ModelSpec::Dssm(_) => "dssm",
             ModelSpec::Difm(_) => "difm",
             ModelSpec::Dpp(_) => "dpp",
@@ -179,6 +182,7 @@ impl ModelSpec {
             ModelSpec::Sasrec(p) => p.validate().map_err(Error::from),
             ModelSpec::Contextual(p) => p.validate().map_err(Error::from),
             ModelSpec::Item2vec(p) => p.validate().map_err(Error::from),
+            ModelSpec::Taste(p) => p.validate().map_err(Error::from),
             ModelSpec::Dssm(p) => p.validate().map_err(Error::from),
             ModelSpec::Difm(s) => s.params.validate().map_err(Error::from),
             ModelSpec::Dpp(s) => s.params.validate().map_err(Error::from),
@@ -189,16 +193,17 @@ impl ModelSpec {
     /// Whether the model needs the catalogue (track metadata as features).
     pub fn needs_catalog(&self) -> bool {
         match self {
-            ModelSpec::Difm(_) | ModelSpec::Dpp(_) => true,
+            ModelSpec::Difm(_) | ModelSpec::Dpp(_) | ModelSpec::Taste(_) => true,
             ModelSpec::Mf(s) => !s.params.features.is_empty(),
             _ => false,
         }
     }
 
     /// Whether the model is measured on the caller's holdout. The contextual model holds out
-    /// its own validation pairs, so it trains on all the listens it is given.
+    /// its own validation pairs and the taste model has no per-user lists to score, so they
+    /// train on all the listens they are given.
     pub fn uses_holdout(&self) -> bool {
-        !matches!(self, ModelSpec::Contextual(_))
+        !matches!(self, ModelSpec::Contextual(_) | ModelSpec::Taste(_))
     }
 }
 
@@ -601,6 +606,20 @@ pub fn train(
                 t.metrics = Some(model.next_track_metrics(&pairs, s.eval_k));
             }
             track_lists(out, &model.neighbours(s.k), &mut t)?;
+        }
+        ModelSpec::Taste(p) => {
+            let catalog = data
+                .catalog
+                .ok_or_else(|| Error::Invalid("taste needs the catalogue".into()))?;
+            let mut steps = Steps::new(spec, "epoch", p.epochs, "—".into(), obs);
+            let model = taste::fit(data.train, catalog, p, |e| {
+                let spent = steps.clock.lap();
+                steps.record(spent, e.loss, f64::NAN, f64::NAN, f64::NAN);
+            })?;
+            steps.finish(out, &mut t)?;
+            model.write(out)?;
+            t.written = format!("taste vectors of {} artists", model.artists.len());
+            t.files.insert(0, out.to_path_buf());
         }
         ModelSpec::Sasrec(p) => {
             // The learning curve: held-out next tracks (liked) among each track's predictions.

@@ -7,7 +7,7 @@ use crate::models::{DifmSpec, DppSpec, MfSpec, ModelSpec, Settings};
 use crate::{Error, Result};
 use botify_core::generate::WorldParams;
 use botify_recs::spec::RecommenderSpec;
-use botify_train::{als, dpp, ease, i2i, ips, item2vec, lightgcn, mf, ucf};
+use botify_train::{als, dpp, ease, i2i, ips, item2vec, lightgcn, mf, taste, ucf};
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
 
@@ -108,6 +108,9 @@ pub enum Model {
     ContextualAnchor,
     /// item2vec neighbours (`train.item2vec`).
     Item2vec,
+    /// Artist taste vectors learned against the session's first track (`train.taste`), for
+    /// `session_taste`.
+    Taste,
     /// EASE per-user lists (`train.ease`).
     Ease,
     /// IPS-debiased MF per-user lists (`train.ips`).
@@ -138,6 +141,7 @@ impl Model {
             Model::Contextual => "models/i2i_nn.jsonl",
             Model::ContextualAnchor => "models/i2i_anchor.jsonl",
             Model::Item2vec => "models/item2vec.jsonl",
+            Model::Taste => "models/taste.jsonl",
             Model::Ease => "models/ease.jsonl",
             Model::Ips => "models/ips.jsonl",
             Model::Lightgcn => "models/lightgcn.jsonl",
@@ -168,6 +172,8 @@ pub struct TrainPlan {
     pub contextual: botify_neural::contextual::Params,
     /// item2vec's parameters (dim, window, negatives, epochs, the sentences' threshold, …).
     pub item2vec: item2vec::Params,
+    /// The taste model's parameters (dim, epochs, learning rate, l2, min_count).
+    pub taste: taste::Params,
     /// EASE's parameters (l2, max_items); its threshold is `threshold`.
     pub ease: ease::Params,
     /// IPS-debiased MF's parameters (factors, iterations, regularization, max_weight); its threshold
@@ -273,6 +279,7 @@ impl Default for TrainPlan {
                 Model::Mf,
                 Model::Contextual,
                 Model::ContextualAnchor,
+                Model::Taste,
             ],
             k: 100,
             threshold: 0.7,
@@ -288,6 +295,7 @@ impl Default for TrainPlan {
             mf_search: 0,
             contextual: botify_neural::contextual::Params::default(),
             item2vec: item2vec::Params::default(),
+            taste: taste::Params::default(),
             ease: ease::Params::default(),
             ips: ips::Params::default(),
             lightgcn: lightgcn::Params::default(),
@@ -310,6 +318,7 @@ impl Default for AbPlan {
                 with_sticky(|fallback| RecommenderSpec::HistoryI2i {
                     file: "models/i2i.jsonl".into(),
                     anchors: 10,
+                    heard: 50,
                     fallback,
                 }),
                 with_sticky(|fallback| RecommenderSpec::Sequential {
@@ -320,8 +329,12 @@ impl Default for AbPlan {
                     file: "models/als.jsonl".into(),
                     fallback,
                 }),
-                with_sticky(|fallback| RecommenderSpec::Indexed {
-                    file: "models/als.jsonl".into(),
+                // Artists ranked against the session's taste, which its listens move.
+                with_sticky(|fallback| RecommenderSpec::SessionTaste {
+                    file: "models/taste.jsonl".into(),
+                    feedback: 1.0,
+                    like: 0.5,
+                    artist_plays: 1,
                     fallback,
                 }),
                 with_sticky(|fallback| RecommenderSpec::Sequential {
@@ -450,6 +463,7 @@ impl Plan {
                 ..t.ease
             }),
             Model::Item2vec => ModelSpec::Item2vec(item2vec::Params { seed, ..t.item2vec }),
+            Model::Taste => ModelSpec::Taste(taste::Params { seed, ..t.taste }),
             Model::Dssm => ModelSpec::Dssm(botify_neural::dssm::Params {
                 seed,
                 ..t.dssm.clone()

@@ -52,6 +52,7 @@ fn small_plan() -> Plan {
         RecommenderSpec::HistoryI2i {
             file: "models/i2i.jsonl".into(),
             anchors: 10,
+            heard: 50,
             fallback: sticky(),
         },
         RecommenderSpec::Sequential {

@@ -24,6 +24,7 @@ fn default_spec(name: &str, candidates: Option<PathBuf>) -> PyResult<ModelSpec> 
         }),
         "contextual" => ModelSpec::Contextual(Default::default()),
         "item2vec" => ModelSpec::Item2vec(Default::default()),
+        "taste" => ModelSpec::Taste(Default::default()),
         "ease" => ModelSpec::Ease(Default::default()),
         "ips" => ModelSpec::Ips(Default::default()),
         "lightgcn" => ModelSpec::Lightgcn(Default::default()),
@@ -41,7 +42,7 @@ fn default_spec(name: &str, candidates: Option<PathBuf>) -> PyResult<ModelSpec> 
         }),
         _ => {
             return Err(err(format!(
-                "unknown model {name:?}: toppop, i2i, ucf, als, mf, ease, ips, lightgcn, contextual, item2vec, sasrec, dssm, difm, dpp"
+                "unknown model {name:?}: toppop, i2i, ucf, als, mf, ease, ips, lightgcn, contextual, item2vec, taste, sasrec, dssm, difm, dpp"
             )));
         }
     })

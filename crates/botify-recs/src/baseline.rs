@@ -93,6 +93,10 @@ pub struct HistoryI2I {
     pub lists: Arc<TrackLists>,
     /// How many recent listens are anchor candidates.
     pub anchors: usize,
+    /// How many recent listens count as heard: their tracks (and what was recommended with
+    /// them) are never recommended again. Its own window, not the service's history size, so
+    /// a longer history kept for session-aware recommenders does not narrow its candidates.
+    pub heard: usize,
 }
 impl Recommender for HistoryI2I {
     fn track_list(&self, track: TrackId) -> Option<&[TrackId]> {
@@ -120,8 +124,9 @@ impl Recommender for HistoryI2I {
                 }
             }
         }
+        let window = &history[history.len().saturating_sub(self.heard)..];
         let heard =
-            |t: TrackId| t == req.track || history.iter().any(|l| l.track == t || l.rec == Some(t));
+            |t: TrackId| t == req.track || window.iter().any(|l| l.track == t || l.rec == Some(t));
         self.lists.get(anchor)?.iter().copied().find(|&t| !heard(t))
     }
 
@@ -226,7 +231,11 @@ mod tests {
             5,
             [(0, vec![1, 2, 3]), (4, vec![2])],
         ));
-        let r = HistoryI2I { lists, anchors: 10 };
+        let r = HistoryI2I {
+            lists,
+            anchors: 10,
+            heard: 50,
+        };
         let mut rng = stream(1, b"t", 0);
         let hist = [Listen {
             track: 4,
@@ -238,6 +247,22 @@ mod tests {
             assert_eq!(r.recommend(&req(0, 0.9), &hist, &mut rng), Some(2));
         }
         assert_eq!(r.recommend(&req(0, 0.0), &hist, &mut rng), None);
+        // Heard means within its own window: a listen older than `heard` no longer excludes.
+        let older = [
+            hist[0],
+            Listen {
+                track: 3,
+                time: 0.0,
+                rec: Some(3),
+            },
+        ];
+        let short = HistoryI2I {
+            lists: r.lists.clone(),
+            anchors: 1,
+            heard: 1,
+        };
+        assert_eq!(short.recommend(&req(0, 0.9), &older, &mut rng), Some(1));
+        assert_eq!(r.recommend(&req(0, 0.9), &older, &mut rng), Some(2));
         assert!(r.uses_history());
         let chained = Chain {
             primary: Box::new(r),

@@ -14,6 +14,7 @@ pub mod history;
 pub mod homework;
 pub mod session;
 pub mod spec;
+pub mod taste;
 
 pub use botify_core::rng::Rng;
 use botify_core::{TrackId, UserId};

@@ -7,6 +7,7 @@
 //! skipped track's nearest neighbours are passed over too while other candidates remain.
 
 use crate::data::TrackLists;
+use crate::history::current_session;
 use crate::{Listen, Recommender, Request};
 use botify_core::rng::Rng;
 use botify_core::{Catalog, TrackId};
@@ -29,16 +30,6 @@ pub struct SessionAnchor {
     /// Σ time(anchor) / (fusion + rank in the anchor's list) — so a track near several liked
     /// tracks comes first.
     pub fusion: f32,
-}
-
-/// The listens of the current session: after the last `last` (a listen without a
-/// recommendation closes a session), plus the request itself.
-fn session(history: &[Listen]) -> &[Listen] {
-    let start = history
-        .iter()
-        .rposition(|l| l.rec.is_none())
-        .map_or(0, |i| i + 1);
-    &history[start..]
 }
 
 impl SessionAnchor {
@@ -67,7 +58,7 @@ impl SessionAnchor {
 
 impl Recommender for SessionAnchor {
     fn recommend(&self, req: &Request, history: &[Listen], _rng: &mut Rng) -> Option<TrackId> {
-        let past = session(history);
+        let past = current_session(history);
         let tracks: Vec<(TrackId, f32)> = past
             .iter()
             .map(|l| (l.track, l.time))

@@ -6,6 +6,7 @@ use crate::baseline::{
 };
 use crate::data::{TrackLists, UserLists, parse_top_tracks};
 use crate::homework::{BetterSticky, HistoryList, WeightedI2i, artist_popular};
+use crate::taste::Tastes;
 use crate::{Error, Recommender, Result};
 use botify_core::{Catalog, TrackId};
 use serde::{Deserialize, Serialize};
@@ -45,6 +46,9 @@ pub enum RecommenderSpec {
         file: PathBuf,
         #[serde(default = "default_anchors")]
         anchors: usize,
+        /// Listens (most recent) whose tracks are never recommended again.
+        #[serde(default = "default_heard")]
+        heard: usize,
         fallback: Option<Box<RecommenderSpec>>,
     },
     /// Session-anchored item-to-item: the session's first track's neighbours, never a replay,
@@ -66,6 +70,21 @@ pub enum RecommenderSpec {
         /// this constant (0: anchor order).
         #[serde(default)]
         fusion: f32,
+        fallback: Option<Box<RecommenderSpec>>,
+    },
+    /// Artists ranked against the session's taste (its first track's artist, moved by each later
+    /// listen), never a replay, fresh artists first.
+    SessionTaste {
+        /// Artist taste vectors (`botify train taste`).
+        file: PathBuf,
+        /// How far one listen moves the session's taste.
+        #[serde(default = "default_feedback")]
+        feedback: f32,
+        /// A listen longer than this pulls the taste towards its artist, a shorter one pushes.
+        #[serde(default = "default_like")]
+        like: f32,
+        #[serde(default = "default_artist_plays")]
+        artist_plays: u32,
         fallback: Option<Box<RecommenderSpec>>,
     },
     /// Homework design 1: a per-user ranked list with a replay of liked history after a skip.
@@ -209,6 +228,15 @@ fn default_anchors() -> usize {
 fn default_artist_plays() -> u32 {
     1
 }
+fn default_heard() -> usize {
+    50
+}
+fn default_feedback() -> f32 {
+    1.0
+}
+fn default_like() -> f32 {
+    0.5
+}
 
 fn default_skipped() -> f32 {
     0.3
@@ -254,6 +282,7 @@ impl RecommenderSpec {
             | Contextual { file, fallback }
             | HistoryI2i { file, fallback, .. }
             | SessionAnchor { file, fallback, .. }
+            | SessionTaste { file, fallback, .. }
             | HistoryList { file, fallback, .. }
             | BetterSticky { file, fallback, .. } => (vec![file], fallback),
             WeightedI2i {
@@ -308,6 +337,7 @@ pub struct Builder {
     user_lists: HashMap<PathBuf, Arc<UserLists>>,
     track_lists: HashMap<PathBuf, Arc<TrackLists>>,
     tops: HashMap<PathBuf, Arc<Vec<TrackId>>>,
+    tastes: HashMap<PathBuf, Arc<Tastes>>,
     artist_popular: Option<Arc<Vec<Vec<TrackId>>>>,
     hosted: Hosted,
 }
@@ -334,6 +364,7 @@ impl Builder {
             user_lists: HashMap::new(),
             track_lists: HashMap::new(),
             tops: HashMap::new(),
+            tastes: HashMap::new(),
             artist_popular: None,
             hosted: Hosted::default(),
         }
@@ -365,6 +396,15 @@ impl Builder {
         )?);
         self.track_lists.insert(f.to_path_buf(), l.clone());
         Ok(l)
+    }
+
+    fn tastes(&mut self, f: &Path) -> Result<Arc<Tastes>> {
+        if let Some(t) = self.tastes.get(f) {
+            return Ok(t.clone());
+        }
+        let t = Arc::new(Tastes::parse(f, &(self.source)(f)?, &self.catalog)?);
+        self.tastes.insert(f.to_path_buf(), t.clone());
+        Ok(t)
     }
 
     fn top(&mut self, f: &Path) -> Result<Arc<Vec<TrackId>>> {
@@ -437,11 +477,13 @@ impl Builder {
             S::HistoryI2i {
                 file,
                 anchors,
+                heard,
                 fallback,
             } => (
                 Box::new(HistoryI2I {
                     lists: self.track_lists(file)?,
                     anchors: (*anchors).max(1),
+                    heard: *heard,
                 }),
                 fallback,
             ),
@@ -472,6 +514,30 @@ impl Builder {
                         skipped: *skipped,
                         skip_depth: *skip_depth,
                         fusion: *fusion,
+                    }),
+                    fallback,
+                )
+            }
+            S::SessionTaste {
+                file,
+                feedback,
+                like,
+                artist_plays,
+                fallback,
+            } => {
+                if !(feedback.is_finite() && *feedback >= 0.0) {
+                    return Err(Error::Config(format!(
+                        "session_taste: `feedback` {feedback} must be a finite number ≥ 0"
+                    )));
+                }
+                check_unit("session_taste", &[("like", *like)])?;
+                (
+                    Box::new(crate::taste::SessionTaste {
+                        tastes: self.tastes(file)?,
+                        catalog: self.catalog.clone(),
+                        feedback: *feedback,
+                        like: *like,
+                        artist_plays: (*artist_plays).max(1),
                     }),
                     fallback,
                 )

@@ -15,6 +15,7 @@ pub mod mf;
 pub mod output;
 pub mod score;
 pub mod search;
+pub mod taste;
 pub mod toppop;
 pub mod ucf;
 

@@ -41,7 +41,7 @@ pub fn write_top(path: &Path, top: &[TrackId]) -> Result<()> {
     Ok(())
 }
 
-fn create_parent(path: &Path) -> Result<()> {
+pub(crate) fn create_parent(path: &Path) -> Result<()> {
     if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
         std::fs::create_dir_all(dir).map_err(|e| botify_core::Error::io(dir, e))?;
     }

@@ -1,0 +1,329 @@
+//! `session_taste`: artists ranked by their taste vectors against the session's taste, which the
+//! session's own listens move (Rocchio's relevance feedback).
+//!
+//! The session's taste starts at its first track's artist. Each later listen of an artist new to
+//! the session moves it towards that artist by `feedback · (time − like)`: a long listen pulls,
+//! a skip pushes away. The answer is the best-scoring artist with fewer than `artist_plays` plays
+//! in the session, its most listened track not yet played; when every such artist is used up,
+//! the best artist with an unplayed track. Vectors come from the `taste` trainer
+//! (botify-train), one JSON line per artist: `{"artist", "vector", "tracks"}`.
+
+use crate::history::current_session;
+use crate::{Error, Listen, Recommender, Request, Rng};
+use botify_core::{Catalog, TrackId};
+use serde::{Deserialize, Serialize};
+use std::path::Path;
+use std::sync::Arc;
+
+/// One line of a taste file: an artist's vector and its tracks, most listened first.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ArtistTaste {
+    pub artist: String,
+    pub vector: Vec<f32>,
+    pub tracks: Vec<TrackId>,
+}
+
+/// A taste file checked against the catalogue: unit vectors by row, each row's tracks, and each
+/// catalogue artist's row.
+#[derive(Debug, Clone)]
+pub struct Tastes {
+    dim: usize,
+    vectors: Vec<f32>,
+    tracks: Vec<Box<[TrackId]>>,
+    row_of_artist: Vec<Option<u32>>,
+}
+
+impl Tastes {
+    /// Parses the file's `text`; errors name `path`, the line and the field.
+    pub fn parse(path: &Path, text: &str, catalog: &Catalog) -> crate::Result<Tastes> {
+        let err = |line: usize, msg: String| -> Error {
+            botify_core::Error::line(path, line, msg).into()
+        };
+        let mut t = Tastes {
+            dim: 0,
+            vectors: Vec::new(),
+            tracks: Vec::new(),
+            row_of_artist: vec![None; catalog.artists.len()],
+        };
+        for (i, l) in text
+            .lines()
+            .enumerate()
+            .filter(|(_, l)| !l.trim().is_empty())
+        {
+            let line = i + 1;
+            let a: ArtistTaste =
+                serde_json::from_str(l).map_err(|e| err(line, format!("bad artist taste: {e}")))?;
+            if t.dim == 0 {
+                t.dim = a.vector.len();
+            }
+            if a.vector.is_empty() || a.vector.len() != t.dim {
+                return Err(err(
+                    line,
+                    format!(
+                        "field `vector`: {} numbers, the file's first line has {}",
+                        a.vector.len(),
+                        t.dim
+                    ),
+                ));
+            }
+            let norm = a.vector.iter().map(|x| x * x).sum::<f32>().sqrt();
+            if !norm.is_finite() || norm == 0.0 {
+                return Err(err(
+                    line,
+                    "field `vector`: not a finite, non-zero vector".into(),
+                ));
+            }
+            let Some(&first) = a.tracks.first() else {
+                return Err(err(
+                    line,
+                    "field `tracks`: an artist needs at least one track".into(),
+                ));
+            };
+            if let Some(&bad) = a.tracks.iter().find(|&&x| !catalog.contains(u64::from(x))) {
+                return Err(err(
+                    line,
+                    format!(
+                        "field `tracks`: track {bad} is not in the catalogue (0..{})",
+                        catalog.len()
+                    ),
+                ));
+            }
+            let artist = catalog.artist_of(first);
+            if let Some(&other) = a.tracks.iter().find(|&&x| catalog.artist_of(x) != artist) {
+                return Err(err(
+                    line,
+                    format!(
+                        "field `tracks`: tracks {first} and {other} are by different artists in the catalogue: wrong catalogue for this file?"
+                    ),
+                ));
+            }
+            let row = t.tracks.len() as u32;
+            if t.row_of_artist[artist as usize].replace(row).is_some() {
+                return Err(err(line, format!("artist of track {first} appears twice")));
+            }
+            t.vectors.extend(a.vector.iter().map(|x| x / norm));
+            t.tracks.push(a.tracks.into_boxed_slice());
+        }
+        Ok(t)
+    }
+
+    pub fn len(&self) -> usize {
+        self.tracks.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.tracks.is_empty()
+    }
+
+    fn vector(&self, row: usize) -> &[f32] {
+        &self.vectors[row * self.dim..(row + 1) * self.dim]
+    }
+}
+
+pub struct SessionTaste {
+    pub tastes: Arc<Tastes>,
+    pub catalog: Arc<Catalog>,
+    /// How far one listen moves the session's taste.
+    pub feedback: f32,
+    /// A listen longer than this pulls the taste towards its artist, a shorter one pushes.
+    pub like: f32,
+    /// Plays of one artist in a session before it is passed over while others remain.
+    pub artist_plays: u32,
+}
+
+impl Recommender for SessionTaste {
+    fn recommend(&self, req: &Request, history: &[Listen], _rng: &mut Rng) -> Option<TrackId> {
+        let t = &*self.tastes;
+        let tracks: Vec<(TrackId, f32)> = current_session(history)
+            .iter()
+            .map(|l| (l.track, l.time))
+            .chain(std::iter::once((req.track, req.time)))
+            .collect();
+        let row = |track: TrackId| t.row_of_artist[self.catalog.artist_of(track) as usize];
+        let mut taste = t.vector(row(tracks[0].0)? as usize).to_vec();
+        // Plays per artist in the session; an artist's first listen after the anchor is feedback
+        // (a repeated artist's time is discounted whatever the taste).
+        let mut plays: Vec<(u32, u32)> = Vec::with_capacity(tracks.len());
+        for (i, &(track, time)) in tracks.iter().enumerate() {
+            let artist = self.catalog.artist_of(track);
+            match plays.iter_mut().find(|p| p.0 == artist) {
+                Some(p) => p.1 += 1,
+                None => {
+                    plays.push((artist, 1));
+                    if let Some(r) = row(track).filter(|_| i > 0) {
+                        let w = self.feedback * (time - self.like);
+                        for (x, v) in taste.iter_mut().zip(t.vector(r as usize)) {
+                            *x += w * v;
+                        }
+                    }
+                }
+            }
+        }
+        let played = |x: TrackId| tracks.iter().any(|p| p.0 == x);
+        let unplayed = |r: usize| t.tracks[r].iter().copied().find(|&x| !played(x));
+        // The best fresh artist, and the best of any artist in case none is fresh.
+        let mut fresh: Option<(f32, TrackId)> = None;
+        let mut any: Option<(f32, TrackId)> = None;
+        for r in 0..t.len() {
+            let score: f32 = t.vector(r).iter().zip(&taste).map(|(a, b)| a * b).sum();
+            let beats = |best: &Option<(f32, TrackId)>| best.is_none_or(|b| score > b.0);
+            if !beats(&fresh) && !beats(&any) {
+                continue;
+            }
+            let Some(track) = unplayed(r) else { continue };
+            let artist = self.catalog.artist_of(track);
+            let count = plays.iter().find(|p| p.0 == artist).map_or(0, |p| p.1);
+            if count < self.artist_plays && beats(&fresh) {
+                fresh = Some((score, track));
+            }
+            if beats(&any) {
+                any = Some((score, track));
+            }
+        }
+        fresh.or(any).map(|b| b.1)
+    }
+
+    fn uses_history(&self) -> bool {
+        true
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use botify_core::Track;
+    use botify_core::rng::stream;
+
+    /// Artists a (0, 1), b (2, 3), c (4, 5), d (6, 7).
+    fn catalog() -> Arc<Catalog> {
+        let t = |id: u32| Track::new(id, ["a", "b", "c", "d"][id as usize / 2], format!("t{id}"));
+        Arc::new(Catalog::from_tracks((0..8).map(t).collect()).unwrap())
+    }
+
+    /// a and b point one way, c between them and the second axis, d away from c.
+    const FILE: &str = r#"{"artist": "a", "vector": [1.0, 0.0], "tracks": [1, 0]}
+{"artist": "b", "vector": [0.9, 0.1], "tracks": [2, 3]}
+{"artist": "c", "vector": [0.5, 0.8], "tracks": [5, 4]}
+{"artist": "d", "vector": [-0.2, -1.0], "tracks": [6, 7]}
+"#;
+
+    fn policy(feedback: f32) -> SessionTaste {
+        let catalog = catalog();
+        SessionTaste {
+            tastes: Arc::new(Tastes::parse(Path::new("t.jsonl"), FILE, &catalog).unwrap()),
+            catalog,
+            feedback,
+            like: 0.5,
+            artist_plays: 1,
+        }
+    }
+
+    fn ask(p: &SessionTaste, history: &[Listen], track: TrackId, time: f32) -> Option<TrackId> {
+        let req = Request {
+            user: 1,
+            track,
+            time,
+        };
+        p.recommend(&req, history, &mut stream(1, b"test", 0))
+    }
+
+    fn listen(track: TrackId, time: f32, rec: TrackId) -> Listen {
+        Listen {
+            track,
+            time,
+            rec: Some(rec),
+        }
+    }
+
+    #[test]
+    fn the_nearest_fresh_artist_comes_first_with_its_most_listened_track() {
+        let p = policy(1.0);
+        // Anchor on a: b is nearest, and its first listed track comes first.
+        assert_eq!(ask(&p, &[], 0, 1.0), Some(2));
+        // After b, c; the anchor's own artist is passed over while a fresh one remains.
+        assert_eq!(ask(&p, &[listen(0, 1.0, 2)], 2, 0.5), Some(5));
+    }
+
+    #[test]
+    fn a_skip_pushes_the_taste_away_and_a_like_pulls_it() {
+        // Anchor on a, then c: skipped, the taste turns away from c towards d; liked, towards b.
+        let p = policy(3.0);
+        let h = [listen(0, 1.0, 5)];
+        // c skipped: the taste moves away from c, so d beats b.
+        assert_eq!(ask(&p, &h, 5, 0.0), Some(6));
+        // c liked: b stays first.
+        assert_eq!(ask(&p, &h, 5, 1.0), Some(2));
+    }
+
+    #[test]
+    fn no_replay_and_a_closed_session_does_not_count() {
+        let p = policy(0.0);
+        // Every artist used up: the best artist with an unplayed track, never a played one.
+        let h = [listen(0, 1.0, 2), listen(2, 1.0, 5), listen(5, 1.0, 6)];
+        assert_eq!(ask(&p, &h, 6, 1.0), Some(1));
+        let h = [
+            listen(0, 1.0, 2),
+            listen(2, 1.0, 5),
+            listen(5, 1.0, 6),
+            listen(6, 1.0, 1),
+        ];
+        assert_eq!(ask(&p, &h, 1, 1.0), Some(3));
+        // A `last` closes the session: the next one anchors afresh on d, and a and b are fresh
+        // again (a is nearest to d; counted, c would be the answer).
+        let closed = [
+            listen(0, 1.0, 2),
+            Listen {
+                track: 2,
+                time: 1.0,
+                rec: None,
+            },
+        ];
+        assert_eq!(ask(&p, &closed, 6, 1.0), Some(1));
+    }
+
+    #[test]
+    fn an_anchor_without_a_vector_gets_no_answer_and_bad_files_are_named() {
+        let catalog = catalog();
+        let only_b = r#"{"artist": "b", "vector": [1.0, 0.0], "tracks": [2]}"#;
+        let p = SessionTaste {
+            tastes: Arc::new(Tastes::parse(Path::new("t.jsonl"), only_b, &catalog).unwrap()),
+            catalog: catalog.clone(),
+            feedback: 1.0,
+            like: 0.5,
+            artist_plays: 1,
+        };
+        assert_eq!(ask(&p, &[], 0, 1.0), None);
+        for (text, needle) in [
+            (
+                r#"{"artist": "a", "vector": [1.0], "tracks": [0, 2]}"#,
+                "different artists",
+            ),
+            (
+                r#"{"artist": "a", "vector": [1.0], "tracks": [99]}"#,
+                "not in the catalogue",
+            ),
+            (
+                r#"{"artist": "a", "vector": [0.0], "tracks": [0]}"#,
+                "non-zero",
+            ),
+            (
+                r#"{"artist": "a", "vector": [1.0], "tracks": []}"#,
+                "at least one track",
+            ),
+            (
+                "{\"artist\": \"a\", \"vector\": [1.0], \"tracks\": [0]}\n{\"artist\": \"b\", \"vector\": [1.0, 2.0], \"tracks\": [2]}",
+                "first line has 1",
+            ),
+            (
+                "{\"artist\": \"a\", \"vector\": [1.0], \"tracks\": [0]}\n{\"artist\": \"a\", \"vector\": [1.0], \"tracks\": [1]}",
+                "appears twice",
+            ),
+            ("not json", "bad artist taste"),
+        ] {
+            let e = Tastes::parse(Path::new("t.jsonl"), text, &catalog)
+                .unwrap_err()
+                .to_string();
+            assert!(e.contains(needle) && e.contains("t.jsonl"), "{e}");
+        }
+    }
+}

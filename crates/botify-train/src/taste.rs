@@ -1,0 +1,366 @@
+//! Artist taste vectors learned from listen times against the session's first track.
+//!
+//! In the listener model a session's taste is fixed and its first track lies near it, so every
+//! later listen's time says how close its track is to the first one's taste. Tracks of one artist
+//! share most of their direction, and a log holds far fewer listens per track than per artist, so
+//! the model learns one vector per artist: the time of a listen of artist `b` in a session opened
+//! on artist `a`, by user `u`, is `σ(scale_u · (v_a · v_b) + bias_u)` (log loss, the time as a soft
+//! label). The per-user scale and bias absorb how generous each listener is. Only the first play
+//! of an artist in a session is a pair: a replay earns nothing and a repeated artist is
+//! discounted, whatever the taste.
+//!
+//! Served by `session_taste` (botify-recs): artists ranked by cosine to the session's taste,
+//! which the session's own listens move.
+//!
+//! Deterministic: one thread and one seeded stream.
+
+use crate::dataset::Dataset;
+use crate::{Error, Result};
+use botify_core::rng::stream;
+use botify_core::{Catalog, TrackId, UserId};
+use rand::Rng as _;
+use rand::seq::SliceRandom;
+use serde::{Deserialize, Serialize};
+use std::path::Path;
+
+pub use botify_recs::taste::ArtistTaste;
+
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Params {
+    /// Vector size.
+    pub dim: usize,
+    pub epochs: usize,
+    /// Adagrad step.
+    pub learning_rate: f32,
+    /// L2 penalty on the artist vectors, per pair.
+    pub l2: f32,
+    /// Tracks listened fewer times than this are left out; an artist with none left gets no
+    /// vector.
+    pub min_count: u32,
+    pub seed: u64,
+}
+
+impl Default for Params {
+    fn default() -> Self {
+        Params {
+            dim: 32,
+            epochs: 3,
+            learning_rate: 0.05,
+            l2: 1e-4,
+            min_count: 5,
+            seed: 31337,
+        }
+    }
+}
+
+impl Params {
+    /// Errors name the parameter.
+    pub fn validate(&self) -> Result<()> {
+        for (name, v) in [("dim", self.dim), ("epochs", self.epochs)] {
+            if v == 0 {
+                return Err(Error::Invalid(format!("{name} must be at least 1")));
+            }
+        }
+        crate::check::finite("learning rate", f64::from(self.learning_rate), 0.0, false)?;
+        crate::check::finite("l2", f64::from(self.l2), 0.0, true)
+    }
+}
+
+/// An epoch's mean log loss over the pairs.
+#[derive(Debug, Clone, Copy)]
+pub struct Epoch {
+    pub epoch: usize,
+    pub loss: f64,
+}
+
+pub struct Model {
+    pub artists: Vec<ArtistTaste>,
+}
+
+/// A training pair: the user, the rows of the session's first artist and of the listened one.
+struct Pair {
+    user: u32,
+    anchor: u32,
+    target: u32,
+    time: f32,
+}
+
+fn sigmoid(x: f32) -> f32 {
+    1.0 / (1.0 + (-x).exp())
+}
+
+/// Rows (artists with at least one track listened `min_count` times) and each track's row.
+fn rows(d: &Dataset, catalog: &Catalog, min_count: u32) -> (Vec<ArtistTaste>, Vec<Option<u32>>) {
+    let mut count = vec![0u32; d.tracks];
+    for l in &d.listens {
+        count[l.track as usize] += 1;
+    }
+    let mut row_of_artist: Vec<Option<u32>> = vec![None; catalog.artists.len()];
+    let mut artists: Vec<ArtistTaste> = Vec::new();
+    let mut track_row = vec![None; d.tracks];
+    let mut order: Vec<TrackId> = (0..d.tracks.min(catalog.len()) as TrackId)
+        .filter(|&t| count[t as usize] >= min_count.max(1))
+        .collect();
+    order.sort_by_key(|&t| (std::cmp::Reverse(count[t as usize]), t));
+    for t in order {
+        let a = catalog.artist_of(t) as usize;
+        let row = *row_of_artist[a].get_or_insert_with(|| {
+            artists.push(ArtistTaste {
+                artist: catalog.artists[a].clone(),
+                vector: Vec::new(),
+                tracks: Vec::new(),
+            });
+            (artists.len() - 1) as u32
+        });
+        artists[row as usize].tracks.push(t);
+        track_row[t as usize] = Some(row);
+    }
+    // A track left out still tells its artist's row, if the artist has one.
+    for t in 0..d.tracks.min(catalog.len()) {
+        if track_row[t].is_none() {
+            track_row[t] = row_of_artist[catalog.artist_of(t as TrackId) as usize];
+        }
+    }
+    (artists, track_row)
+}
+
+/// The first play of each artist after a session's first track, paired with that track's artist.
+fn pairs(d: &Dataset, catalog: &Catalog, track_row: &[Option<u32>]) -> (Vec<Pair>, usize) {
+    let mut out = Vec::new();
+    let mut users: Vec<UserId> = Vec::new();
+    let mut seen: Vec<u32> = Vec::new();
+    let mut i = 0;
+    while i < d.listens.len() {
+        let (u, s) = (d.listens[i].user, d.listens[i].session);
+        let end = d.listens[i..]
+            .iter()
+            .position(|l| l.user != u || l.session != s)
+            .map_or(d.listens.len(), |n| i + n);
+        let session = &d.listens[i..end];
+        i = end;
+        let Some(anchor) = track_row[session[0].track as usize] else {
+            continue;
+        };
+        if users.last() != Some(&u) {
+            users.push(u);
+        }
+        seen.clear();
+        seen.push(catalog.artist_of(session[0].track));
+        for l in &session[1..] {
+            let artist = catalog.artist_of(l.track);
+            if seen.contains(&artist) {
+                continue;
+            }
+            seen.push(artist);
+            if let Some(target) = track_row[l.track as usize] {
+                out.push(Pair {
+                    user: (users.len() - 1) as u32,
+                    anchor,
+                    target,
+                    time: l.time.clamp(0.0, 1.0),
+                });
+            }
+        }
+    }
+    (out, users.len())
+}
+
+/// Fits the artist vectors; `on_epoch` is told each epoch's mean loss.
+pub fn fit(
+    d: &Dataset,
+    catalog: &Catalog,
+    p: &Params,
+    mut on_epoch: impl FnMut(&Epoch),
+) -> Result<Model> {
+    p.validate()?;
+    let (mut artists, track_row) = rows(d, catalog, p.min_count);
+    let (mut pairs, users) = pairs(d, catalog, &track_row);
+    if pairs.is_empty() {
+        return Err(Error::Invalid(format!(
+            "taste: no session has a later listen of another artist with enough listens (min_count {}) to learn from",
+            p.min_count
+        )));
+    }
+    let dim = p.dim;
+    let mut rng = stream(p.seed, b"taste", 0);
+    let mut v: Vec<f32> = (0..artists.len() * dim)
+        .map(|_| (rng.random::<f32>() - 0.5) * 0.2)
+        .collect();
+    let mut v_acc = vec![1e-6f32; artists.len()];
+    // Per user: scale, bias and their Adagrad sums. A sharp listener is the usual start.
+    let mut user = vec![[5.0f32, -1.0, 1e-6, 1e-6]; users];
+    let (lr, l2) = (p.learning_rate, p.l2);
+    let mut ga = vec![0f32; dim];
+    let mut gb = vec![0f32; dim];
+    for epoch in 0..p.epochs {
+        pairs.shuffle(&mut rng);
+        let mut loss = 0f64;
+        for x in &pairs {
+            let (a, b) = (x.anchor as usize, x.target as usize);
+            let u = &mut user[x.user as usize];
+            let (va, vb) = (&v[a * dim..(a + 1) * dim], &v[b * dim..(b + 1) * dim]);
+            let dot: f32 = va.iter().zip(vb).map(|(x, y)| x * y).sum();
+            let prob = sigmoid(u[0] * dot + u[1]);
+            let y = x.time;
+            loss -= f64::from(y * prob.max(1e-7).ln() + (1.0 - y) * (1.0 - prob).max(1e-7).ln());
+            let g = prob - y;
+            for k in 0..dim {
+                ga[k] = g * u[0] * vb[k] + l2 * va[k];
+                gb[k] = g * u[0] * va[k] + l2 * vb[k];
+            }
+            for (row, grad) in [(a, &ga), (b, &gb)] {
+                let sq: f32 = grad.iter().map(|g| g * g).sum::<f32>() / dim as f32;
+                v_acc[row] += sq;
+                let step = lr / v_acc[row].sqrt();
+                for (w, g) in v[row * dim..(row + 1) * dim].iter_mut().zip(grad.iter()) {
+                    *w -= step * g;
+                }
+            }
+            let (g_scale, g_bias) = (g * dot, g);
+            u[2] += g_scale * g_scale;
+            u[3] += g_bias * g_bias;
+            u[0] -= lr * g_scale / u[2].sqrt();
+            u[1] -= lr * g_bias / u[3].sqrt();
+        }
+        on_epoch(&Epoch {
+            epoch: epoch + 1,
+            loss: loss / pairs.len() as f64,
+        });
+    }
+    for (row, a) in artists.iter_mut().enumerate() {
+        a.vector = v[row * dim..(row + 1) * dim].to_vec();
+    }
+    Ok(Model { artists })
+}
+
+impl Model {
+    /// One JSON line per artist: `{"artist", "vector", "tracks"}`.
+    pub fn write(&self, path: &Path) -> Result<()> {
+        crate::output::create_parent(path)?;
+        Ok(botify_core::world::write_json_lines(path, &self.artists)?)
+    }
+
+    /// Cosine of two artists' vectors (by row), for inspection and tests.
+    pub fn cosine(&self, a: usize, b: usize) -> f32 {
+        let (x, y) = (&self.artists[a].vector, &self.artists[b].vector);
+        let dot: f32 = x.iter().zip(y).map(|(p, q)| p * q).sum();
+        let n = |v: &[f32]| v.iter().map(|x| x * x).sum::<f32>().sqrt().max(1e-12);
+        dot / (n(x) * n(y))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use botify_core::Track;
+    use botify_core::events::{Event, Message};
+
+    fn event(user: u32, track: u32, time: f32, timestamp: u64, last: bool) -> Event {
+        Event {
+            message: if last { Message::Last } else { Message::Next },
+            timestamp,
+            user,
+            track,
+            time,
+            latency: 0.0,
+            recommendation: None,
+            experiments: Default::default(),
+        }
+    }
+
+    /// Artists 0..8 of two tastes (even, odd), two tracks each. Sessions open on one artist and
+    /// visit the others; same-taste listens last long, the others are skips.
+    fn planted() -> (Dataset, Catalog) {
+        let tracks: Vec<Track> = (0..16)
+            .map(|t| Track::new(t, format!("artist {}", t / 2), format!("t{t}")))
+            .collect();
+        let catalog = Catalog::from_tracks(tracks).unwrap();
+        let mut rng = stream(7, b"planted", 0);
+        let mut events = Vec::new();
+        let mut ts = 0u64;
+        for user in 0..60u32 {
+            for _session in 0..6 {
+                let anchor_artist = rng.random_range(0..8u32);
+                let mut track = anchor_artist * 2 + rng.random_range(0..2);
+                let mut time = 1.0;
+                let mut order: Vec<u32> = (0..8).filter(|&a| a != anchor_artist).collect();
+                order.shuffle(&mut rng);
+                for a in order {
+                    let next = a * 2 + rng.random_range(0..2);
+                    events.push(event(user, track, time, ts, false));
+                    ts += 1;
+                    track = next;
+                    time = if a % 2 == anchor_artist % 2 { 0.9 } else { 0.1 };
+                }
+                events.push(event(user, track, time, ts, true));
+                ts += 1;
+            }
+        }
+        (Dataset::from_events(events, 16).unwrap(), catalog)
+    }
+
+    #[test]
+    fn artists_of_one_taste_end_up_close() {
+        let (d, catalog) = planted();
+        let p = Params {
+            dim: 4,
+            epochs: 30,
+            min_count: 1,
+            ..Params::default()
+        };
+        let mut losses = Vec::new();
+        let m = fit(&d, &catalog, &p, |e| losses.push(e.loss)).unwrap();
+        assert_eq!(m.artists.len(), 8);
+        assert!(losses[losses.len() - 1] < losses[0], "{losses:?}");
+        let row = |name: &str| m.artists.iter().position(|a| a.artist == name).unwrap();
+        for a in 0..8 {
+            for b in 0..8 {
+                if a == b {
+                    continue;
+                }
+                let c = m.cosine(row(&format!("artist {a}")), row(&format!("artist {b}")));
+                if a % 2 == b % 2 {
+                    assert!(c > 0.5, "artists {a}, {b} of one taste: cosine {c}");
+                } else {
+                    assert!(c < 0.0, "artists {a}, {b} of two tastes: cosine {c}");
+                }
+            }
+        }
+        // Same data, same seed: the same vectors.
+        let again = fit(&d, &catalog, &p, |_| {}).unwrap();
+        assert_eq!(again.artists, m.artists);
+    }
+
+    #[test]
+    fn rare_tracks_are_left_out_and_bad_parameters_named() {
+        let (d, catalog) = planted();
+        let m = fit(&d, &catalog, &Params::default(), |_| {}).unwrap();
+        for a in &m.artists {
+            assert!(!a.tracks.is_empty());
+            assert_eq!(a.vector.len(), 32);
+        }
+        let err = fit(
+            &d,
+            &catalog,
+            &Params {
+                min_count: 1_000_000,
+                ..Params::default()
+            },
+            |_| {},
+        )
+        .err()
+        .unwrap();
+        assert!(err.to_string().contains("min_count"), "{err}");
+        let bad = Params {
+            learning_rate: 0.0,
+            ..Params::default()
+        };
+        assert!(
+            bad.validate()
+                .unwrap_err()
+                .to_string()
+                .contains("learning rate")
+        );
+    }
+}
