@@ -165,7 +165,7 @@ impl Recommender for SessionTaste {
         let mut fresh: Option<(f32, TrackId)> = None;
         let mut any: Option<(f32, TrackId)> = None;
         for r in 0..t.len() {
-            let score: f32 = t.vector(r).iter().zip(&taste).map(|(a, b)| a * b).sum();
+            let score = botify_core::mips::dot(t.vector(r), &taste);
             let beats = |best: &Option<(f32, TrackId)>| best.is_none_or(|b| score > b.0);
             if !beats(&fresh) && !beats(&any) {
                 continue;
