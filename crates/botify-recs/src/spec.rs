@@ -342,6 +342,21 @@ pub struct Builder {
     hosted: Hosted,
 }
 
+/// The data file `f`, parsed once per builder: each later spec reading it shares the same copy.
+fn load<T>(
+    cache: &mut HashMap<PathBuf, Arc<T>>,
+    source: &DataSource,
+    f: &Path,
+    parse: impl FnOnce(&str) -> Result<T>,
+) -> Result<Arc<T>> {
+    if let Some(v) = cache.get(f) {
+        return Ok(v.clone());
+    }
+    let v = Arc::new(parse(&source(f)?)?);
+    cache.insert(f.to_path_buf(), v.clone());
+    Ok(v)
+}
+
 /// Thresholds and probabilities must lie in [0, 1].
 fn check_unit(kind: &str, values: &[(&str, f32)]) -> Result<()> {
     match values.iter().find(|(_, v)| !(0.0..=1.0).contains(v)) {
@@ -377,43 +392,31 @@ impl Builder {
     }
 
     fn user_lists(&mut self, f: &Path) -> Result<Arc<UserLists>> {
-        if let Some(l) = self.user_lists.get(f) {
-            return Ok(l.clone());
-        }
-        let l = Arc::new(UserLists::parse(f, &(self.source)(f)?, self.catalog.len())?);
-        self.user_lists.insert(f.to_path_buf(), l.clone());
-        Ok(l)
+        let tracks = self.catalog.len();
+        load(&mut self.user_lists, &self.source, f, |text| {
+            UserLists::parse(f, text, tracks)
+        })
     }
 
     fn track_lists(&mut self, f: &Path) -> Result<Arc<TrackLists>> {
-        if let Some(l) = self.track_lists.get(f) {
-            return Ok(l.clone());
-        }
-        let l = Arc::new(TrackLists::parse(
-            f,
-            &(self.source)(f)?,
-            self.catalog.len(),
-        )?);
-        self.track_lists.insert(f.to_path_buf(), l.clone());
-        Ok(l)
+        let tracks = self.catalog.len();
+        load(&mut self.track_lists, &self.source, f, |text| {
+            TrackLists::parse(f, text, tracks)
+        })
     }
 
     fn tastes(&mut self, f: &Path) -> Result<Arc<Tastes>> {
-        if let Some(t) = self.tastes.get(f) {
-            return Ok(t.clone());
-        }
-        let t = Arc::new(Tastes::parse(f, &(self.source)(f)?, &self.catalog)?);
-        self.tastes.insert(f.to_path_buf(), t.clone());
-        Ok(t)
+        let catalog = self.catalog.clone();
+        load(&mut self.tastes, &self.source, f, |text| {
+            Tastes::parse(f, text, &catalog)
+        })
     }
 
     fn top(&mut self, f: &Path) -> Result<Arc<Vec<TrackId>>> {
-        if let Some(l) = self.tops.get(f) {
-            return Ok(l.clone());
-        }
-        let l = Arc::new(parse_top_tracks(f, &(self.source)(f)?, self.catalog.len())?);
-        self.tops.insert(f.to_path_buf(), l.clone());
-        Ok(l)
+        let tracks = self.catalog.len();
+        load(&mut self.tops, &self.source, f, |text| {
+            parse_top_tracks(f, text, tracks)
+        })
     }
 
     /// Builds `spec`; whatever the spec says, Random is the last resort so an answer always

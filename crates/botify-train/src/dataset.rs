@@ -168,19 +168,19 @@ impl Dataset {
             .map(|w| (w[0].track, w[1].track, w[1].time))
     }
 
+    /// Each session's listens, in order (a session is never empty).
+    pub fn sessions(&self) -> impl Iterator<Item = &[Listen]> + '_ {
+        self.listens
+            .chunk_by(|a, b| a.user == b.user && a.session == b.session)
+    }
+
     /// (session's first track, later track, its listen time) for every later listen of a
     /// session. In the listener model a listen's time depends on the session's taste, which the
     /// first track (drawn near it) stands for better than the previous track does.
     pub fn anchor_pairs(&self) -> Vec<(TrackId, TrackId, f32)> {
-        let mut out = Vec::new();
-        let mut anchor: Option<(UserId, u32, TrackId)> = None;
-        for l in &self.listens {
-            match anchor {
-                Some((u, s, a)) if u == l.user && s == l.session => out.push((a, l.track, l.time)),
-                _ => anchor = Some((l.user, l.session, l.track)),
-            }
-        }
-        out
+        self.sessions()
+            .flat_map(|s| s[1..].iter().map(|l| (s[0].track, l.track, l.time)))
+            .collect()
     }
 
     /// `(track, next track)` pairs of a session where the next track was liked (time ≥

@@ -30,6 +30,11 @@ pub enum Error {
 }
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
+/// The logistic function of the SGD trainers (MF, LightGCN, taste).
+pub(crate) fn sigmoid(x: f32) -> f32 {
+    1.0 / (1.0 + (-x).exp())
+}
+
 /// Parameter checks shared by the trainers; errors name the parameter.
 pub mod check {
     use super::{Error, Result};

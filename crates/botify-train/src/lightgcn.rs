@@ -13,6 +13,7 @@
 
 use crate::dataset::Dataset;
 use crate::score::Factors;
+use crate::sigmoid;
 use crate::{Error, Result};
 use botify_core::hash::FastMap;
 use botify_core::rng::stream;
@@ -356,10 +357,6 @@ fn finalise(g: &Graph, e0: &[f32], p: &Params, buf: &mut Buffers, model: &mut Mo
             .row_mut(t as usize)
             .copy_from_slice(&e[node * dim..(node + 1) * dim]);
     }
-}
-
-fn sigmoid(x: f32) -> f32 {
-    1.0 / (1.0 + (-x).exp())
 }
 
 /// log(1 + eˣ), stable for large |x|.

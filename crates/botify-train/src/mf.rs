@@ -5,6 +5,7 @@
 
 use crate::dataset::Dataset;
 use crate::score::Factors;
+use crate::sigmoid;
 use botify_core::hash::FastMap;
 use botify_core::rng::stream;
 use botify_core::{Catalog, TrackId, UserId};
@@ -154,10 +155,6 @@ fn item_features(
         csr.offsets.push(csr.ids.len() as u32);
     }
     (csr, next as usize)
-}
-
-fn sigmoid(x: f32) -> f32 {
-    1.0 / (1.0 + (-x).exp())
 }
 
 impl Model {

@@ -15,7 +15,7 @@
 //! Deterministic: one thread and one seeded stream.
 
 use crate::dataset::Dataset;
-use crate::{Error, Result};
+use crate::{Error, Result, sigmoid};
 use botify_core::rng::stream;
 use botify_core::{Catalog, TrackId, UserId};
 use rand::Rng as _;
@@ -88,10 +88,6 @@ struct Pair {
     time: f32,
 }
 
-fn sigmoid(x: f32) -> f32 {
-    1.0 / (1.0 + (-x).exp())
-}
-
 /// Rows (artists with at least one track listened `min_count` times) and each track's row.
 fn rows(d: &Dataset, catalog: &Catalog, min_count: u32) -> (Vec<ArtistTaste>, Vec<Option<u32>>) {
     let mut count = vec![0u32; d.tracks];
@@ -132,15 +128,8 @@ fn pairs(d: &Dataset, catalog: &Catalog, track_row: &[Option<u32>]) -> (Vec<Pair
     let mut out = Vec::new();
     let mut users: Vec<UserId> = Vec::new();
     let mut seen: Vec<u32> = Vec::new();
-    let mut i = 0;
-    while i < d.listens.len() {
-        let (u, s) = (d.listens[i].user, d.listens[i].session);
-        let end = d.listens[i..]
-            .iter()
-            .position(|l| l.user != u || l.session != s)
-            .map_or(d.listens.len(), |n| i + n);
-        let session = &d.listens[i..end];
-        i = end;
+    for session in d.sessions() {
+        let u = session[0].user;
         let Some(anchor) = track_row[session[0].track as usize] else {
             continue;
         };
@@ -242,14 +231,6 @@ impl Model {
         crate::output::create_parent(path)?;
         Ok(botify_core::world::write_json_lines(path, &self.artists)?)
     }
-
-    /// Cosine of two artists' vectors (by row), for inspection and tests.
-    pub fn cosine(&self, a: usize, b: usize) -> f32 {
-        let (x, y) = (&self.artists[a].vector, &self.artists[b].vector);
-        let dot: f32 = x.iter().zip(y).map(|(p, q)| p * q).sum();
-        let n = |v: &[f32]| v.iter().map(|x| x * x).sum::<f32>().sqrt().max(1e-12);
-        dot / (n(x) * n(y))
-    }
 }
 
 #[cfg(test)]
@@ -302,6 +283,14 @@ mod tests {
         (Dataset::from_events(events, 16).unwrap(), catalog)
     }
 
+    /// Cosine of two artists' vectors (by row).
+    fn cosine(m: &Model, a: usize, b: usize) -> f32 {
+        let (x, y) = (&m.artists[a].vector, &m.artists[b].vector);
+        let dot: f32 = x.iter().zip(y).map(|(p, q)| p * q).sum();
+        let n = |v: &[f32]| v.iter().map(|x| x * x).sum::<f32>().sqrt().max(1e-12);
+        dot / (n(x) * n(y))
+    }
+
     #[test]
     fn artists_of_one_taste_end_up_close() {
         let (d, catalog) = planted();
@@ -321,7 +310,7 @@ mod tests {
                 if a == b {
                     continue;
                 }
-                let c = m.cosine(row(&format!("artist {a}")), row(&format!("artist {b}")));
+                let c = cosine(&m, row(&format!("artist {a}")), row(&format!("artist {b}")));
                 if a % 2 == b % 2 {
                     assert!(c > 0.5, "artists {a}, {b} of one taste: cosine {c}");
                 } else {
