@@ -79,12 +79,17 @@ impl Day2 {
 }
 
 impl Default for Day2 {
-    /// The default plan's: two rounds of the session-anchored policy over the lists learned
-    /// against the session's first track (docs/models.md, "Day 2").
+    /// The default plan's: two rounds in which half the users get the session-anchored policy
+    /// over the lists learned against the session's first track and half `session_taste`
+    /// (docs/models.md, "Day 2"). Either alone teaches less: the taste model fed only its own
+    /// traffic learns its own picks.
     fn default() -> Self {
         Day2 {
             episodes: 60_000,
-            recommenders: vec![session_anchor("models/i2i_anchor.jsonl")],
+            recommenders: vec![
+                session_anchor("models/i2i_anchor.jsonl"),
+                session_taste("models/taste.jsonl"),
+            ],
             rounds: 2,
         }
     }
@@ -229,6 +234,18 @@ fn session_anchor(file: &str) -> RecommenderSpec {
     })
 }
 
+/// `session_taste` over an artist taste file, its default rules, StickyArtist after.
+fn session_taste(file: &str) -> RecommenderSpec {
+    with_sticky(|fallback| RecommenderSpec::SessionTaste {
+        file: file.into(),
+        feedback: 1.0,
+        like: 0.5,
+        artist_plays: 1,
+        recall: 0.5,
+        fallback,
+    })
+}
+
 fn with_sticky(f: impl FnOnce(Option<Box<RecommenderSpec>>) -> RecommenderSpec) -> RecommenderSpec {
     f(Some(Box::new(sticky())))
 }
@@ -330,13 +347,7 @@ impl Default for AbPlan {
                     fallback,
                 }),
                 // Artists ranked against the session's taste, which its listens move.
-                with_sticky(|fallback| RecommenderSpec::SessionTaste {
-                    file: "models/taste.jsonl".into(),
-                    feedback: 1.0,
-                    like: 0.5,
-                    artist_plays: 1,
-                    fallback,
-                }),
+                session_taste("models/taste.jsonl"),
                 with_sticky(|fallback| RecommenderSpec::Sequential {
                     file: "models/mf.jsonl".into(),
                     fallback,
@@ -629,7 +640,7 @@ mod tests {
         assert!(Plan::default().day2.runs());
         let p: Plan = toml::from_str("[day2]\nepisodes = 500\n").unwrap();
         assert_eq!(p.day2.episodes, 500);
-        assert_eq!(p.day2.recommenders.len(), 1);
+        assert_eq!(p.day2.recommenders.len(), 2);
     }
 
     #[test]

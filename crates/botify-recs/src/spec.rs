@@ -85,6 +85,10 @@ pub enum RecommenderSpec {
         like: f32,
         #[serde(default = "default_artist_plays")]
         artist_plays: u32,
+        /// A track listened to for at least this long in the user's earlier session that opened
+        /// on the same artist is served again first; above 1, never.
+        #[serde(default = "default_recall")]
+        recall: f32,
         fallback: Option<Box<RecommenderSpec>>,
     },
     /// Homework design 1: a per-user ranked list with a replay of liked history after a skip.
@@ -235,6 +239,9 @@ fn default_feedback() -> f32 {
     1.0
 }
 fn default_like() -> f32 {
+    0.5
+}
+fn default_recall() -> f32 {
     0.5
 }
 
@@ -526,6 +533,7 @@ impl Builder {
                 feedback,
                 like,
                 artist_plays,
+                recall,
                 fallback,
             } => {
                 if !(feedback.is_finite() && *feedback >= 0.0) {
@@ -534,6 +542,11 @@ impl Builder {
                     )));
                 }
                 check_unit("session_taste", &[("like", *like)])?;
+                if !(recall.is_finite() && *recall >= 0.0) {
+                    return Err(Error::Config(format!(
+                        "session_taste: `recall` {recall} must be a finite number ≥ 0 (above 1: off)"
+                    )));
+                }
                 (
                     Box::new(crate::taste::SessionTaste {
                         tastes: self.tastes(file)?,
@@ -541,6 +554,7 @@ impl Builder {
                         feedback: *feedback,
                         like: *like,
                         artist_plays: (*artist_plays).max(1),
+                        recall: *recall,
                     }),
                     fallback,
                 )

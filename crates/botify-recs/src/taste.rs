@@ -129,12 +129,45 @@ pub struct SessionTaste {
     pub like: f32,
     /// Plays of one artist in a session before it is passed over while others remain.
     pub artist_plays: u32,
+    /// A track the user listened to for at least this long in an earlier session that opened on
+    /// the same artist is served again first, longest listen first; above 1, never.
+    pub recall: f32,
+}
+
+/// What the user's earlier sessions that opened on `artist` tell of their tracks: each track's
+/// mean time over those sessions (its first play in each; a replay's time says nothing).
+fn recalled(past: &[Listen], artist: u32, catalog: &Catalog) -> Vec<(TrackId, f32)> {
+    let mut seen: Vec<(TrackId, f32, u32)> = Vec::new();
+    for session in past.split_inclusive(|l| l.rec.is_none()) {
+        if session
+            .first()
+            .is_none_or(|l| catalog.artist_of(l.track) != artist)
+        {
+            continue;
+        }
+        for (i, l) in session.iter().enumerate() {
+            if session[..i].iter().any(|e| e.track == l.track) {
+                continue;
+            }
+            match seen.iter_mut().find(|s| s.0 == l.track) {
+                Some(s) => {
+                    s.1 += l.time;
+                    s.2 += 1;
+                }
+                None => seen.push((l.track, l.time, 1)),
+            }
+        }
+    }
+    seen.into_iter()
+        .map(|(t, sum, n)| (t, sum / n as f32))
+        .collect()
 }
 
 impl Recommender for SessionTaste {
     fn recommend(&self, req: &Request, history: &[Listen], _rng: &mut Rng) -> Option<TrackId> {
         let t = &*self.tastes;
-        let tracks: Vec<(TrackId, f32)> = current_session(history)
+        let session = current_session(history);
+        let tracks: Vec<(TrackId, f32)> = session
             .iter()
             .map(|l| (l.track, l.time))
             .chain(std::iter::once((req.track, req.time)))
@@ -160,6 +193,23 @@ impl Recommender for SessionTaste {
             }
         }
         let played = |x: TrackId| tracks.iter().any(|p| p.0 == x);
+        let plays_of = |track: TrackId| {
+            let artist = self.catalog.artist_of(track);
+            plays.iter().find(|p| p.0 == artist).map_or(0, |p| p.1)
+        };
+        // What the user liked in earlier sessions on this artist comes first.
+        if self.recall <= 1.0 {
+            let past = &history[..history.len() - session.len()];
+            let best = recalled(past, self.catalog.artist_of(tracks[0].0), &self.catalog)
+                .into_iter()
+                .filter(|&(x, time)| {
+                    time >= self.recall && !played(x) && plays_of(x) < self.artist_plays
+                })
+                .max_by(|a, b| a.1.total_cmp(&b.1));
+            if let Some((x, _)) = best {
+                return Some(x);
+            }
+        }
         let unplayed = |r: usize| t.tracks[r].iter().copied().find(|&x| !played(x));
         // The best fresh artist, and the best of any artist in case none is fresh.
         let mut fresh: Option<(f32, TrackId)> = None;
@@ -171,9 +221,7 @@ impl Recommender for SessionTaste {
                 continue;
             }
             let Some(track) = unplayed(r) else { continue };
-            let artist = self.catalog.artist_of(track);
-            let count = plays.iter().find(|p| p.0 == artist).map_or(0, |p| p.1);
-            if count < self.artist_plays && beats(&fresh) {
+            if plays_of(track) < self.artist_plays && beats(&fresh) {
                 fresh = Some((score, track));
             }
             if beats(&any) {
@@ -215,6 +263,7 @@ mod tests {
             feedback,
             like: 0.5,
             artist_plays: 1,
+            recall: 2.0,
         }
     }
 
@@ -282,6 +331,37 @@ mod tests {
     }
 
     #[test]
+    fn recall_serves_again_what_a_session_on_the_same_artist_liked() {
+        let last = |track: TrackId, time: f32| Listen {
+            track,
+            time,
+            rec: None,
+        };
+        // An earlier session on a (track 0): c's 5 liked, d's 6 skipped. Another on d: b's 3
+        // liked.
+        let past = [
+            listen(0, 1.0, 5),
+            listen(5, 0.9, 6),
+            last(6, 0.1),
+            listen(7, 1.0, 3),
+            last(3, 1.0),
+        ];
+        let mut p = policy(0.0);
+        // Off: b is nearest to a.
+        assert_eq!(ask(&p, &past, 1, 1.0), Some(2));
+        p.recall = 0.7;
+        // On: the liked 5 comes first; the skipped 6 and the other anchor's 3 are not recalled.
+        assert_eq!(ask(&p, &past, 1, 1.0), Some(5));
+        let now = [listen(1, 1.0, 5)];
+        assert_eq!(ask(&p, &[&past[..], &now].concat(), 5, 1.0), Some(2));
+        // Anchored on d, the session on d is recalled, not the one on a.
+        assert_eq!(ask(&p, &past, 6, 1.0), Some(3));
+        // Below the threshold, a track is not recalled.
+        p.recall = 0.95;
+        assert_eq!(ask(&p, &past, 1, 1.0), Some(2));
+    }
+
+    #[test]
     fn an_anchor_without_a_vector_gets_no_answer_and_bad_files_are_named() {
         let catalog = catalog();
         let only_b = r#"{"artist": "b", "vector": [1.0, 0.0], "tracks": [2]}"#;
@@ -291,6 +371,7 @@ mod tests {
             feedback: 1.0,
             like: 0.5,
             artist_plays: 1,
+            recall: 2.0,
         };
         assert_eq!(ask(&p, &[], 0, 1.0), None);
         for (text, needle) in [
