@@ -74,7 +74,7 @@ pub fn run(cmd: WorldCommand) -> Result<()> {
                 w.catalog.artists.len(),
                 w.users.len(),
                 w.embeddings.dim,
-                a.seed,
+                params.seed,
                 gen_s,
                 a.out.display(),
                 t.elapsed().as_secs_f64() - gen_s

@@ -50,6 +50,35 @@ fn generate_check_stats_and_reproducibility() {
 }
 
 #[test]
+fn a_config_file_sets_the_parameters_and_flags_override_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("params.toml");
+    std::fs::write(&config, "tracks = 400\nusers = 30\ndim = 8\nseed = 101\n").unwrap();
+    let out_dir = dir.path().join("w");
+    let generate = |extra: &[&str]| {
+        let mut args = vec![
+            "world",
+            "generate",
+            "--config",
+            config.to_str().unwrap(),
+            "--out",
+            out_dir.to_str().unwrap(),
+        ];
+        args.extend_from_slice(extra);
+        let (ok, out, err) = botify(&args);
+        assert!(ok, "{out}{err}");
+        out
+    };
+    // The message names the seed the world was made from: the file's, or the flag's.
+    let out = generate(&[]);
+    assert!(out.contains("400 tracks") && out.contains("(seed 101)"), "{out}");
+    let from_file = std::fs::read(out_dir.join("tracks.npy")).unwrap();
+    let out = generate(&["--seed", "7", "--users", "40"]);
+    assert!(out.contains("40 users") && out.contains("(seed 7)"), "{out}");
+    assert_ne!(std::fs::read(out_dir.join("tracks.npy")).unwrap(), from_file);
+}
+
+#[test]
 fn broken_worlds_are_rejected_with_file_and_line() {
     let dir = tempfile::tempdir().unwrap();
     let w = dir.path();

@@ -471,6 +471,39 @@ impl MipsIndex {
         self.top_k_with(data, queries, row, k, keep, done, vnni())
     }
 
+    /// The `k` best rows for one `query` among those `keep` accepts, exactly as [`Self::search`]
+    /// answers it, but on the calling thread: for a request handler, where a thread pool's hand
+    /// over would cost more than the search.
+    pub fn search_one(
+        &self,
+        data: &[f32],
+        query: &[f32],
+        k: usize,
+        keep: &(dyn Fn(u32) -> bool + Sync),
+    ) -> Vec<u32> {
+        assert_eq!(
+            data.len(),
+            self.len() * self.dim,
+            "search the matrix the index was built over"
+        );
+        if self.leaves() == 0 {
+            return Vec::new();
+        }
+        let keep = |_: usize, r: u32| keep(r);
+        let mut bounds = Vec::new();
+        self.search_block(
+            data,
+            &[0],
+            &query[..self.dim],
+            k,
+            &keep,
+            vnni(),
+            &mut bounds,
+        )
+        .pop()
+        .unwrap_or_default()
+    }
+
     /// [`Self::search`], with the integer scan on or off (off: every row of a visited leaf is
     /// scored in float).
     #[allow(clippy::too_many_arguments)]
@@ -983,6 +1016,10 @@ mod tests {
                     "k {k}, coded {coded}"
                 );
                 assert_eq!(answered.into_inner(), queries.len() as u64);
+            }
+            for (i, q) in queries.iter().enumerate() {
+                let one = index.search_one(&data, row(q), k, &|r| keep(i, r));
+                assert_eq!(one, want[i], "one query, k {k}");
             }
         }
     }
