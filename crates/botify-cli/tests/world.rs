@@ -71,11 +71,20 @@ fn a_config_file_sets_the_parameters_and_flags_override_it() {
     };
     // The message names the seed the world was made from: the file's, or the flag's.
     let out = generate(&[]);
-    assert!(out.contains("400 tracks") && out.contains("(seed 101)"), "{out}");
+    assert!(
+        out.contains("400 tracks") && out.contains("(seed 101)"),
+        "{out}"
+    );
     let from_file = std::fs::read(out_dir.join("tracks.npy")).unwrap();
     let out = generate(&["--seed", "7", "--users", "40"]);
-    assert!(out.contains("40 users") && out.contains("(seed 7)"), "{out}");
-    assert_ne!(std::fs::read(out_dir.join("tracks.npy")).unwrap(), from_file);
+    assert!(
+        out.contains("40 users") && out.contains("(seed 7)"),
+        "{out}"
+    );
+    assert_ne!(
+        std::fs::read(out_dir.join("tracks.npy")).unwrap(),
+        from_file
+    );
 }
 
 #[test]

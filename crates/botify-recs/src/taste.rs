@@ -224,9 +224,8 @@ impl Recommender for SessionTaste {
         // search, so the answer is a full scan's (ties to the lower row) at a fraction of the
         // cost on large catalogues.
         let best = |fresh: bool| {
-            let keep = |r: u32| {
-                unplayed(r).is_some_and(|x| !fresh || plays_of(x) < self.artist_plays)
-            };
+            let keep =
+                |r: u32| unplayed(r).is_some_and(|x| !fresh || plays_of(x) < self.artist_plays);
             let top = t.index.search_one(&t.vectors, &taste, 1, &keep);
             top.first().and_then(|&r| unplayed(r))
         };
