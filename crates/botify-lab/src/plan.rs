@@ -242,6 +242,7 @@ fn session_taste(file: &str) -> RecommenderSpec {
         like: 0.5,
         artist_plays: 1,
         recall: 0.5,
+        switch: 0,
         fallback,
     })
 }
@@ -346,8 +347,17 @@ impl Default for AbPlan {
                     file: "models/als.jsonl".into(),
                     fallback,
                 }),
-                // Artists ranked against the session's taste, which its listens move.
-                session_taste("models/taste.jsonl"),
+                // Artists ranked against the session's taste, which its listens move; after a
+                // skip, T9's policy answers until a listen is liked.
+                RecommenderSpec::SessionTaste {
+                    file: "models/taste.jsonl".into(),
+                    feedback: 1.0,
+                    like: 0.5,
+                    artist_plays: 1,
+                    recall: 0.5,
+                    switch: 1,
+                    fallback: Some(Box::new(session_anchor("models/i2i_anchor.jsonl"))),
+                },
                 with_sticky(|fallback| RecommenderSpec::Sequential {
                     file: "models/mf.jsonl".into(),
                     fallback,

@@ -89,6 +89,9 @@ pub enum RecommenderSpec {
         /// on the same artist is served again first; above 1, never.
         #[serde(default = "default_recall")]
         recall: f32,
+        /// After this many skips in a row the fallback answers until a listen is liked; 0, never.
+        #[serde(default)]
+        switch: u32,
         fallback: Option<Box<RecommenderSpec>>,
     },
     /// Homework design 1: a per-user ranked list with a replay of liked history after a skip.
@@ -534,6 +537,7 @@ impl Builder {
                 like,
                 artist_plays,
                 recall,
+                switch,
                 fallback,
             } => {
                 if !(feedback.is_finite() && *feedback >= 0.0) {
@@ -555,6 +559,7 @@ impl Builder {
                         like: *like,
                         artist_plays: (*artist_plays).max(1),
                         recall: *recall,
+                        switch: *switch,
                     }),
                     fallback,
                 )

@@ -141,6 +141,9 @@ pub struct SessionTaste {
     /// A track the user listened to for at least this long in an earlier session that opened on
     /// the same artist is served again first, longest listen first; above 1, never.
     pub recall: f32,
+    /// After this many skips in a row (listens shorter than `like`), the fallback answers until
+    /// a listen is liked again; 0, never.
+    pub switch: u32,
 }
 
 /// What the user's earlier sessions that opened on `artist` tell of their tracks: each track's
@@ -183,6 +186,14 @@ impl Recommender for SessionTaste {
             .map(|l| (l.track, l.time))
             .chain(std::iter::once((req.track, req.time)))
             .collect();
+        let skips = tracks[1..]
+            .iter()
+            .rev()
+            .take_while(|l| l.1 < self.like)
+            .count();
+        if self.switch > 0 && skips >= self.switch as usize {
+            return None;
+        }
         let row = |track: TrackId| t.row_of_artist[self.catalog.artist_of(track) as usize];
         let mut taste = t.vector(row(tracks[0].0)? as usize).to_vec();
         // Plays per artist in the session; an artist's first listen after the anchor is feedback
@@ -267,6 +278,7 @@ mod tests {
             like: 0.5,
             artist_plays: 1,
             recall: 2.0,
+            switch: 0,
         }
     }
 
@@ -365,6 +377,27 @@ mod tests {
     }
 
     #[test]
+    fn skips_in_a_row_hand_the_session_to_the_fallback_until_a_like() {
+        let mut p = policy(0.0);
+        p.switch = 2;
+        let h = [listen(0, 1.0, 2)];
+        // One skip: still answered.
+        assert_eq!(ask(&p, &h, 2, 0.1), Some(5));
+        // Two in a row: the fallback's turn (no answer here), and on while they are skipped.
+        let h = [listen(0, 1.0, 2), listen(2, 0.1, 5)];
+        assert_eq!(ask(&p, &h, 5, 0.2), None);
+        let h = [listen(0, 1.0, 2), listen(2, 0.1, 5), listen(5, 0.2, 7)];
+        assert_eq!(ask(&p, &h, 7, 0.3), None);
+        // A liked listen ends the streak.
+        assert_eq!(ask(&p, &h, 7, 0.9), Some(1));
+        // The session's first track is no skip, and 0 never switches.
+        p.switch = 1;
+        assert_eq!(ask(&p, &[], 0, 1.0), Some(2));
+        p.switch = 0;
+        assert_eq!(ask(&p, &h, 7, 0.0), Some(1));
+    }
+
+    #[test]
     fn an_anchor_without_a_vector_gets_no_answer_and_bad_files_are_named() {
         let catalog = catalog();
         let only_b = r#"{"artist": "b", "vector": [1.0, 0.0], "tracks": [2]}"#;
@@ -375,6 +408,7 @@ mod tests {
             like: 0.5,
             artist_plays: 1,
             recall: 2.0,
+            switch: 0,
         };
         assert_eq!(ask(&p, &[], 0, 1.0), None);
         // An empty file loads (no artist has a vector) and answers nothing.
