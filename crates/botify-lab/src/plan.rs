@@ -88,7 +88,7 @@ impl Default for Day2 {
             episodes: 60_000,
             recommenders: vec![
                 session_anchor("models/i2i_anchor.jsonl"),
-                session_taste("models/taste.jsonl"),
+                session_taste("models/taste.jsonl", 0, sticky()),
             ],
             rounds: 2,
         }
@@ -234,17 +234,18 @@ fn session_anchor(file: &str) -> RecommenderSpec {
     })
 }
 
-/// `session_taste` over an artist taste file, its default rules, StickyArtist after.
-fn session_taste(file: &str) -> RecommenderSpec {
-    with_sticky(|fallback| RecommenderSpec::SessionTaste {
+/// `session_taste` over an artist taste file with its default rules, handing the session to
+/// `fallback` after `switch` skips in a row (0: only where it has no answer).
+fn session_taste(file: &str, switch: u32, fallback: RecommenderSpec) -> RecommenderSpec {
+    RecommenderSpec::SessionTaste {
         file: file.into(),
         feedback: 1.0,
         like: 0.5,
         artist_plays: 1,
         recall: 0.5,
-        switch: 0,
-        fallback,
-    })
+        switch,
+        fallback: Some(Box::new(fallback)),
+    }
 }
 
 fn with_sticky(f: impl FnOnce(Option<Box<RecommenderSpec>>) -> RecommenderSpec) -> RecommenderSpec {
@@ -349,15 +350,11 @@ impl Default for AbPlan {
                 }),
                 // Artists ranked against the session's taste, which its listens move; after a
                 // skip, T9's policy answers until a listen is liked.
-                RecommenderSpec::SessionTaste {
-                    file: "models/taste.jsonl".into(),
-                    feedback: 1.0,
-                    like: 0.5,
-                    artist_plays: 1,
-                    recall: 0.5,
-                    switch: 1,
-                    fallback: Some(Box::new(session_anchor("models/i2i_anchor.jsonl"))),
-                },
+                session_taste(
+                    "models/taste.jsonl",
+                    1,
+                    session_anchor("models/i2i_anchor.jsonl"),
+                ),
                 with_sticky(|fallback| RecommenderSpec::Sequential {
                     file: "models/mf.jsonl".into(),
                     fallback,
