@@ -5,8 +5,10 @@
 //! the session moves it towards that artist by `feedback · (time − like)`: a long listen pulls,
 //! a skip pushes away. The answer is the best-scoring artist with fewer than `artist_plays` plays
 //! in the session, its most listened track not yet played; when every such artist is used up,
-//! the best artist with an unplayed track. Vectors come from the `taste` trainer
-//! (botify-train), one JSON line per artist: `{"artist", "vector", "tracks"}`.
+//! the best artist with an unplayed track. Before that, a track the user liked (`recall`) in an
+//! earlier session on the same first artist comes first; after `switch` skips in a row the
+//! fallback answers until a like. Vectors come from the `taste` trainer (botify-train), one JSON
+//! line per artist: `{"artist", "vector", "tracks"}`.
 
 use crate::history::current_session;
 use crate::{Error, Listen, Recommender, Request, Rng};
