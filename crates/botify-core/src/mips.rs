@@ -481,12 +481,7 @@ impl MipsIndex {
         k: usize,
         keep: &(dyn Fn(u32) -> bool + Sync),
     ) -> Vec<u32> {
-        assert_eq!(
-            data.len(),
-            self.len() * self.dim,
-            "search the matrix the index was built over"
-        );
-        if self.leaves() == 0 {
+        if !self.searchable(data) {
             return Vec::new();
         }
         let keep = |_: usize, r: u32| keep(r);
@@ -502,6 +497,16 @@ impl MipsIndex {
         )
         .pop()
         .unwrap_or_default()
+    }
+
+    /// Whether there is anything to search; `data` must be the matrix the index was built over.
+    fn searchable(&self, data: &[f32]) -> bool {
+        assert_eq!(
+            data.len(),
+            self.len() * self.dim,
+            "search the matrix the index was built over"
+        );
+        self.leaves() > 0
     }
 
     /// [`Self::search`], with the integer scan on or off (off: every row of a visited leaf is
@@ -521,13 +526,8 @@ impl MipsIndex {
         Q: Sync,
         R: Fn(&Q) -> &'a [f32] + Sync,
     {
-        let (d, leaves) = (self.dim, self.leaves());
-        assert_eq!(
-            data.len(),
-            self.len() * d,
-            "search the matrix the index was built over"
-        );
-        if leaves == 0 {
+        let d = self.dim;
+        if !self.searchable(data) {
             return vec![Vec::new(); queries.len()];
         }
         // Coherent blocks: queries sorted by their nearest leaf centre.

@@ -70,9 +70,31 @@ pub fn current_session(history: &[Listen]) -> &[Listen] {
     }
 }
 
+/// The closed sessions before the current one, oldest first, each ending with its `last` call.
+/// The oldest may have lost its start to the history's cap.
+pub fn earlier_sessions(history: &[Listen]) -> impl Iterator<Item = &[Listen]> {
+    let current = current_session(history).len();
+    history[..history.len() - current].split_inclusive(|l| l.rec.is_none())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn sessions_end_with_a_last_call() {
+        let l = |track: u32, rec: Option<u32>| Listen {
+            track,
+            time: 1.0,
+            rec,
+        };
+        let h = [l(1, Some(2)), l(2, None), l(3, None), l(4, Some(5))];
+        assert_eq!(current_session(&h), &h[3..]);
+        let earlier: Vec<&[Listen]> = earlier_sessions(&h).collect();
+        assert_eq!(earlier, vec![&h[..2], &h[2..3]]);
+        assert_eq!(earlier_sessions(&h[..3]).count(), 2);
+        assert_eq!(earlier_sessions(&h[3..]).count(), 0);
+    }
     use proptest::prelude::*;
 
     proptest! {

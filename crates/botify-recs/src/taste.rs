@@ -10,7 +10,7 @@
 //! fallback answers until a like. Vectors come from the `taste` trainer (botify-train), one JSON
 //! line per artist: `{"artist", "vector", "tracks"}`.
 
-use crate::history::current_session;
+use crate::history::{current_session, earlier_sessions};
 use crate::{Error, Listen, Recommender, Request, Rng};
 use botify_core::mips::MipsIndex;
 use botify_core::{Catalog, TrackId};
@@ -152,9 +152,9 @@ pub struct SessionTaste {
 /// mean time over those sessions (its first play in each; a replay's time says nothing). The
 /// oldest session in a capped history may have lost its start; it counts under the artist it
 /// now starts with, a small error on one session.
-fn recalled(past: &[Listen], artist: u32, catalog: &Catalog) -> Vec<(TrackId, f32)> {
+fn recalled(history: &[Listen], artist: u32, catalog: &Catalog) -> Vec<(TrackId, f32)> {
     let mut seen: Vec<(TrackId, f32, u32)> = Vec::new();
-    for session in past.split_inclusive(|l| l.rec.is_none()) {
+    for session in earlier_sessions(history) {
         if session
             .first()
             .is_none_or(|l| catalog.artist_of(l.track) != artist)
@@ -182,8 +182,7 @@ fn recalled(past: &[Listen], artist: u32, catalog: &Catalog) -> Vec<(TrackId, f3
 impl Recommender for SessionTaste {
     fn recommend(&self, req: &Request, history: &[Listen], _rng: &mut Rng) -> Option<TrackId> {
         let t = &*self.tastes;
-        let session = current_session(history);
-        let tracks: Vec<(TrackId, f32)> = session
+        let tracks: Vec<(TrackId, f32)> = current_session(history)
             .iter()
             .map(|l| (l.track, l.time))
             .chain(std::iter::once((req.track, req.time)))
@@ -223,8 +222,7 @@ impl Recommender for SessionTaste {
         };
         // What the user liked in earlier sessions on this artist comes first.
         if self.recall <= 1.0 {
-            let past = &history[..history.len() - session.len()];
-            let best = recalled(past, self.catalog.artist_of(tracks[0].0), &self.catalog)
+            let best = recalled(history, self.catalog.artist_of(tracks[0].0), &self.catalog)
                 .into_iter()
                 .filter(|&(x, time)| {
                     time >= self.recall && !played(x) && plays_of(x) < self.artist_plays
