@@ -4,7 +4,10 @@
 #      the same run, /health's answer time, and how long history takes to come back;
 #   2. 2,000 idle and 200 slow-header connections held open while wrk measures real requests;
 #   3. resident memory after requests from up to 2M distinct users, with the default user cap
-#      and with the cap lifted.
+#      and with the cap lifted;
+#   4. the event log on a 2 MiB tmpfs that fills under load, then gets room again (needs root to
+#      mount; skipped otherwise): answered, refused (503) and written lines;
+#   5. the event log moved away (a log shipper's `mv`) every second under load: nothing lost.
 # Needs wrk, redis-server, curl and python3 (apt-get install wrk redis-server curl).
 # Usage: bench/faults.sh [world-dir] [seconds-per-phase]
 set -euo pipefail
@@ -19,6 +22,7 @@ port=5072
 rport=6391
 pids=()
 cleanup() {
+  umount "$tmp/disk" 2>/dev/null || true
   for p in "${pids[@]}"; do kill -CONT "$p" 2>/dev/null || true; kill "$p" 2>/dev/null || true; done
   rm -rf "$tmp"
 }
@@ -32,7 +36,7 @@ start_redis() {
 }
 
 start_service() {
-  "$bin" serve --catalog "$world/tracks.json" --log-dir "$tmp/log-$1" --port $port "${@:2}" 2>"$tmp/serve-$1.err" &
+  "$bin" serve --catalog "$world/tracks.json" --log-dir "${LOG_DIR:-$tmp/log-$1}" --port $port "${@:2}" 2>"$tmp/serve-$1.err" &
   spid=$!
   pids+=("$spid")
   for _ in $(seq 200); do curl -sf "http://127.0.0.1:$port/" >/dev/null && return; sleep 0.05; done
@@ -55,12 +59,12 @@ health_time() {
   curl -s -o /dev/null -w '%{http_code} in %{time_total}s' "http://127.0.0.1:$port/health"
 }
 
-# Seconds from now until /health says 200 again.
+# Seconds from now until /health says "ok" again (a degraded replica answers 200 too).
 recovery() {
   local t0
   t0=$(date +%s.%N)
   for _ in $(seq 1000); do
-    [ "$(curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:$port/health")" = 200 ] && break
+    curl -s "http://127.0.0.1:$port/health" | grep -q '"status":"ok"' && break
     sleep 0.01
   done
   python3 -c "print(round($(date +%s.%N) - $t0, 3))"
@@ -120,3 +124,37 @@ for cap in 100000 1000000 1000000000; do
   echo "--max-users $cap: RSS $((rss / 1024)) MB, $evicted users evicted"
   stop_service "mem$cap"
 done
+
+# One wrk phase: "N requests, M refused (non-2xx)".
+load_counts() {
+  wrk -t2 -c32 -d"$1s" -s bench/wrk-next.lua "http://127.0.0.1:$port" |
+    awk '/requests in/{n=$1} /Non-2xx/{bad=$NF} END{print n" requests, "(bad?bad:0)" refused"}'
+}
+
+# Lines in every file under the given directories.
+lines_in() { cat "$@" 2>/dev/null | wc -l; }
+
+echo "== 4. event log on a 2 MiB tmpfs that fills under load (1 MiB rotation)"
+mkdir -p "$tmp/disk" "$tmp/shipped"
+if mount -t tmpfs -o size=2m tmpfs "$tmp/disk" 2>/dev/null; then
+  LOG_DIR="$tmp/disk/log" start_service disk --log-max-mib 1
+  echo "disk filling:     $(load_counts 8); /health $(health_time)"
+  # A log shipper takes the rotated file away: room again.
+  mv "$tmp/disk/log/data.json.1" "$tmp/shipped/disk.1"
+  sleep 1.2
+  echo "room again:       $(load_counts 2); /health $(health_time)"
+  stop_service disk
+  echo "lines on disk and shipped: $(lines_in "$tmp/disk/log/"* "$tmp/shipped/disk.1")"
+  umount "$tmp/disk"
+else
+  echo "skipped: cannot mount a tmpfs here (needs root)"
+fi
+
+echo "== 5. data.json moved away every second under load"
+start_service moved
+(for i in $(seq "$secs"); do sleep 1; mv "$tmp/log-moved/data.json" "$tmp/shipped/moved.$i" 2>/dev/null || true; done) &
+mover=$!
+echo "moving:           $(load_counts "$secs")"
+wait "$mover"
+stop_service moved
+echo "lines in data.json and the moved files: $(lines_in "$tmp/log-moved/"* "$tmp/shipped/moved."*)"

@@ -1,5 +1,6 @@
 //! End-to-end analysis throughput (parse + sessionise + statistics) on a simulated log.
 use botify_ab::report::{AbOptions, analyse};
+use botify_core::eventlog::{LogWriter, Rotation};
 use botify_recs::experiments::{ExperimentsConfig, Router};
 use botify_recs::spec::RecommenderSpec;
 use botify_sim::runner::{Agent, SimParams, Simulator};
@@ -25,7 +26,7 @@ fn bench(c: &mut Criterion) {
     )
     .unwrap();
     let dir = tempfile::tempdir().unwrap();
-    let (tx, rx) = std::sync::mpsc::sync_channel(1 << 20);
+    let log = LogWriter::open(dir.path(), Rotation::default()).unwrap();
     let mut sim = Simulator::new(&world, 10).unwrap();
     sim.run_day(
         &Agent::Router(&router),
@@ -33,14 +34,11 @@ fn bench(c: &mut Criterion) {
             episodes: 30_000,
             ..Default::default()
         },
-        Some(&tx),
+        Some(&log.sender()),
         &|_| {},
     )
     .unwrap();
-    drop(tx);
-    let bytes: Vec<u8> = rx.iter().flatten().collect();
-    let events = bytes.iter().filter(|&&b| b == b'\n').count() as u64;
-    std::fs::write(dir.path().join("data.json"), bytes).unwrap();
+    let events = log.close().unwrap();
     let opts = AbOptions::new("EXP", vec![dir.path().to_path_buf()]);
     let mut g = c.benchmark_group("ab");
     g.throughput(Throughput::Elements(events));

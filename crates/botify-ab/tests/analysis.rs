@@ -1,5 +1,6 @@
 //! A/B analysis on real log files: sessionisation against an independent implementation, robust
 //! input, SRM, CUPED, the reports, and A/A experiments from the in-process simulator.
+use botify_core::eventlog::{LogWriter, Rotation};
 
 use botify_ab::report::{AbOptions, analyse, analyse_users};
 use botify_ab::sessions::{LiveLog, LiveUsers, read_users};
@@ -502,7 +503,7 @@ fn aa_experiments(runs: u64, episodes: usize, users: usize) -> AaCounts {
         )
         .unwrap();
         let dir = tempfile::tempdir().unwrap();
-        let (tx, rx) = std::sync::mpsc::sync_channel(1 << 20);
+        let log = LogWriter::open(dir.path(), Rotation::default()).unwrap();
         sim.run_day(
             &Agent::Router(&router),
             &SimParams {
@@ -511,13 +512,11 @@ fn aa_experiments(runs: u64, episodes: usize, users: usize) -> AaCounts {
                 day: 0,
                 max_steps: 1000,
             },
-            Some(&tx),
+            Some(&log.sender()),
             &|_| {},
         )
         .unwrap();
-        drop(tx);
-        let bytes: Vec<u8> = rx.iter().flatten().collect();
-        std::fs::write(dir.path().join("data.json"), bytes).unwrap();
+        log.close().unwrap();
         let r = analyse(&AbOptions::new(&name, vec![PathBuf::from(dir.path())])).unwrap();
         counts.family += u64::from(!r.aa_passes());
         counts.any_raw += u64::from(r.rows.iter().any(|r| r.significant));
@@ -849,18 +848,16 @@ fn simulated_relative_coverage() {
     let (mut sum_c, mut n_c, mut sum_t, mut n_t) = (0.0, 0usize, 0.0, 0usize);
     for seed in 0..runs {
         let dir = tempfile::tempdir().unwrap();
-        let (tx, rx) = std::sync::mpsc::sync_channel(1 << 20);
+        let log = LogWriter::open(dir.path(), Rotation::default()).unwrap();
         let p = SimParams {
             episodes: 4000,
             seed: 7000 + seed,
             day: 0,
             max_steps: 1000,
         };
-        sim.run_day(&Agent::Router(&router), &p, Some(&tx), &|_| {})
+        sim.run_day(&Agent::Router(&router), &p, Some(&log.sender()), &|_| {})
             .unwrap();
-        drop(tx);
-        let bytes: Vec<u8> = rx.iter().flatten().collect();
-        std::fs::write(dir.path().join("data.json"), bytes).unwrap();
+        log.close().unwrap();
         let mut o = AbOptions::new("COV", vec![PathBuf::from(dir.path())]);
         o.metrics = vec!["mean_time_per_session".into()];
         let d = analyse(&o).unwrap().rows[0].clone();

@@ -136,6 +136,13 @@ pub fn run(a: ServeArgs) -> Result<()> {
             report.answered,
             report.log_lines
         );
+        if report.log_lost > 0 {
+            anyhow::bail!(
+                "{} answered event-log lines could not be written before the shutdown grace ran out: {}",
+                report.log_lost,
+                report.log_error.unwrap_or_default()
+            );
+        }
         Ok(())
     })
 }

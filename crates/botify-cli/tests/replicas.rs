@@ -108,6 +108,68 @@ fn lines(path: &Path) -> usize {
     std::fs::read_to_string(path).map_or(0, |t| t.lines().count())
 }
 
+/// One `botify serve` a log directory, each on a free port, answering before this returns.
+fn start_replicas(
+    world: &Path,
+    exp: &Path,
+    redis: &[&str],
+    logs: &[PathBuf],
+) -> (Vec<Proc>, Vec<u16>) {
+    let mut replicas = Vec::new();
+    let mut ports = Vec::new();
+    for log in logs {
+        let port = free_port();
+        let child = bin()
+            .args(["serve", "--catalog"])
+            .arg(world.join("tracks.json"))
+            .arg("--experiments")
+            .arg(exp)
+            .args(redis)
+            .args(["--drain", "2", "--port"])
+            .arg(port.to_string())
+            .arg("--log-dir")
+            .arg(log)
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        replicas.push(Proc(child));
+        wait_for(port);
+        ports.push(port);
+    }
+    (replicas, ports)
+}
+
+/// HAProxy with the shipped deploy/haproxy.cfg, one server line per replica: (process, port).
+fn balancer(dir: &Path, ports: &[u16]) -> (Proc, u16) {
+    let shipped = std::fs::read_to_string(
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../../deploy/haproxy.cfg"),
+    )
+    .unwrap();
+    let mut cfg: String = shipped
+        .lines()
+        .take_while(|l| !l.contains("server r1"))
+        .map(|l| format!("{l}\n"))
+        .collect();
+    for (i, p) in ports.iter().enumerate() {
+        cfg.push_str(&format!("    server r{} 127.0.0.1:{p}\n", i + 1));
+    }
+    let cfg_file = dir.join("haproxy.cfg");
+    std::fs::write(&cfg_file, cfg).unwrap();
+    let lb = free_port();
+    let balancer = Proc(
+        Command::new("haproxy")
+            .args(["-db", "-f"])
+            .arg(&cfg_file)
+            .env("BOTIFY_LB_ADDR", format!("127.0.0.1:{lb}"))
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    wait_for(lb);
+    (balancer, lb)
+}
+
 fn three_replicas_behind_haproxy(redis_flag: &str, redis_value: &str) {
     let dir = tempfile::tempdir().unwrap();
     let world = world(dir.path(), "world", 3000, 300, 16);
@@ -126,56 +188,11 @@ fn three_replicas_behind_haproxy(redis_flag: &str, redis_value: &str) {
     expect_success(&out);
     std::fs::remove_file(&i2i).unwrap();
 
-    let mut replicas = Vec::new();
-    let mut ports = Vec::new();
     let logs: Vec<PathBuf> = (1..=3)
         .map(|i| dir.path().join(format!("log-{i}")))
         .collect();
-    for log in &logs {
-        let port = free_port();
-        let child = bin()
-            .args(["serve", "--catalog"])
-            .arg(world.join("tracks.json"))
-            .arg("--experiments")
-            .arg(&exp)
-            .args([redis_flag, redis_value, "--drain", "2", "--port"])
-            .arg(port.to_string())
-            .arg("--log-dir")
-            .arg(log)
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap();
-        replicas.push(Proc(child));
-        wait_for(port);
-        ports.push(port);
-    }
-    // The shipped balancer config with one server line per replica.
-    let shipped = std::fs::read_to_string(
-        Path::new(env!("CARGO_MANIFEST_DIR")).join("../../deploy/haproxy.cfg"),
-    )
-    .unwrap();
-    let mut cfg: String = shipped
-        .lines()
-        .take_while(|l| !l.contains("server r1"))
-        .map(|l| format!("{l}\n"))
-        .collect();
-    for (i, p) in ports.iter().enumerate() {
-        cfg.push_str(&format!("    server r{} 127.0.0.1:{p}\n", i + 1));
-    }
-    let cfg_file = dir.path().join("haproxy.cfg");
-    std::fs::write(&cfg_file, cfg).unwrap();
-    let lb = free_port();
-    let _balancer = Proc(
-        Command::new("haproxy")
-            .args(["-db", "-f"])
-            .arg(&cfg_file)
-            .env("BOTIFY_LB_ADDR", format!("127.0.0.1:{lb}"))
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap(),
-    );
-    wait_for(lb);
+    let (mut replicas, ports) = start_replicas(&world, &exp, &[redis_flag, redis_value], &logs);
+    let (_balancer, lb) = balancer(dir.path(), &ports);
 
     // History lives in Redis: round robin sends these three requests to three replicas, and each
     // sees what the others recommended.
@@ -310,4 +327,90 @@ fn replicas_behind_haproxy_share_state_in_a_redis_cluster() {
     // Users' histories are spread over the three masters.
     let keys = cluster.keys_per_node();
     assert!(keys.iter().all(|&n| n > 10), "{keys:?}");
+}
+
+/// Redis dies in the middle of a day of traffic through the shipped balancer: the replicas are
+/// degraded (no history) but ready, so they stay in rotation and every request is answered —
+/// `botify sim --remote` stops at the first error, so its success means none failed.
+#[test]
+fn a_redis_killed_mid_load_is_no_outage_behind_the_balancer() {
+    let Some(_) = haproxy() else { return };
+    let Some(redis) = Redis::start() else { return };
+    let dir = tempfile::tempdir().unwrap();
+    let world = world(dir.path(), "world", 3000, 300, 16);
+    let exp = dir.path().join("exp.toml");
+    let i2i: String = (0..3000)
+        .map(|t| {
+            format!(
+                "{{\"track\": {t}, \"recommendations\": [{}, {}]}}\n",
+                (t + 1) % 3000,
+                (t + 2) % 3000
+            )
+        })
+        .collect();
+    std::fs::write(dir.path().join("i2i.jsonl"), i2i).unwrap();
+    std::fs::write(&exp, "[[experiment]]\nname = \"E\"\nbuckets = 2\ntreatments.C = { type = \"sticky_artist\" }\ntreatments.T1 = { type = \"history_i2i\", file = \"i2i.jsonl\" }\n").unwrap();
+    let logs: Vec<PathBuf> = (1..=2)
+        .map(|i| dir.path().join(format!("log-{i}")))
+        .collect();
+    let url = redis.url();
+    let (mut replicas, ports) = start_replicas(&world, &exp, &["--redis", &url], &logs);
+    let (_balancer, lb) = balancer(dir.path(), &ports);
+    let episodes = 3000;
+    let eps = dir.path().join("eps.jsonl");
+    let mut sim = Proc(
+        bin()
+            .args(["sim", "--world"])
+            .arg(&world)
+            .args(["--remote", &format!("http://127.0.0.1:{lb}")])
+            .args(["--episodes", &episodes.to_string(), "--concurrency", "16"])
+            .arg("--json")
+            .arg(&eps)
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap(),
+    );
+    let t = Instant::now();
+    while answered(ports[0]) + answered(ports[1]) < 2000 {
+        assert!(t.elapsed() < Duration::from_secs(60), "no traffic");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    assert!(
+        sim.0.try_wait().unwrap().is_none(),
+        "the run must still be going when Redis dies"
+    );
+    drop(redis);
+    let (code, body) = http(ports[0], "GET", "/health", "");
+    assert_eq!(code, 200, "{body}");
+    let status = sim.0.wait().unwrap();
+    let mut err = String::new();
+    sim.0
+        .stderr
+        .take()
+        .unwrap()
+        .read_to_string(&mut err)
+        .unwrap();
+    assert!(status.success(), "every request was answered: {err}");
+    let (_, body) = http(ports[1], "GET", "/health", "");
+    assert!(body.contains("\"degraded\""), "{body}");
+    for r in &replicas {
+        kill_term(r.0.id());
+    }
+    for r in &mut replicas {
+        assert!(r.0.wait().unwrap().success());
+    }
+    let text = std::fs::read_to_string(&eps).unwrap();
+    assert_eq!(text.lines().count(), episodes);
+    let requests: usize = text
+        .lines()
+        .map(|l| {
+            serde_json::from_str::<serde_json::Value>(l).unwrap()["steps"]
+                .as_u64()
+                .unwrap() as usize
+                + 1
+        })
+        .sum();
+    let logged: usize = logs.iter().map(|l| lines(&l.join("data.json"))).sum();
+    assert_eq!(logged, requests);
 }

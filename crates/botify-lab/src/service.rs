@@ -175,8 +175,17 @@ impl Service {
         let r = self
             .runtime
             .block_on(handle)
-            .map_err(|e| Error::Invalid(format!("the service task failed: {e}")))?;
-        Ok(r?)
+            .map_err(|e| Error::Invalid(format!("the service task failed: {e}")))??;
+        if r.log_lost > 0 {
+            return Err(Error::Invalid(format!(
+                "the service answered {} requests but {} of their event-log lines could not be \
+                 written: {}",
+                r.answered,
+                r.log_lost,
+                r.log_error.unwrap_or_default()
+            )));
+        }
+        Ok(r)
     }
 }
 

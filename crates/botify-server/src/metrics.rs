@@ -151,6 +151,8 @@ pub struct Metrics {
     pub store_skipped: std::sync::Arc<AtomicU64>,
     /// Connections refused because the connection cap was reached.
     pub connections_refused: AtomicU64,
+    /// `next`/`last` answered 503 because the event log could not take their line.
+    pub log_refused: AtomicU64,
 }
 
 fn idx(e: Endpoint) -> usize {
@@ -210,13 +212,13 @@ impl Metrics {
         self.requests[idx(e)][0].load(Relaxed)
     }
 
-    /// Prometheus text format. `treatments` are (name, fallbacks taken) of the routing experiment.
-    /// The Prometheus text; `log_flushed` is the event-log writer's count of lines on disk.
+    /// Prometheus text format. `treatments` are (name, fallbacks taken) of the routing experiment;
+    /// `log` is the event-log writer's state.
     pub fn render(
         &self,
         experiment: &str,
         treatments: &[(String, u64)],
-        log_flushed: u64,
+        log: &botify_core::eventlog::LogStatus,
     ) -> String {
         let mut out = String::with_capacity(8192);
         out.push_str("# HELP botify_requests_total Requests by endpoint and status class.\n# TYPE botify_requests_total counter\n");
@@ -294,6 +296,11 @@ impl Metrics {
                 "Store operations skipped while the Redis circuit breaker was open (answered without history).",
                 &self.store_skipped,
             ),
+            (
+                "botify_log_refused_total",
+                "next/last requests answered 503 because the event log could not be written and its queue was full.",
+                &self.log_refused,
+            ),
         ] {
             let _ = writeln!(
                 out,
@@ -303,7 +310,23 @@ impl Metrics {
         }
         let _ = writeln!(
             out,
-            "# HELP botify_log_lines_flushed_total Event-log lines written and flushed to disk.\n# TYPE botify_log_lines_flushed_total counter\nbotify_log_lines_flushed_total {log_flushed}"
+            "# HELP botify_log_lines_flushed_total Event-log lines written to the file.\n# TYPE botify_log_lines_flushed_total counter\nbotify_log_lines_flushed_total {}",
+            log.written
+        );
+        let _ = writeln!(
+            out,
+            "# HELP botify_log_write_errors_total Failed attempts to write, rotate or open the event log (each is retried).\n# TYPE botify_log_write_errors_total counter\nbotify_log_write_errors_total {}",
+            log.write_errors
+        );
+        let _ = writeln!(
+            out,
+            "# HELP botify_log_writable 1 when the event log's last write succeeded, 0 while its writer retries.\n# TYPE botify_log_writable gauge\nbotify_log_writable {}",
+            u8::from(log.writable)
+        );
+        let _ = writeln!(
+            out,
+            "# HELP botify_log_queued Event-log lines waiting for the writer (the queue holds {}).\n# TYPE botify_log_queued gauge\nbotify_log_queued {}",
+            log.capacity, log.queued
         );
         out
     }
@@ -320,7 +343,18 @@ mod tests {
         m.record(Endpoint::Next, 200, Duration::from_millis(3));
         m.record(Endpoint::Next, 400, Duration::from_micros(10));
         m.record_treatment(1, Duration::from_micros(70));
-        let text = m.render("HW", &[("C".into(), 0), ("T1".into(), 5)], 7);
+        let log = botify_core::eventlog::LogStatus {
+            writable: false,
+            queued: 3,
+            capacity: 8192,
+            written: 7,
+            write_errors: 2,
+            last_error: None,
+        };
+        let text = m.render("HW", &[("C".into(), 0), ("T1".into(), 5)], &log);
+        assert!(text.contains("botify_log_write_errors_total 2\n"));
+        assert!(text.contains("botify_log_writable 0\n"));
+        assert!(text.contains("botify_log_queued 3\n"));
         assert!(text.contains("botify_requests_total{endpoint=\"next\",status=\"2xx\"} 2"));
         assert!(text.contains("botify_log_lines_flushed_total 7\n"));
         assert!(text.contains("botify_requests_total{endpoint=\"next\",status=\"4xx\"} 1"));

@@ -10,7 +10,7 @@ use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
-use botify_core::eventlog::{LogWriter, Rotation};
+use botify_core::eventlog::{LogSender, LogStatus, LogWriter, Reserve, Rotation, Slot};
 use botify_core::events::{Message, Record, write_line};
 use botify_core::rng::{Rng, stream};
 use botify_core::{Catalog, TrackId, UserId};
@@ -23,7 +23,6 @@ use std::cell::RefCell;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::mpsc::{SyncSender, TrySendError};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 /// Request bodies are two numbers; anything bigger is refused.
@@ -116,9 +115,7 @@ pub struct AppState {
     pub router: ArcSwap<Router>,
     pub store: Store,
     pub metrics: Metrics,
-    log: SyncSender<Vec<u8>>,
-    /// Lines the event-log writer has flushed to disk.
-    log_flushed: Arc<std::sync::atomic::AtomicU64>,
+    log: LogSender,
     experiments_path: Option<PathBuf>,
     admin_token: Option<String>,
     last_warning: AtomicU64,
@@ -200,18 +197,34 @@ impl AppState {
         }
     }
 
-    fn send_log(&self, line: Vec<u8>) {
-        self.metrics.log_lines.fetch_add(1, Ordering::Relaxed);
-        match self.log.try_send(line) {
-            Ok(()) => {}
-            // Back-pressure: wait for the writer rather than drop a line.
-            Err(TrySendError::Full(line)) => {
-                let _ = tokio::task::block_in_place(|| self.log.send(line));
-            }
-            Err(TrySendError::Disconnected(_)) => {
-                tracing::error!("the event-log writer has stopped; a line was lost");
+    /// A place in the event log's queue for this request's line, taken before anything is
+    /// recommended or stored: while the writer writes, a full queue means wait (back-pressure);
+    /// when it cannot write and its queue is full the request is refused with a 503, so no
+    /// request is answered unless its line will reach the log.
+    async fn reserve_log(&self) -> std::result::Result<Slot<'_>, ApiError> {
+        loop {
+            match self.log.try_reserve() {
+                Reserve::Slot(slot) => return Ok(slot),
+                Reserve::Full => tokio::time::sleep(Duration::from_millis(1)).await,
+                Reserve::Unavailable(e) => {
+                    self.metrics.log_refused.fetch_add(1, Ordering::Relaxed);
+                    return Err(ApiError::new(
+                        StatusCode::SERVICE_UNAVAILABLE,
+                        format!("event log unavailable, the request was not served: {e}"),
+                    ));
+                }
             }
         }
+    }
+
+    fn send_log(&self, slot: Slot<'_>, line: Vec<u8>) {
+        self.metrics.log_lines.fetch_add(1, Ordering::Relaxed);
+        slot.send(line);
+    }
+
+    /// The event log's writer: writable, queue, lines written, errors.
+    pub fn log_status(&self) -> LogStatus {
+        self.log.status()
     }
 }
 
@@ -245,7 +258,6 @@ pub async fn build_state(cfg: &ServerConfig, log: &LogWriter) -> Result<Arc<AppS
         store,
         metrics,
         log: log.sender(),
-        log_flushed: log.flushed(),
         experiments_path: cfg.experiments.clone(),
         admin_token: cfg.admin_token.clone(),
         last_warning: AtomicU64::new(0),
@@ -273,12 +285,16 @@ pub fn router(state: Arc<AppState>) -> axum::Router {
 }
 
 /// What a finished `serve` reports.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 pub struct ServeReport {
     /// `next` + `last` requests answered with 2xx.
     pub answered: u64,
     /// Lines the event-log writer wrote.
     pub log_lines: u64,
+    /// Lines accepted but not written: the log could not be written until the shutdown grace
+    /// ran out (`log_error` says why).
+    pub log_lost: u64,
+    pub log_error: Option<String>,
 }
 
 /// Runs the service on `listener` until `shutdown` completes, then lets requests in flight
@@ -333,10 +349,13 @@ pub async fn serve(
     } else {
         tracing::warn!("service state still shared at shutdown");
     }
-    let log_lines = log.close()?;
+    // A failing log gets the shutdown grace to recover; what it still cannot write is counted.
+    let closed = log.close_report(cfg.limits.shutdown_grace);
     Ok(ServeReport {
         answered,
-        log_lines,
+        log_lines: closed.written,
+        log_lost: closed.lost,
+        log_error: closed.error,
     })
 }
 
@@ -503,26 +522,42 @@ async fn root(State(s): State<Arc<AppState>>) -> Response {
     finish(&s, Endpoint::Root, t, r)
 }
 
+/// Readiness for a load balancer: 200 while the replica can answer `next`/`last` — also when
+/// degraded (Redis down: answers without history; the event log retrying: lines queue) — and
+/// 503 only when it cannot (draining, or the event log refusing lines).
 async fn health(State(s): State<Arc<AppState>>) -> Response {
     let t = Instant::now();
     let store_ok = s.store.healthy().await;
     let draining = s.draining.load(Ordering::Relaxed);
+    let log = s.log_status();
     let router = s.router.load();
+    let (status, code) = if draining {
+        ("draining", StatusCode::SERVICE_UNAVAILABLE)
+    } else if log.refusing() {
+        ("log unavailable", StatusCode::SERVICE_UNAVAILABLE)
+    } else if !store_ok || !log.writable {
+        ("degraded", StatusCode::OK)
+    } else {
+        ("ok", StatusCode::OK)
+    };
     let body = json!({
-        "status": if draining { "draining" } else if store_ok { "ok" } else { "degraded" },
+        "status": status,
         "tracks": s.catalog.len(),
         "store": s.store.name(),
         "store_ok": store_ok,
+        "log": {
+            "writable": log.writable,
+            "queued": log.queued,
+            "capacity": log.capacity,
+            "written": log.written,
+            "write_errors": log.write_errors,
+            "error": log.last_error,
+        },
         "experiment": router.route_name(),
         "treatments": router.treatments.iter().map(|t| t.name.as_str()).collect::<Vec<_>>(),
     });
-    let status = if store_ok && !draining {
-        StatusCode::OK
-    } else {
-        StatusCode::SERVICE_UNAVAILABLE
-    };
     let r = (
-        status,
+        code,
         [(header::CONTENT_TYPE, "application/json")],
         body.to_string(),
     )
@@ -538,8 +573,9 @@ async fn metrics(State(s): State<Arc<AppState>>) -> Response {
         .iter()
         .map(|t| (t.name.clone(), t.fallbacks.load(Ordering::Relaxed)))
         .collect();
-    let flushed = s.log_flushed.load(Ordering::Acquire);
-    let text = s.metrics.render(router.route_name(), &treatments, flushed);
+    let text = s
+        .metrics
+        .render(router.route_name(), &treatments, &s.log_status());
     let r = ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], text).into_response();
     finish(&s, Endpoint::Metrics, t, r)
 }
@@ -695,9 +731,9 @@ impl AppState {
         self.admin_token.is_some()
     }
 
-    /// Lines the event-log writer has flushed to disk.
+    /// Lines the event-log writer has written to the file.
     pub fn log_flushed(&self) -> u64 {
-        self.log_flushed.load(Ordering::Acquire)
+        self.log.status().written
     }
 }
 
@@ -777,6 +813,10 @@ async fn listen_call(
         Ok(v) => v,
         Err(e) => return finish(&s, endpoint, started, e.into_response()),
     };
+    let slot = match s.reserve_log().await {
+        Ok(slot) => slot,
+        Err(e) => return finish(&s, endpoint, started, e.into_response()),
+    };
     let router = s.router.load();
     let cap = router.history;
     let treatment = router.treatment(user);
@@ -836,7 +876,7 @@ async fn listen_call(
         },
         router.assignments(user),
     );
-    s.send_log(line);
+    s.send_log(slot, line);
     let bucket = botify_core::murmur::treatment_bucket(&treatment.name).unwrap_or(0) as usize;
     s.metrics.record_treatment(bucket, latency);
     let body = match recommendation {

@@ -23,6 +23,8 @@ pub enum Error {
     Recs(#[from] botify_recs::Error),
     #[error("{0}")]
     Http(String),
+    #[error(transparent)]
+    Log(#[from] botify_core::eventlog::LogUnavailable),
     #[error("{0}")]
     Invalid(String),
 }

@@ -10,6 +10,7 @@ use crate::episode::{Episode, Step};
 use crate::listener::Session;
 use crate::nearest::{NeighbourCache, TrackIndex};
 use crate::{Error, Result};
+use botify_core::eventlog::{LogSender, LogUnavailable};
 use botify_core::events::{Message, Record, write_line};
 use botify_core::rng::{Rng, stream};
 use botify_core::{TrackId, World};
@@ -19,7 +20,7 @@ use rand::Rng as _;
 use rayon::prelude::*;
 use serde::Serialize;
 use std::path::Path;
-use std::sync::mpsc::SyncSender;
+use std::sync::OnceLock;
 
 /// 2026-01-01T00:00:00Z: simulated day 0 starts here.
 pub const EPOCH_MS: u64 = 1_767_225_600_000;
@@ -313,7 +314,7 @@ impl<'w> Simulator<'w> {
         &mut self,
         agent: &Agent,
         p: &SimParams,
-        log: Option<&SyncSender<Vec<u8>>>,
+        log: Option<&LogSender>,
         progress: &(dyn Fn(u64) + Sync),
     ) -> Result<Vec<EpisodeStats>> {
         let world = self.world;
@@ -333,12 +334,28 @@ impl<'w> Simulator<'w> {
         };
         let histories = &mut self.histories;
         let mut stats: Vec<EpisodeStats> = Vec::new();
+        let refused = OnceLock::new();
+        let day_log = log.map(|sender| DayLog {
+            sender,
+            refused: &refused,
+        });
         let mut sessions = || {
-            stats = run_sessions(&ctx, histories, &by_user, day_start, spacing, log, progress);
+            stats = run_sessions(
+                &ctx,
+                histories,
+                &by_user,
+                day_start,
+                spacing,
+                day_log.as_ref(),
+                progress,
+            );
         };
         match &self.sessions_in {
             Some(SessionRunner(run)) => run(&mut sessions),
             None => sessions(),
+        }
+        if let Some(e) = refused.into_inner() {
+            return Err(Error::Log(e));
         }
         stats.sort_by_key(|e| e.episode);
         Ok(stats)
@@ -352,7 +369,7 @@ fn run_sessions(
     by_user: &[Vec<u32>],
     day_start: u64,
     spacing: u64,
-    log: Option<&SyncSender<Vec<u8>>>,
+    log: Option<&DayLog>,
     progress: &(dyn Fn(u64) + Sync),
 ) -> Vec<EpisodeStats> {
     histories
@@ -367,8 +384,8 @@ fn run_sessions(
                 let mut lines = Vec::new();
                 let ep = run_episode(ctx, history, i, start, log.map(|_| &mut lines));
                 clock = start + u64::from(ep.steps) * STEP_MS;
-                if let Some(tx) = log {
-                    let _ = tx.send(lines);
+                if let Some(log) = log {
+                    log.send(lines);
                 }
                 progress(1);
                 out.push(ep);
@@ -376,6 +393,23 @@ fn run_sessions(
             out
         })
         .collect()
+}
+
+/// The day's event log; the first refusal is kept, later lines are not sent, and the day
+/// ends with the error instead of results that the log does not hold.
+struct DayLog<'a> {
+    sender: &'a LogSender,
+    refused: &'a OnceLock<LogUnavailable>,
+}
+
+impl DayLog<'_> {
+    fn send(&self, lines: Vec<u8>) {
+        if self.refused.get().is_none()
+            && let Err(e) = self.sender.send(lines)
+        {
+            let _ = self.refused.set(e);
+        }
+    }
 }
 
 /// What every episode of a day shares.

@@ -1,5 +1,6 @@
 //! The in-process simulator end to end: determinism across thread counts, the event log, and the
 //! listen-time distribution against the formula.
+use botify_core::eventlog::{LogWriter, Rotation};
 
 use botify_core::events::{Message, parse_line};
 use botify_core::generate::{WorldParams, generate};
@@ -10,7 +11,7 @@ use botify_sim::listener::listen_time;
 use botify_sim::nearest::top_k;
 use botify_sim::runner::{Agent, SimParams, Simulator};
 use std::collections::{HashMap, HashSet};
-use std::sync::{Arc, mpsc};
+use std::sync::Arc;
 
 fn world() -> World {
     generate(&WorldParams {
@@ -40,7 +41,8 @@ fn run(
         .unwrap();
     pool.install(|| {
         let mut sim = Simulator::new(world, 50).unwrap();
-        let (tx, rx) = mpsc::sync_channel(1 << 16);
+        let dir = tempfile::tempdir().unwrap();
+        let log = LogWriter::open(dir.path(), Rotation::default()).unwrap();
         let mut stats = Vec::new();
         for day in 0..days {
             let p = SimParams {
@@ -50,21 +52,13 @@ fn run(
                 max_steps: 1000,
             };
             stats.extend(
-                sim.run_day(&Agent::Router(&router), &p, Some(&tx), &|_| {})
+                sim.run_day(&Agent::Router(&router), &p, Some(&log.sender()), &|_| {})
                     .unwrap(),
             );
         }
-        drop(tx);
-        let mut lines: Vec<String> = rx
-            .iter()
-            .flat_map(|b| {
-                String::from_utf8(b)
-                    .unwrap()
-                    .lines()
-                    .map(String::from)
-                    .collect::<Vec<_>>()
-            })
-            .collect();
+        log.close().unwrap();
+        let text = std::fs::read_to_string(dir.path().join("data.json")).unwrap();
+        let mut lines: Vec<String> = text.lines().map(String::from).collect();
         lines.sort();
         (stats, lines)
     })

@@ -194,4 +194,5 @@ pub fn log_lines(dir: &Path) -> Vec<serde_json::Value> {
 
 #[path = "redis_servers.rs"]
 mod redis_servers;
+#[allow(unused_imports)] // not every test binary starts Redis
 pub use redis_servers::*;
