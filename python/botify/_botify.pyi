@@ -3,6 +3,10 @@
 from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple, Union
 
 __version__: str
+DEFAULT_SEED: int
+DEFAULT_SESSIONS: int
+DEFAULT_MAX_STEPS: int
+DEFAULT_LIKED: float
 
 class BotifyError(ValueError): ...
 

@@ -80,7 +80,7 @@ pub fn run(cmd: ExperimentCommand) -> Result<()> {
 }
 
 /// Keeps the dashboard up after the run until Ctrl-C.
-fn keep_dashboard(d: &botify_server::DashboardServer, cancel: &AtomicBool) {
+fn keep_dashboard(d: &botify_dashboard::DashboardServer, cancel: &AtomicBool) {
     // A Ctrl-C during the run already asked to stop.
     if cancel.load(Ordering::SeqCst) {
         return;
@@ -106,7 +106,7 @@ fn run_plan(a: RunArgs) -> Result<()> {
     watch_ctrl_c(cancel.clone());
     let dashboard = a
         .dashboard
-        .map(botify_server::DashboardServer::start)
+        .map(botify_dashboard::DashboardServer::start)
         .transpose()?;
     if let Some(d) = &dashboard {
         println!("dashboard: {}", d.url());
@@ -122,7 +122,9 @@ fn run_plan(a: RunArgs) -> Result<()> {
         },
         dir: a.out.unwrap_or_else(|| default_dir(&plan)),
         cancel: cancel.clone(),
-        dashboard: dashboard.as_ref().map(|d| d.dashboard.clone()),
+        dashboard: dashboard
+            .as_ref()
+            .map(|d| d.dashboard.clone() as std::sync::Arc<dyn botify_server::LiveView>),
     };
     let term = ui::Term::new(false);
     let outcome = match &dashboard {
@@ -138,7 +140,7 @@ fn run_plan(a: RunArgs) -> Result<()> {
         }
         None => botify_lab::run::run(&plan, &opts, &term),
     };
-    let keep = |d: &Option<botify_server::DashboardServer>| {
+    let keep = |d: &Option<botify_dashboard::DashboardServer>| {
         if let Some(d) = d
             && !a.dashboard_exit
         {

@@ -67,6 +67,11 @@ pub struct ServeArgs {
     /// them a connection gets a 503 and is closed at once.
     #[arg(long, value_parser = clap::value_parser!(u64).range(16..=1_000_000))]
     max_connections: Option<u64>,
+    /// Open connections from one client address at most (1 to 1,000,000; default: a quarter of
+    /// --max-connections, at least 16), so one client cannot hold every connection. Behind a
+    /// load balancer all connections come from its address: raise it there.
+    #[arg(long, value_parser = clap::value_parser!(u64).range(1..=1_000_000))]
+    max_connections_per_address: Option<u64>,
     /// Seconds requests in flight may take to finish at shutdown (0 to 3,600); then their
     /// connections are closed. The event log is flushed in every case.
     #[arg(long, default_value_t = botify_server::Limits::default().shutdown_grace.as_secs(),
@@ -83,6 +88,18 @@ pub struct ServeArgs {
 }
 
 pub fn run(a: ServeArgs) -> Result<()> {
+    if !a.host.is_loopback() {
+        tracing::warn!(
+            "--host {} accepts requests from other machines: the service has no authentication \
+             (only /admin/reload checks a token)",
+            a.host
+        );
+    }
+    if let Some(d) = a.dashboard.filter(|d| !d.ip().is_loopback()) {
+        tracing::warn!(
+            "--dashboard {d} shows the service's traffic and configuration to other machines"
+        );
+    }
     let mut rt = tokio::runtime::Builder::new_multi_thread();
     rt.enable_all();
     if let Some(w) = a.workers {
@@ -91,12 +108,14 @@ pub fn run(a: ServeArgs) -> Result<()> {
     let rt = rt.build()?;
     let dashboard = a
         .dashboard
-        .map(botify_server::DashboardServer::start)
+        .map(botify_dashboard::DashboardServer::start)
         .transpose()?;
     if let Some(d) = &dashboard {
         tracing::info!("dashboard on {}", d.url());
     }
-    let live = dashboard.as_ref().map(|d| d.dashboard.clone());
+    let live = dashboard
+        .as_ref()
+        .map(|d| d.dashboard.clone() as std::sync::Arc<dyn botify_server::LiveView>);
     rt.block_on(async move {
         let addr = SocketAddr::new(a.host, a.port);
         let listener = tokio::net::TcpListener::bind(addr)
@@ -123,6 +142,7 @@ pub fn run(a: ServeArgs) -> Result<()> {
                 header_timeout: Duration::from_secs(a.header_timeout),
                 body_timeout: Duration::from_secs(a.body_timeout),
                 max_connections: a.max_connections.map(|n| n as usize),
+                max_per_address: a.max_connections_per_address.map(|n| n as usize),
                 shutdown_grace: Duration::from_secs(a.shutdown_grace),
                 drain: Duration::from_secs(a.drain),
             },

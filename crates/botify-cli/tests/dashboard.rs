@@ -24,7 +24,7 @@ fn http(port: u16, method: &str, path: &str, token: Option<&str>) -> (u16, Strin
     let auth = token.map_or(String::new(), |t| format!("authorization: Bearer {t}\r\n"));
     write!(
         s,
-        "{method} {path} HTTP/1.1\r\nhost: x\r\n{auth}content-length: 0\r\nconnection: close\r\n\r\n"
+        "{method} {path} HTTP/1.1\r\nhost: 127.0.0.1:{port}\r\n{auth}content-length: 0\r\nconnection: close\r\n\r\n"
     )
     .unwrap();
     let mut text = String::new();
@@ -391,4 +391,111 @@ fn an_experiment_run_shows_its_stages_curves_and_report_on_the_dashboard() {
         out.contains(&format!("dashboard: http://127.0.0.1:{dash}/dashboard")),
         "{out}"
     );
+}
+
+/// Raises this process's soft file limit to `want` (within the hard limit); the limit reached.
+fn raise_file_limit(want: u64) -> u64 {
+    let mut lim = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: getrlimit/setrlimit read and write the struct we own.
+    unsafe {
+        if libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim) != 0 {
+            return 0;
+        }
+        if lim.rlim_cur < want {
+            lim.rlim_cur = want.min(lim.rlim_max);
+            libc::setrlimit(libc::RLIMIT_NOFILE, &lim);
+        }
+        libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim);
+    }
+    lim.rlim_cur
+}
+
+/// 1,100 idle sockets on the dashboard's port of a service limited to 1,024 files: the
+/// dashboard refuses what is over its own budget, and the service keeps answering and logging.
+#[test]
+fn idle_sockets_on_the_dashboard_cannot_starve_the_service() {
+    if raise_file_limit(4096) < 1300 {
+        println!("skipped: this process may not open 1,300 files (hard limit too low)");
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let world = common::world(dir.path(), "world", 2000, 100, 8);
+    let (port, dash) = (free_port(), free_port());
+    let log = dir.path().join("log");
+    let cmd = format!(
+        "ulimit -n 1024 && exec {} serve --catalog {} --log-dir {} --port {port} --dashboard 127.0.0.1:{dash}",
+        env!("CARGO_BIN_EXE_botify"),
+        world.join("tracks.json").display(),
+        log.display()
+    );
+    let mut serve = Proc(
+        Command::new("sh")
+            .args(["-c", &cmd])
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap(),
+    );
+    wait_for_port(port);
+    wait_for_port(dash);
+    let held: Vec<std::net::TcpStream> = (0..1100)
+        .filter_map(|_| std::net::TcpStream::connect(("127.0.0.1", dash)).ok())
+        .collect();
+    assert!(held.len() > 1000, "{} sockets opened", held.len());
+    // Past its budget the dashboard answers a JSON 503 at once and closes (read before writing:
+    // a request sent to a closing socket may reset it).
+    let mut refused = std::net::TcpStream::connect(("127.0.0.1", dash)).unwrap();
+    refused
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .unwrap();
+    let mut answer = String::new();
+    let _ = refused.read_to_string(&mut answer);
+    assert!(answer.starts_with("HTTP/1.1 503"), "{answer}");
+    assert!(answer.contains("too many open connections"), "{answer}");
+    let post = |user: u32| {
+        let mut s = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
+        s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+        let body = r#"{"track": 1, "time": 0.5}"#;
+        write!(
+            s,
+            "POST /next/{user} HTTP/1.1\r\nhost: 127.0.0.1\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
+            body.len()
+        )
+        .unwrap();
+        let mut text = String::new();
+        s.read_to_string(&mut text).unwrap();
+        text[9..12].to_string()
+    };
+    for user in 0..200 {
+        assert_eq!(post(user), "200");
+    }
+    drop(held);
+    let t = Instant::now();
+    while http(dash, "GET", "/api/live", None).0 != 200 {
+        assert!(
+            t.elapsed() < Duration::from_secs(10),
+            "the dashboard came back"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let ok = Command::new("kill")
+        .args(["-TERM", &serve.0.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(ok.success());
+    let status = serve.0.wait().unwrap();
+    let mut err = String::new();
+    serve
+        .0
+        .stderr
+        .take()
+        .unwrap()
+        .read_to_string(&mut err)
+        .unwrap();
+    assert!(status.success(), "{err}");
+    assert!(!err.contains("Too many open files"), "{err}");
+    let lines = std::fs::read_to_string(log.join("data.json")).unwrap();
+    assert_eq!(lines.lines().count(), 200);
 }

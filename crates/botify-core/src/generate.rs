@@ -54,7 +54,7 @@ impl Default for WorldParams {
             tracks: 50_000,
             users: 10_000,
             dim: 64,
-            seed: 31337,
+            seed: crate::defaults::SEED,
             genres: 24,
             median_artist_tracks: 6.0,
             max_artist_tracks: 60,

@@ -5,6 +5,7 @@
 //! and field at fault.
 
 pub mod catalog;
+pub mod defaults;
 pub mod error;
 pub mod eventlog;
 pub mod events;

@@ -34,7 +34,7 @@ impl Default for Settings {
     fn default() -> Self {
         Settings {
             k: 100,
-            threshold: 0.7,
+            threshold: botify_core::defaults::LIKED,
             eval_k: 10,
         }
     }

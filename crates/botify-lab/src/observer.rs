@@ -46,43 +46,6 @@ pub trait Observer: Sync {
 pub struct Quiet;
 impl Observer for Quiet {}
 
-/// The live dashboard shows a run's stages, notes, progress and training curves.
-impl Observer for botify_server::Dashboard {
-    fn stage(&self, name: &str) {
-        botify_server::Dashboard::stage(self, name);
-    }
-    fn stage_done(&self, name: &str, seconds: f64) {
-        botify_server::Dashboard::stage_done(self, name, seconds);
-    }
-    fn note(&self, text: &str) {
-        botify_server::Dashboard::note(self, text);
-    }
-    fn start(&self, label: &str, total: u64) {
-        self.progress_start(label, total);
-    }
-    fn advance(&self, n: u64) {
-        self.progress_advance(n);
-    }
-    fn finish(&self) {
-        self.progress_finish();
-    }
-    fn epoch(&self, e: &EpochReport) {
-        botify_server::Dashboard::epoch(
-            self,
-            botify_server::EpochPoint::new(
-                &e.model,
-                e.step,
-                e.index,
-                e.total,
-                e.train_loss,
-                e.validation_loss,
-                &e.metric,
-                e.value,
-            ),
-        );
-    }
-}
-
 /// Tells two observers everything (the terminal and the dashboard).
 pub struct Both<'a>(pub &'a dyn Observer, pub &'a dyn Observer);
 

@@ -225,7 +225,7 @@ fn sticky() -> RecommenderSpec {
 fn session_anchor(file: &str) -> RecommenderSpec {
     with_sticky(|fallback| RecommenderSpec::SessionAnchor {
         file: file.into(),
-        liked: 0.7,
+        liked: botify_core::defaults::LIKED,
         artist_plays: 1,
         skipped: 0.3,
         skip_depth: 0,
@@ -256,7 +256,7 @@ impl Default for Plan {
     fn default() -> Self {
         Plan {
             name: "default".into(),
-            seed: 31337,
+            seed: botify_core::defaults::SEED,
             world: WorldPlan::default(),
             day1: Day1::default(),
             day2: Day2::default(),
@@ -301,7 +301,7 @@ impl Default for TrainPlan {
                 Model::Taste,
             ],
             k: 100,
-            threshold: 0.7,
+            threshold: botify_core::defaults::LIKED,
             factors: 64,
             als_iterations: 8,
             mf_epochs: 10,

@@ -46,7 +46,7 @@ pub struct RunOptions {
     /// Set it (e.g. on Ctrl-C) to stop the run before its next stage; what was made is kept.
     pub cancel: Arc<AtomicBool>,
     /// A live dashboard that follows the run's service (its stages come through the observer).
-    pub dashboard: Option<Arc<botify_server::Dashboard>>,
+    pub dashboard: Option<Arc<dyn botify_server::LiveView>>,
 }
 
 /// What a finished run produced.
@@ -187,7 +187,7 @@ pub fn run(plan: &Plan, opts: &RunOptions, obs: &dyn Observer) -> Result<RunOutc
             episodes: plan.day1.episodes,
             seed: plan.seed,
             day: 0,
-            max_steps: 1000,
+            max_steps: botify_core::defaults::MAX_STEPS,
         };
         let log_dir = in_process.then_some(day1_log_dir.as_path());
         collection.collect(&mut sim, &day1_cfg, false, log_dir, &p, 0)
@@ -232,7 +232,7 @@ pub fn run(plan: &Plan, opts: &RunOptions, obs: &dyn Observer) -> Result<RunOutc
                     episodes: plan.day2.episodes,
                     seed: plan.seed,
                     day: day - 1,
-                    max_steps: 1000,
+                    max_steps: botify_core::defaults::MAX_STEPS,
                 };
                 let log_dir = in_process.then_some(log_dir.as_path());
                 collection.collect(&mut sim, &cfg, true, log_dir, &p, requests_so_far)
@@ -274,7 +274,7 @@ pub fn run(plan: &Plan, opts: &RunOptions, obs: &dyn Observer) -> Result<RunOutc
                 episodes: plan.ab.episodes,
                 seed: plan.seed,
                 day: first_ab_day + d,
-                max_steps: 1000,
+                max_steps: botify_core::defaults::MAX_STEPS,
             };
             let label = format!("A/B day {}", d + 1);
             simulate_day(

@@ -32,7 +32,7 @@ pub struct ServiceConfig {
     /// Recommenders registered by the embedding process (the Python package).
     pub hosted: botify_recs::spec::Hosted,
     /// The live dashboard to feed while the service runs.
-    pub dashboard: Option<std::sync::Arc<botify_server::Dashboard>>,
+    pub dashboard: Option<std::sync::Arc<dyn botify_server::LiveView>>,
 }
 
 impl ServiceConfig {

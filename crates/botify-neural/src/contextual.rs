@@ -80,7 +80,7 @@ impl Default for Params {
             validation: 0.1,
             patience: 2,
             min_count: 3,
-            seed: 31337,
+            seed: botify_core::defaults::SEED,
         }
     }
 }

@@ -73,7 +73,7 @@ impl Default for Params {
             l2: 1e-4,
             validation: 0.1,
             patience: 2,
-            seed: 31337,
+            seed: botify_core::defaults::SEED,
         }
     }
 }

@@ -40,7 +40,7 @@ impl Default for Params {
             temperature: 0.1,
             validation: 0.1,
             patience: 2,
-            seed: 31337,
+            seed: botify_core::defaults::SEED,
         }
     }
 }

@@ -54,8 +54,8 @@ impl Default for Params {
             negatives: 512,
             learning_rate: 0.002,
             min_count: 1,
-            threshold: 0.7,
-            seed: 31337,
+            threshold: botify_core::defaults::LIKED,
+            seed: botify_core::defaults::SEED,
         }
     }
 }

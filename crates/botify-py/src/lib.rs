@@ -59,6 +59,16 @@ pub(crate) fn from_py<T: serde::de::DeserializeOwned>(
 fn _botify(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add("BotifyError", m.py().get_type::<BotifyError>())?;
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;
+    // The platform's shared defaults (botify_core::defaults), so Python never repeats them.
+    m.add("DEFAULT_SEED", botify_core::defaults::SEED)?;
+    m.add("DEFAULT_SESSIONS", botify_core::defaults::SESSIONS)?;
+    m.add("DEFAULT_MAX_STEPS", botify_core::defaults::MAX_STEPS)?;
+    // Through its shortest decimal form, so Python sees 0.7 and not the f32's 0.699999988.
+    let liked: f64 = botify_core::defaults::LIKED
+        .to_string()
+        .parse()
+        .unwrap_or(f64::from(botify_core::defaults::LIKED));
+    m.add("DEFAULT_LIKED", liked)?;
     m.add_class::<world::World>()?;
     m.add_class::<env::Sessions>()?;
     m.add_class::<service::Server>()?;

@@ -23,7 +23,7 @@ pub struct Server {
     admin_token: String,
     failures: Vec<(String, Arc<Failures>)>,
     /// Stopped after the service (fields drop after `Drop::drop`).
-    dashboard: Option<botify_server::DashboardServer>,
+    dashboard: Option<botify_dashboard::DashboardServer>,
 }
 
 impl Server {
@@ -92,13 +92,15 @@ pub fn serve(
                     "dashboard {addr:?} is not an address such as 127.0.0.1:5002"
                 ))
             })?;
-            Some(botify_server::DashboardServer::start(addr).map_err(err)?)
+            Some(botify_dashboard::DashboardServer::start(addr).map_err(err)?)
         }
         None => None,
     };
     let cfg = ServiceConfig {
         redis: crate::redis_target(redis, redis_cluster)?,
-        dashboard: dashboard.as_ref().map(|d| d.dashboard.clone()),
+        dashboard: dashboard
+            .as_ref()
+            .map(|d| d.dashboard.clone() as std::sync::Arc<dyn botify_server::LiveView>),
         addr: SocketAddr::new(ip, port),
         hosted,
         ..ServiceConfig::new(w.catalog_file(), experiments_file.clone(), log_dir.clone())

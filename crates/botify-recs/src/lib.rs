@@ -8,6 +8,7 @@
 //! concurrent requests for the same user, and the same for the embedded and Redis backends.
 
 pub mod baseline;
+pub mod call;
 pub mod data;
 pub mod experiments;
 pub mod history;

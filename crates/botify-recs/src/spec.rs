@@ -56,7 +56,7 @@ pub enum RecommenderSpec {
     SessionAnchor {
         /// Per-track neighbour lists, most similar first.
         file: PathBuf,
-        #[serde(default = "default_point_7")]
+        #[serde(default = "default_liked")]
         liked: f32,
         #[serde(default = "default_artist_plays")]
         artist_plays: u32,
@@ -100,9 +100,9 @@ pub enum RecommenderSpec {
         file: PathBuf,
         #[serde(default = "default_recent")]
         recent: usize,
-        #[serde(default = "default_point_7")]
+        #[serde(default = "default_liked")]
         skip_below: f32,
-        #[serde(default = "default_point_7")]
+        #[serde(default = "default_liked")]
         liked: f32,
         fallback: Option<Box<RecommenderSpec>>,
     },
@@ -138,7 +138,7 @@ pub enum RecommenderSpec {
         min_candidates: usize,
         #[serde(default = "default_max_candidates")]
         max_candidates: usize,
-        #[serde(default = "default_point_7")]
+        #[serde(default = "default_liked")]
         switch_below: f32,
         #[serde(default = "default_temperature")]
         temperature: f32,
@@ -209,8 +209,8 @@ fn default_point_2() -> f32 {
 fn default_point_5() -> f32 {
     0.5
 }
-fn default_point_7() -> f32 {
-    0.7
+fn default_liked() -> f32 {
+    botify_core::defaults::LIKED
 }
 fn default_point_8() -> f32 {
     0.8

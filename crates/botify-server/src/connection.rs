@@ -102,7 +102,7 @@ fn rewrite(head: &[u8]) -> Option<Vec<u8>> {
     let status_line = std::str::from_utf8(&head[9..line_end]).ok()?;
     let (code, reason) = status_line.split_once(' ')?;
     let code: u16 = code.parse().ok()?;
-    let body = crate::routes::error_body(
+    let body = crate::response::error_body(
         code,
         &format!(
             "{reason}: the request could not be read (a malformed request line or header, or one too large)"

@@ -1,16 +1,21 @@
 //! The Botify service (SPEC §3): the course's endpoints (`/`, `/track/{id}`, `/next/{user}`,
 //! `/last/{user}`) plus `/health`, Prometheus `/metrics` and an admin reload, with A/B routing by
 //! the course's murmur3 rule, an event log written off the request path, and per-user history in
-//! an embedded store or Redis; a live dashboard on a port of its own.
+//! an embedded store or Redis. A live view (the dashboard crate) follows it through [`LiveView`].
 
+mod accept;
 mod connection;
-pub mod dashboard;
 pub mod metrics;
+mod request;
+mod response;
 mod routes;
+mod state;
 pub mod store;
 
-pub use dashboard::{Dashboard, DashboardServer, EpochPoint};
-pub use routes::{AppState, Limits, ServeReport, ServerConfig, build_state, router, serve};
+pub use accept::{DASHBOARD_CONNECTIONS, Limits, serve_connections};
+pub use response::{json_error, now_ms};
+pub use routes::{ServeReport, reload_with_token, router, serve};
+pub use state::{AppState, LiveView, ServerConfig, build_state};
 pub use store::RedisTarget;
 
 #[derive(Debug, thiserror::Error)]

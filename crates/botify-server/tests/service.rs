@@ -1032,3 +1032,52 @@ fn redis_flags_name_the_problem() {
     );
     assert_eq!(RedisTarget::from_flags(None, None).unwrap(), None);
 }
+
+/// One client address cannot hold every connection: past the per-address cap its new
+/// connections get a JSON 503 naming the address, while another address is still served.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_address_cannot_take_every_connection() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let world = World::new();
+    let limits = botify_server::Limits {
+        max_connections: Some(40),
+        max_per_address: Some(10),
+        ..botify_server::Limits::default()
+    };
+    let svc = Service::start_with(&world, None, None, None, limits).await;
+    let mut idle = Vec::new();
+    for _ in 0..10 {
+        idle.push(tokio::net::TcpStream::connect(svc.addr).await.unwrap());
+    }
+    // Let the service count them before the next one arrives.
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let (answer, closed) = raw_exchange(
+        svc.addr,
+        b"GET / HTTP/1.1\r\nhost: x\r\n\r\n",
+        Duration::from_secs(5),
+    )
+    .await;
+    assert!(closed && answer.starts_with("HTTP/1.1 503"), "{answer}");
+    assert!(
+        answer.contains("from 127.0.0.1 (limit 10 per address)"),
+        "{answer}"
+    );
+    // Another loopback address (Linux routes all of 127/8 to lo) is still served.
+    let other = tokio::net::TcpSocket::new_v4().unwrap();
+    if other.bind("127.0.0.2:0".parse().unwrap()).is_ok() {
+        let mut s = other.connect(svc.addr).await.unwrap();
+        s.write_all(b"GET / HTTP/1.1\r\nhost: x\r\nconnection: close\r\n\r\n")
+            .await
+            .unwrap();
+        let mut out = String::new();
+        s.read_to_string(&mut out).await.unwrap();
+        assert!(out.starts_with("HTTP/1.1 200"), "{out}");
+    }
+    // The address gets its places back as its connections close.
+    drop(idle);
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    assert_eq!(get(svc.addr, "/").await.0, 200);
+    let (_, m) = get(svc.addr, "/metrics").await;
+    assert!(m.contains("botify_connections_refused_total 1\n"), "{m}");
+    svc.stop().await;
+}

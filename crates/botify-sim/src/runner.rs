@@ -11,11 +11,12 @@ use crate::listener::Session;
 use crate::nearest::{NeighbourCache, TrackIndex};
 use crate::{Error, Result};
 use botify_core::eventlog::{LogSender, LogUnavailable};
-use botify_core::events::{Message, Record, write_line};
+use botify_core::events::{Record, write_line};
 use botify_core::rng::{Rng, stream};
 use botify_core::{TrackId, World};
+use botify_recs::call::Answer;
 use botify_recs::experiments::Router;
-use botify_recs::{History, Listen};
+use botify_recs::{History, Request};
 use rand::Rng as _;
 use rayon::prelude::*;
 use serde::Serialize;
@@ -40,10 +41,10 @@ pub struct SimParams {
 impl Default for SimParams {
     fn default() -> Self {
         SimParams {
-            episodes: 10_000,
-            seed: 31337,
+            episodes: botify_core::defaults::SESSIONS,
+            seed: botify_core::defaults::SEED,
             day: 0,
-            max_steps: 1_000,
+            max_steps: botify_core::defaults::MAX_STEPS,
         }
     }
 }
@@ -465,30 +466,18 @@ fn run_episode(
         // when the line is written (the clock is not free at millions of steps per second).
         let started = log.is_some().then(std::time::Instant::now);
         let rec = match treatment {
-            Some(t) => t
-                .recommender
-                .recommend(&req, history.as_slice(), &mut rec_rng)
-                .filter(|&t| t < n)
-                .unwrap_or_else(|| rec_rng.random_range(0..n)),
+            Some(t) => t.next_track(req, history.as_slice(), &mut rec_rng, n),
             None => oracle_pick(world, ep.session(), candidates, &mut rec_rng),
         };
+        let answer = Answer::next(req, rec);
         let latency = started.map_or(0.0, |t| t.elapsed().as_secs_f64());
-        #[rustfmt::skip]
-        line(&mut log, Record { message: Message::Next, timestamp: ts, user, track: req.track, time: req.time, latency, recommendation: Some(rec) });
-        history.push(Listen {
-            track: req.track,
-            time: req.time,
-            rec: Some(rec),
-        });
+        line(&mut log, answer.record(ts, latency));
+        history.push(answer.listen());
         ts += STEP_MS;
         if let Step::Over { track, time } = ep.play(rec) {
-            #[rustfmt::skip]
-            line(&mut log, Record { message: Message::Last, timestamp: ts, user, track, time, latency: 0.0, recommendation: None });
-            history.push(Listen {
-                track,
-                time,
-                rec: None,
-            });
+            let last = Answer::last(Request { user, track, time });
+            line(&mut log, last.record(ts, 0.0));
+            history.push(last.listen());
             return ep.stats(bucket);
         }
     }

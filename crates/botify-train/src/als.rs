@@ -36,8 +36,8 @@ impl Default for Params {
             iterations: 10,
             regularization: 0.1,
             alpha: 10.0,
-            threshold: 0.7,
-            seed: 31337,
+            threshold: botify_core::defaults::LIKED,
+            seed: botify_core::defaults::SEED,
             cg_steps: 3,
         }
     }

@@ -29,7 +29,7 @@ impl Default for Params {
         Params {
             l2: 50.0,
             max_items: 3000,
-            threshold: 0.7,
+            threshold: botify_core::defaults::LIKED,
         }
     }
 }

@@ -31,7 +31,7 @@ impl Default for Params {
         Params {
             mode: Mode::Session,
             k: 50,
-            threshold: 0.7,
+            threshold: botify_core::defaults::LIKED,
             window: 5,
             min_count: 1,
         }

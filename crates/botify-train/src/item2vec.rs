@@ -52,10 +52,10 @@ impl Default for Params {
             // word2vec's 0.025 suits corpora of billions of words; a day of listening logs is
             // small, and 0.1 learns far more in the same epochs (docs/models.md).
             learning_rate: 0.1,
-            threshold: 0.7,
+            threshold: botify_core::defaults::LIKED,
             min_count: 1,
             subsample: 1e-3,
-            seed: 31337,
+            seed: botify_core::defaults::SEED,
         }
     }
 }

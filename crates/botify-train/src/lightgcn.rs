@@ -51,8 +51,8 @@ impl Default for Params {
             batch: 4096,
             learning_rate: 0.005,
             l2: 1e-4,
-            threshold: 0.7,
-            seed: 31337,
+            threshold: botify_core::defaults::LIKED,
+            seed: botify_core::defaults::SEED,
         }
     }
 }

@@ -61,9 +61,9 @@ impl Default for Params {
             learning_rate: 0.05,
             l2: 1e-6,
             max_sampled: 50,
-            threshold: 0.7,
+            threshold: botify_core::defaults::LIKED,
             features: Vec::new(),
-            seed: 31337,
+            seed: botify_core::defaults::SEED,
             threads: 1,
         }
     }

@@ -51,7 +51,7 @@ impl Default for Params {
             learning_rate: 0.05,
             l2: 1e-4,
             min_count: 5,
-            seed: 31337,
+            seed: botify_core::defaults::SEED,
         }
     }
 }

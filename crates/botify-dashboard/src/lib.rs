@@ -7,9 +7,6 @@
 //! Nothing here is on the request path: counters are read by a sampler, and log lines are
 //! folded on the event-log writer's thread.
 
-use crate::metrics::{HistogramCounts, MetricsSnapshot};
-use crate::routes::{AppState, error, now_ms, reload_with_token};
-use crate::{Error, Result};
 use arc_swap::ArcSwapOption;
 use axum::extract::{Query, State};
 use axum::http::{HeaderMap, StatusCode, header};
@@ -18,6 +15,11 @@ use axum::routing::{get, post};
 use botify_ab::report::{AbOptions, analyse_users};
 use botify_ab::sessions::LiveLog;
 use botify_core::eventlog::LineObserver;
+use botify_lab::observer::{EpochReport, Observer};
+use botify_server::metrics::{HistogramCounts, MetricsSnapshot};
+use botify_server::{
+    AppState, Error, LiveView, Result, json_error as error, now_ms, reload_with_token,
+};
 use serde::Serialize;
 use serde_json::{Value, json};
 use std::collections::VecDeque;
@@ -98,7 +100,7 @@ impl std::fmt::Debug for Dashboard {
 }
 
 /// The state behind the page: attach a service with [`ServerConfig::dashboard`]
-/// (crate::ServerConfig), serve it with [`DashboardServer`].
+/// (botify_server::ServerConfig), serve it with [`DashboardServer`].
 #[derive(Default)]
 pub struct Dashboard {
     service: ArcSwapOption<AppState>,
@@ -128,47 +130,6 @@ fn ms(seconds: Option<f64>) -> Option<f64> {
 impl Dashboard {
     pub fn new() -> Arc<Dashboard> {
         Arc::new(Dashboard::default())
-    }
-
-    /// Starts a new live analysis from what `log_dir` already holds (the files `botify ab`
-    /// would read); a missing directory is an empty log.
-    pub fn seed(&self, log_dir: &Path) -> Result<()> {
-        let mut live = LiveLog::default();
-        if log_dir.is_dir() {
-            // Line by line: a log of hundreds of MB is never held whole.
-            for file in botify_core::events::log_files_in(log_dir)? {
-                let io = |e| botify_core::Error::io(&file, e);
-                let mut reader = BufReader::with_capacity(1 << 20, File::open(&file).map_err(io)?);
-                let mut line = Vec::new();
-                while reader.read_until(b'\n', &mut line).map_err(io)? > 0 {
-                    live.push_lines(&line);
-                    line.clear();
-                }
-            }
-        }
-        *lock(&self.live) = live;
-        *lock(&self.analysis) = None;
-        Ok(())
-    }
-
-    /// Folds every line the event-log writer writes into the live analysis.
-    pub fn log_observer(self: &Arc<Self>) -> LineObserver {
-        let d = self.clone();
-        Box::new(move |lines: &[u8]| lock(&d.live).push_lines(lines))
-    }
-
-    /// Follows a running service.
-    pub fn attach(&self, state: Arc<AppState>) {
-        *lock(&self.routing) = Some(state.router.load().route_name().to_string());
-        lock(&self.samples).clear();
-        self.service.store(Some(state));
-        self.sample();
-    }
-
-    /// The service is stopping: take its last counters and let it go.
-    pub fn detach(&self) {
-        self.sample();
-        self.service.store(None);
     }
 
     /// Reads the attached service's counters (the sampler calls this every second).
@@ -500,6 +461,85 @@ impl Dashboard {
     }
 }
 
+impl LiveView for Dashboard {
+    /// Starts a new live analysis from what `log_dir` already holds (the files `botify ab`
+    /// would read); a missing directory is an empty log.
+    fn seed(&self, log_dir: &Path) -> Result<()> {
+        let mut live = LiveLog::default();
+        if log_dir.is_dir() {
+            // Line by line: a log of hundreds of MB is never held whole.
+            for file in botify_core::events::log_files_in(log_dir)? {
+                let io = |e| botify_core::Error::io(&file, e);
+                let mut reader = BufReader::with_capacity(1 << 20, File::open(&file).map_err(io)?);
+                let mut line = Vec::new();
+                while reader.read_until(b'\n', &mut line).map_err(io)? > 0 {
+                    live.push_lines(&line);
+                    line.clear();
+                }
+            }
+        }
+        *lock(&self.live) = live;
+        *lock(&self.analysis) = None;
+        Ok(())
+    }
+
+    /// Folds every line the event-log writer writes into the live analysis.
+    fn log_observer(self: Arc<Self>) -> LineObserver {
+        Box::new(move |lines: &[u8]| lock(&self.live).push_lines(lines))
+    }
+
+    /// Follows a running service.
+    fn attach(&self, state: Arc<AppState>) {
+        *lock(&self.routing) = Some(state.router.load().route_name().to_string());
+        lock(&self.samples).clear();
+        self.service.store(Some(state));
+        self.sample();
+    }
+
+    /// The service is stopping: take its last counters and let it go.
+    fn detach(&self) {
+        self.sample();
+        self.service.store(None);
+    }
+}
+
+/// The live dashboard shows a run's stages, notes, progress and training curves.
+impl Observer for Dashboard {
+    fn stage(&self, name: &str) {
+        Dashboard::stage(self, name);
+    }
+    fn stage_done(&self, name: &str, seconds: f64) {
+        Dashboard::stage_done(self, name, seconds);
+    }
+    fn note(&self, text: &str) {
+        Dashboard::note(self, text);
+    }
+    fn start(&self, label: &str, total: u64) {
+        self.progress_start(label, total);
+    }
+    fn advance(&self, n: u64) {
+        self.progress_advance(n);
+    }
+    fn finish(&self) {
+        self.progress_finish();
+    }
+    fn epoch(&self, e: &EpochReport) {
+        Dashboard::epoch(
+            self,
+            EpochPoint::new(
+                &e.model,
+                e.step,
+                e.index,
+                e.total,
+                e.train_loss,
+                e.validation_loss,
+                &e.metric,
+                e.value,
+            ),
+        );
+    }
+}
+
 impl EpochPoint {
     /// From the lab's epoch report, where NaN means "this model has no such value".
     #[allow(clippy::too_many_arguments)]
@@ -538,15 +578,28 @@ fn json_body(status: StatusCode, body: String) -> Response {
         .into_response()
 }
 
-async fn page() -> Response {
+/// The page's own scripts and styles are inline; nothing else is loaded, and no other site
+/// may frame it.
+const CSP: &str = "default-src 'none'; script-src 'unsafe-inline'; style-src 'unsafe-inline'; \
+                   img-src data:; connect-src 'self'; frame-ancestors 'none'; base-uri 'none'";
+
+/// An HTML answer with the headers that keep it from being framed or sniffed.
+fn html(body: impl IntoResponse) -> Response {
     (
         [
             (header::CONTENT_TYPE, "text/html; charset=utf-8"),
             (header::CACHE_CONTROL, "no-store"),
+            (header::X_FRAME_OPTIONS, "DENY"),
+            (header::X_CONTENT_TYPE_OPTIONS, "nosniff"),
+            (header::CONTENT_SECURITY_POLICY, CSP),
         ],
-        PAGE,
+        body,
     )
         .into_response()
+}
+
+async fn page() -> Response {
+    html(PAGE)
 }
 
 async fn api_live(State(d): State<Arc<Dashboard>>) -> Response {
@@ -595,7 +648,7 @@ async fn report(State(d): State<Arc<Dashboard>>) -> Response {
     };
     // A small file read once per click: no need to leave the runtime's thread.
     match std::fs::read(&path) {
-        Ok(html) => ([(header::CONTENT_TYPE, "text/html; charset=utf-8")], html).into_response(),
+        Ok(report) => html(report),
         Err(e) => error(
             StatusCode::NOT_FOUND,
             format!("cannot read the report {}: {e}", path.display()),
@@ -625,7 +678,53 @@ pub fn dashboard_router(d: Arc<Dashboard>) -> axum::Router {
         .route("/api/reload", post(api_reload))
         .route("/report", get(report))
         .fallback(not_found)
+        .method_not_allowed_fallback(method_not_allowed)
+        .layer(axum::middleware::from_fn(check_host))
         .with_state(d)
+}
+
+async fn method_not_allowed(method: axum::http::Method, uri: axum::http::Uri) -> Response {
+    let allowed = if uri.path() == "/api/reload" {
+        "POST"
+    } else {
+        "GET"
+    };
+    error(
+        StatusCode::METHOD_NOT_ALLOWED,
+        format!("{method} is not allowed on {}: use {allowed}", uri.path()),
+    )
+}
+
+/// Against DNS rebinding: a page of another site that makes its own name resolve to this
+/// address still sends its own name as `Host`. Only an IP address or `localhost` is answered.
+async fn check_host(req: axum::extract::Request, next: axum::middleware::Next) -> Response {
+    let host = req
+        .headers()
+        .get(header::HOST)
+        .and_then(|h| h.to_str().ok())
+        .unwrap_or("");
+    if host_allowed(host) {
+        next.run(req).await
+    } else {
+        error(
+            StatusCode::FORBIDDEN,
+            format!("Host {host:?} is not this dashboard's: open it by IP address or localhost"),
+        )
+    }
+}
+
+/// `localhost`, an IPv4 address or a bracketed IPv6 address, with or without a port.
+fn host_allowed(host: &str) -> bool {
+    let name = match host.strip_prefix('[') {
+        Some(rest) => {
+            return rest
+                .split(']')
+                .next()
+                .is_some_and(|ip| ip.parse::<std::net::Ipv6Addr>().is_ok());
+        }
+        None => host.rsplit_once(':').map_or(host, |(name, _)| name),
+    };
+    name.eq_ignore_ascii_case("localhost") || name.parse::<std::net::Ipv4Addr>().is_ok()
 }
 
 /// The dashboard's own HTTP server and sampler, on a thread of their own (so a synchronous
@@ -669,14 +768,25 @@ impl DashboardServer {
                             sampler.sample();
                         }
                     });
-                    let served = axum::serve(listener, dashboard_router(d))
-                        .with_graceful_shutdown(async move {
+                    // The service's connection handling: a cap, a per-address cap, idle and
+                    // header timeouts; the cap is the budget the service leaves it.
+                    let limits = botify_server::Limits {
+                        max_connections: Some(botify_server::DASHBOARD_CONNECTIONS),
+                        max_per_address: Some(botify_server::DASHBOARD_CONNECTIONS / 2),
+                        shutdown_grace: Duration::from_secs(1),
+                        ..Default::default()
+                    };
+                    let refused = std::sync::atomic::AtomicU64::new(0);
+                    botify_server::serve_connections(
+                        &listener,
+                        dashboard_router(d),
+                        &limits,
+                        &refused,
+                        async move {
                             let _ = rx.await;
-                        })
-                        .await;
-                    if let Err(e) = served {
-                        tracing::error!("the dashboard stopped: {e}");
-                    }
+                        },
+                    )
+                    .await;
                     sampling.abort();
                 });
             })?;
@@ -726,7 +836,7 @@ mod tests {
         let report: Value = serde_json::from_str(&d.experiment_json(None).unwrap()).unwrap();
         assert_eq!(report["treatments"][0]["sessions"], 4);
         // Lines written later are folded in by the writer's observer.
-        let mut see = d.log_observer();
+        let mut see = d.clone().log_observer();
         see(line.as_bytes());
         assert_eq!(lock(&d.live).lines(), 5);
         assert!(d.experiment_json(Some("F")).is_err());

@@ -1,0 +1,186 @@
+//! The request path: one `next`/`last` call from the request to the user's history entry and
+//! the event-log record. The HTTP service and the in-process simulator both answer through
+//! [`Treatment::answer`], so `--in-process` reproduces the service to the bit by construction,
+//! not by two copies kept alike.
+
+use crate::experiments::Treatment;
+use crate::{Listen, Request};
+use botify_core::TrackId;
+use botify_core::events::{Message, Record};
+use botify_core::rng::Rng;
+use rand::Rng as _;
+
+/// What one call produced.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Answer {
+    pub message: Message,
+    /// The previous track and its listen time, as the call reported them.
+    pub request: Request,
+    /// The track served (`next` only).
+    pub recommendation: Option<TrackId>,
+}
+
+impl Answer {
+    /// A `next` call answered with `track` (by a treatment, or by the simulator's oracle).
+    pub fn next(request: Request, track: TrackId) -> Self {
+        Answer {
+            message: Message::Next,
+            request,
+            recommendation: Some(track),
+        }
+    }
+
+    /// A `last` call: the session ends, nothing is recommended.
+    pub fn last(request: Request) -> Self {
+        Answer {
+            message: Message::Last,
+            request,
+            recommendation: None,
+        }
+    }
+
+    /// The entry appended to the user's history.
+    pub fn listen(&self) -> Listen {
+        Listen {
+            track: self.request.track,
+            time: self.request.time,
+            rec: self.recommendation,
+        }
+    }
+
+    /// The event-log record; `latency` is the seconds spent answering.
+    pub fn record(&self, timestamp: u64, latency: f64) -> Record {
+        Record {
+            message: self.message,
+            timestamp,
+            user: self.request.user,
+            track: self.request.track,
+            time: self.request.time,
+            latency,
+            recommendation: self.recommendation,
+        }
+    }
+}
+
+impl Treatment {
+    /// Answers one call. For `next`: the treatment's recommender's pick given the user's history
+    /// (oldest first), or — when it has nothing to say or names a track outside the catalogue
+    /// of `n_tracks` — a uniformly random track: Random is always the last resort. For `last`:
+    /// nothing is recommended and no randomness is drawn.
+    pub fn answer(
+        &self,
+        message: Message,
+        request: Request,
+        history: &[Listen],
+        rng: &mut Rng,
+        n_tracks: u32,
+    ) -> Answer {
+        match message {
+            Message::Last => Answer::last(request),
+            Message::Next => {
+                Answer::next(request, self.next_track(request, history, rng, n_tracks))
+            }
+        }
+    }
+
+    /// The track a `next` call serves: see [`Treatment::answer`].
+    pub fn next_track(
+        &self,
+        request: Request,
+        history: &[Listen],
+        rng: &mut Rng,
+        n_tracks: u32,
+    ) -> TrackId {
+        self.recommender
+            .recommend(&request, history, rng)
+            .filter(|&t| t < n_tracks)
+            .unwrap_or_else(|| rng.random_range(0..n_tracks))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::experiments::{ExperimentsConfig, Router};
+    use crate::spec::RecommenderSpec;
+    use botify_core::Catalog;
+    use botify_core::rng::stream;
+    use std::sync::Arc;
+
+    fn router(spec: RecommenderSpec) -> Router {
+        let lines: String = (0..10)
+            .map(|t| {
+                format!(
+                    "{{\"track\": {t}, \"artist\": \"a{}\", \"title\": \"t\"}}\n",
+                    t / 5
+                )
+            })
+            .collect();
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("tracks.json");
+        std::fs::write(&path, lines).unwrap();
+        let catalog = Arc::new(Catalog::load(&path).unwrap());
+        Router::build(ExperimentsConfig::single("E", spec), catalog).unwrap()
+    }
+
+    #[test]
+    fn next_answers_with_the_recommenders_pick_and_records_what_happened() {
+        let r = router(RecommenderSpec::StickyArtist { fallback: None });
+        let req = Request {
+            user: 7,
+            track: 6,
+            time: 0.25,
+        };
+        let a = r
+            .treatment(7)
+            .answer(Message::Next, req, &[], &mut stream(1, b"t", 0), 10);
+        let t = a.recommendation.unwrap();
+        assert!((5..10).contains(&t), "same artist as track 6: {t}");
+        assert_eq!(
+            a.listen(),
+            Listen {
+                track: 6,
+                time: 0.25,
+                rec: Some(t)
+            }
+        );
+        let rec = a.record(123, 0.5);
+        assert_eq!((rec.user, rec.track, rec.timestamp), (7, 6, 123));
+        assert_eq!(rec.recommendation, Some(t));
+    }
+
+    #[test]
+    fn last_recommends_nothing_and_draws_no_randomness() {
+        let r = router(RecommenderSpec::Random {});
+        let req = Request {
+            user: 1,
+            track: 2,
+            time: 1.0,
+        };
+        let mut rng = stream(1, b"t", 0);
+        let a = r.treatment(1).answer(Message::Last, req, &[], &mut rng, 10);
+        assert_eq!(a.recommendation, None);
+        assert_eq!(a.listen().rec, None);
+        assert_eq!(rng.random_range(0..u32::MAX), {
+            let mut fresh = stream(1, b"t", 0);
+            fresh.random_range(0..u32::MAX)
+        });
+    }
+
+    #[test]
+    fn a_pick_outside_the_catalogue_falls_back_to_a_random_track() {
+        // Track 9's artist exists in the catalogue of 10, but the service was told of only 5.
+        let r = router(RecommenderSpec::StickyArtist { fallback: None });
+        let req = Request {
+            user: 3,
+            track: 9,
+            time: 0.5,
+        };
+        for seed in 0..50 {
+            let a = r
+                .treatment(3)
+                .answer(Message::Next, req, &[], &mut stream(seed, b"t", 0), 5);
+            assert!(a.recommendation.unwrap() < 5);
+        }
+    }
+}
