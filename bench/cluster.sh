@@ -45,7 +45,8 @@ for n in "${counts[@]}"; do
   for i in $(seq "$n"); do
     port=$(free_port)
     "$b" serve --catalog "$work/world/tracks.json" --experiments examples/experiments.toml \
-      "${redis_flags[@]}" --port "$port" --drain 2 --log-dir "$run/log-$i" 2>"$run/serve-$i.err" &
+      "${redis_flags[@]}" --port "$port" --drain 2 --max-connections-per-address 4096 \
+      --log-dir "$run/log-$i" 2>"$run/serve-$i.err" &
     pids+=($!)
     wait_for "http://127.0.0.1:$port/"
     echo "    server r$i 127.0.0.1:$port" >>"$run/haproxy.cfg"

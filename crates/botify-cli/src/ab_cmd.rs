@@ -69,8 +69,8 @@ struct AnalyseArgs {
     pre: Vec<PathBuf>,
     #[arg(long, default_value_t = 0.95)]
     confidence: f64,
-    /// Configured number of buckets (for the sample-ratio check; default: buckets seen).
-    #[arg(long)]
+    /// Configured number of buckets (2 to 10; for the sample-ratio check; default: buckets seen).
+    #[arg(long, value_parser = clap::value_parser!(u32).range(2..=10))]
     buckets: Option<u32>,
     /// Metrics to compare (default: the course's five per-user metrics; the session-level
     /// ratio_time_per_session and ratio_tracks_per_session can be added).
@@ -131,9 +131,9 @@ struct PowerArgs {
     /// Experiment whose control group is the baseline; default: all users of the log's first experiment.
     #[arg(long)]
     experiment: Option<String>,
-    /// Relative effect to detect, e.g. 2% or 0.02.
-    #[arg(long)]
-    effect: Option<String>,
+    /// Relative effect to detect, e.g. 2% or 0.02 (0.01% to 1000% in size).
+    #[arg(long, value_parser = parse_effect)]
+    effect: Option<f64>,
     /// Users per group you can have: prints the minimum detectable effect instead.
     #[arg(long)]
     users: Option<f64>,
@@ -157,7 +157,7 @@ fn run_analysis(a: AnalyseArgs) -> Result<()> {
     if a.logs.is_empty() {
         bail!("give at least one log file or directory");
     }
-    let mut o = AbOptions::new(&experiment, a.logs);
+    let mut o = AbOptions::new(&experiment, distinct(a.logs)?);
     o.confidence = a.confidence;
     o.buckets = match &a.experiments {
         Some(path) => Some(buckets_from(path, &experiment)?),
@@ -193,25 +193,24 @@ fn run_analysis(a: AnalyseArgs) -> Result<()> {
         eprintln!("HTML report: {}", path.display());
     }
     if a.aa {
+        // A JSON or CSV document stays parseable: the verdict goes beside it, on stderr.
+        let say = |text: String| match a.format {
+            Format::Json | Format::Csv => eprintln!("{text}"),
+            Format::Table | Format::Md => println!("{text}"),
+        };
         if report.aa_passes() && !report.srm.mismatch {
-            println!(
-                "{}",
-                paint(
-                    &format!(
-                        "A/A check passed: no (treatment, metric) pair differs significantly ({}) and the split is even.",
-                        report.correction.name()
-                    ),
-                    "32"
-                )
-            );
+            say(paint(
+                &format!(
+                    "A/A check passed: no (treatment, metric) pair differs significantly ({}) and the split is even.",
+                    report.correction.name()
+                ),
+                "32",
+            ));
         } else {
-            println!(
-                "{}",
-                paint(
-                    "A/A check FAILED: an A/A experiment shows a difference or a broken split.",
-                    "1;31"
-                )
-            );
+            say(paint(
+                "A/A check FAILED: an A/A experiment shows a difference or a broken split.",
+                "1;31",
+            ));
             bail!("A/A check failed");
         }
     }
@@ -301,7 +300,7 @@ fn power(p: PowerArgs) -> Result<()> {
         metric: p.metric,
         baseline_logs: p.baseline_log,
         experiment: p.experiment,
-        effect: p.effect.as_deref().map(parse_effect).transpose()?,
+        effect: p.effect,
         users: p.users,
         alpha: p.alpha,
         power: p.power,
@@ -333,7 +332,32 @@ fn power(p: PowerArgs) -> Result<()> {
     Ok(())
 }
 
-fn parse_effect(e: &str) -> Result<f64> {
-    botify_ab::parse_fraction(e)
-        .with_context(|| format!("--effect {e:?} is not a number (e.g. 2% or 0.02)"))
+/// A relative effect between 0.01% and 1000%: beyond that no test is needed, and the search
+/// for the users needed would run for minutes.
+fn parse_effect(e: &str) -> std::result::Result<f64, String> {
+    let v = botify_ab::parse_fraction(e)
+        .ok_or_else(|| format!("{e:?} is not a number (e.g. 2% or 0.02)"))?;
+    if !(v.abs() >= 1e-4 && v.abs() <= 10.0) {
+        return Err(format!(
+            "{e}: a relative effect must be between 0.01% and 1000% in size"
+        ));
+    }
+    Ok(v)
+}
+
+/// The log paths with each file or directory once (the same one named twice would count every
+/// event twice); a path that does not exist is an error naming it.
+fn distinct(paths: Vec<PathBuf>) -> Result<Vec<PathBuf>> {
+    let mut seen = std::collections::HashSet::new();
+    let mut out = Vec::new();
+    for p in paths {
+        let real = std::fs::canonicalize(&p)
+            .with_context(|| format!("log path {}: cannot read it", p.display()))?;
+        if seen.insert(real) {
+            out.push(p);
+        } else {
+            eprintln!("note: {} is named twice; read once", p.display());
+        }
+    }
+    Ok(out)
 }

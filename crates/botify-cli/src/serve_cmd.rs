@@ -42,6 +42,12 @@ pub struct ServeArgs {
     #[arg(long, default_value_t = botify_server::Limits::default().max_users as u64,
           value_parser = clap::value_parser!(u64).range(1..=1_000_000_000))]
     max_users: u64,
+    /// MiB the embedded store's histories may hold (1 to 1,048,576); past it the least
+    /// recently used users are forgotten first. A user costs about 96 bytes plus 16 per
+    /// listen kept (at most 1.25 × the experiments' `history`).
+    #[arg(long, default_value_t = (botify_server::Limits::default().max_history_bytes >> 20) as u64,
+          value_parser = clap::value_parser!(u64).range(1..=1_048_576))]
+    max_history_mib: u64,
     /// Seconds a user's Redis history lives after their last listen (0: forever; at most 10 years).
     #[arg(long, default_value_t = botify_server::Limits::default().history_ttl.map_or(0, |d| d.as_secs()),
           value_parser = clap::value_parser!(u64).range(0..=315_360_000))]
@@ -136,6 +142,7 @@ pub fn run(a: ServeArgs) -> Result<()> {
                 .filter(|t| !t.is_empty()),
             limits: botify_server::Limits {
                 max_users: a.max_users as usize,
+                max_history_bytes: (a.max_history_mib as usize) << 20,
                 history_ttl: (a.history_ttl > 0).then(|| Duration::from_secs(a.history_ttl)),
                 redis_timeout: Duration::from_millis(a.redis_timeout_ms),
                 idle_timeout: Duration::from_secs(a.idle_timeout),
@@ -235,19 +242,43 @@ pub fn assign(a: AssignArgs) -> Result<()> {
 /// Where shared state lives, for `serve`, `data push` and `experiment run`.
 #[derive(clap::Args, Debug, Default)]
 pub struct RedisArgs {
-    /// Keep users' history in Redis (for several replicas), e.g. redis://127.0.0.1:6379.
-    #[arg(long, conflicts_with = "redis_cluster")]
+    /// Keep users' history in Redis (for several replicas), e.g. redis://127.0.0.1:6379. A URL
+    /// with a password is better given by BOTIFY_REDIS_URL or --redis-file (a command line is
+    /// visible to every user of the machine).
+    #[arg(long, conflicts_with_all = ["redis_cluster", "redis_file"], env = "BOTIFY_REDIS_URL",
+          hide_env_values = true)]
     redis: Option<String>,
+    /// Read the --redis URL from this file (its first line).
+    #[arg(long, value_name = "FILE", conflicts_with = "redis_cluster")]
+    redis_file: Option<std::path::PathBuf>,
     /// The same in a Redis Cluster: one or more of its nodes, comma-separated (the others are
     /// discovered), e.g. redis://10.0.0.1:7000,redis://10.0.0.2:7000.
-    #[arg(long, value_name = "URL[,URL...]")]
+    #[arg(
+        long,
+        value_name = "URL[,URL...]",
+        env = "BOTIFY_REDIS_CLUSTER",
+        hide_env_values = true
+    )]
     redis_cluster: Option<String>,
 }
 
 impl RedisArgs {
     pub fn target(self) -> Result<Option<botify_server::RedisTarget>> {
+        let single = match (self.redis, &self.redis_file) {
+            (_, Some(file)) => {
+                let text = std::fs::read_to_string(file).map_err(|e| {
+                    anyhow::anyhow!("--redis-file {}: cannot read it: {e}", file.display())
+                })?;
+                let url = text.lines().next().unwrap_or("").trim().to_string();
+                if url.is_empty() {
+                    anyhow::bail!("--redis-file {}: the file holds no URL", file.display());
+                }
+                Some(url)
+            }
+            (url, None) => url,
+        };
         Ok(botify_server::RedisTarget::from_flags(
-            self.redis,
+            single,
             self.redis_cluster.as_deref(),
         )?)
     }

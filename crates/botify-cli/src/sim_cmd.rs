@@ -14,8 +14,9 @@ pub struct SimArgs {
     /// World directory (tracks.json, tracks.npy, users.json).
     #[arg(long)]
     world: PathBuf,
-    /// Sessions per day.
-    #[arg(long, default_value_t = SimOptions::default().episodes)]
+    /// Sessions per day (1 to 100,000,000).
+    #[arg(long, default_value_t = SimOptions::default().episodes,
+          value_parser = crate::ui::in_range::<usize>(1, 100_000_000))]
     episodes: usize,
     #[arg(long, default_value_t = SimOptions::default().seed)]
     seed: u64,
@@ -32,11 +33,11 @@ pub struct SimArgs {
     /// Drive a running service over HTTP instead of recommending in-process, e.g. http://127.0.0.1:5001.
     #[arg(long)]
     remote: Option<String>,
-    /// Sessions in flight against --remote (one keep-alive connection each).
-    #[arg(long, default_value_t = 64)]
+    /// Sessions in flight against --remote (one keep-alive connection each; 1 to 10,000).
+    #[arg(long, default_value_t = 64, value_parser = crate::ui::in_range::<usize>(1, 10_000))]
     concurrency: usize,
     /// Client threads for --remote (one is fastest when the service shares the machine).
-    #[arg(long, default_value_t = 1)]
+    #[arg(long, default_value_t = 1, value_parser = crate::ui::in_range::<usize>(1, 1_024))]
     client_threads: usize,
     /// Write the event log (course format) into this directory (in-process only: the service
     /// writes its own).

@@ -61,16 +61,16 @@ pub struct Common {
     #[arg(long)]
     pub out: PathBuf,
     /// Tracks per list.
-    #[arg(long, default_value_t = Settings::default().k)]
+    #[arg(long, default_value_t = Settings::default().k, value_parser = crate::ui::in_range::<usize>(1, 10_000))]
     pub k: usize,
     /// Hold out the last fraction of listens (by time) to report offline metrics; 0 trains on all.
-    #[arg(long, default_value_t = DEFAULT_HOLDOUT)]
+    #[arg(long, default_value_t = DEFAULT_HOLDOUT, value_parser = crate::ui::fraction)]
     pub holdout: f64,
     /// Positive listens: time at least this (the course: 0.7).
     #[arg(long, default_value_t = Settings::default().threshold)]
     pub threshold: f32,
     /// Metrics cut-off.
-    #[arg(long, default_value_t = Settings::default().eval_k)]
+    #[arg(long, default_value_t = Settings::default().eval_k, value_parser = crate::ui::in_range::<usize>(1, 10_000))]
     pub eval_k: usize,
     #[arg(long, default_value_t = botify_lab::Plan::default().seed)]
     pub seed: u64,
@@ -90,7 +90,7 @@ pub struct I2iArgs {
     #[arg(long, default_value_t = Named(i2i::Params::default().mode))]
     mode: Named<i2i::Mode>,
     /// Session mode: pair tracks at most this many positions apart.
-    #[arg(long, default_value_t = i2i::Params::default().window)]
+    #[arg(long, default_value_t = i2i::Params::default().window, value_parser = crate::ui::in_range::<usize>(1, 1_000))]
     window: usize,
     /// Tracks seen fewer times than this get no list.
     #[arg(long, default_value_t = i2i::Params::default().min_count)]
@@ -101,7 +101,7 @@ pub struct I2iArgs {
 pub struct UcfArgs {
     #[command(flatten)]
     c: Common,
-    #[arg(long, default_value_t = ucf::Params::default().neighbours)]
+    #[arg(long, default_value_t = ucf::Params::default().neighbours, value_parser = crate::ui::in_range::<usize>(1, 100_000))]
     neighbours: usize,
 }
 
@@ -112,26 +112,26 @@ pub struct MfArgs {
     /// `warp` or `bpr`.
     #[arg(long, default_value_t = Named(mf::Params::default().loss))]
     loss: Named<mf::Loss>,
-    #[arg(long, default_value_t = mf::Params::default().factors)]
+    #[arg(long, default_value_t = mf::Params::default().factors, value_parser = crate::ui::in_range::<usize>(1, 4_096))]
     factors: usize,
-    #[arg(long, default_value_t = mf::Params::default().epochs)]
+    #[arg(long, default_value_t = mf::Params::default().epochs, value_parser = crate::ui::in_range::<usize>(1, 100_000))]
     epochs: usize,
-    #[arg(long, default_value_t = mf::Params::default().learning_rate)]
+    #[arg(long, default_value_t = mf::Params::default().learning_rate, value_parser = crate::ui::positive)]
     lr: f32,
     #[arg(long, default_value_t = mf::Params::default().l2)]
     l2: f32,
-    #[arg(long, default_value_t = mf::Params::default().max_sampled)]
+    #[arg(long, default_value_t = mf::Params::default().max_sampled, value_parser = crate::ui::in_range::<usize>(1, 100_000))]
     max_sampled: usize,
     /// Item features from the catalogue: artist, genre, pop, duration.
     #[arg(long, value_delimiter = ',')]
     item_features: Vec<Named<mf::Feature>>,
     /// SGD threads: 1 is bit-reproducible for a seed; more run Hogwild-style (faster, but the
     /// result then depends on thread timing).
-    #[arg(long, default_value_t = mf::Params::default().threads)]
+    #[arg(long, default_value_t = mf::Params::default().threads, value_parser = crate::ui::in_range::<usize>(1, 1_024))]
     threads: usize,
     /// Random hyper-parameter search with this many trials (scored on the holdout, or on the
     /// last 20% of the training listens without one).
-    #[arg(long, default_value_t = 0)]
+    #[arg(long, default_value_t = 0, value_parser = crate::ui::in_range::<usize>(0, 10_000))]
     search: usize,
 }
 
@@ -139,16 +139,16 @@ pub struct MfArgs {
 pub struct AlsArgs {
     #[command(flatten)]
     c: Common,
-    #[arg(long, default_value_t = als::Params::default().factors)]
+    #[arg(long, default_value_t = als::Params::default().factors, value_parser = crate::ui::in_range::<usize>(1, 4_096))]
     factors: usize,
-    #[arg(long, default_value_t = als::Params::default().iterations)]
+    #[arg(long, default_value_t = als::Params::default().iterations, value_parser = crate::ui::in_range::<usize>(1, 100_000))]
     iterations: usize,
     #[arg(long, default_value_t = als::Params::default().regularization)]
     regularization: f32,
     #[arg(long, default_value_t = als::Params::default().alpha)]
     alpha: f32,
     /// Conjugate-gradient steps per row and iteration; 0 = exact Cholesky solves.
-    #[arg(long, default_value_t = als::Params::default().cg_steps)]
+    #[arg(long, default_value_t = als::Params::default().cg_steps, value_parser = crate::ui::in_range::<usize>(1, 1_000))]
     cg_steps: usize,
 }
 
@@ -161,7 +161,7 @@ pub struct ContextualArgs {
     #[arg(long, default_value_t = Named(contextual::Params::default().context))]
     context: Named<contextual::Context>,
     /// Embedding size.
-    #[arg(long, default_value_t = contextual::Params::default().dim)]
+    #[arg(long, default_value_t = contextual::Params::default().dim, value_parser = crate::ui::in_range::<usize>(1, 4_096))]
     dim: usize,
     /// `dot`: element-wise product and a linear layer (the seminar's); `cosine` (the homework's).
     #[arg(long, default_value_t = Named(contextual::Params::default().similarity))]
@@ -169,17 +169,17 @@ pub struct ContextualArgs {
     /// `mse` or `mae`.
     #[arg(long, default_value_t = Named(contextual::Params::default().loss))]
     loss: Named<contextual::LossKind>,
-    #[arg(long, default_value_t = contextual::Params::default().epochs)]
+    #[arg(long, default_value_t = contextual::Params::default().epochs, value_parser = crate::ui::in_range::<usize>(1, 100_000))]
     epochs: usize,
-    #[arg(long, default_value_t = contextual::Params::default().batch)]
+    #[arg(long, default_value_t = contextual::Params::default().batch, value_parser = crate::ui::in_range::<usize>(1, 1_000_000))]
     batch: usize,
-    #[arg(long, default_value_t = contextual::Params::default().learning_rate)]
+    #[arg(long, default_value_t = contextual::Params::default().learning_rate, value_parser = crate::ui::positive)]
     lr: f32,
     /// Share of (track → next track) pairs held out for validation and early stopping.
-    #[arg(long, default_value_t = contextual::Params::default().validation)]
+    #[arg(long, default_value_t = contextual::Params::default().validation, value_parser = crate::ui::fraction)]
     validation: f64,
     /// Epochs without a better validation loss before stopping.
-    #[arg(long, default_value_t = contextual::Params::default().patience)]
+    #[arg(long, default_value_t = contextual::Params::default().patience, value_parser = crate::ui::in_range::<usize>(1, 100_000))]
     patience: usize,
     /// Tracks seen fewer times than this in the pairs get no list and are nobody's neighbour.
     #[arg(long, default_value_t = contextual::Params::default().min_count)]
@@ -195,7 +195,7 @@ pub struct EaseArgs {
     l2: f64,
     /// Rank the tracks liked by the most users, at most this many (memory grows as the square,
     /// time as the cube).
-    #[arg(long, default_value_t = ease::Params::default().max_items)]
+    #[arg(long, default_value_t = ease::Params::default().max_items, value_parser = crate::ui::in_range::<usize>(1, 20_000))]
     max_items: usize,
 }
 
@@ -203,9 +203,9 @@ pub struct EaseArgs {
 pub struct IpsArgs {
     #[command(flatten)]
     c: Common,
-    #[arg(long, default_value_t = ips::Params::default().factors)]
+    #[arg(long, default_value_t = ips::Params::default().factors, value_parser = crate::ui::in_range::<usize>(1, 4_096))]
     factors: usize,
-    #[arg(long, default_value_t = ips::Params::default().iterations)]
+    #[arg(long, default_value_t = ips::Params::default().iterations, value_parser = crate::ui::in_range::<usize>(1, 100_000))]
     iterations: usize,
     /// λ, the L2 penalty on both factor matrices.
     #[arg(long, default_value_t = ips::Params::default().regularization)]
@@ -224,18 +224,18 @@ pub struct LightgcnArgs {
     #[command(flatten)]
     c: Common,
     /// Embedding size.
-    #[arg(long, default_value_t = lightgcn::Params::default().dim)]
+    #[arg(long, default_value_t = lightgcn::Params::default().dim, value_parser = crate::ui::in_range::<usize>(1, 4_096))]
     dim: usize,
     /// Propagation layers (0: plain BPR matrix factorisation).
-    #[arg(long, default_value_t = lightgcn::Params::default().layers)]
+    #[arg(long, default_value_t = lightgcn::Params::default().layers, value_parser = crate::ui::in_range::<usize>(1, 64))]
     layers: usize,
-    #[arg(long, default_value_t = lightgcn::Params::default().epochs)]
+    #[arg(long, default_value_t = lightgcn::Params::default().epochs, value_parser = crate::ui::in_range::<usize>(1, 100_000))]
     epochs: usize,
     /// Triples (user, liked track, negative) per gradient step.
-    #[arg(long, default_value_t = lightgcn::Params::default().batch)]
+    #[arg(long, default_value_t = lightgcn::Params::default().batch, value_parser = crate::ui::in_range::<usize>(1, 1_000_000))]
     batch: usize,
     /// Adam's step size.
-    #[arg(long, default_value_t = lightgcn::Params::default().learning_rate)]
+    #[arg(long, default_value_t = lightgcn::Params::default().learning_rate, value_parser = crate::ui::positive)]
     lr: f32,
     /// L2 penalty on the batch's layer-0 embeddings.
     #[arg(long, default_value_t = lightgcn::Params::default().l2)]
@@ -247,24 +247,24 @@ pub struct SasrecArgs {
     #[command(flatten)]
     c: Common,
     /// Embedding and hidden size.
-    #[arg(long, default_value_t = sasrec::Params::default().dim)]
+    #[arg(long, default_value_t = sasrec::Params::default().dim, value_parser = crate::ui::in_range::<usize>(1, 4_096))]
     dim: usize,
     /// Self-attention blocks.
-    #[arg(long, default_value_t = sasrec::Params::default().blocks)]
+    #[arg(long, default_value_t = sasrec::Params::default().blocks, value_parser = crate::ui::in_range::<usize>(1, 64))]
     blocks: usize,
     /// Positions a session keeps (its last liked tracks).
-    #[arg(long, default_value_t = sasrec::Params::default().max_len)]
+    #[arg(long, default_value_t = sasrec::Params::default().max_len, value_parser = crate::ui::in_range::<usize>(1, 10_000))]
     max_len: usize,
-    #[arg(long, default_value_t = sasrec::Params::default().epochs)]
+    #[arg(long, default_value_t = sasrec::Params::default().epochs, value_parser = crate::ui::in_range::<usize>(1, 100_000))]
     epochs: usize,
     /// Sessions per batch.
-    #[arg(long, default_value_t = sasrec::Params::default().batch)]
+    #[arg(long, default_value_t = sasrec::Params::default().batch, value_parser = crate::ui::in_range::<usize>(1, 1_000_000))]
     batch: usize,
     /// Sampled negatives per batch (a sampled softmax), shared by its positions.
-    #[arg(long, default_value_t = sasrec::Params::default().negatives)]
+    #[arg(long, default_value_t = sasrec::Params::default().negatives, value_parser = crate::ui::in_range::<usize>(1, 100_000))]
     negatives: usize,
     /// Adam's step size.
-    #[arg(long, default_value_t = sasrec::Params::default().learning_rate)]
+    #[arg(long, default_value_t = sasrec::Params::default().learning_rate, value_parser = crate::ui::positive)]
     lr: f32,
     /// Tracks liked fewer times are left out.
     #[arg(long, default_value_t = sasrec::Params::default().min_count)]
@@ -276,11 +276,11 @@ pub struct TasteArgs {
     #[command(flatten)]
     c: Common,
     /// Vector size.
-    #[arg(long, default_value_t = taste::Params::default().dim)]
+    #[arg(long, default_value_t = taste::Params::default().dim, value_parser = crate::ui::in_range::<usize>(1, 4_096))]
     dim: usize,
-    #[arg(long, default_value_t = taste::Params::default().epochs)]
+    #[arg(long, default_value_t = taste::Params::default().epochs, value_parser = crate::ui::in_range::<usize>(1, 100_000))]
     epochs: usize,
-    #[arg(long, default_value_t = taste::Params::default().learning_rate)]
+    #[arg(long, default_value_t = taste::Params::default().learning_rate, value_parser = crate::ui::positive)]
     lr: f32,
     #[arg(long, default_value_t = taste::Params::default().l2)]
     l2: f32,
@@ -294,17 +294,17 @@ pub struct Item2vecArgs {
     #[command(flatten)]
     c: Common,
     /// Vector size.
-    #[arg(long, default_value_t = item2vec::Params::default().dim)]
+    #[arg(long, default_value_t = item2vec::Params::default().dim, value_parser = crate::ui::in_range::<usize>(1, 4_096))]
     dim: usize,
     /// Context: liked tracks at most this many positions apart in a session.
-    #[arg(long, default_value_t = item2vec::Params::default().window)]
+    #[arg(long, default_value_t = item2vec::Params::default().window, value_parser = crate::ui::in_range::<usize>(1, 1_000))]
     window: usize,
     /// Negative tracks per pair, drawn by popularity^0.75.
-    #[arg(long, default_value_t = item2vec::Params::default().negatives)]
+    #[arg(long, default_value_t = item2vec::Params::default().negatives, value_parser = crate::ui::in_range::<usize>(1, 100_000))]
     negatives: usize,
-    #[arg(long, default_value_t = item2vec::Params::default().epochs)]
+    #[arg(long, default_value_t = item2vec::Params::default().epochs, value_parser = crate::ui::in_range::<usize>(1, 100_000))]
     epochs: usize,
-    #[arg(long, default_value_t = item2vec::Params::default().learning_rate)]
+    #[arg(long, default_value_t = item2vec::Params::default().learning_rate, value_parser = crate::ui::positive)]
     lr: f32,
     /// Tracks liked fewer times than this get no vector and no list.
     #[arg(long, default_value_t = item2vec::Params::default().min_count)]
@@ -322,14 +322,14 @@ pub struct Item2vecArgs {
 pub struct DssmArgs {
     #[command(flatten)]
     c: Common,
-    #[arg(long, default_value_t = dssm::Params::default().dim)]
+    #[arg(long, default_value_t = dssm::Params::default().dim, value_parser = crate::ui::in_range::<usize>(1, 4_096))]
     dim: usize,
-    #[arg(long, default_value_t = dssm::Params::default().epochs)]
+    #[arg(long, default_value_t = dssm::Params::default().epochs, value_parser = crate::ui::in_range::<usize>(1, 100_000))]
     epochs: usize,
     /// Pairs per batch; the other tracks of a batch are each pair's negatives.
-    #[arg(long, default_value_t = dssm::Params::default().batch)]
+    #[arg(long, default_value_t = dssm::Params::default().batch, value_parser = crate::ui::in_range::<usize>(1, 1_000_000))]
     batch: usize,
-    #[arg(long, default_value_t = dssm::Params::default().learning_rate)]
+    #[arg(long, default_value_t = dssm::Params::default().learning_rate, value_parser = crate::ui::positive)]
     lr: f32,
     /// Softmax temperature over the towers' cosines.
     #[arg(long, default_value_t = dssm::Params::default().temperature)]
@@ -344,7 +344,7 @@ pub struct DppArgs {
     #[arg(long)]
     candidates: PathBuf,
     /// Re-rank each list's first tracks, this many.
-    #[arg(long, default_value_t = dpp::Params::default().depth)]
+    #[arg(long, default_value_t = dpp::Params::default().depth, value_parser = crate::ui::in_range::<usize>(1, 10_000))]
     depth: usize,
     /// Relevance against diversity in [0, 1): lower spreads artists more.
     #[arg(long, default_value_t = dpp::Params::default().theta)]
@@ -365,19 +365,19 @@ pub struct DifmArgs {
     #[arg(long)]
     candidates: PathBuf,
     /// Embedding size of every field.
-    #[arg(long, default_value_t = difm::Params::default().dim)]
+    #[arg(long, default_value_t = difm::Params::default().dim, value_parser = crate::ui::in_range::<usize>(1, 4_096))]
     dim: usize,
     /// Self-attention heads.
-    #[arg(long, default_value_t = difm::Params::default().heads)]
+    #[arg(long, default_value_t = difm::Params::default().heads, value_parser = crate::ui::in_range::<usize>(1, 256))]
     heads: usize,
     /// Size of each attention head.
-    #[arg(long, default_value_t = difm::Params::default().head_dim)]
+    #[arg(long, default_value_t = difm::Params::default().head_dim, value_parser = crate::ui::in_range::<usize>(1, 4_096))]
     head_dim: usize,
     /// Hidden layer sizes of the DNN part, e.g. 128,64 (default: the model's).
     #[arg(long, value_delimiter = ',')]
     hidden: Vec<usize>,
     /// Principal components kept of the track metadata.
-    #[arg(long, default_value_t = difm::Params::default().components)]
+    #[arg(long, default_value_t = difm::Params::default().components, value_parser = crate::ui::in_range::<usize>(1, 4_096))]
     components: usize,
     /// Listens of at least this are positives …
     #[arg(long, default_value_t = difm::Params::default().positive)]
@@ -385,20 +385,20 @@ pub struct DifmArgs {
     /// … each paired with one of the same user's listens of at most this.
     #[arg(long, default_value_t = difm::Params::default().negative)]
     negative: f32,
-    #[arg(long, default_value_t = difm::Params::default().epochs)]
+    #[arg(long, default_value_t = difm::Params::default().epochs, value_parser = crate::ui::in_range::<usize>(1, 100_000))]
     epochs: usize,
-    #[arg(long, default_value_t = difm::Params::default().batch)]
+    #[arg(long, default_value_t = difm::Params::default().batch, value_parser = crate::ui::in_range::<usize>(1, 1_000_000))]
     batch: usize,
-    #[arg(long, default_value_t = difm::Params::default().learning_rate)]
+    #[arg(long, default_value_t = difm::Params::default().learning_rate, value_parser = crate::ui::positive)]
     lr: f32,
     /// L2 penalty on the embedding rows a batch uses.
     #[arg(long, default_value_t = difm::Params::default().l2)]
     l2: f32,
     /// Share of examples held out for validation AUC and early stopping.
-    #[arg(long, default_value_t = difm::Params::default().validation)]
+    #[arg(long, default_value_t = difm::Params::default().validation, value_parser = crate::ui::fraction)]
     validation: f64,
     /// Epochs without a better validation AUC before stopping.
-    #[arg(long, default_value_t = difm::Params::default().patience)]
+    #[arg(long, default_value_t = difm::Params::default().patience, value_parser = crate::ui::in_range::<usize>(1, 100_000))]
     patience: usize,
 }
 
@@ -693,10 +693,10 @@ pub struct EvalArgs {
     /// "recommendations"}) or top-tracks arrays to compare.
     #[arg(long, required = true, num_args = 1..)]
     recs: Vec<PathBuf>,
-    #[arg(long, default_value_t = Settings::default().eval_k)]
+    #[arg(long, default_value_t = Settings::default().eval_k, value_parser = crate::ui::in_range::<usize>(1, 10_000))]
     k: usize,
     /// The held-out fraction (the same split the trainers use).
-    #[arg(long, default_value_t = DEFAULT_HOLDOUT)]
+    #[arg(long, default_value_t = DEFAULT_HOLDOUT, value_parser = crate::ui::fraction)]
     holdout: f64,
     #[arg(long, default_value_t = Settings::default().threshold)]
     threshold: f32,

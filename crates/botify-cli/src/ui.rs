@@ -141,3 +141,45 @@ pub fn paint_err(s: &str, code: &str) -> String {
         s.to_string()
     }
 }
+
+/// A flag's integer parser with its bounds in the error: sizes that would allocate without limit
+/// (`--k 1000000000`, `--factors 100000`) are refused before anything runs.
+pub fn in_range<T>(lo: T, hi: T) -> impl Fn(&str) -> Result<T, String> + Clone + Send + Sync
+where
+    T: std::str::FromStr + PartialOrd + std::fmt::Display + Copy + Send + Sync + 'static,
+{
+    move |s: &str| {
+        let v: T = s
+            .trim()
+            .parse()
+            .map_err(|_| format!("{s:?} is not a whole number"))?;
+        if v < lo || v > hi {
+            return Err(format!("{v} is out of range ({lo} to {hi})"));
+        }
+        Ok(v)
+    }
+}
+
+/// A share in [0, 1): a holdout or validation fraction (1 would leave nothing to train on).
+pub fn fraction(s: &str) -> Result<f64, String> {
+    let v: f64 = s
+        .trim()
+        .parse()
+        .map_err(|_| format!("{s:?} is not a number"))?;
+    if !(0.0..1.0).contains(&v) {
+        return Err(format!("{v} must be at least 0 and below 1"));
+    }
+    Ok(v)
+}
+
+/// A learning rate or another strictly positive, finite number.
+pub fn positive(s: &str) -> Result<f32, String> {
+    let v: f32 = s
+        .trim()
+        .parse()
+        .map_err(|_| format!("{s:?} is not a number"))?;
+    if !(v.is_finite() && v > 0.0) {
+        return Err(format!("{v} must be a finite number above 0"));
+    }
+    Ok(v)
+}

@@ -34,6 +34,26 @@ pub struct Track {
     pub pop: Option<f32>,
 }
 
+impl Track {
+    /// The optional numbers models read as features must make sense: a positive duration and
+    /// a popularity in [0, 1].
+    pub fn validate(&self) -> std::result::Result<(), String> {
+        if let Some(d) = self.duration
+            && !(d.is_finite() && d > 0.0)
+        {
+            return Err(format!(
+                "field `duration`: {d} is not a positive number of seconds"
+            ));
+        }
+        if let Some(p) = self.pop
+            && !(p.is_finite() && (0.0..=1.0).contains(&p))
+        {
+            return Err(format!("field `pop`: {p} is not a popularity in [0, 1]"));
+        }
+        Ok(())
+    }
+}
+
 fn genre_or_list<'de, D: Deserializer<'de>>(d: D) -> std::result::Result<Option<String>, D::Error> {
     #[derive(Deserialize)]
     #[serde(untagged)]
@@ -128,8 +148,10 @@ impl Catalog {
             .filter(|(_, l)| !l.trim().is_empty())
             .map(|(i, l)| {
                 serde_json::from_str::<Track>(l)
+                    .map_err(|e| format!("bad track record: {e}"))
+                    .and_then(|t| t.validate().map(|()| t))
                     .map(|t| (i + 1, (t, l.trim().into())))
-                    .map_err(|e| Error::line(path, i + 1, format!("bad track record: {e}")))
+                    .map_err(|e| Error::line(path, i + 1, e))
             })
             .collect::<Result<_>>()?;
         Self::index(parsed, path)

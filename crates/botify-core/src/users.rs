@@ -54,6 +54,13 @@ impl User {
                 return Err(format!("field `{name}`: {v} is not a finite number"));
             }
         }
+        if self.consume_sharpness <= 0.0 {
+            return Err(format!(
+                "field `consume_sharpness`: {} must be above 0 (at 0 every listen is 0.5, below 0 \
+                 listeners prefer what is least like their taste)",
+                self.consume_sharpness
+            ));
+        }
         if self.interest_neighbours == Some(0) {
             return Err("field `interest_neighbours`: must be at least 1".into());
         }

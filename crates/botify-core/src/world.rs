@@ -124,7 +124,15 @@ pub fn check(dir: &Path) -> Result<CheckReport> {
     };
     let upath = dir.join(USERS_FILE);
     let users = if upath.exists() {
-        Some(users::load(&upath, catalog.len())?.len())
+        let all = users::load(&upath, catalog.len())?;
+        let negative = all.iter().filter(|u| u.consume_bias < 0.0).count();
+        if negative > 0 {
+            notes.push(format!(
+                "{negative} users have a negative consume_bias: they listen at least half of \
+                 every track whatever it is (allowed, but rarely meant)"
+            ));
+        }
+        Some(all.len())
     } else {
         notes.push(format!("{USERS_FILE} is missing: the simulator needs it"));
         None

@@ -50,12 +50,6 @@ impl ServiceConfig {
     }
 }
 
-fn now_nanos() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_nanos() as u64)
-}
-
 fn runtime_error(e: std::io::Error) -> Error {
     Error::Invalid(format!("cannot start the service's runtime: {e}"))
 }
@@ -68,10 +62,7 @@ impl Service {
             .enable_all()
             .build()
             .map_err(runtime_error)?;
-        let token = format!(
-            "{:016x}",
-            botify_core::rng::mix64(u64::from(std::process::id()) ^ now_nanos())
-        );
+        let token = admin_token()?;
         let bind = cfg.addr.to_string();
         let listener = runtime
             .block_on(tokio::net::TcpListener::bind(cfg.addr))
@@ -194,5 +185,28 @@ impl Drop for Service {
         if self.handle.is_some() {
             let _ = self.stop();
         }
+    }
+}
+
+/// 128 bits from the operating system's random source, as hex: the admin token of a service a
+/// program starts for itself (nobody can guess it from the process id or the clock).
+fn admin_token() -> Result<String> {
+    use std::io::Read;
+    let mut bytes = [0u8; 16];
+    std::fs::File::open("/dev/urandom")
+        .and_then(|mut f| f.read_exact(&mut bytes))
+        .map_err(|e| Error::io("/dev/urandom", e))?;
+    Ok(bytes.iter().map(|b| format!("{b:02x}")).collect())
+}
+
+#[cfg(test)]
+mod token_tests {
+    #[test]
+    fn admin_tokens_are_random_and_128_bits() {
+        let a = super::admin_token().unwrap();
+        let b = super::admin_token().unwrap();
+        assert_eq!(a.len(), 32);
+        assert!(a.chars().all(|c| c.is_ascii_hexdigit()));
+        assert_ne!(a, b);
     }
 }

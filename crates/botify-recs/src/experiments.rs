@@ -30,6 +30,8 @@ use std::sync::atomic::AtomicU64;
 /// recommenders their anchor and which tracks were played: at 50, session_taste listened 16%
 /// less per session on the default world (docs/models.md).
 pub const DEFAULT_HISTORY: usize = 200;
+/// Listens kept per user at most: the store's memory is users × history × 16 bytes.
+pub const MAX_HISTORY: usize = 10_000;
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -108,8 +110,11 @@ impl ExperimentsConfig {
     /// The routing experiment's index.
     pub fn validate(&self) -> Result<usize> {
         let err = |m: String| Err(Error::Config(m));
-        if self.history == 0 {
-            return err("history: must be at least 1".into());
+        if !(1..=MAX_HISTORY).contains(&self.history) {
+            return err(format!(
+                "history = {}: must be from 1 to {MAX_HISTORY} listens per user",
+                self.history
+            ));
         }
         let mut names = std::collections::HashSet::new();
         for e in &self.experiments {

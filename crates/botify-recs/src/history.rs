@@ -34,7 +34,9 @@ impl Listen {
     }
 }
 
-/// The last `cap` listens of one user, contiguous for cheap slicing; amortised O(1) push.
+/// The last `cap` listens of one user, contiguous for cheap slicing; amortised O(1) push. The
+/// buffer never holds (nor reserves) more than `cap + max(cap / 4, 1)` listens: a store of a
+/// million users is bounded by that, not by how long each one listened.
 #[derive(Debug, Clone, Default)]
 pub struct History {
     buf: Vec<Listen>,
@@ -49,11 +51,29 @@ impl History {
         }
     }
 
+    /// Listens the buffer holds at most: the oldest beyond `cap` are dropped in one move every
+    /// `cap / 4` pushes, so each push copies at most about four listens on average.
+    fn limit(&self) -> usize {
+        self.cap + (self.cap / 4).max(1)
+    }
+
     pub fn push(&mut self, l: Listen) {
-        if self.buf.len() >= 2 * self.cap {
+        let limit = self.limit();
+        if self.buf.len() >= limit {
             self.buf.drain(..self.buf.len() - self.cap + 1);
         }
+        if self.buf.len() == self.buf.capacity() {
+            // Grow by doubling, but never past the limit (Vec's own growth would overshoot it).
+            let want = (self.buf.len() * 2).max(4).min(limit);
+            self.buf
+                .reserve_exact(want.saturating_sub(self.buf.len()).max(1));
+        }
         self.buf.push(l);
+    }
+
+    /// Heap bytes the buffer holds (its capacity).
+    pub fn heap_bytes(&self) -> usize {
+        self.buf.capacity() * std::mem::size_of::<Listen>()
     }
 
     /// The last `cap` listens, oldest first.
@@ -99,7 +119,7 @@ mod tests {
 
     proptest! {
         #[test]
-        fn keeps_the_last_cap_in_order(cap in 1usize..20, n in 0usize..100) {
+        fn keeps_the_last_cap_in_order(cap in 1usize..300, n in 0usize..2000) {
             let mut h = History::new(cap);
             for i in 0..n {
                 h.push(Listen { track: i as u32, time: 0.5, rec: Some(0) });
@@ -107,6 +127,9 @@ mod tests {
             let got: Vec<u32> = h.as_slice().iter().map(|l| l.track).collect();
             let want: Vec<u32> = (n.saturating_sub(cap)..n).map(|i| i as u32).collect();
             prop_assert_eq!(got, want);
+            // Memory is bounded by the cap, not by how many listens were pushed.
+            let limit = (cap + (cap / 4).max(1)).max(4);
+            prop_assert!(h.heap_bytes() <= limit * std::mem::size_of::<Listen>());
         }
 
         #[test]

@@ -11,6 +11,9 @@ use std::time::Duration;
 pub struct Limits {
     /// Users the embedded store remembers (least recently used forgotten first).
     pub max_users: usize,
+    /// Heap bytes the embedded store's histories may hold (least recently used users forgotten
+    /// first past it).
+    pub max_history_bytes: usize,
     /// Redis history keys expire this long after their last listen; None: never.
     pub history_ttl: Option<Duration>,
     /// Longest wait for one Redis command before answering without history.
@@ -39,6 +42,7 @@ impl Default for Limits {
     fn default() -> Self {
         Limits {
             max_users: crate::store::DEFAULT_MAX_USERS,
+            max_history_bytes: crate::store::DEFAULT_MAX_HISTORY_BYTES,
             history_ttl: Some(Duration::from_secs(7 * 24 * 3600)),
             redis_timeout: Duration::from_millis(100),
             idle_timeout: Duration::from_secs(30),

@@ -43,6 +43,19 @@ impl<S: Send + Sync> axum::extract::FromRequestParts<S> for JsonContentType {
 }
 
 pub(crate) fn parse_user(raw: &str) -> std::result::Result<UserId, ApiError> {
+    // Digits only, without leading zeros: `+5` and `007` are not the user ids 5 and 7 (the
+    // course's clients send str(int), and murmur3 assigns by that exact text).
+    let canonical = !raw.is_empty()
+        && raw.bytes().all(|b| b.is_ascii_digit())
+        && (raw.len() == 1 || !raw.starts_with('0'));
+    if !canonical {
+        return Err(ApiError::new(
+            StatusCode::BAD_REQUEST,
+            format!(
+                "user must be a non-negative integer written without sign or leading zeros, got {raw:?}"
+            ),
+        ));
+    }
     match raw.parse::<u64>() {
         Ok(u) => u32::try_from(u).map_err(|_| {
             ApiError::new(
@@ -116,10 +129,19 @@ pub(crate) fn parse_listen(
     // Fast path: a well-formed body parses without allocating; anything else is diagnosed below.
     // Only an object: serde would also read the struct from an array such as `[10, 0.3]`.
     let is_object = body.iter().find(|b| !b.is_ascii_whitespace()) == Some(&b'{');
-    if is_object && let Ok(b) = serde_json::from_slice::<Body>(body) {
-        return validate(b.track, b.time, catalog);
-    }
     let bad = |m: String| Err(ApiError::new(StatusCode::BAD_REQUEST, m));
+    if is_object {
+        match serde_json::from_slice::<Body>(body) {
+            Ok(b) => return validate(b.track, b.time, catalog),
+            // A parsed map would keep the last of `{"track": 1, "track": 2}`: refuse instead.
+            Err(e) if e.to_string().starts_with("duplicate field") => {
+                return bad(format!(
+                    "{e}: the body has \"track\" and \"time\" once each"
+                ));
+            }
+            Err(_) => {}
+        }
+    }
     let value: Value = match serde_json::from_slice(body) {
         Ok(v) => v,
         Err(e) => {

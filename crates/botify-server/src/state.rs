@@ -190,6 +190,7 @@ pub async fn build_state(cfg: &ServerConfig, log: &LogWriter) -> Result<Arc<AppS
         ),
         None => Store::Embedded(EmbeddedStore::new(
             cfg.limits.max_users,
+            cfg.limits.max_history_bytes,
             metrics.evictions.clone(),
         )),
     };

@@ -18,60 +18,104 @@ const SHARDS: usize = 64;
 /// Users the embedded store remembers by default: about 210 MB resident when full (docs/reliability.md).
 pub const DEFAULT_MAX_USERS: usize = 1_000_000;
 
+/// Heap bytes the embedded store allows its histories by default (`--max-history-mib`).
+pub const DEFAULT_MAX_HISTORY_BYTES: usize = 1 << 30;
+
+/// What one remembered user costs beside its listens: the LRU entry (key, `History`, list
+/// links) and its hash-table slot, measured as about this on x86-64.
+const USER_OVERHEAD: usize = 96;
+
 /// In-process history: 64 mutex-guarded shards keep contention low on many cores. Each shard is
-/// a least-recently-used map, so at most `max_users` users are remembered: a client posting to
-/// random user ids cannot grow memory without bound.
+/// a least-recently-used map bounded twice — at most `max_users` users, and at most
+/// `max_bytes` of histories (each user costs [`USER_OVERHEAD`] plus 16 bytes per listen its
+/// buffer holds, at most `1.25 × history`) — so neither many users nor long histories can grow
+/// memory without bound.
 pub struct EmbeddedStore {
-    shards: Vec<Mutex<LruCache<UserId, History>>>,
+    shards: Vec<Mutex<Shard>>,
     /// Users per shard at most.
     per_shard: usize,
+    /// History bytes per shard at most.
+    bytes_per_shard: usize,
     evictions: Arc<AtomicU64>,
 }
 
+struct Shard {
+    users: LruCache<UserId, History>,
+    /// Bytes held: `USER_OVERHEAD` + the buffer's heap bytes, for each user.
+    bytes: usize,
+}
+
 impl EmbeddedStore {
-    /// A store remembering at most `max_users` users (at least one per shard), counting the
-    /// users it forgets in `evictions`.
-    pub fn new(max_users: usize, evictions: Arc<AtomicU64>) -> Self {
-        // Unbounded maps with the cap enforced here: a bounded LruCache would allocate room for
+    /// A store remembering at most `max_users` users and `max_bytes` of their histories (at
+    /// least one user per shard), counting the users it forgets in `evictions`.
+    pub fn new(max_users: usize, max_bytes: usize, evictions: Arc<AtomicU64>) -> Self {
+        // Unbounded maps with the caps enforced here: a bounded LruCache would allocate room for
         // all its users up front (190 MB for the default million).
         EmbeddedStore {
             shards: (0..SHARDS)
-                .map(|_| Mutex::new(LruCache::unbounded()))
+                .map(|_| {
+                    Mutex::new(Shard {
+                        users: LruCache::unbounded(),
+                        bytes: 0,
+                    })
+                })
                 .collect(),
             per_shard: max_users.div_ceil(SHARDS).max(1),
+            bytes_per_shard: (max_bytes / SHARDS).max(1),
             evictions,
         }
     }
 
-    fn shard(&self, user: UserId) -> std::sync::MutexGuard<'_, LruCache<UserId, History>> {
+    fn shard(&self, user: UserId) -> std::sync::MutexGuard<'_, Shard> {
         lock(&self.shards[user as usize % SHARDS])
     }
 
     pub fn history(&self, user: UserId, cap: usize) -> Vec<Listen> {
-        self.shard(user).get(&user).map_or_else(Vec::new, |h| {
-            let s = h.as_slice();
-            s[s.len().saturating_sub(cap)..].to_vec()
-        })
+        self.shard(user)
+            .users
+            .get(&user)
+            .map_or_else(Vec::new, |h| {
+                let s = h.as_slice();
+                s[s.len().saturating_sub(cap)..].to_vec()
+            })
     }
 
     pub fn push(&self, user: UserId, l: Listen, cap: usize) {
-        let mut shard = self.shard(user);
-        if let Some(h) = shard.get_mut(&user) {
-            h.push(l);
-            return;
+        let mut guard = self.shard(user);
+        let shard = &mut *guard;
+        match shard.users.get_mut(&user) {
+            Some(h) => {
+                let before = h.heap_bytes();
+                h.push(l);
+                shard.bytes = shard.bytes + h.heap_bytes() - before;
+            }
+            None => {
+                let mut h = History::new(cap);
+                h.push(l);
+                shard.bytes += USER_OVERHEAD + h.heap_bytes();
+                shard.users.put(user, h);
+            }
         }
-        let mut h = History::new(cap);
-        h.push(l);
-        shard.put(user, h);
-        if shard.len() > self.per_shard {
-            shard.pop_lru();
-            self.evictions.fetch_add(1, Ordering::Relaxed);
+        // Forget the least recently used users until both bounds hold (the one just served
+        // stays: it is the most recent).
+        while shard.users.len() > 1
+            && (shard.users.len() > self.per_shard || shard.bytes > self.bytes_per_shard)
+        {
+            if let Some((_, gone)) = shard.users.pop_lru() {
+                shard.bytes -= USER_OVERHEAD + gone.heap_bytes();
+                self.evictions.fetch_add(1, Ordering::Relaxed);
+            }
         }
     }
 
     /// Users remembered now.
     pub fn users(&self) -> usize {
-        self.shards.iter().map(|m| lock(m).len()).sum()
+        self.shards.iter().map(|m| lock(m).users.len()).sum()
+    }
+
+    /// Bytes the histories hold now (the quantity `max_bytes` bounds).
+    pub fn bytes(&self) -> usize {
+        self.shards.iter().map(|m| lock(m).bytes).sum()
     }
 }
 
@@ -82,10 +126,39 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 
 /// Where shared state lives: one Redis server, or a Redis Cluster reached through any of its
 /// nodes (the client learns the rest and follows slot moves).
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// A Redis URL with its password masked (`redis://user:***@host:6379`), for every message and
+/// log line: credentials never reach stderr.
+pub fn redact(url: &str) -> String {
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return url.to_string();
+    };
+    let authority_end = rest.find('/').unwrap_or(rest.len());
+    let (authority, path) = rest.split_at(authority_end);
+    match authority.rsplit_once('@') {
+        Some((userinfo, host)) => {
+            let user = userinfo.split_once(':').map_or(userinfo, |(u, _)| u);
+            let masked = if userinfo.contains(':') {
+                format!("{user}:***")
+            } else {
+                // `redis://secret@host`: a lone userinfo is the password in redis URLs.
+                "***".to_string()
+            };
+            format!("{scheme}://{masked}@{host}{path}")
+        }
+        None => url.to_string(),
+    }
+}
+
+#[derive(Clone, PartialEq, Eq)]
 pub enum RedisTarget {
     Single(String),
     Cluster(Vec<String>),
+}
+
+impl std::fmt::Debug for RedisTarget {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.describe())
+    }
 }
 
 impl RedisTarget {
@@ -115,11 +188,14 @@ impl RedisTarget {
         }
     }
 
-    /// The URL or the comma-separated node URLs, for messages.
+    /// The URL or the comma-separated node URLs, for messages, passwords masked.
     pub fn describe(&self) -> String {
         match self {
-            RedisTarget::Single(url) => url.clone(),
-            RedisTarget::Cluster(urls) => format!("cluster {}", urls.join(",")),
+            RedisTarget::Single(url) => redact(url),
+            RedisTarget::Cluster(urls) => format!(
+                "cluster {}",
+                urls.iter().map(|u| redact(u)).collect::<Vec<_>>().join(",")
+            ),
         }
     }
 
@@ -130,7 +206,10 @@ impl RedisTarget {
             // Redirects after a slot moves are retries too: allow a few.
             .retries(3)
             .build()
-            .map_err(|e| Error::Redis(format!("bad cluster node URLs {}: {e}", urls.join(","))))
+            .map_err(|e| {
+                let urls: Vec<String> = urls.iter().map(|u| redact(u)).collect();
+                Error::Redis(format!("bad cluster node URLs {}: {e}", urls.join(",")))
+            })
     }
 
     /// A blocking connection for data files (never on the request path): one server, or the
@@ -140,7 +219,7 @@ impl RedisTarget {
         Ok(match self {
             RedisTarget::Single(url) => {
                 let client = redis::Client::open(url.as_str())
-                    .map_err(|e| Error::Redis(format!("bad URL {url:?}: {e}")))?;
+                    .map_err(|e| Error::Redis(format!("bad URL {:?}: {e}", redact(url))))?;
                 let c = client
                     .get_connection_with_timeout(Duration::from_millis(500))
                     .map_err(fail)?;
@@ -231,7 +310,7 @@ impl RedisStore {
         let conn = match target {
             RedisTarget::Single(url) => {
                 let client = redis::Client::open(url.as_str())
-                    .map_err(|e| Error::Redis(format!("bad URL {url:?}: {e}")))?;
+                    .map_err(|e| Error::Redis(format!("bad URL {:?}: {e}", redact(url))))?;
                 let cfg = ConnectionManagerConfig::new()
                     .set_connection_timeout(Some(Duration::from_millis(500)))
                     .set_response_timeout(Some(limits.redis_timeout))
@@ -240,7 +319,9 @@ impl RedisStore {
                 Conn::Single(
                     ConnectionManager::new_with_config(client, cfg)
                         .await
-                        .map_err(|e| Error::Redis(format!("cannot connect to {url}: {e}")))?,
+                        .map_err(|e| {
+                            Error::Redis(format!("cannot connect to {}: {e}", redact(url)))
+                        })?,
                 )
             }
             RedisTarget::Cluster(urls) => Conn::Cluster(
@@ -454,7 +535,7 @@ pub fn redis_data_source(
 ) -> Result<botify_recs::spec::DataSource> {
     if let RedisTarget::Single(url) = target {
         redis::Client::open(url.as_str())
-            .map_err(|e| Error::Redis(format!("bad URL {url:?}: {e}")))?;
+            .map_err(|e| Error::Redis(format!("bad URL {:?}: {e}", redact(url))))?;
     }
     let target = target.clone();
     Ok(std::sync::Arc::new(move |path: &std::path::Path| {
@@ -498,4 +579,34 @@ pub fn push_data(
         out.push((f.clone(), text.len()));
     }
     Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn passwords_never_reach_messages() {
+        for (url, want) in [
+            ("redis://127.0.0.1:6379", "redis://127.0.0.1:6379"),
+            (
+                "redis://:s3cret@10.0.0.1:6379/0",
+                "redis://:***@10.0.0.1:6379/0",
+            ),
+            ("redis://app:s3cret@h:6379", "redis://app:***@h:6379"),
+            ("rediss://s3cret@h", "rediss://***@h"),
+            ("redis://a:p@ss@h:1", "redis://a:***@h:1"),
+            ("not a url", "not a url"),
+        ] {
+            assert_eq!(redact(url), want);
+        }
+        let t = RedisTarget::Cluster(vec!["redis://:pw@a:7000".into(), "redis://b:7001".into()]);
+        assert_eq!(t.describe(), "cluster redis://:***@a:7000,redis://b:7001");
+        assert!(!format!("{t:?}").contains("pw"));
+        let e = match RedisTarget::Single("redis://:pw@h:notaport".into()).blocking() {
+            Err(e) => e.to_string(),
+            Ok(_) => panic!("a bad port is refused"),
+        };
+        assert!(!e.contains("pw") && e.contains("***"), "{e}");
+    }
 }

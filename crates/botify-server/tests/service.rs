@@ -408,7 +408,11 @@ async fn homework_state_is_kept_in_redis() {
 async fn store_backends_agree() {
     use botify_server::store::{EmbeddedStore, RedisStore, Store};
     let limits = botify_server::Limits::default();
-    let mut stores = vec![Store::Embedded(EmbeddedStore::new(100, Default::default()))];
+    let mut stores = vec![Store::Embedded(EmbeddedStore::new(
+        100,
+        1 << 30,
+        Default::default(),
+    ))];
     let redis = Redis::start();
     if let Some(r) = &redis {
         stores.push(Store::Redis(
@@ -460,7 +464,7 @@ fn the_embedded_store_forgets_the_least_recently_used_beyond_its_cap() {
     use botify_server::store::EmbeddedStore;
     let evictions = std::sync::Arc::new(std::sync::atomic::AtomicU64::new(0));
     // 640 users: 10 per shard.
-    let store = EmbeddedStore::new(640, evictions.clone());
+    let store = EmbeddedStore::new(640, 1 << 30, evictions.clone());
     let listen = Listen {
         track: 1,
         time: 0.5,
@@ -1080,4 +1084,73 @@ async fn one_address_cannot_take_every_connection() {
     let (_, m) = get(svc.addr, "/metrics").await;
     assert!(m.contains("botify_connections_refused_total 1\n"), "{m}");
     svc.stop().await;
+}
+
+/// Users are read as the course's clients write them (str(int)), and a body names each field
+/// once: anything else is a 400 that says so, and nothing is logged.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn users_and_fields_are_read_exactly_as_written() {
+    let world = World::new();
+    let svc = Service::start(&world, None, None, None).await;
+    let body = r#"{"track": 5, "time": 0.5}"#;
+    for user in ["+5", "007", "-1", "5.0", " 5"] {
+        let (status, b) = post(
+            svc.addr,
+            &format!("/next/{}", user.replace(' ', "%20")),
+            body,
+        )
+        .await;
+        assert_eq!(status, 400, "{user}: {b}");
+        assert!(
+            json(&b)["error"].as_str().unwrap().contains("user must be"),
+            "{b}"
+        );
+    }
+    assert_eq!(post(svc.addr, "/next/0", body).await.0, 200);
+    assert_eq!(post(svc.addr, "/next/10", body).await.0, 200);
+    let (status, b) = post(
+        svc.addr,
+        "/next/1",
+        r#"{"track": 1, "track": 2, "time": 0.5}"#,
+    )
+    .await;
+    assert_eq!(status, 400, "{b}");
+    assert!(
+        json(&b)["error"]
+            .as_str()
+            .unwrap()
+            .contains("duplicate field `track`"),
+        "{b}"
+    );
+    let report = svc.stop().await;
+    assert_eq!((report.answered, report.log_lines), (2, 2));
+}
+
+/// Long histories cannot grow the embedded store past its byte budget: 20,000 users with 300
+/// listens each (history 200) stay under a 4 MiB budget, the least recently used forgotten.
+#[test]
+fn the_embedded_store_holds_its_byte_budget_with_long_histories() {
+    use botify_server::store::EmbeddedStore;
+    let evictions = std::sync::Arc::new(std::sync::atomic::AtomicU64::new(0));
+    let budget = 4 << 20;
+    let store = EmbeddedStore::new(1_000_000, budget, evictions.clone());
+    for user in 0..20_000u32 {
+        for i in 0..300 {
+            store.push(
+                user,
+                botify_recs::Listen {
+                    track: i,
+                    time: 0.5,
+                    rec: Some(i + 1),
+                },
+                200,
+            );
+        }
+    }
+    assert!(store.bytes() <= budget, "{} bytes", store.bytes());
+    assert!(evictions.load(std::sync::atomic::Ordering::Relaxed) > 15_000);
+    // The most recent user is whole: its last 200 listens in order.
+    let h = store.history(19_999, 200);
+    assert_eq!(h.len(), 200);
+    assert_eq!((h[0].track, h[199].track), (100, 299));
 }
