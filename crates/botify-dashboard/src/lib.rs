@@ -110,9 +110,24 @@ pub struct Dashboard {
     samples: Mutex<VecDeque<Sample>>,
     run: Mutex<RunStatus>,
     report_file: Mutex<Option<PathBuf>>,
-    /// The last experiment analysis: (experiment, lines folded, JSON).
-    analysis: Mutex<Option<(String, u64, Arc<String>)>>,
+    /// The last experiment analysis.
+    analysis: Mutex<Option<Analysis>>,
+    /// Held while an analysis is computed: pollers wait for it and share its result instead of
+    /// each copying the accumulators under the lock the log writer needs.
+    analysing: Mutex<()>,
 }
+
+/// An experiment's analysis as JSON, with the log lines it covers and when it was made.
+struct Analysis {
+    experiment: String,
+    lines: u64,
+    at: std::time::Instant,
+    json: Arc<String>,
+}
+
+/// While traffic flows an analysis is reused for this long: however many clients poll, the log
+/// writer's lock is taken for one copy of the accumulators a second at most.
+const ANALYSIS_TTL: Duration = Duration::from_secs(1);
 
 /// A poisoned lock only means a panic elsewhere; the data is still the best we have.
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -313,15 +328,22 @@ impl Dashboard {
                 .next()
                 .ok_or_else(|| Error::Invalid("no event has been logged yet".into()))?,
         };
+        let _one_at_a_time = lock(&self.analysing);
+        let cached = |lines: Option<u64>| {
+            lock(&self.analysis).as_ref().and_then(|a| {
+                let fresh = a.at.elapsed() < ANALYSIS_TTL || lines == Some(a.lines);
+                (a.experiment == name && fresh).then(|| a.json.clone())
+            })
+        };
+        if let Some(json) = cached(None) {
+            return Ok(json);
+        }
         // Copy the experiment's accumulators and let the log writer go on while we analyse.
         let (lines, users) = {
             let live = lock(&self.live);
             let lines = live.lines();
-            if let Some((n, l, json)) = &*lock(&self.analysis)
-                && *n == name
-                && *l == lines
-            {
-                return Ok(json.clone());
+            if let Some(json) = cached(Some(lines)) {
+                return Ok(json);
             }
             let Some(u) = live.get(&name) else {
                 return Err(Error::Invalid(format!(
@@ -338,7 +360,12 @@ impl Dashboard {
             .and_then(|u| analyse_users(&o, u))
             .map_err(|e| Error::Invalid(e.to_string()))?;
         let json = Arc::new(report.to_json());
-        *lock(&self.analysis) = Some((name, lines, json.clone()));
+        *lock(&self.analysis) = Some(Analysis {
+            experiment: name,
+            lines,
+            at: std::time::Instant::now(),
+            json: json.clone(),
+        });
         Ok(json)
     }
 

@@ -2,7 +2,6 @@
 //! held-out metric, written as CSV, PNG and HTML beside a model's output.
 
 use crate::Result;
-use crate::models::with_suffix;
 use botify_ab::chart::Series;
 use std::path::{Path, PathBuf};
 
@@ -147,6 +146,12 @@ impl Curve {
             ),
         )
     }
+}
+
+/// `<out stem>.<suffix>` beside `out`.
+pub fn with_suffix(out: &Path, suffix: &str) -> PathBuf {
+    let stem = out.file_stem().and_then(|s| s.to_str()).unwrap_or("model");
+    out.with_file_name(format!("{stem}.{suffix}"))
 }
 
 #[cfg(test)]

@@ -47,7 +47,7 @@ impl Holdout {
             let top = parse_top_tracks(path, &text, self.tracks)?;
             self.positives
                 .keys()
-                .map(|&u| (u, crate::models::unheard(&top, self.heard.get(&u))))
+                .map(|&u| (u, unheard(&top, self.heard.get(&u))))
                 .collect()
         } else if per_track(&text) {
             let lists = TrackLists::parse(path, &text, self.tracks)?;
@@ -73,4 +73,12 @@ pub(crate) fn per_track(text: &str) -> bool {
         .find(|l| !l.trim().is_empty())
         .and_then(|l| serde_json::from_str::<serde_json::Value>(l).ok())
         .is_some_and(|v| v.get("track").is_some())
+}
+
+/// `top` without what the user already heard: a top-tracks list as one user's list.
+pub fn unheard(top: &[TrackId], heard: Option<&Vec<TrackId>>) -> Vec<TrackId> {
+    top.iter()
+        .copied()
+        .filter(|t| heard.is_none_or(|h| !h.contains(t)))
+        .collect()
 }

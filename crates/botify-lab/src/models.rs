@@ -4,6 +4,8 @@
 //! both call [`train`].
 
 use crate::curve::Curve;
+pub use crate::curve::with_suffix;
+use crate::eval::unheard;
 use crate::observer::{EpochReport, Observer};
 use crate::{Error, Result};
 use botify_core::hash::FastMap;
@@ -320,12 +322,6 @@ pub struct Trained {
     pub steps: usize,
     /// The parameters a search chose.
     pub chosen: Option<mf::Params>,
-}
-
-/// `<out stem>.<suffix>` beside `out`.
-pub fn with_suffix(out: &Path, suffix: &str) -> PathBuf {
-    let stem = out.file_stem().and_then(|s| s.to_str()).unwrap_or("model");
-    out.with_file_name(format!("{stem}.{suffix}"))
 }
 
 /// Splits wall time into training steps and the evaluation after each.
@@ -768,14 +764,6 @@ pub fn train(
         }
     }
     Ok(t)
-}
-
-/// `top` without what the user already heard: a top-tracks list as one user's list.
-pub fn unheard(top: &[TrackId], heard: Option<&Vec<TrackId>>) -> Vec<TrackId> {
-    top.iter()
-        .copied()
-        .filter(|t| heard.is_none_or(|h| !h.contains(t)))
-        .collect()
 }
 
 /// Seeded random search of MF's parameters (see `botify_train::search`).

@@ -5,10 +5,11 @@
 
 use crate::listener::Session;
 use crate::nearest::NeighbourCache;
-use crate::runner::{EpisodeStats, SimParams, episode_start, open_session};
-use botify_core::rng::Rng;
+use botify_core::rng::{Rng, stream};
 use botify_core::{TrackId, UserId, World};
 use botify_recs::Request;
+use rand::Rng as _;
+use serde::Serialize;
 
 pub struct Episode<'w> {
     session: Session<'w>,
@@ -94,4 +95,63 @@ impl<'w> Episode<'w> {
             steps: self.steps,
         }
     }
+}
+
+#[derive(Debug, Clone, Copy, Serialize)]
+pub struct SimParams {
+    pub episodes: usize,
+    pub seed: u64,
+    pub day: u32,
+    /// Safety cap on recommendations per session (a perfect recommender could go on forever).
+    pub max_steps: u32,
+}
+
+impl Default for SimParams {
+    fn default() -> Self {
+        SimParams {
+            episodes: botify_core::defaults::SESSIONS,
+            seed: botify_core::defaults::SEED,
+            day: 0,
+            max_steps: botify_core::defaults::MAX_STEPS,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct EpisodeStats {
+    pub day: u32,
+    pub episode: u32,
+    pub user: u32,
+    /// Treatment bucket of the routing experiment (0 = C); 0 for the oracle.
+    pub treatment: u8,
+    /// Sum of listen times of the recommended tracks.
+    pub reward: f32,
+    /// Number of recommendations.
+    pub steps: u32,
+}
+
+/// Draws the session's interest and first track (uniform among the interest's nearest tracks).
+pub(crate) fn open_session<'w>(
+    world: &'w World,
+    first_nn: &NeighbourCache,
+    u: usize,
+    rng: &mut Rng,
+) -> Session<'w> {
+    let user = &world.users[u];
+    let interest = user.interests[rng.random_range(0..user.interests.len())];
+    let near = first_nn.get(interest).unwrap_or(&[]);
+    let near = &near[..near.len().min(user.interest_neighbours() as usize)];
+    let first = if near.is_empty() {
+        interest
+    } else {
+        near[rng.random_range(0..near.len())]
+    };
+    Session::start(world, user, interest, first)
+}
+
+/// The episode's user (index into `world.users`) and its listener stream.
+pub(crate) fn episode_start(world: &World, p: &SimParams, i: usize) -> (usize, Rng) {
+    let mut rng = stream(p.seed, b"episode", (u64::from(p.day) << 32) | i as u64);
+    let u = rng.random_range(0..world.users.len());
+    (u, rng)
 }

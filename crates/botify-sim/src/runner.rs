@@ -6,7 +6,8 @@
 //! grouped by user and each user's episodes run in index order (their history carries over), so
 //! the result is the same whatever the thread count.
 
-use crate::episode::{Episode, Step};
+use crate::episode::{Episode, Step, episode_start};
+pub use crate::episode::{EpisodeStats, SimParams};
 use crate::listener::Session;
 use crate::nearest::{NeighbourCache, TrackIndex};
 use crate::{Error, Result};
@@ -29,26 +30,6 @@ pub const DAY_MS: u64 = 86_400_000;
 /// Simulated time between two calls of a session.
 pub const STEP_MS: u64 = 1_000;
 
-#[derive(Debug, Clone, Copy, Serialize)]
-pub struct SimParams {
-    pub episodes: usize,
-    pub seed: u64,
-    pub day: u32,
-    /// Safety cap on recommendations per session (a perfect recommender could go on forever).
-    pub max_steps: u32,
-}
-
-impl Default for SimParams {
-    fn default() -> Self {
-        SimParams {
-            episodes: botify_core::defaults::SESSIONS,
-            seed: botify_core::defaults::SEED,
-            day: 0,
-            max_steps: botify_core::defaults::MAX_STEPS,
-        }
-    }
-}
-
 /// Who picks the next track.
 pub enum Agent<'a> {
     /// A recommender configuration, routed per user exactly like the service.
@@ -56,19 +37,6 @@ pub enum Agent<'a> {
     /// Knows the hidden embeddings: greedy best expected listen time (no replays, artist
     /// fatigue included). The upper bound learned recommenders are judged against.
     Oracle,
-}
-
-#[derive(Debug, Clone, Serialize, PartialEq)]
-pub struct EpisodeStats {
-    pub day: u32,
-    pub episode: u32,
-    pub user: u32,
-    /// Treatment bucket of the routing experiment (0 = C); 0 for the oracle.
-    pub treatment: u8,
-    /// Sum of listen times of the recommended tracks.
-    pub reward: f32,
-    /// Number of recommendations.
-    pub steps: u32,
 }
 
 /// Mean and standard error.
@@ -119,25 +87,6 @@ impl DaySummary {
     }
 }
 
-/// Draws the session's interest and first track (uniform among the interest's nearest tracks).
-pub(crate) fn open_session<'w>(
-    world: &'w World,
-    first_nn: &NeighbourCache,
-    u: usize,
-    rng: &mut Rng,
-) -> Session<'w> {
-    let user = &world.users[u];
-    let interest = user.interests[rng.random_range(0..user.interests.len())];
-    let near = first_nn.get(interest).unwrap_or(&[]);
-    let near = &near[..near.len().min(user.interest_neighbours() as usize)];
-    let first = if near.is_empty() {
-        interest
-    } else {
-        near[rng.random_range(0..near.len())]
-    };
-    Session::start(world, user, interest, first)
-}
-
 /// Episodes of the day grouped by user (index order kept), and every episode's interest track.
 fn plan_day(world: &World, p: &SimParams) -> (Vec<Vec<u32>>, Vec<TrackId>) {
     let mut by_user: Vec<Vec<u32>> = vec![Vec::new(); world.users.len()];
@@ -156,13 +105,6 @@ pub fn episode_interest(world: &World, p: &SimParams, i: usize) -> (usize, Track
     let (u, mut rng) = episode_start(world, p, i);
     let user = &world.users[u];
     (u, user.interests[rng.random_range(0..user.interests.len())])
-}
-
-/// The episode's user (index into `world.users`) and its listener stream.
-pub(crate) fn episode_start(world: &World, p: &SimParams, i: usize) -> (usize, Rng) {
-    let mut rng = stream(p.seed, b"episode", (u64::from(p.day) << 32) | i as u64);
-    let u = rng.random_range(0..world.users.len());
-    (u, rng)
 }
 
 const ORACLE_CANDIDATES: usize = 400;
