@@ -143,3 +143,64 @@ def test_progress_callback_sees_the_day(world):
         elif k == "advance":
             bars[-1] += p
     assert bars[-1] == 400 and kinds.count("start") == kinds.count("finish") == len(bars)
+
+
+class Interrupting:
+    """Raises KeyboardInterrupt from inside recommend_next on its 50th call."""
+
+    def __init__(self, tracks: int) -> None:
+        self.tracks = tracks
+        self.calls = 0
+
+    def recommend_next(self, user: int, prev_track: int, prev_track_time: float) -> int:
+        self.calls += 1
+        if self.calls == 50:
+            raise KeyboardInterrupt
+        return (prev_track + 1) % self.tracks
+
+
+def test_a_keyboard_interrupt_inside_a_recommender_stops_the_run(world):
+    rec = Interrupting(world.n_tracks)
+    with pytest.raises(KeyboardInterrupt, match="simulation interrupted"):
+        botify.simulate(world, {"C": rec}, episodes=50_000, seed=3)
+    # Not called again once interrupted: the run stopped instead of counting failures.
+    assert rec.calls == 50
+
+
+def test_ctrl_c_stops_a_simulation_with_a_slow_python_recommender_within_a_second(world, tmp_path):
+    import signal
+    import sys
+    import time
+
+    script = tmp_path / "slow.py"
+    script.write_text(
+        "import sys, time, botify\n"
+        "w = botify.World.load(sys.argv[1])\n"
+        "class Slow:\n"
+        "    def recommend_next(self, user, prev_track, prev_track_time):\n"
+        "        time.sleep(0.05)\n"
+        "        return (prev_track + 1) % w.n_tracks\n"
+        "print('started', flush=True)\n"
+        "try:\n"
+        "    botify.simulate(w, {'C': Slow()}, episodes=100_000)\n"
+        "except KeyboardInterrupt as e:\n"
+        "    print('interrupted:', e, flush=True)\n"
+        "    sys.exit(130)\n"
+    )
+    p = subprocess.Popen(
+        [sys.executable, str(script), str(world.dir)], stdout=subprocess.PIPE, text=True
+    )
+    assert p.stdout.readline().strip() == "started"
+    time.sleep(1.5)  # well into the run
+    assert p.poll() is None
+    t = time.monotonic()
+    p.send_signal(signal.SIGINT)
+    try:
+        code = p.wait(timeout=10)
+    finally:
+        p.kill()
+    elapsed = time.monotonic() - t
+    out = p.stdout.read()
+    assert code == 130, out
+    assert "interrupted" in out
+    assert elapsed < 1.0, f"stopped {elapsed:.2f}s after Ctrl-C"

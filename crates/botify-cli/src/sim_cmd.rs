@@ -79,6 +79,7 @@ pub fn run(a: SimArgs) -> Result<()> {
         hosted: Default::default(),
         sessions_in: None,
         neighbour_dir: Some(a.world.clone()),
+        cancel: None,
     };
     opts.validate()?;
     if a.console {

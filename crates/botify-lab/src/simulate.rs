@@ -51,6 +51,8 @@ pub struct SimOptions {
     /// The world's directory, where exact neighbour lists are cached between runs (the
     /// `neighbours-k*.bin` files, tied to the embeddings' content hash); `None`: no cache.
     pub neighbour_dir: Option<PathBuf>,
+    /// Set from outside (Ctrl-C) to stop between sessions; the run then fails as cancelled.
+    pub cancel: Option<std::sync::Arc<std::sync::atomic::AtomicBool>>,
 }
 
 impl Default for SimOptions {
@@ -66,6 +68,7 @@ impl Default for SimOptions {
             hosted: Hosted::default(),
             sessions_in: None,
             neighbour_dir: None,
+            cancel: None,
         }
     }
 }
@@ -148,6 +151,7 @@ pub fn simulate(
     let sender = log.as_ref().map(|l| l.sender());
     let mut sim = Simulator::new(world, history)?;
     sim.set_session_runner(o.sessions_in.clone());
+    sim.set_cancel(o.cancel.clone());
     if let Some(dir) = &o.neighbour_dir {
         load_neighbours(&mut sim, dir, obs);
     }
@@ -287,6 +291,7 @@ mod tests {
             hosted: Hosted::default(),
             sessions_in: None,
             neighbour_dir: None,
+            cancel: None,
         }
     }
 
@@ -438,6 +443,23 @@ mod tests {
         for (a, b) in plain.iter().zip(&run) {
             assert_eq!(a.episodes, b.episodes);
         }
+    }
+
+    #[test]
+    fn a_set_cancel_flag_stops_the_run_as_cancelled() {
+        let w = world();
+        let who = Recommenders::Config(ExperimentsConfig::single(
+            "S",
+            RecommenderSpec::StickyArtist { fallback: None },
+        ));
+        let o = SimOptions {
+            cancel: Some(Arc::new(std::sync::atomic::AtomicBool::new(true))),
+            ..opts(2, 0)
+        };
+        let e = simulate(&w, &who, &o, &crate::Quiet, &mut |_| Ok(()))
+            .err()
+            .expect("cancelled");
+        assert!(e.to_string().contains("cancelled: day 1 stopped after 0 of"), "{e}");
     }
 
     #[test]

@@ -12,12 +12,12 @@ use botify_core::TrackId;
 use botify_recs::experiments::{DEFAULT_HISTORY, ExperimentSpec, ExperimentsConfig};
 use botify_recs::spec::{Hosted, RecommenderSpec};
 use botify_recs::{Listen, Recommender, Request, Rng};
-use pyo3::exceptions::PyTypeError;
+use pyo3::exceptions::{PyKeyboardInterrupt, PySystemExit, PyTypeError};
 use pyo3::intern;
 use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyString};
 use std::collections::{BTreeMap, HashMap};
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
 /// Failures of one Python recommender: how many, and the first one's message.
@@ -47,10 +47,17 @@ pub struct PyRecommender {
     object: Py<PyAny>,
     tracks: u32,
     failures: Arc<Failures>,
+    /// The run's stop flag: set by a KeyboardInterrupt (or SystemExit) out of `recommend_next`
+    /// — which stops the run instead of counting as a failure — and, once set, Python is not
+    /// called again (the fallback answers the rest of the session at once).
+    cancel: Arc<AtomicBool>,
 }
 
 impl Recommender for PyRecommender {
     fn recommend(&self, req: &Request, _history: &[Listen], _rng: &mut Rng) -> Option<TrackId> {
+        if self.cancel.load(Ordering::Relaxed) {
+            return None;
+        }
         Python::attach(|py| {
             let answer = self
                 .object
@@ -69,6 +76,13 @@ impl Recommender for PyRecommender {
                             self.tracks
                         )
                     });
+                    None
+                }
+                Err(e)
+                    if e.is_instance_of::<PyKeyboardInterrupt>(py)
+                        || e.is_instance_of::<PySystemExit>(py) =>
+                {
+                    self.cancel.store(true, Ordering::Relaxed);
                     None
                 }
                 Err(e) => {
@@ -104,6 +118,7 @@ fn spec_of(
     tracks: u32,
     hosted: &mut HashMap<String, Arc<dyn Recommender>>,
     failures: &mut Vec<(String, Arc<Failures>)>,
+    cancel: &Arc<AtomicBool>,
 ) -> PyResult<RecommenderSpec> {
     if let Ok(s) = value.cast::<PyString>() {
         return RecommenderSpec::parse_cli(&s.to_cow()?).map_err(|e| err(format!("{name}: {e}")));
@@ -111,7 +126,7 @@ fn spec_of(
     if value.is_instance_of::<PyDict>() {
         return crate::from_py(value, &format!("{name}: bad recommender spec"));
     }
-    if let Some((r, f)) = python_object(value, tracks)? {
+    if let Some((r, f)) = python_object(value, tracks, cancel)? {
         hosted.insert(name.to_string(), r);
         failures.push((name.to_string(), f));
         return Ok(RecommenderSpec::Python {
@@ -126,7 +141,11 @@ fn spec_of(
 }
 
 /// `value` as a recommender with its failure counter, when it has `recommend_next`.
-fn python_object(value: &Bound<'_, PyAny>, tracks: u32) -> PyResult<Option<Wrapped>> {
+fn python_object(
+    value: &Bound<'_, PyAny>,
+    tracks: u32,
+    cancel: &Arc<AtomicBool>,
+) -> PyResult<Option<Wrapped>> {
     if !value.hasattr(intern!(value.py(), "recommend_next"))? {
         return Ok(None);
     }
@@ -135,6 +154,7 @@ fn python_object(value: &Bound<'_, PyAny>, tracks: u32) -> PyResult<Option<Wrapp
         object: value.clone().unbind(),
         tracks,
         failures: f.clone(),
+        cancel: cancel.clone(),
     };
     Ok(Some((Arc::new(r), f)))
 }
@@ -143,11 +163,13 @@ fn python_object(value: &Bound<'_, PyAny>, tracks: u32) -> PyResult<Option<Wrapp
 pub fn register(objects: &Bound<'_, PyDict>, tracks: u32) -> PyResult<(Hosted, FailureCounters)> {
     let mut hosted = HashMap::new();
     let mut failures = Vec::new();
+    // A service has no run to stop: its recommenders' flag is never read.
+    let cancel = Arc::new(AtomicBool::new(false));
     for (k, v) in objects.iter() {
         let name: String = k
             .extract()
             .map_err(|_| PyTypeError::new_err("recommenders are named by strings"))?;
-        let (r, f) = python_object(&v, tracks)?.ok_or_else(|| {
+        let (r, f) = python_object(&v, tracks, &cancel)?.ok_or_else(|| {
             PyTypeError::new_err(format!(
                 "recommenders[{name:?}] has no recommend_next(user, prev_track, prev_track_time)"
             ))
@@ -163,6 +185,7 @@ pub fn treatments(
     treatments: &Bound<'_, PyDict>,
     experiment: &str,
     tracks: u32,
+    cancel: &Arc<AtomicBool>,
 ) -> PyResult<Treatments> {
     let mut hosted = HashMap::new();
     let mut failures = Vec::new();
@@ -171,7 +194,7 @@ pub fn treatments(
         let name: String = k
             .extract()
             .map_err(|_| PyTypeError::new_err("treatment names are strings: C, T1, T2, …"))?;
-        let spec = spec_of(&v, &name, tracks, &mut hosted, &mut failures)?;
+        let spec = spec_of(&v, &name, tracks, &mut hosted, &mut failures, cancel)?;
         specs.insert(name, spec);
     }
     if specs.is_empty() {

@@ -65,7 +65,12 @@ pub fn serve(
     })?;
     let (hosted, failures) = match (treatments, recommenders) {
         (Some(t), None) => {
-            let t = build_treatments(t, experiment, tracks)?;
+            let t = build_treatments(
+                t,
+                experiment,
+                tracks,
+                &Arc::new(std::sync::atomic::AtomicBool::new(false)),
+            )?;
             let text = toml::to_string(&t.config).map_err(err)?;
             std::fs::write(&experiments_file, text)
                 .map_err(|e| err(format!("writing {}: {e}", experiments_file.display())))?;

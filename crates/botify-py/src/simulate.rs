@@ -6,10 +6,12 @@ use crate::recommender::{failures_dict, treatments as build_treatments};
 use crate::{err, progress, world};
 use botify_lab::simulate::{Recommenders, SimOptions, simulate as run_days};
 use botify_sim::runner::SessionRunner;
+use pyo3::exceptions::PyKeyboardInterrupt;
 use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyString};
 use std::path::PathBuf;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 /// Runs `days` days of `episodes` sessions. Returns the episodes as columns, the treatment names
 /// by bucket, per-day summaries and the Python recommenders' failures.
@@ -33,6 +35,9 @@ pub fn simulate<'py>(
     let world = world::resolve(py, world)?;
     let w = world.get().world.clone();
     let tracks = w.catalog.len() as u32;
+    // Ctrl-C (on the calling thread) or a KeyboardInterrupt out of a Python recommender sets
+    // it; the simulator stops between sessions and Python recommenders are not called again.
+    let cancel = Arc::new(AtomicBool::new(false));
     let (who, hosted, failures, names) = match treatments.cast::<PyString>() {
         Ok(s) if s.to_cow()? == "oracle" => (
             Recommenders::Oracle,
@@ -44,7 +49,7 @@ pub fn simulate<'py>(
             let d = treatments.cast::<PyDict>().map_err(|_| {
                 err("treatments is a dict such as {\"C\": \"sticky_artist\", \"T1\": MyRecommender()} or \"oracle\"")
             })?;
-            let t = build_treatments(d, experiment, tracks)?;
+            let t = build_treatments(d, experiment, tracks, &cancel)?;
             let names = t.config.experiments[0].treatments.keys().cloned().collect();
             (Recommenders::Config(t.config), t.hosted, t.failures, names)
         }
@@ -89,14 +94,21 @@ pub fn simulate<'py>(
         hosted,
         sessions_in,
         neighbour_dir: Some(world.get().dir.clone()),
+        cancel: Some(cancel.clone()),
     };
     opts.validate().map_err(err)?;
     let started = std::time::Instant::now();
-    let result = progress::run(py, progress, |obs| {
+    let result = progress::run_cancellable(py, progress, &cancel, |obs| {
         let days = || run_days(&w, &who, &opts, obs, &mut |_| Ok(()));
         if hold_gil { days() } else { pool.install(days) }
     })?
-    .map_err(err)?;
+    .map_err(|e| {
+        if cancel.load(Ordering::Relaxed) {
+            PyKeyboardInterrupt::new_err(format!("simulation interrupted ({e})"))
+        } else {
+            err(e)
+        }
+    })?;
     let seconds = started.elapsed().as_secs_f64();
     let eps: Vec<_> = result.iter().flat_map(|d| d.episodes.iter()).collect();
     let mut c = Columns::default();

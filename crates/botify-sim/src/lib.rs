@@ -27,5 +27,8 @@ pub enum Error {
     Log(#[from] botify_core::eventlog::LogUnavailable),
     #[error("{0}")]
     Invalid(String),
+    /// The caller's cancel flag was set (Ctrl-C).
+    #[error("cancelled: {0}")]
+    Cancelled(String),
 }
 pub type Result<T, E = Error> = std::result::Result<T, E>;

@@ -22,7 +22,8 @@ use rand::Rng as _;
 use rayon::prelude::*;
 use serde::Serialize;
 use std::path::Path;
-use std::sync::OnceLock;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, OnceLock};
 
 /// 2026-01-01T00:00:00Z: simulated day 0 starts here.
 pub const EPOCH_MS: u64 = 1_767_225_600_000;
@@ -146,6 +147,8 @@ pub struct Simulator<'w> {
     sessions_in: Option<SessionRunner>,
     /// The embeddings' content hash, computed once if neighbour files are used.
     hash: Option<u64>,
+    /// Set from outside (Ctrl-C): the day's remaining sessions are skipped and it fails.
+    cancel: Option<Arc<AtomicBool>>,
 }
 
 impl<'w> Simulator<'w> {
@@ -161,7 +164,14 @@ impl<'w> Simulator<'w> {
             histories: vec![History::new(history); world.users.len()],
             sessions_in: None,
             hash: None,
+            cancel: None,
         })
+    }
+
+    /// A flag that stops a day between sessions when set (a caller's Ctrl-C): the day then
+    /// returns [`Error::Cancelled`].
+    pub fn set_cancel(&mut self, cancel: Option<Arc<AtomicBool>>) {
+        self.cancel = cancel;
     }
 
     /// Runs every later day's sessions through `runner` (the neighbour search stays outside).
@@ -282,14 +292,15 @@ impl<'w> Simulator<'w> {
             sender,
             refused: &refused,
         });
+        let cancel = self.cancel.as_deref();
         let mut sessions = || {
             stats = run_sessions(
                 &ctx,
                 histories,
                 &by_user,
-                day_start,
-                spacing,
+                DayClock { day_start, spacing },
                 day_log.as_ref(),
+                cancel,
                 progress,
             );
         };
@@ -299,6 +310,14 @@ impl<'w> Simulator<'w> {
         }
         if let Some(e) = refused.into_inner() {
             return Err(Error::Log(e));
+        }
+        if cancel.is_some_and(|c| c.load(Ordering::Relaxed)) {
+            return Err(Error::Cancelled(format!(
+                "day {} stopped after {} of {} sessions",
+                p.day + 1,
+                stats.len(),
+                p.episodes
+            )));
         }
         stats.sort_by_key(|e| e.episode);
         Ok(stats)
@@ -310,11 +329,12 @@ fn run_sessions(
     ctx: &DayContext,
     histories: &mut [History],
     by_user: &[Vec<u32>],
-    day_start: u64,
-    spacing: u64,
+    clock: DayClock,
     log: Option<&DayLog>,
+    cancel: Option<&AtomicBool>,
     progress: &(dyn Fn(u64) + Sync),
 ) -> Vec<EpisodeStats> {
+    let DayClock { day_start, spacing } = clock;
     histories
         .par_iter_mut()
         .zip(by_user.par_iter())
@@ -323,6 +343,9 @@ fn run_sessions(
             let mut clock = 0u64;
             let mut out = Vec::with_capacity(eps.len());
             for &i in eps {
+                if cancel.is_some_and(|c| c.load(Ordering::Relaxed)) {
+                    break;
+                }
                 let start = (day_start + u64::from(i) * spacing).max(clock + STEP_MS);
                 let mut lines = Vec::new();
                 let ep = run_episode(ctx, history, i, start, log.map(|_| &mut lines));
@@ -336,6 +359,13 @@ fn run_sessions(
             out
         })
         .collect()
+}
+
+/// When a day starts and how far apart its sessions start (ms).
+#[derive(Clone, Copy)]
+struct DayClock {
+    day_start: u64,
+    spacing: u64,
 }
 
 /// The day's event log; the first refusal is kept, later lines are not sent, and the day
