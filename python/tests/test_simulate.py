@@ -162,7 +162,7 @@ class Interrupting:
 def test_a_keyboard_interrupt_inside_a_recommender_stops_the_run(world):
     rec = Interrupting(world.n_tracks)
     with pytest.raises(KeyboardInterrupt, match="simulation interrupted"):
-        botify.simulate(world, {"C": rec}, episodes=50_000, seed=3)
+        botify.simulate(world, {"C": rec, "T1": "sticky_artist"}, episodes=50_000, seed=3)
     # Not called again once interrupted: the run stopped instead of counting failures.
     assert rec.calls == 50
 
@@ -182,7 +182,7 @@ def test_ctrl_c_stops_a_simulation_with_a_slow_python_recommender_within_a_secon
         "        return (prev_track + 1) % w.n_tracks\n"
         "print('started', flush=True)\n"
         "try:\n"
-        "    botify.simulate(w, {'C': Slow()}, episodes=100_000)\n"
+        "    botify.simulate(w, {'C': Slow(), 'T1': 'random'}, episodes=100_000)\n"
         "except KeyboardInterrupt as e:\n"
         "    print('interrupted:', e, flush=True)\n"
         "    sys.exit(130)\n"
