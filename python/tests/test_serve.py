@@ -129,3 +129,41 @@ def test_serve_refuses_bad_arguments(world, tmp_path):
         botify.serve(world, {"C": "random", "T1": "random"}, redis_cluster=" , ")
     with pytest.raises(botify.BotifyError, match="cannot connect to cluster"):
         botify.serve(world, {"C": "random", "T1": "random"}, redis_cluster="redis://127.0.0.1:1")
+
+
+def test_a_slow_python_treatment_does_not_hold_up_the_others(world, cli):
+    import threading
+    import time
+
+    class Slow:
+        def recommend_next(self, user, prev_track, prev_track_time):
+            time.sleep(0.5)
+            return (prev_track + 1) % world.n_tracks
+
+    assigned = subprocess.run(
+        [cli, "assign", "PY", "--buckets", "2", *map(str, range(40))],
+        check=True, capture_output=True, text=True,
+    ).stdout.split("\n")
+    by = {}
+    for line in filter(None, assigned):
+        user, treatment = line.split("\t")
+        by.setdefault(treatment, []).append(int(user))
+    with botify.serve(world, {"C": "sticky_artist", "T1": Slow()}) as server:
+        slow = [
+            threading.Thread(target=post, args=(f"{server.url}/next/{u}", {"track": 1, "time": 0.5}))
+            for u in by["T1"][:6]
+        ]
+        for t in slow:
+            t.start()
+        time.sleep(0.1)  # the slow requests are in the Python recommender now
+        worst = 0.0
+        for u in by["C"][:10]:
+            t0 = time.monotonic()
+            status, _ = post(f"{server.url}/next/{u}", {"track": 1, "time": 0.5})
+            worst = max(worst, time.monotonic() - t0)
+            assert status == 200
+        for t in slow:
+            t.join()
+        server.stop()
+    # StickyArtist's answers do not wait for the Python treatment's 0.5 s ones.
+    assert worst < 0.25, f"a StickyArtist request took {worst:.2f}s"

@@ -459,7 +459,11 @@ mod tests {
         let e = simulate(&w, &who, &o, &crate::Quiet, &mut |_| Ok(()))
             .err()
             .expect("cancelled");
-        assert!(e.to_string().contains("cancelled: day 1 stopped after 0 of"), "{e}");
+        assert!(
+            e.to_string()
+                .contains("cancelled: day 1 stopped after 0 of"),
+            "{e}"
+        );
     }
 
     #[test]

@@ -54,6 +54,10 @@ pub struct PyRecommender {
 }
 
 impl Recommender for PyRecommender {
+    fn may_block(&self) -> bool {
+        true
+    }
+
     fn recommend(&self, req: &Request, _history: &[Listen], _rng: &mut Rng) -> Option<TrackId> {
         if self.cancel.load(Ordering::Relaxed) {
             return None;

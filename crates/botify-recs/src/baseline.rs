@@ -153,6 +153,10 @@ impl Recommender for Chain {
         self.primary.uses_history() || self.fallback.uses_history()
     }
 
+    fn may_block(&self) -> bool {
+        self.primary.may_block() || self.fallback.may_block()
+    }
+
     fn track_list(&self, track: TrackId) -> Option<&[TrackId]> {
         self.primary
             .track_list(track)

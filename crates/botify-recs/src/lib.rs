@@ -50,6 +50,13 @@ pub trait Recommender: Send + Sync {
         false
     }
 
+    /// Whether `recommend` may wait (a Python recommender waits for the interpreter's lock and
+    /// runs whatever its author wrote): the service then calls it where a wait holds up no other
+    /// request.
+    fn may_block(&self) -> bool {
+        false
+    }
+
     /// The per-track list this recommender draws from for `track`, if it has one (item-to-item
     /// models): what the course's `/track/{id}` shows as `recommendations`.
     fn track_list(&self, _track: TrackId) -> Option<&[TrackId]> {

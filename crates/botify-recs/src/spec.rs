@@ -192,6 +192,9 @@ impl Recommender for Arc<dyn Recommender> {
     fn uses_history(&self) -> bool {
         (**self).uses_history()
     }
+    fn may_block(&self) -> bool {
+        (**self).may_block()
+    }
     fn track_list(&self, track: TrackId) -> Option<&[TrackId]> {
         (**self).track_list(track)
     }

@@ -421,7 +421,14 @@ async fn listen_call(
         Vec::new()
     };
     let n = s.catalog.len() as u32;
-    let answer = RNG.with(|r| treatment.answer(message, request, &history, &mut r.borrow_mut(), n));
+    let answer = |rng: &mut Rng| treatment.answer(message, request, &history, rng, n);
+    let answer = if message == Message::Next && treatment.recommender.may_block() {
+        // A recommender that may wait (Python, for the interpreter's lock) gives up this worker
+        // thread first, so the other treatments' requests on it are served meanwhile.
+        tokio::task::block_in_place(|| RNG.with(|r| answer(&mut r.borrow_mut())))
+    } else {
+        RNG.with(|r| answer(&mut r.borrow_mut()))
+    };
     if let Err(e) = s.store.push(user, answer.listen(), cap).await {
         s.warn_store("append", &e);
     }
