@@ -456,9 +456,9 @@ mod tests {
             cancel: Some(Arc::new(std::sync::atomic::AtomicBool::new(true))),
             ..opts(2, 0)
         };
-        let e = simulate(&w, &who, &o, &crate::Quiet, &mut |_| Ok(()))
-            .err()
-            .expect("cancelled");
+        let Err(e) = simulate(&w, &who, &o, &crate::Quiet, &mut |_| Ok(())) else {
+            panic!("a set cancel flag stops the run");
+        };
         assert!(
             e.to_string()
                 .contains("cancelled: day 1 stopped after 0 of"),
