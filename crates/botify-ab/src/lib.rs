@@ -13,7 +13,7 @@ pub mod stats;
 pub mod svg;
 
 pub use report::{AbOptions, AbReport, Row, analyse};
-pub use sessions::{METRICS, RATIO_METRICS, UserMetrics, read_users};
+pub use sessions::{Metric, UserMetrics, read_users};
 
 #[derive(Debug, thiserror::Error)]
 pub enum Error {

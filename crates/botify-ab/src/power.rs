@@ -3,7 +3,7 @@
 //! as statsmodels' `TTestIndPower`), not its normal approximation, which under-powers small
 //! samples.
 
-use crate::sessions::{METRICS, read_users};
+use crate::sessions::{Metric, read_users};
 use crate::stats::Summary;
 use crate::stats::{t_test_mde, t_test_users};
 use crate::{Error, Result};
@@ -12,7 +12,7 @@ use std::path::PathBuf;
 /// What `botify ab power` asks.
 #[derive(Debug, Clone)]
 pub struct PowerQuery {
-    pub metric: String,
+    pub metric: Metric,
     pub baseline_logs: Vec<PathBuf>,
     /// The experiment whose control group is the baseline; None: all users of the log's first
     /// experiment.
@@ -43,11 +43,11 @@ pub struct PowerAnswer {
 impl PowerQuery {
     pub fn validate(&self) -> Result<()> {
         let bad = |m: String| Err(Error::Invalid(m));
-        if !METRICS.contains(&self.metric.as_str()) {
+        if self.metric.is_ratio() {
             return bad(format!(
-                "unknown metric {:?}; metrics are {}",
-                self.metric,
-                METRICS.join(", ")
+                "power is computed for a per-user metric ({}), not {}",
+                Metric::USER.map(|m| m.name()).join(", "),
+                self.metric
             ));
         }
         if !(self.alpha > 0.0 && self.alpha < 1.0) {
@@ -82,7 +82,7 @@ impl PowerQuery {
             .users
             .iter()
             .filter(|u| self.experiment.is_none() || u.treatment == 0)
-            .filter_map(|u| u.metric(&self.metric))
+            .filter_map(|u| u.metric(self.metric))
             .collect();
         let s = Summary::of(&control);
         if s.n < 2 || s.var.is_nan() {

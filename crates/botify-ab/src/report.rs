@@ -1,10 +1,7 @@
 //! The analysis of one experiment and its renderings: markdown, JSON, CSV and a self-contained
 //! HTML page with SVG charts. Nothing here prints; the CLI decides where text goes.
 
-use crate::sessions::{
-    BIN_MS, METRICS, UserMetrics, UsersRead, higher_is_better, is_metric, read_users,
-    read_users_assigning, unknown_metric,
-};
+use crate::sessions::{BIN_MS, Metric, UserMetrics, UsersRead, read_users, read_users_assigning};
 use crate::stats::{
     Correction, IntervalMethod, Srm, Summary, cuped, msprt, relative_of, srm, welch,
 };
@@ -30,13 +27,13 @@ pub struct AbOptions {
     pub buckets: Option<u32>,
     /// Pre-period logs for CUPED.
     pub pre: Option<Vec<PathBuf>>,
-    pub metrics: Vec<String>,
+    pub metrics: Vec<Metric>,
     /// How the interval of the relative effect is computed.
     pub interval: IntervalMethod,
     /// Multiplicity correction over every (treatment, metric) pair of the report.
     pub correction: Correction,
     /// The metric the ship decision rests on.
-    pub primary: String,
+    pub primary: Metric,
     /// Metrics that may not get worse by more than a margin.
     pub guardrails: Vec<Guardrail>,
     /// Mixing scale τ of the always-valid interval, as a relative effect (0.1 = effects of about
@@ -52,10 +49,10 @@ impl AbOptions {
             confidence: 0.95,
             buckets: None,
             pre: None,
-            metrics: METRICS.iter().map(|m| m.to_string()).collect(),
+            metrics: Metric::USER.to_vec(),
             interval: IntervalMethod::Delta,
             correction: Correction::Maxt,
-            primary: "mean_time_per_session".into(),
+            primary: Metric::MeanTimePerSession,
             guardrails: Vec::new(),
             sequential: None,
         }
@@ -71,28 +68,26 @@ impl AbOptions {
         if self.metrics.is_empty() {
             return Err(Error::Invalid("no metrics to compare".into()));
         }
-        for m in self
-            .metrics
-            .iter()
-            .chain(self.guardrails.iter().map(|g| &g.metric))
-        {
-            if !is_metric(m) {
-                return Err(unknown_metric(m));
-            }
-        }
+        let compared = || {
+            self.metrics
+                .iter()
+                .map(|m| m.name())
+                .collect::<Vec<_>>()
+                .join(", ")
+        };
         if !self.metrics.contains(&self.primary) {
             return Err(Error::Invalid(format!(
                 "the primary metric {:?} is not among the metrics compared ({})",
-                self.primary,
-                self.metrics.join(", ")
+                self.primary.name(),
+                compared()
             )));
         }
         for g in &self.guardrails {
             if !self.metrics.contains(&g.metric) {
                 return Err(Error::Invalid(format!(
                     "guardrail metric {:?} is not among the metrics compared ({})",
-                    g.metric,
-                    self.metrics.join(", ")
+                    g.metric.name(),
+                    compared()
                 )));
             }
         }
@@ -112,7 +107,7 @@ impl AbOptions {
 #[derive(Debug, Clone, PartialEq, Serialize, serde::Deserialize)]
 #[serde(try_from = "String", into = "String")]
 pub struct Guardrail {
-    pub metric: String,
+    pub metric: Metric,
     pub margin: f64,
 }
 
@@ -133,11 +128,8 @@ impl std::str::FromStr for Guardrail {
                 "guardrail {s:?}: the margin must be a non-negative number"
             )));
         }
-        if !is_metric(metric.trim()) {
-            return Err(unknown_metric(metric.trim()));
-        }
         Ok(Guardrail {
-            metric: metric.trim().to_string(),
+            metric: metric.parse()?,
             margin,
         })
     }
@@ -189,7 +181,7 @@ pub struct Sequential {
 #[derive(Debug, Clone, Serialize)]
 pub struct Row {
     pub treatment: String,
-    pub metric: String,
+    pub metric: Metric,
     pub control_mean: f64,
     pub treatment_mean: f64,
     pub effect: f64,
@@ -219,7 +211,7 @@ pub struct Row {
 impl Row {
     /// Whether the effect goes the metric's good way (a time rise, a latency drop).
     pub fn improves(&self) -> bool {
-        (self.effect > 0.0) == higher_is_better(&self.metric)
+        (self.effect > 0.0) == self.metric.higher_is_better()
     }
 }
 
@@ -279,7 +271,7 @@ pub struct AbReport {
     pub interval: IntervalMethod,
     /// The correction behind `p_adjusted`, over all rows.
     pub correction: Correction,
-    pub primary: String,
+    pub primary: Metric,
     pub guardrails: Vec<Guardrail>,
     /// The mixing scale of the rows' always-valid intervals, when asked for.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -304,7 +296,7 @@ impl AbReport {
 }
 
 /// A group's summary of `metric`: per-user values, or the delta-method summary of a ratio.
-fn summarise(users: &[UserMetrics], metric: &str) -> Summary {
+fn summarise(users: &[UserMetrics], metric: Metric) -> Summary {
     let parts: Vec<(f64, f64)> = users.iter().filter_map(|u| u.ratio_parts(metric)).collect();
     if parts.is_empty() {
         Summary::of(&metric_values(users, metric))
@@ -314,7 +306,7 @@ fn summarise(users: &[UserMetrics], metric: &str) -> Summary {
     }
 }
 
-fn metric_values(users: &[UserMetrics], metric: &str) -> Vec<f64> {
+fn metric_values(users: &[UserMetrics], metric: Metric) -> Vec<f64> {
     users.iter().filter_map(|u| u.metric(metric)).collect()
 }
 
@@ -329,7 +321,7 @@ struct CupedPair {
 fn cuped_pair(
     control: &[UserMetrics],
     treatment: &[UserMetrics],
-    metric: &str,
+    metric: Metric,
     pre: &HashMap<u32, UserMetrics>,
     confidence: f64,
 ) -> CupedPair {
@@ -479,9 +471,9 @@ pub fn analyse_users(o: &AbOptions, read: UsersRead) -> Result<AbReport> {
     let mut rows = Vec::new();
     // (bucket, metric index) of each row, for the correlation of their statistics.
     let mut keys: Vec<(usize, usize)> = Vec::new();
-    for (mi, metric) in o.metrics.iter().enumerate() {
+    for (mi, &metric) in o.metrics.iter().enumerate() {
         let control = &by_bucket[0];
-        let is_ratio = crate::sessions::RATIO_METRICS.contains(&metric.as_str());
+        let is_ratio = metric.is_ratio();
         let c_raw = summarise(control, metric);
         for (b, group) in by_bucket.iter().enumerate().skip(1) {
             let t_raw = summarise(group, metric);
@@ -530,11 +522,11 @@ pub fn analyse_users(o: &AbOptions, read: UsersRead) -> Result<AbReport> {
             let guardrail = o
                 .guardrails
                 .iter()
-                .find(|g| &g.metric == metric)
+                .find(|g| g.metric == metric)
                 .filter(|_| !lower.is_nan())
                 .map(|g| {
                     // The interval of "how much worse", in % of control.
-                    let (best, worst) = if higher_is_better(metric) {
+                    let (best, worst) = if metric.higher_is_better() {
                         (-upper, -lower)
                     } else {
                         (lower, upper)
@@ -552,7 +544,7 @@ pub fn analyse_users(o: &AbOptions, read: UsersRead) -> Result<AbReport> {
             keys.push((b, mi));
             rows.push(Row {
                 treatment: treatment_name(b as u32),
-                metric: metric.clone(),
+                metric,
                 control_mean: c_raw.mean,
                 treatment_mean: t_raw.mean,
                 effect,
@@ -599,13 +591,13 @@ pub fn analyse_users(o: &AbOptions, read: UsersRead) -> Result<AbReport> {
     if by_bucket[0].is_empty() {
         notes.push("control (C) has no users: nothing to compare against".into());
     }
-    let decisions = decide(&rows, &o.primary, o.correction);
+    let decisions = decide(&rows, o.primary, o.correction);
     Ok(AbReport {
         experiment: o.experiment.clone(),
         confidence: o.confidence,
         interval: o.interval,
         correction: o.correction,
-        primary: o.primary.clone(),
+        primary: o.primary,
         guardrails: o.guardrails.clone(),
         sequential_tau: o.sequential,
         curves: make_curves(&curves, buckets),
@@ -620,14 +612,10 @@ pub fn analyse_users(o: &AbOptions, read: UsersRead) -> Result<AbReport> {
 }
 
 /// Each user's value of every metric (a ratio metric's linearised value), arm by arm.
-fn user_vectors(users: &[UserMetrics], metrics: &[String]) -> Vec<Vec<f64>> {
+fn user_vectors(users: &[UserMetrics], metrics: &[Metric]) -> Vec<Vec<f64>> {
     let ratios: Vec<Option<Summary>> = metrics
         .iter()
-        .map(|m| {
-            crate::sessions::RATIO_METRICS
-                .contains(&m.as_str())
-                .then(|| summarise(users, m))
-        })
+        .map(|&m| m.is_ratio().then(|| summarise(users, m)))
         .collect();
     users
         .iter()
@@ -635,7 +623,7 @@ fn user_vectors(users: &[UserMetrics], metrics: &[String]) -> Vec<Vec<f64>> {
             metrics
                 .iter()
                 .zip(&ratios)
-                .map(|(m, r)| match (r, u.ratio_parts(m)) {
+                .map(|(&m, r)| match (r, u.ratio_parts(m)) {
                     // (y − R·d): the constant 1/d̄ cancels in a correlation.
                     (Some(r), Some((y, d))) => y - r.mean * d,
                     _ => u.metric(m).unwrap_or(0.0),
@@ -673,7 +661,7 @@ fn mean_covariance(v: &[Vec<f64>], m: usize) -> Vec<Vec<f64>> {
 /// Cov(Δ_{t,m}, Δ_{t',m'}) = [t = t']·Cov_t(m, m') + Cov_C(m, m'), of the means.
 fn statistic_correlation(
     by_bucket: &[Vec<UserMetrics>],
-    metrics: &[String],
+    metrics: &[Metric],
     keys: &[(usize, usize)],
 ) -> Vec<Vec<f64>> {
     let m = metrics.len();
@@ -706,7 +694,7 @@ fn statistic_correlation(
 
 /// Ship only when the primary metric improves significantly (after the correction) and no
 /// guardrail is significantly worse than its margin.
-fn decide(rows: &[Row], primary: &str, correction: Correction) -> Vec<Decision> {
+fn decide(rows: &[Row], primary: Metric, correction: Correction) -> Vec<Decision> {
     // Rows run metric by metric: each treatment once, in order of first appearance.
     let mut treatments: Vec<&str> = Vec::new();
     for r in rows {
@@ -728,7 +716,7 @@ fn decide(rows: &[Row], primary: &str, correction: Correction) -> Vec<Decision> 
                     r.guardrail
                         .is_some_and(|g| g.status == GuardrailStatus::Violated)
                 })
-                .map(|r| r.metric.clone())
+                .map(|r| r.metric.to_string())
                 .collect();
             let p = mine.clone().find(|r| r.metric == primary);
             let (verdict, reason) = match p {
@@ -855,7 +843,7 @@ impl AbReport {
     pub fn cells(&self, r: &Row) -> Vec<String> {
         let mut c = vec![
             r.treatment.clone(),
-            r.metric.clone(),
+            r.metric.to_string(),
             num(r.control_mean, 4),
             num(r.treatment_mean, 4),
             if r.effect.is_nan() {
@@ -1102,7 +1090,7 @@ td:first-child,td:nth-child(2),th:first-child,th:nth-child(2){{text-align:left}}
             let _ = write!(
                 h,
                 "<h2>Decision</h2><p>Primary metric <code>{}</code>: ship only when it improves significantly and no guardrail is significantly worse than its margin.</p><ul>",
-                esc(&self.primary)
+                esc(self.primary.name())
             );
             for d in &self.decisions {
                 let class = match d.verdict {
@@ -1121,8 +1109,8 @@ td:first-child,td:nth-child(2),th:first-child,th:nth-child(2){{text-align:left}}
             h.push_str("</ul>");
         }
         h.push_str("<h2>Effects with confidence intervals</h2><div class=\"charts\">");
-        let metrics: Vec<&str> = {
-            let mut m: Vec<&str> = self.rows.iter().map(|r| r.metric.as_str()).collect();
+        let metrics: Vec<Metric> = {
+            let mut m: Vec<Metric> = self.rows.iter().map(|r| r.metric).collect();
             m.dedup();
             m
         };
@@ -1143,7 +1131,7 @@ td:first-child,td:nth-child(2),th:first-child,th:nth-child(2){{text-align:left}}
             let _ = write!(
                 h,
                 "<figure>{}<figcaption>{m}: effect vs C, % of control</figcaption></figure>",
-                svg::forest(m, &items)
+                svg::forest(m.name(), &items)
             );
         }
         h.push_str("</div><h2>Over the experiment</h2><div class=\"charts\">");

@@ -15,37 +15,87 @@ use serde::Serialize;
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 
-/// Whether a rise of `metric` is good news (latency is the one metric where less is better).
-pub fn higher_is_better(metric: &str) -> bool {
-    metric != "mean_request_latency"
+/// A metric the analysis compares: the course's five per-user metrics and two session-level
+/// ratio metrics. Its name (`mean_time_per_session`, …) is how flags, plans, reports and JSON
+/// spell it; nothing else passes metric names around as strings.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Metric {
+    Time,
+    Sessions,
+    MeanRequestLatency,
+    MeanTracksPerSession,
+    MeanTimePerSession,
+    /// An arm's total time over its total sessions (each session weighs the same, where the
+    /// `mean_*_per_session` metrics weigh each user the same); its variance comes from the
+    /// delta method over users, the unit of randomisation.
+    RatioTimePerSession,
+    RatioTracksPerSession,
 }
 
-/// The user-level metrics, in the course's order: the default of every analysis.
-pub const METRICS: [&str; 5] = [
-    "time",
-    "sessions",
-    "mean_request_latency",
-    "mean_tracks_per_session",
-    "mean_time_per_session",
-];
+impl Metric {
+    /// The user-level metrics, in the course's order: the default of every analysis.
+    pub const USER: [Metric; 5] = [
+        Metric::Time,
+        Metric::Sessions,
+        Metric::MeanRequestLatency,
+        Metric::MeanTracksPerSession,
+        Metric::MeanTimePerSession,
+    ];
+    /// The session-level ratio metrics.
+    pub const RATIO: [Metric; 2] = [Metric::RatioTimePerSession, Metric::RatioTracksPerSession];
 
-/// Session-level ratio metrics: an arm's total over its total sessions (each session weighs the
-/// same, where the `mean_*_per_session` metrics weigh each user the same). Their variance comes
-/// from the delta method over users, the unit of randomisation.
-pub const RATIO_METRICS: [&str; 2] = ["ratio_time_per_session", "ratio_tracks_per_session"];
+    pub fn name(self) -> &'static str {
+        match self {
+            Metric::Time => "time",
+            Metric::Sessions => "sessions",
+            Metric::MeanRequestLatency => "mean_request_latency",
+            Metric::MeanTracksPerSession => "mean_tracks_per_session",
+            Metric::MeanTimePerSession => "mean_time_per_session",
+            Metric::RatioTimePerSession => "ratio_time_per_session",
+            Metric::RatioTracksPerSession => "ratio_tracks_per_session",
+        }
+    }
 
-/// Whether `name` is a metric the analysis knows.
-pub fn is_metric(name: &str) -> bool {
-    METRICS.contains(&name) || RATIO_METRICS.contains(&name)
+    /// Whether a rise is good news (latency is the one metric where less is better).
+    pub fn higher_is_better(self) -> bool {
+        self != Metric::MeanRequestLatency
+    }
+
+    pub fn is_ratio(self) -> bool {
+        Metric::RATIO.contains(&self)
+    }
 }
 
-/// The error for an unknown metric, listing the known ones.
-pub fn unknown_metric(name: &str) -> crate::Error {
-    crate::Error::Invalid(format!(
-        "unknown metric {name:?}; metrics are {}, {}",
-        METRICS.join(", "),
-        RATIO_METRICS.join(", ")
-    ))
+/// A metric equals its name: `row.metric == "mean_time_per_session"`.
+impl PartialEq<&str> for Metric {
+    fn eq(&self, name: &&str) -> bool {
+        self.name() == *name
+    }
+}
+
+impl std::fmt::Display for Metric {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+impl std::str::FromStr for Metric {
+    type Err = crate::Error;
+
+    /// A metric by its name; an unknown name is an error that lists the known ones.
+    fn from_str(name: &str) -> Result<Self, Self::Err> {
+        let all = Metric::USER.iter().chain(&Metric::RATIO);
+        all.clone()
+            .find(|m| m.name() == name.trim())
+            .copied()
+            .ok_or_else(|| {
+                crate::Error::Invalid(format!(
+                    "unknown metric {name:?}; metrics are {}",
+                    all.map(|m| m.name()).collect::<Vec<_>>().join(", ")
+                ))
+            })
+    }
 }
 
 /// Curve bins are one second wide; reports re-bin them.
@@ -63,24 +113,25 @@ pub struct UserMetrics {
 
 impl UserMetrics {
     /// A ratio metric's numerator and denominator for this user.
-    pub fn ratio_parts(&self, name: &str) -> Option<(f64, f64)> {
+    pub fn ratio_parts(&self, metric: Metric) -> Option<(f64, f64)> {
         let s = f64::from(self.sessions);
-        match name {
-            "ratio_time_per_session" => Some((self.time, s)),
-            "ratio_tracks_per_session" => Some((f64::from(self.tracks), s)),
+        match metric {
+            Metric::RatioTimePerSession => Some((self.time, s)),
+            Metric::RatioTracksPerSession => Some((f64::from(self.tracks), s)),
             _ => None,
         }
     }
 
-    pub fn metric(&self, name: &str) -> Option<f64> {
+    /// This user's value of a user-level metric (None for a ratio metric).
+    pub fn metric(&self, metric: Metric) -> Option<f64> {
         let s = f64::from(self.sessions);
-        Some(match name {
-            "time" => self.time,
-            "sessions" => s,
-            "mean_request_latency" => self.latency_ms,
-            "mean_tracks_per_session" => f64::from(self.tracks) / s,
-            "mean_time_per_session" => self.time / s,
-            _ => return None,
+        Some(match metric {
+            Metric::Time => self.time,
+            Metric::Sessions => s,
+            Metric::MeanRequestLatency => self.latency_ms,
+            Metric::MeanTracksPerSession => f64::from(self.tracks) / s,
+            Metric::MeanTimePerSession => self.time / s,
+            Metric::RatioTimePerSession | Metric::RatioTracksPerSession => return None,
         })
     }
 }

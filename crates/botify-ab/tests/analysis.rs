@@ -290,13 +290,10 @@ fn bad_inputs_say_what_is_wrong() {
         .unwrap_err()
         .to_string();
     assert!(e.contains("missing"), "{e}");
-    let mut o = opts(dir.path());
-    o.metrics = vec!["nope".into()];
+    let e = "nope".parse::<botify_ab::Metric>().unwrap_err().to_string();
     assert!(
-        analyse(&o)
-            .unwrap_err()
-            .to_string()
-            .contains("unknown metric")
+        e.contains("unknown metric \"nope\"") && e.contains("mean_time_per_session"),
+        "{e}"
     );
     let mut o = opts(dir.path());
     o.confidence = 1.5;
@@ -765,7 +762,8 @@ fn intervals_corrections_guardrails_and_decisions() {
     assert!(s.to_markdown().contains("always-valid CI %"));
     // Bad settings name the problem.
     let mut o = opts(dir.path());
-    o.primary = "sessions_x".into();
+    o.metrics = vec![botify_ab::Metric::Time];
+    o.primary = botify_ab::Metric::Sessions;
     assert!(
         analyse(&o)
             .unwrap_err()
@@ -792,9 +790,9 @@ fn ratio_metrics_weigh_sessions_not_users() {
     );
     let mut o = opts(dir.path());
     o.metrics = vec![
-        "mean_time_per_session".into(),
-        "ratio_time_per_session".into(),
-        "ratio_tracks_per_session".into(),
+        botify_ab::Metric::MeanTimePerSession,
+        botify_ab::Metric::RatioTimePerSession,
+        botify_ab::Metric::RatioTracksPerSession,
     ];
     let r = analyse(&o).unwrap();
     let users = read_users(&[dir.path().to_path_buf()], "EXP")
@@ -859,7 +857,7 @@ fn simulated_relative_coverage() {
             .unwrap();
         log.close().unwrap();
         let mut o = AbOptions::new("COV", vec![PathBuf::from(dir.path())]);
-        o.metrics = vec!["mean_time_per_session".into()];
+        o.metrics = vec![botify_ab::Metric::MeanTimePerSession];
         let d = analyse(&o).unwrap().rows[0].clone();
         o.interval = IntervalMethod::Course;
         let c = analyse(&o).unwrap().rows[0].clone();
@@ -893,7 +891,7 @@ fn power_uses_the_t_test_and_the_real_group_size() {
         "EXP",
     );
     let q = |experiment: Option<&str>| PowerQuery {
-        metric: "mean_time_per_session".into(),
+        metric: botify_ab::Metric::MeanTimePerSession,
         baseline_logs: vec![dir.path().to_path_buf()],
         experiment: experiment.map(String::from),
         effect: Some(0.4),

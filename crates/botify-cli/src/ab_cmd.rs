@@ -1,5 +1,6 @@
 use crate::ui::paint;
 use anyhow::{Context, Result, bail};
+use botify_ab::Metric;
 use botify_ab::power::PowerQuery;
 use botify_ab::report::{AbOptions, AbReport, Guardrail, Verdict, analyse};
 use botify_ab::stats::{Correction, IntervalMethod};
@@ -48,8 +49,8 @@ struct AnalyseArgs {
     #[arg(long, value_enum, default_value_t = CorrectionArg::Maxt)]
     correction: CorrectionArg,
     /// The metric the ship / don't ship decision rests on.
-    #[arg(long, default_value = "mean_time_per_session")]
-    primary: String,
+    #[arg(long, default_value_t = AbOptions::new("", Vec::new()).primary, value_parser = parse_metric)]
+    primary: Metric,
     /// A metric that may not get worse by more than a margin, e.g. mean_request_latency:10%
     /// (repeatable).
     #[arg(long = "guardrail", value_parser = parse_guardrail)]
@@ -74,8 +75,8 @@ struct AnalyseArgs {
     buckets: Option<u32>,
     /// Metrics to compare (default: the course's five per-user metrics; the session-level
     /// ratio_time_per_session and ratio_tracks_per_session can be added).
-    #[arg(long, value_delimiter = ',')]
-    metrics: Vec<String>,
+    #[arg(long, value_delimiter = ',', value_parser = parse_metric)]
+    metrics: Vec<Metric>,
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -90,6 +91,10 @@ enum CorrectionArg {
     Holm,
     Bh,
     None,
+}
+
+fn parse_metric(s: &str) -> Result<Metric, String> {
+    s.parse().map_err(|e: botify_ab::Error| e.to_string())
 }
 
 fn parse_guardrail(s: &str) -> Result<Guardrail, String> {
@@ -123,8 +128,8 @@ enum Format {
 
 #[derive(Args)]
 struct PowerArgs {
-    #[arg(long, default_value = "mean_time_per_session")]
-    metric: String,
+    #[arg(long, default_value_t = Metric::MeanTimePerSession, value_parser = parse_metric)]
+    metric: Metric,
     /// Logs of the current system (baseline variance and mean).
     #[arg(long, required = true)]
     baseline_log: Vec<PathBuf>,

@@ -162,24 +162,33 @@ where
 
 /// A share in [0, 1): a holdout or validation fraction (1 would leave nothing to train on).
 pub fn fraction(s: &str) -> Result<f64, String> {
-    let v: f64 = s
-        .trim()
-        .parse()
-        .map_err(|_| format!("{s:?} is not a number"))?;
-    if !(0.0..1.0).contains(&v) {
-        return Err(format!("{v} must be at least 0 and below 1"));
-    }
-    Ok(v)
+    number(
+        s,
+        |v| (0.0..1.0).contains(&v),
+        "must be at least 0 and below 1",
+    )
 }
 
 /// A learning rate or another strictly positive, finite number.
 pub fn positive(s: &str) -> Result<f32, String> {
-    let v: f32 = s
+    number(
+        s,
+        |v| v.is_finite() && v > 0.0,
+        "must be a finite number above 0",
+    )
+}
+
+/// A number flag's parser: `s` as a `T` that `ok` accepts, else an error saying what it `must` be.
+fn number<T>(s: &str, ok: impl Fn(f64) -> bool, must: &str) -> Result<T, String>
+where
+    T: std::str::FromStr + Into<f64> + Copy + std::fmt::Display,
+{
+    let v: T = s
         .trim()
         .parse()
         .map_err(|_| format!("{s:?} is not a number"))?;
-    if !(v.is_finite() && v > 0.0) {
-        return Err(format!("{v} must be a finite number above 0"));
+    if !ok(v.into()) {
+        return Err(format!("{v} {must}"));
     }
     Ok(v)
 }

@@ -57,126 +57,22 @@ fn bad_flags_and_files_name_the_problem_and_exit_2() {
     )
     .unwrap();
     let exp = exp.to_str().unwrap().to_string();
+    #[rustfmt::skip]
     let cases: Vec<(Vec<&str>, &str)> = vec![
-        (
-            vec!["sim", "--world", &w, "--episodes", "1000000000000000"],
-            "--episodes",
-        ),
+        (vec!["sim", "--world", &w, "--episodes", "1000000000000000"], "--episodes"),
         (vec!["sim", "--world", &w, "--episodes", "0"], "--episodes"),
-        (
-            vec![
-                "sim",
-                "--world",
-                &w,
-                "--concurrency",
-                "0",
-                "--remote",
-                "http://127.0.0.1:9",
-            ],
-            "--concurrency",
-        ),
-        (
-            vec![
-                "train",
-                "als",
-                "--logs",
-                &log,
-                "--out",
-                &out,
-                "--k",
-                "1000000000",
-            ],
-            "--k",
-        ),
-        (
-            vec![
-                "train",
-                "mf",
-                "--logs",
-                &log,
-                "--out",
-                &out,
-                "--factors",
-                "100000",
-            ],
-            "--factors",
-        ),
-        (
-            vec![
-                "train",
-                "taste",
-                "--logs",
-                &log,
-                "--out",
-                &out,
-                "--holdout",
-                "1",
-            ],
-            "--holdout",
-        ),
-        (
-            vec![
-                "train",
-                "taste",
-                "--logs",
-                &log,
-                "--out",
-                &out,
-                "--holdout",
-                "1.5",
-            ],
-            "--holdout",
-        ),
-        (
-            vec![
-                "train",
-                "taste",
-                "--logs",
-                &log,
-                "--out",
-                &out,
-                "--holdout",
-                "NaN",
-            ],
-            "--holdout",
-        ),
-        (
-            vec!["train", "mf", "--logs", &log, "--out", &out, "--lr", "NaN"],
-            "--lr",
-        ),
-        (
-            vec![
-                "train",
-                "ease",
-                "--logs",
-                &log,
-                "--out",
-                &out,
-                "--max-items",
-                "1000000",
-            ],
-            "--max-items",
-        ),
-        (
-            vec!["ab", "--experiment", "E", "--buckets", "0", &log],
-            "--buckets",
-        ),
-        (
-            vec!["ab", "power", "--baseline-log", &log, "--effect", "100000%"],
-            "--effect",
-        ),
-        (
-            vec![
-                "sim",
-                "--world",
-                &w,
-                "--experiments",
-                &exp,
-                "--episodes",
-                "10",
-            ],
-            "history",
-        ),
+        (vec!["sim", "--world", &w, "--concurrency", "0", "--remote", "http://127.0.0.1:9"], "--concurrency"),
+        (vec!["train", "als", "--logs", &log, "--out", &out, "--k", "1000000000"], "--k"),
+        (vec!["train", "mf", "--logs", &log, "--out", &out, "--factors", "100000"], "--factors"),
+        (vec!["train", "taste", "--logs", &log, "--out", &out, "--holdout", "1"], "--holdout"),
+        (vec!["train", "taste", "--logs", &log, "--out", &out, "--holdout", "1.5"], "--holdout"),
+        (vec!["train", "taste", "--logs", &log, "--out", &out, "--holdout", "NaN"], "--holdout"),
+        (vec!["train", "mf", "--logs", &log, "--out", &out, "--lr", "NaN"], "--lr"),
+        (vec!["train", "ease", "--logs", &log, "--out", &out, "--max-items", "1000000"], "--max-items"),
+        (vec!["ab", "--experiment", "E", "--buckets", "0", &log], "--buckets"),
+        (vec!["ab", "power", "--baseline-log", &log, "--effect", "100000%"], "--effect"),
+        (vec!["ab", "power", "--baseline-log", &log, "--metric", "nope", "--effect", "2%"], "unknown metric \"nope\""),
+        (vec!["sim", "--world", &w, "--experiments", &exp, "--episodes", "10"], "history"),
     ];
     for (args, names) in &cases {
         let (code, _, err) = run(args);

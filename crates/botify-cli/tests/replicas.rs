@@ -108,6 +108,39 @@ fn lines(path: &Path) -> usize {
     std::fs::read_to_string(path).map_or(0, |t| t.lines().count())
 }
 
+/// `botify sim --remote` through the balancer on `lb`: a day of `episodes` sessions, 16 at a
+/// time, each session's statistics written to `eps`.
+fn remote_day(world: &Path, lb: u16, episodes: usize, eps: &Path) -> Proc {
+    Proc(
+        bin()
+            .args(["sim", "--world"])
+            .arg(world)
+            .args(["--remote", &format!("http://127.0.0.1:{lb}")])
+            .args(["--episodes", &episodes.to_string(), "--concurrency", "16"])
+            .arg("--json")
+            .arg(eps)
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap(),
+    )
+}
+
+/// Requests a finished remote day made (each session's steps and its `last` call), from its
+/// statistics file, which must hold all `episodes` sessions.
+fn requests_made(eps: &Path, episodes: usize) -> usize {
+    let text = std::fs::read_to_string(eps).unwrap();
+    assert_eq!(text.lines().count(), episodes);
+    text.lines()
+        .map(|l| {
+            serde_json::from_str::<serde_json::Value>(l).unwrap()["steps"]
+                .as_u64()
+                .unwrap() as usize
+                + 1
+        })
+        .sum()
+}
+
 /// One `botify serve` a log directory, each on a free port, answering before this returns.
 fn start_replicas(
     world: &Path,
@@ -222,19 +255,7 @@ fn three_replicas_behind_haproxy(redis_flag: &str, redis_value: &str) {
     // A day of traffic through the balancer; replica 1 is stopped in the middle of it.
     let episodes = 3000;
     let eps = dir.path().join("eps.jsonl");
-    let mut sim = Proc(
-        bin()
-            .args(["sim", "--world"])
-            .arg(&world)
-            .args(["--remote", &format!("http://127.0.0.1:{lb}")])
-            .args(["--episodes", &episodes.to_string(), "--concurrency", "16"])
-            .arg("--json")
-            .arg(&eps)
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap(),
-    );
+    let mut sim = remote_day(&world, lb, episodes, &eps);
     let t = Instant::now();
     while answered(ports[0]) < 300 {
         assert!(
@@ -270,17 +291,7 @@ fn three_replicas_behind_haproxy(redis_flag: &str, redis_value: &str) {
     }
 
     // Every answered request is in exactly one replica's log.
-    let text = std::fs::read_to_string(&eps).unwrap();
-    assert_eq!(text.lines().count(), episodes);
-    let requests: usize = text
-        .lines()
-        .map(|l| {
-            serde_json::from_str::<serde_json::Value>(l).unwrap()["steps"]
-                .as_u64()
-                .unwrap() as usize
-                + 1
-        })
-        .sum();
+    let requests = requests_made(&eps, episodes);
     let per_replica: Vec<usize> = logs.iter().map(|l| lines(&l.join("data.json"))).collect();
     assert_eq!(
         per_replica.iter().sum::<usize>(),
@@ -358,19 +369,7 @@ fn a_redis_killed_mid_load_is_no_outage_behind_the_balancer() {
     let (_balancer, lb) = balancer(dir.path(), &ports);
     let episodes = 3000;
     let eps = dir.path().join("eps.jsonl");
-    let mut sim = Proc(
-        bin()
-            .args(["sim", "--world"])
-            .arg(&world)
-            .args(["--remote", &format!("http://127.0.0.1:{lb}")])
-            .args(["--episodes", &episodes.to_string(), "--concurrency", "16"])
-            .arg("--json")
-            .arg(&eps)
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap(),
-    );
+    let mut sim = remote_day(&world, lb, episodes, &eps);
     let t = Instant::now();
     while answered(ports[0]) + answered(ports[1]) < 2000 {
         assert!(t.elapsed() < Duration::from_secs(60), "no traffic");
@@ -400,17 +399,7 @@ fn a_redis_killed_mid_load_is_no_outage_behind_the_balancer() {
     for r in &mut replicas {
         assert!(r.0.wait().unwrap().success());
     }
-    let text = std::fs::read_to_string(&eps).unwrap();
-    assert_eq!(text.lines().count(), episodes);
-    let requests: usize = text
-        .lines()
-        .map(|l| {
-            serde_json::from_str::<serde_json::Value>(l).unwrap()["steps"]
-                .as_u64()
-                .unwrap() as usize
-                + 1
-        })
-        .sum();
+    let requests = requests_made(&eps, episodes);
     let logged: usize = logs.iter().map(|l| lines(&l.join("data.json"))).sum();
     assert_eq!(logged, requests);
 }

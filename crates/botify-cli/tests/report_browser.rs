@@ -68,7 +68,7 @@ fn html_report_renders_in_headless_chromium() {
     for (args, says) in [
         (vec!["--guardrail", "latency"], "METRIC:MARGIN"),
         (vec!["--interval", "wide"], "wide"),
-        (vec!["--primary", "nope"], "primary metric"),
+        (vec!["--primary", "nope"], "unknown metric \"nope\""),
         (
             vec!["--experiments", "/nonexistent.toml"],
             "/nonexistent.toml",

@@ -129,11 +129,15 @@ pub fn ab(
     o.buckets = buckets;
     o.pre = pre.filter(|p| !p.is_empty());
     if let Some(m) = metrics.filter(|m| !m.is_empty()) {
-        o.metrics = m;
+        o.metrics = m
+            .iter()
+            .map(|name| name.parse())
+            .collect::<Result<_, botify_ab::Error>>()
+            .map_err(err)?;
     }
     o.interval = choice("interval", interval, "delta, course")?;
     o.correction = choice("correction", correction, "maxt, holm, bh, none")?;
-    o.primary = primary.to_string();
+    o.primary = primary.parse().map_err(|e: botify_ab::Error| err(e))?;
     o.guardrails = guardrails
         .iter()
         .map(|g| g.parse::<Guardrail>())

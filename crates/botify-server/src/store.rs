@@ -279,16 +279,60 @@ impl ConnectionLike for Conn {
 /// MULTI. The key carries the user id as a hash tag (`botify:history:{42}`), so in a cluster all
 /// of a user's commands go to one slot and the MULTI stays on one node. Every command has a tight
 /// timeout, and a circuit breaker stops calling Redis after a failure: requests answer without
-/// history at full speed while one background probe pings Redis every 100 ms, and the first
-/// answer closes the breaker again.
+/// history at full speed while one background probe asks Redis every 100 ms, and the first
+/// answer closes the breaker again. In a cluster there is a breaker per group of
+/// [`SLOTS_PER_GROUP`] hash slots, probed with a key of its own group: a dead master turns
+/// history off only for the users whose slots it served.
 #[derive(Clone)]
 pub struct RedisStore {
     conn: Conn,
     prefix: String,
     ttl: Option<Duration>,
     timeout: Duration,
-    breaker: Arc<Breaker>,
+    /// One breaker (one server) or one per slot group (a cluster).
+    breakers: Arc<[Breaker]>,
+    /// For each slot group, a hash tag whose slot is in it: what its probe asks about.
+    probe_tags: Arc<[String]>,
     skipped: Arc<AtomicU64>,
+}
+
+/// Hash slots a cluster breaker covers: 128 groups of 128 slots (a master of a 3-master
+/// cluster serves about 43 groups).
+pub const SLOTS_PER_GROUP: u16 = 128;
+const SLOTS: u16 = 16_384;
+
+/// The cluster hash slot of a key's hash tag (Redis Cluster: CRC16/XMODEM modulo 16,384).
+pub fn hash_slot(tag: &[u8]) -> u16 {
+    let mut crc: u16 = 0;
+    for &b in tag {
+        crc ^= u16::from(b) << 8;
+        for _ in 0..8 {
+            crc = if crc & 0x8000 != 0 {
+                (crc << 1) ^ 0x1021
+            } else {
+                crc << 1
+            };
+        }
+    }
+    crc % SLOTS
+}
+
+/// For each slot group, the first decimal tag (`"0"`, `"1"`, …) whose slot falls in it.
+fn probe_tags() -> Vec<String> {
+    let groups = usize::from(SLOTS / SLOTS_PER_GROUP);
+    let mut tags: Vec<Option<String>> = vec![None; groups];
+    let mut left = groups;
+    let mut n: u64 = 0;
+    while left > 0 {
+        let tag = n.to_string();
+        let g = usize::from(hash_slot(tag.as_bytes()) / SLOTS_PER_GROUP);
+        if tags[g].is_none() {
+            tags[g] = Some(tag);
+            left -= 1;
+        }
+        n += 1;
+    }
+    tags.into_iter().flatten().collect()
 }
 
 /// Open (Redis presumed down) or closed, and whether a probe is running.
@@ -333,12 +377,20 @@ impl RedisStore {
                     })?,
             ),
         };
+        let (breakers, probe_tags): (Vec<Breaker>, Vec<String>) = match &conn {
+            Conn::Single(_) => (vec![Breaker::default()], Vec::new()),
+            Conn::Cluster(_) => {
+                let tags = probe_tags();
+                (tags.iter().map(|_| Breaker::default()).collect(), tags)
+            }
+        };
         Ok(RedisStore {
             conn,
             prefix: "botify:history:".into(),
             ttl: limits.history_ttl,
             timeout: limits.redis_timeout,
-            breaker: Arc::default(),
+            breakers: breakers.into(),
+            probe_tags: probe_tags.into(),
             skipped,
         })
     }
@@ -347,9 +399,21 @@ impl RedisStore {
         format!("{}{{{user}}}", self.prefix)
     }
 
-    /// Runs `op` unless the breaker is open, within the timeout; a failure opens the breaker.
-    async fn guarded<T>(&self, op: impl std::future::Future<Output = Result<T>>) -> Result<T> {
-        if self.breaker.open.load(Ordering::Acquire) {
+    /// The breaker that guards `user`'s key: the only one, or its slot group's.
+    fn group(&self, user: UserId) -> usize {
+        if self.breakers.len() == 1 {
+            return 0;
+        }
+        usize::from(hash_slot(user.to_string().as_bytes()) / SLOTS_PER_GROUP)
+    }
+
+    /// Runs `op` unless the group's breaker is open, within the timeout; a failure opens it.
+    async fn guarded<T>(
+        &self,
+        group: usize,
+        op: impl std::future::Future<Output = Result<T>>,
+    ) -> Result<T> {
+        if self.breakers[group].open.load(Ordering::Acquire) {
             self.skipped.fetch_add(1, Ordering::Relaxed);
             return Err(Error::Redis(
                 "unavailable (circuit open), answered without history".into(),
@@ -360,30 +424,39 @@ impl RedisStore {
             Err(_) => Err(Error::Redis(format!("no answer within {:?}", self.timeout))),
         };
         if result.is_err() {
-            self.trip();
+            self.trip(group);
         }
         result
     }
 
-    /// Opens the breaker and starts the one probe that will close it.
-    fn trip(&self) {
-        self.breaker.open.store(true, Ordering::Release);
-        if self.breaker.probing.swap(true, Ordering::AcqRel) {
+    /// Opens a breaker and starts the one probe that will close it: a PING for one server, for
+    /// a cluster's slot group an EXISTS of a key in that group (routed to the node serving it).
+    fn trip(&self, group: usize) {
+        let breakers = self.breakers.clone();
+        let b = &breakers[group];
+        b.open.store(true, Ordering::Release);
+        if b.probing.swap(true, Ordering::AcqRel) {
             return;
         }
-        let (conn, breaker, timeout) = (self.conn.clone(), self.breaker.clone(), self.timeout);
+        let probe = match self.probe_tags.get(group) {
+            Some(tag) => redis::cmd("EXISTS")
+                .arg(format!("botify:probe:{{{tag}}}"))
+                .clone(),
+            None => redis::cmd("PING"),
+        };
+        let (conn, timeout) = (self.conn.clone(), self.timeout);
         tokio::spawn(async move {
             loop {
                 tokio::time::sleep(PROBE_EVERY).await;
                 let mut c = conn.clone();
-                let cmd = redis::cmd("PING");
-                let ping = cmd.query_async::<String>(&mut c);
-                if matches!(tokio::time::timeout(timeout * 4, ping).await, Ok(Ok(_))) {
+                let ask = probe.query_async::<redis::Value>(&mut c);
+                if matches!(tokio::time::timeout(timeout * 4, ask).await, Ok(Ok(_))) {
                     break;
                 }
             }
-            breaker.open.store(false, Ordering::Release);
-            breaker.probing.store(false, Ordering::Release);
+            let b = &breakers[group];
+            b.open.store(false, Ordering::Release);
+            b.probing.store(false, Ordering::Release);
             tracing::info!("Redis answers again: history is back");
         });
     }
@@ -397,14 +470,17 @@ impl RedisStore {
             .clone();
         // A read is safe to send twice.
         let raw: Vec<Vec<u8>> = self
-            .guarded(retry_once(
-                &self.conn,
-                |_| true,
-                |mut c| {
-                    let cmd = cmd.clone();
-                    async move { cmd.query_async(&mut c).await }
-                },
-            ))
+            .guarded(
+                self.group(user),
+                retry_once(
+                    &self.conn,
+                    |_| true,
+                    |mut c| {
+                        let cmd = cmd.clone();
+                        async move { cmd.query_async(&mut c).await }
+                    },
+                ),
+            )
             .await?;
         Ok(raw.iter().filter_map(|b| Listen::from_bytes(b)).collect())
     }
@@ -431,21 +507,24 @@ impl RedisStore {
         // A push sent twice would store the listen twice: retry only when the connection was
         // refused, that is when the first one provably never reached Redis. (A cluster
         // connection also re-sends by itself after a dropped connection: docs/deploy.md.)
-        self.guarded(retry_once(
-            &self.conn,
-            redis::RedisError::is_connection_refusal,
-            |mut c| {
-                let p = p.clone();
-                async move { p.query_async::<()>(&mut c).await }
-            },
-        ))
+        self.guarded(
+            self.group(user),
+            retry_once(
+                &self.conn,
+                redis::RedisError::is_connection_refusal,
+                |mut c| {
+                    let p = p.clone();
+                    async move { p.query_async::<()>(&mut c).await }
+                },
+            ),
+        )
         .await
     }
 
-    /// Healthy unless the breaker is open or a PING gets no answer within the timeout: never
+    /// Healthy unless a breaker is open or a PING gets no answer within the timeout: never
     /// slower than the timeout.
     pub async fn ping(&self) -> bool {
-        if self.breaker.open.load(Ordering::Acquire) {
+        if self.breakers.iter().any(|b| b.open.load(Ordering::Acquire)) {
             return false;
         }
         let mut c = self.conn.clone();
@@ -454,8 +533,9 @@ impl RedisStore {
             tokio::time::timeout(self.timeout, cmd.query_async::<String>(&mut c)).await,
             Ok(Ok(_))
         );
-        if !ok {
-            self.trip();
+        // In a cluster the PING went to some node: it says nothing of a slot group.
+        if !ok && self.breakers.len() == 1 {
+            self.trip(0);
         }
         ok
     }
@@ -584,6 +664,18 @@ pub fn push_data(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn hash_slots_are_redis_clusters() {
+        // CLUSTER KEYSLOT foo = 12182; CRC16/XMODEM("123456789") = 0x31C3.
+        assert_eq!(hash_slot(b"foo"), 12182);
+        assert_eq!(hash_slot(b"123456789"), 0x31C3);
+        let tags = probe_tags();
+        assert_eq!(tags.len(), usize::from(SLOTS / SLOTS_PER_GROUP));
+        for (g, tag) in tags.iter().enumerate() {
+            assert_eq!(usize::from(hash_slot(tag.as_bytes()) / SLOTS_PER_GROUP), g);
+        }
+    }
 
     #[test]
     fn passwords_never_reach_messages() {

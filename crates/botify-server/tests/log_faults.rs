@@ -14,18 +14,9 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
-use tokio::sync::oneshot;
 
-struct Running {
-    addr: SocketAddr,
-    stop: oneshot::Sender<()>,
-    handle: tokio::task::JoinHandle<botify_server::Result<botify_server::ServeReport>>,
-}
-
-async fn start(world: &World, log_dir: PathBuf, rotation: Rotation) -> Running {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    let cfg = ServerConfig {
+async fn start(world: &World, log_dir: PathBuf, rotation: Rotation) -> Service {
+    Service::start_config(ServerConfig {
         catalog: world.catalog(),
         experiments: None,
         log_dir,
@@ -38,18 +29,8 @@ async fn start(world: &World, log_dir: PathBuf, rotation: Rotation) -> Running {
         },
         hosted: Default::default(),
         dashboard: None,
-    };
-    let (stop, rx) = oneshot::channel::<()>();
-    let handle = tokio::spawn(botify_server::serve(cfg, listener, async move {
-        let _ = rx.await;
-    }));
-    for _ in 0..200 {
-        if get(addr, "/").await.0 == 200 {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
-    Running { addr, stop, handle }
+    })
+    .await
 }
 
 /// Answers counted by status, from keep-alive clients.
@@ -259,8 +240,7 @@ async fn a_full_disk_gets_503s_not_silent_loss_and_logging_resumes_when_it_has_r
     assert!(metric(&metrics, "botify_log_write_errors_total") > 0);
     assert_eq!(metric(&metrics, "botify_log_refused_total"), refused);
     assert_eq!(metric(&metrics, "botify_log_writable"), 1);
-    let _ = svc.stop.send(());
-    let report = svc.handle.await.unwrap().unwrap();
+    let report = svc.stop().await;
     let ok = tally.ok.load(Ordering::Relaxed);
     assert_eq!(tally.other.load(Ordering::Relaxed), 0);
     assert_eq!(report.answered, ok);
@@ -297,8 +277,7 @@ async fn a_log_moved_away_under_load_loses_nothing() {
         let _ = std::fs::rename(log_dir.join("data.json"), shipped.join(format!("{k}.json")));
     }
     driver.await.unwrap();
-    let _ = svc.stop.send(());
-    let report = svc.handle.await.unwrap().unwrap();
+    let report = svc.stop().await;
     let ok = tally.ok.load(Ordering::Relaxed);
     assert_eq!(ok, 16_000);
     assert_eq!(

@@ -1154,3 +1154,75 @@ fn the_embedded_store_holds_its_byte_budget_with_long_histories() {
     assert_eq!(h.len(), 200);
     assert_eq!((h[0].track, h[199].track), (100, 299));
 }
+
+/// One dead master of a 3-master Redis Cluster turns history off only for the users whose slots
+/// it served: the circuit breakers are per slot group, so users on the other masters keep
+/// reading and writing their history.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_dead_cluster_master_stops_history_only_for_its_own_users() {
+    use botify_recs::Listen;
+    use botify_server::store::RedisStore;
+    let Some(mut cluster) = RedisCluster::start() else {
+        return;
+    };
+    let limits = botify_server::Limits {
+        redis_timeout: Duration::from_millis(300),
+        ..botify_server::Limits::default()
+    };
+    let store = RedisStore::connect(&cluster.target(), &limits, Default::default())
+        .await
+        .unwrap();
+    let listen = |track| Listen {
+        track,
+        time: 0.5,
+        rec: Some(track + 1),
+    };
+    let users: Vec<u32> = (0..300).collect();
+    for &u in &users {
+        store.push(u, listen(1), 50).await.unwrap();
+    }
+    // The users whose key lives on the master about to die.
+    let on_dead: std::collections::HashSet<u32> = cluster.nodes[0]
+        .cli(&["KEYS", "botify:history:*"])
+        .lines()
+        .filter_map(|k| {
+            k.trim()
+                .strip_prefix("botify:history:{")?
+                .strip_suffix('}')?
+                .parse()
+                .ok()
+        })
+        .collect();
+    assert!(
+        on_dead.len() > 30 && on_dead.len() < 270,
+        "{}",
+        on_dead.len()
+    );
+    drop(cluster.nodes.remove(0));
+    // A first round meets the dead master (and the client's view of the cluster settles).
+    for &u in &users {
+        let _ = store.push(u, listen(2), 50).await;
+    }
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let mut kept = 0;
+    for &u in users.iter().filter(|u| !on_dead.contains(u)) {
+        store.push(u, listen(3), 50).await.unwrap();
+        let h = store.history(u, 50).await.unwrap();
+        assert_eq!(h.last().map(|l| l.track), Some(3), "user {u}");
+        kept += 1;
+    }
+    assert!(kept > 30);
+    let failed = {
+        let mut n = 0;
+        for &u in users.iter().filter(|u| on_dead.contains(u)) {
+            n += usize::from(store.history(u, 50).await.is_err());
+        }
+        n
+    };
+    assert_eq!(
+        failed,
+        on_dead.len(),
+        "the dead master's users have no history"
+    );
+    assert!(!store.ping().await, "the store reports itself degraded");
+}

@@ -66,9 +66,7 @@ impl Service {
         token: Option<&str>,
         limits: botify_server::Limits,
     ) -> Service {
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let addr = listener.local_addr().unwrap();
-        let cfg = ServerConfig {
+        Service::start_config(ServerConfig {
             catalog: world.catalog(),
             experiments,
             log_dir: world.path("log"),
@@ -81,7 +79,15 @@ impl Service {
             limits,
             hosted: Default::default(),
             dashboard: None,
-        };
+        })
+        .await
+    }
+
+    /// The service with this configuration on a free loopback port, answering before this
+    /// returns.
+    pub async fn start_config(cfg: ServerConfig) -> Service {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
         let (tx, rx) = oneshot::channel::<()>();
         let handle = tokio::spawn(botify_server::serve(cfg, listener, async move {
             let _ = rx.await;
