@@ -383,6 +383,7 @@ pub fn analyse_users(o: &AbOptions, read: UsersRead) -> Result<AbReport> {
         bad_treatment,
         conflicting_users,
         unfinished_users,
+        pending_dropped,
         ..
     } = read;
     let mut notes = Vec::new();
@@ -412,6 +413,11 @@ pub fn analyse_users(o: &AbOptions, read: UsersRead) -> Result<AbReport> {
     if unfinished_users > 0 {
         notes.push(format!(
             "{unfinished_users} users never finished a session and are not counted"
+        ));
+    }
+    if pending_dropped > 0 {
+        notes.push(format!(
+            "the live view gave up {pending_dropped} events of the sessions idle longest to bound its memory (they never ended while it held them)"
         ));
     }
     let max_bucket = users

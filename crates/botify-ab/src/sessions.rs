@@ -211,7 +211,18 @@ struct Partial {
     without_experiment: u64,
     bad_treatment: u64,
     assigned_by_hash: u64,
+    /// A live view's bound on events of unfinished sessions held (None: a file analysis,
+    /// which keeps them all to stay exact).
+    pending_budget: Option<usize>,
+    /// Events of unfinished sessions held now (tracked only with a budget).
+    pending_held: usize,
+    /// Events of unfinished sessions given up to stay within the budget.
+    pending_dropped: u64,
 }
+
+/// Events of unfinished sessions a live view holds at most (about 60 bytes each): past it, the
+/// sessions idle longest are given up, as if they were abandoned.
+pub const LIVE_PENDING_BUDGET: usize = 1_000_000;
 
 impl Partial {
     fn note_experiments<'a>(&mut self, names: impl Iterator<Item = &'a str>) {
@@ -248,6 +259,7 @@ impl Partial {
         self.without_experiment += o.without_experiment;
         self.bad_treatment += o.bad_treatment;
         self.assigned_by_hash += o.assigned_by_hash;
+        self.pending_dropped += o.pending_dropped;
         self
     }
 }
@@ -268,6 +280,8 @@ pub struct UsersRead {
     pub assigned_by_hash: u64,
     /// Users whose events never finished a session.
     pub unfinished_users: usize,
+    /// Events of sessions a live view gave up (idle longest) to bound its memory.
+    pub pending_dropped: u64,
 }
 
 impl Partial {
@@ -311,6 +325,7 @@ impl Partial {
             first: (timestamp, bucket),
             ..Acc::default()
         });
+        let held_before = acc.pending.len();
         acc.assign(timestamp, bucket);
         let c = self.curves.entry((bucket, timestamp / BIN_MS)).or_default();
         c.0 += 1;
@@ -327,6 +342,34 @@ impl Partial {
             acc.add(time, latency);
         } else {
             acc.pending.push((timestamp, time, latency));
+        }
+        if let Some(budget) = self.pending_budget {
+            self.pending_held = self.pending_held + acc.pending.len() - held_before;
+            if self.pending_held > budget {
+                self.give_up_idle_sessions(budget);
+            }
+        }
+    }
+
+    /// Drops the pending events of the sessions idle longest until at most half the budget is
+    /// held: a sweep over the users every half budget of events, so amortised O(1) per event.
+    fn give_up_idle_sessions(&mut self, budget: usize) {
+        let mut idle: Vec<(u64, UserId)> = self
+            .users
+            .iter()
+            .filter_map(|(&u, a)| a.pending.last().map(|p| (p.0, u)))
+            .collect();
+        idle.sort_unstable();
+        for (_, u) in idle {
+            if self.pending_held <= budget / 2 {
+                break;
+            }
+            if let Some(a) = self.users.get_mut(&u) {
+                let n = a.pending.len();
+                a.pending = Vec::new();
+                self.pending_held -= n;
+                self.pending_dropped += n as u64;
+            }
         }
     }
 
@@ -378,6 +421,7 @@ impl Partial {
             conflicting_users,
             unfinished_users,
             assigned_by_hash: self.assigned_by_hash,
+            pending_dropped: self.pending_dropped,
         })
     }
 }
@@ -415,9 +459,17 @@ pub struct LiveUsers {
 
 impl LiveUsers {
     pub fn new(experiment: &str) -> Self {
+        Self::with_budget(experiment, LIVE_PENDING_BUDGET)
+    }
+
+    /// As [`LiveUsers::new`], holding at most `budget` events of unfinished sessions.
+    pub fn with_budget(experiment: &str, budget: usize) -> Self {
         LiveUsers {
             experiment: experiment.to_string(),
-            partial: Partial::default(),
+            partial: Partial {
+                pending_budget: Some(budget.max(2)),
+                ..Partial::default()
+            },
             read: ReadStats::default(),
         }
     }
@@ -449,6 +501,11 @@ impl LiveUsers {
                 .skipped_examples
                 .push(format!("live line {at}: {reason}"));
         }
+    }
+
+    /// Events of unfinished sessions held now.
+    pub fn pending_held(&self) -> usize {
+        self.partial.pending_held
     }
 
     /// Events folded in so far (valid lines).

@@ -150,6 +150,42 @@ fn sessions_match_an_independent_implementation_across_rotated_files_and_replica
     }
 }
 
+/// Sessions that never end cannot grow a live view without bound: past its budget it gives up
+/// the sessions idle longest, says how many events it gave up, and still counts every session
+/// that ends.
+#[test]
+fn a_live_view_holds_a_bounded_number_of_unfinished_events() {
+    let mut live = LiveUsers::with_budget("EXP", 1_000);
+    let line = |message: &str, user: u32, ts: u64| {
+        format!(
+            "{{\"message\": \"{message}\", \"timestamp\": {ts}, \"user\": {user}, \"track\": 1, \"time\": 0.5, \"latency\": 0.001, \"recommendation\": 2, \"experiments\": {{\"EXP\": \"C\"}}}}\n"
+        )
+    };
+    let mut ts = 1_000;
+    // 5,000 users whose sessions never end, 5 events each.
+    for round in 0..5 {
+        for user in 0..5_000 {
+            ts += 1;
+            live.push_lines(line("next", user, ts).as_bytes());
+            assert!(
+                live.pending_held() <= 1_000,
+                "round {round}: {}",
+                live.pending_held()
+            );
+        }
+    }
+    // One user who finishes a session is counted whole.
+    for _ in 0..3 {
+        ts += 1;
+        live.push_lines(line("next", 99_999, ts).as_bytes());
+    }
+    live.push_lines(line("last", 99_999, ts + 1).as_bytes());
+    let read = live.users().unwrap();
+    assert!(read.pending_dropped >= 24_000, "{}", read.pending_dropped);
+    let done = read.users.iter().find(|u| u.user == 99_999).unwrap();
+    assert_eq!((done.sessions, done.tracks), (1, 4));
+}
+
 #[test]
 fn live_folding_equals_reading_the_file_whatever_the_order_and_chunks() {
     let dir = tempfile::tempdir().unwrap();
