@@ -1,8 +1,27 @@
 """Type stubs of the native module (the Python wrappers in `botify` are the public API)."""
 
-from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple, Union
+from typing import Any, Callable, Dict, List, Mapping, Optional, Sequence, Tuple, Union, final
 
 __version__: str
+__all__ = [
+    "BotifyError",
+    "DEFAULT_LIKED",
+    "DEFAULT_MAX_STEPS",
+    "DEFAULT_SEED",
+    "DEFAULT_SESSIONS",
+    "Server",
+    "Sessions",
+    "World",
+    "__version__",
+    "ab",
+    "default_plan",
+    "export_parquet",
+    "read_log",
+    "run_plan",
+    "serve",
+    "simulate",
+    "train",
+]
 DEFAULT_SEED: int
 DEFAULT_SESSIONS: int
 DEFAULT_MAX_STEPS: int
@@ -10,9 +29,10 @@ DEFAULT_LIKED: float
 
 class BotifyError(ValueError): ...
 
-Progress = Optional[Callable[[str, Any], None]]
-Columns = List[Tuple[str, str, Any]]
+_Progress = Optional[Callable[[str, Any], None]]
+_Columns = List[Tuple[str, str, Any]]
 
+@final
 class World:
     @staticmethod
     def generate(
@@ -23,8 +43,8 @@ class World:
         dim: Optional[int] = ...,
         seed: Optional[int] = ...,
         genres: Optional[int] = ...,
-        config: Union[str, Dict[str, Any], None] = ...,
-        progress: Progress = ...,
+        config: Union[str, Mapping[str, Any], None] = ...,
+        progress: _Progress = ...,
     ) -> "World": ...
     @staticmethod
     def load(dir: str) -> "World": ...
@@ -39,17 +59,19 @@ class World:
     @property
     def embeddings_file(self) -> str: ...
     def stats(self) -> Dict[str, Any]: ...
-    def _tracks_columns(self) -> Columns: ...
-    def _users_columns(self) -> Tuple[Columns, Columns]: ...
+    def _tracks_columns(self) -> _Columns: ...
+    def _users_columns(self) -> Tuple[_Columns, _Columns]: ...
 
+@final
 class Sessions:
-    def __init__(self, world: Union[World, str], slots: int, seed: int, max_steps: int) -> None: ...
-    def reset_all(self, seed: int) -> Columns: ...
+    def __new__(cls, world: Union[World, str], slots: int, seed: int, max_steps: int) -> "Sessions": ...
+    def reset_all(self, seed: int) -> _Columns: ...
     def reset(self, slot: int, seed: Optional[int] = ...) -> Tuple[Tuple[int, int, float], int]: ...
     def step(self, slot: int, action: int) -> Tuple[Tuple[int, int, float], float, bool]: ...
-    def step_all(self, actions: Sequence[int]) -> Columns: ...
+    def step_all(self, actions: Sequence[int]) -> _Columns: ...
     def __len__(self) -> int: ...
 
+@final
 class Server:
     @property
     def url(self) -> str: ...
@@ -79,7 +101,7 @@ def simulate(
     log_dir: Optional[str],
     experiment: str,
     threads: Optional[int],
-    progress: Progress,
+    progress: _Progress,
 ) -> Dict[str, Any]: ...
 def serve(
     world: Union[World, str],
@@ -92,9 +114,10 @@ def serve(
     host: str,
     port: int,
     redis: Optional[str],
+    redis_cluster: Optional[List[str]],
     dashboard: Optional[str],
 ) -> Server: ...
-def read_log(paths: List[str]) -> Tuple[Columns, Dict[str, Any]]: ...
+def read_log(paths: List[str]) -> Tuple[_Columns, Dict[str, Any]]: ...
 def export_parquet(paths: List[str], out: str) -> Tuple[List[Tuple[str, str, int]], Dict[str, Any]]: ...
 def ab(
     logs: List[str],
@@ -109,7 +132,7 @@ def ab(
     primary: str,
     guardrails: List[str],
     sequential: Optional[float],
-    progress: Progress,
+    progress: _Progress,
 ) -> str: ...
 def train(
     model: str,
@@ -125,7 +148,7 @@ def train(
     k: int,
     threshold: float,
     eval_k: int,
-    progress: Progress,
+    progress: _Progress,
 ) -> Dict[str, Any]: ...
 def run_plan(
     plan: Optional[str],
@@ -134,6 +157,7 @@ def run_plan(
     dir: Optional[str],
     in_process: bool,
     redis: Optional[str],
-    progress: Progress,
+    redis_cluster: Optional[List[str]],
+    progress: _Progress,
 ) -> Dict[str, Any]: ...
 def default_plan() -> str: ...
