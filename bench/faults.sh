@@ -7,7 +7,9 @@
 #      and with the cap lifted;
 #   4. the event log on a tmpfs with 2 MiB of room that fills under load, then gets room again
 #      (needs root to mount; skipped otherwise): answered, refused (503) and written lines;
-#   5. the event log moved away (a log shipper's `mv`) every second under load: nothing lost.
+#   5. the event log moved away (a log shipper's `mv`) every second under load: nothing lost;
+#   6. 1,100 idle sockets on the dashboard's port of a service limited to 1,024 files: the
+#      service's throughput meanwhile, and every answer in its log.
 # Needs wrk, redis-server, curl and python3 (apt-get install wrk redis-server curl).
 # Usage: bench/faults.sh [world-dir] [seconds-per-phase]
 set -euo pipefail
@@ -158,3 +160,31 @@ echo "moving:           $(load_counts "$secs")"
 wait "$mover"
 stop_service moved
 echo "lines in data.json and the moved files: $(lines_in "$tmp/log-moved/"* "$tmp/shipped/moved."*)"
+
+echo "== 6. 1,100 idle sockets on the dashboard's port of a service limited to 1,024 files"
+dport=5073
+(ulimit -n 1024; exec "$bin" serve --catalog "$world/tracks.json" --log-dir "$tmp/log-dash" --port $port \
+  --dashboard "127.0.0.1:$dport" 2>"$tmp/serve-dash.err") &
+spid=$!
+pids+=("$spid")
+for _ in $(seq 200); do curl -sf "http://127.0.0.1:$port/" >/dev/null && break; sleep 0.05; done
+python3 - "$dport" >"$tmp/dash-holder.log" 2>&1 <<'PY' &
+import socket, sys, time
+port = int(sys.argv[1])
+held = []
+for _ in range(1100):
+    try:
+        held.append(socket.create_connection(("127.0.0.1", port)))
+    except OSError:
+        pass
+print("holding", len(held), flush=True)
+time.sleep(60)
+PY
+holder=$!
+pids+=("$holder")
+for _ in $(seq 100); do grep -q holding "$tmp/dash-holder.log" 2>/dev/null && break; sleep 0.1; done
+echo "$(cat "$tmp/dash-holder.log"); dashboard: $(curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:$dport/api/live")"
+echo "service meanwhile: $(load_counts "$secs")"
+kill "$holder" 2>/dev/null || true
+stop_service dash
+echo "lines in the log: $(lines_in "$tmp/log-dash/"*)"
