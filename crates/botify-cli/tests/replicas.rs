@@ -126,6 +126,16 @@ fn remote_day(world: &Path, lb: u16, episodes: usize, eps: &Path) -> Proc {
     )
 }
 
+/// Waits for a process: its exit status and what it wrote on stderr.
+fn finished(p: &mut Proc) -> (std::process::ExitStatus, String) {
+    let status = p.0.wait().unwrap();
+    let mut err = String::new();
+    if let Some(mut e) = p.0.stderr.take() {
+        e.read_to_string(&mut err).unwrap();
+    }
+    (status, err)
+}
+
 /// Requests a finished remote day made (each session's steps and its `last` call), from its
 /// statistics file, which must hold all `episodes` sessions.
 fn requests_made(eps: &Path, episodes: usize) -> usize {
@@ -271,14 +281,7 @@ fn three_replicas_behind_haproxy(redis_flag: &str, redis_value: &str) {
     kill_term(replicas[0].0.id());
     let status = replicas[0].0.wait().unwrap();
     assert!(status.success(), "replica 1 exits cleanly after draining");
-    let status = sim.0.wait().unwrap();
-    let mut err = String::new();
-    sim.0
-        .stderr
-        .take()
-        .unwrap()
-        .read_to_string(&mut err)
-        .unwrap();
+    let (status, err) = finished(&mut sim);
     assert!(
         status.success(),
         "the run goes on through the others: {err}"
@@ -382,14 +385,7 @@ fn a_redis_killed_mid_load_is_no_outage_behind_the_balancer() {
     drop(redis);
     let (code, body) = http(ports[0], "GET", "/health", "");
     assert_eq!(code, 200, "{body}");
-    let status = sim.0.wait().unwrap();
-    let mut err = String::new();
-    sim.0
-        .stderr
-        .take()
-        .unwrap()
-        .read_to_string(&mut err)
-        .unwrap();
+    let (status, err) = finished(&mut sim);
     assert!(status.success(), "every request was answered: {err}");
     let (_, body) = http(ports[1], "GET", "/health", "");
     assert!(body.contains("\"degraded\""), "{body}");

@@ -716,10 +716,7 @@ async fn method_not_allowed(method: axum::http::Method, uri: axum::http::Uri) ->
     } else {
         "GET"
     };
-    error(
-        StatusCode::METHOD_NOT_ALLOWED,
-        format!("{method} is not allowed on {}: use {allowed}", uri.path()),
-    )
+    botify_server::wrong_method(&method, uri.path(), allowed)
 }
 
 /// Against DNS rebinding: a page of another site that makes its own name resolve to this

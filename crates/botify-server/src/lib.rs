@@ -13,7 +13,7 @@ mod state;
 pub mod store;
 
 pub use accept::{DASHBOARD_CONNECTIONS, Limits, serve_connections};
-pub use response::{json_error, now_ms};
+pub use response::{json_error, now_ms, wrong_method};
 pub use routes::{ServeReport, reload_with_token, router, serve};
 pub use state::{AppState, LiveView, ServerConfig, build_state};
 pub use store::RedisTarget;

@@ -50,3 +50,11 @@ impl IntoResponse for ApiError {
 pub(crate) fn json_response(body: String) -> Response {
     ([(header::CONTENT_TYPE, "application/json")], body).into_response()
 }
+
+/// The JSON 405 of every router: the method used, the path, and the one to use.
+pub fn wrong_method(method: &axum::http::Method, path: &str, allowed: &str) -> Response {
+    json_error(
+        StatusCode::METHOD_NOT_ALLOWED,
+        format!("{method} is not allowed on {path}: use {allowed}"),
+    )
+}

@@ -292,10 +292,7 @@ async fn method_not_allowed(
     } else {
         "GET"
     };
-    let r = json_error(
-        StatusCode::METHOD_NOT_ALLOWED,
-        format!("{method} is not allowed on {}: use {allowed}", uri.path()),
-    );
+    let r = wrong_method(&method, uri.path(), allowed);
     finish(&s, Endpoint::Other, t, r)
 }
 
