@@ -375,92 +375,19 @@ pub fn analyse(o: &AbOptions) -> Result<AbReport> {
 /// or folded in live by [`crate::sessions::LiveUsers`]); `o.logs` is not read, `o.pre` is.
 pub fn analyse_users(o: &AbOptions, read: UsersRead) -> Result<AbReport> {
     o.validate()?;
+    let mut notes = read_notes(o, &read);
     let UsersRead {
         users,
         curves,
         read,
-        without_experiment,
-        bad_treatment,
-        conflicting_users,
-        unfinished_users,
-        pending_dropped,
         ..
     } = read;
-    let mut notes = Vec::new();
-    if read.skipped > 0 {
-        notes.push(format!(
-            "{} malformed log lines skipped, e.g. {}",
-            read.skipped,
-            read.skipped_examples.first().cloned().unwrap_or_default()
-        ));
-    }
-    if without_experiment > 0 {
-        notes.push(format!(
-            "{without_experiment} events carry no assignment for {} and were ignored",
-            o.experiment
-        ));
-    }
-    if bad_treatment > 0 {
-        notes.push(format!(
-            "{bad_treatment} events have a treatment that is not C, T1, …; ignored"
-        ));
-    }
-    if conflicting_users > 0 {
-        notes.push(format!(
-            "USERS IN TWO ARMS: {conflicting_users} users appear in more than one treatment (was the experiment reconfigured?); each is counted in the treatment of their earliest event"
-        ));
-    }
-    if unfinished_users > 0 {
-        notes.push(format!(
-            "{unfinished_users} users never finished a session and are not counted"
-        ));
-    }
-    if pending_dropped > 0 {
-        notes.push(format!(
-            "the live view gave up {pending_dropped} events of the sessions idle longest to bound its memory (they never ended while it held them)"
-        ));
-    }
-    let max_bucket = users
-        .iter()
-        .map(|u| u32::from(u.treatment))
-        .max()
-        .unwrap_or(0);
-    let buckets = o
-        .buckets
-        .unwrap_or(max_bucket + 1)
-        .max(max_bucket + 1)
-        .max(2);
-    let mut by_bucket: Vec<Vec<UserMetrics>> = vec![Vec::new(); buckets as usize];
-    for u in users {
-        by_bucket[u.treatment as usize].push(u);
-    }
-    let treatments: Vec<TreatmentInfo> = by_bucket
-        .iter()
-        .enumerate()
-        .map(|(b, us)| TreatmentInfo {
-            name: treatment_name(b as u32),
-            users: us.len(),
-            sessions: us.iter().map(|u| u64::from(u.sessions)).sum(),
-        })
-        .collect();
-    for t in &treatments {
-        if t.users == 0 {
-            notes.push(format!("treatment {} has no users in these logs", t.name));
-        }
-    }
-    let split = srm(
-        &treatments
-            .iter()
-            .map(|t| t.users as u64)
-            .collect::<Vec<_>>(),
-        &vec![1.0; buckets as usize],
-    );
-    if split.mismatch {
-        notes.push(format!(
-            "SAMPLE RATIO MISMATCH: users per treatment {:?} differ from an even split (chi² = {:.1}, p = {:.2e}); do not trust these results",
-            split.observed, split.chi2, split.p
-        ));
-    }
+    let Arms {
+        buckets,
+        by_bucket,
+        treatments,
+        split,
+    } = arms(o, users, &mut notes);
     // CUPED covariates: the same metric per user in the pre-period. A real pre-period log
     // predates the experiment and carries no assignment: its users are assigned by the
     // experiment's own hash.
@@ -478,97 +405,16 @@ pub fn analyse_users(o: &AbOptions, read: UsersRead) -> Result<AbReport> {
     // (bucket, metric index) of each row, for the correlation of their statistics.
     let mut keys: Vec<(usize, usize)> = Vec::new();
     for (mi, &metric) in o.metrics.iter().enumerate() {
-        let control = &by_bucket[0];
-        let is_ratio = metric.is_ratio();
-        let c_raw = summarise(control, metric);
         for (b, group) in by_bucket.iter().enumerate().skip(1) {
-            let t_raw = summarise(group, metric);
-            let adjusted = match &pre {
-                Some(pre) if !is_ratio => {
-                    Some(cuped_pair(control, group, metric, pre, o.confidence))
-                }
-                _ => None,
+            let arm = Arm {
+                bucket: b,
+                control: &by_bucket[0],
+                treatment: group,
             };
-            let (c, t) = adjusted
-                .as_ref()
-                .map_or((c_raw, t_raw), |a| (a.control, a.treatment));
-            if let Some(a) = &adjusted
-                && a.reduction.is_none()
-            {
-                notes.push(format!(
-                    "CUPED NOT APPLIED to {} on {metric}: the pre-period differs between the arms already (Welch p = {:.2e}); a leaky or non-random pre-period would bias the result, so the unadjusted comparison is shown",
-                    treatment_name(b as u32),
-                    a.balance_p
-                ));
-            }
-            let w = welch(&c, &t, o.confidence);
-            let relative_by = |method| relative_of(&c, &t, w.as_ref()?, o.confidence, method);
-            let rel = relative_by(o.interval);
-            let pct = |x: f64| x * 100.0;
-            let (effect, lower, upper) = rel.map_or((f64::NAN, f64::NAN, f64::NAN), |r| {
-                (pct(r.effect), pct(r.lower), pct(r.upper))
-            });
-            let p = match (w, rel) {
-                (Some(w), Some(_)) => w.p,
-                _ => f64::NAN,
-            };
-            let sequential = o.sequential.and_then(|tau| {
-                // The always-valid interval is built on the delta method's standard error.
-                let r = match o.interval {
-                    IntervalMethod::Delta => rel,
-                    IntervalMethod::Course => relative_by(IntervalMethod::Delta),
-                }?;
-                let (lo, hi, p) = msprt(r.effect, r.se, tau, o.confidence);
-                Some(Sequential {
-                    lower: pct(lo),
-                    upper: pct(hi),
-                    p,
-                })
-            });
-            let guardrail = o
-                .guardrails
-                .iter()
-                .find(|g| g.metric == metric)
-                .filter(|_| !lower.is_nan())
-                .map(|g| {
-                    // The interval of "how much worse", in % of control.
-                    let (best, worst) = if metric.higher_is_better() {
-                        (-upper, -lower)
-                    } else {
-                        (lower, upper)
-                    };
-                    let margin = g.margin * 100.0;
-                    let status = if worst < margin {
-                        GuardrailStatus::NonInferior
-                    } else if best > margin {
-                        GuardrailStatus::Violated
-                    } else {
-                        GuardrailStatus::Unclear
-                    };
-                    GuardrailCheck { margin, status }
-                });
             keys.push((b, mi));
-            rows.push(Row {
-                treatment: treatment_name(b as u32),
-                metric,
-                control_mean: c_raw.mean,
-                treatment_mean: t_raw.mean,
-                effect,
-                lower,
-                upper,
-                significant: p < alpha,
-                p_value: p,
-                p_adjusted: f64::NAN,
-                significant_adjusted: false,
-                control_users: c_raw.n,
-                treatment_users: t_raw.n,
-                variance_reduction: adjusted.as_ref().and_then(|a| a.reduction),
-                cuped_balance_p: adjusted.as_ref().map(|a| a.balance_p),
-                sequential,
-                guardrail,
-            });
+            rows.push(compare(o, &arm, metric, pre.as_ref(), &mut notes));
         }
-        if is_ratio && pre.is_some() {
+        if metric.is_ratio() && pre.is_some() {
             notes.push(format!(
                 "{metric} is a ratio metric: CUPED does not apply to it; unadjusted"
             ));
@@ -615,6 +461,218 @@ pub fn analyse_users(o: &AbOptions, read: UsersRead) -> Result<AbReport> {
         read,
         notes,
     })
+}
+
+/// What reading the logs found that a reader of the report must know.
+fn read_notes(o: &AbOptions, r: &UsersRead) -> Vec<String> {
+    let mut notes = Vec::new();
+    if r.read.skipped > 0 {
+        notes.push(format!(
+            "{} malformed log lines skipped, e.g. {}",
+            r.read.skipped,
+            r.read.skipped_examples.first().cloned().unwrap_or_default()
+        ));
+    }
+    if r.without_experiment > 0 {
+        notes.push(format!(
+            "{} events carry no assignment for {} and were ignored",
+            r.without_experiment, o.experiment
+        ));
+    }
+    if r.bad_treatment > 0 {
+        notes.push(format!(
+            "{} events have a treatment that is not C, T1, …; ignored",
+            r.bad_treatment
+        ));
+    }
+    if r.conflicting_users > 0 {
+        notes.push(format!(
+            "USERS IN TWO ARMS: {} users appear in more than one treatment (was the experiment reconfigured?); each is counted in the treatment of their earliest event",
+            r.conflicting_users
+        ));
+    }
+    if r.unfinished_users > 0 {
+        notes.push(format!(
+            "{} users never finished a session and are not counted",
+            r.unfinished_users
+        ));
+    }
+    if r.pending_dropped > 0 {
+        notes.push(format!(
+            "the live view gave up {} events of the sessions idle longest to bound its memory (they never ended while it held them)",
+            r.pending_dropped
+        ));
+    }
+    notes
+}
+
+/// The users split into their arms, each arm's size, and the sample-ratio check.
+struct Arms {
+    buckets: u32,
+    by_bucket: Vec<Vec<UserMetrics>>,
+    treatments: Vec<TreatmentInfo>,
+    split: Srm,
+}
+
+fn arms(o: &AbOptions, users: Vec<UserMetrics>, notes: &mut Vec<String>) -> Arms {
+    let max_bucket = users
+        .iter()
+        .map(|u| u32::from(u.treatment))
+        .max()
+        .unwrap_or(0);
+    let buckets = o
+        .buckets
+        .unwrap_or(max_bucket + 1)
+        .max(max_bucket + 1)
+        .max(2);
+    let mut by_bucket: Vec<Vec<UserMetrics>> = vec![Vec::new(); buckets as usize];
+    for u in users {
+        by_bucket[u.treatment as usize].push(u);
+    }
+    let treatments: Vec<TreatmentInfo> = by_bucket
+        .iter()
+        .enumerate()
+        .map(|(b, us)| TreatmentInfo {
+            name: treatment_name(b as u32),
+            users: us.len(),
+            sessions: us.iter().map(|u| u64::from(u.sessions)).sum(),
+        })
+        .collect();
+    for t in &treatments {
+        if t.users == 0 {
+            notes.push(format!("treatment {} has no users in these logs", t.name));
+        }
+    }
+    let split = srm(
+        &treatments
+            .iter()
+            .map(|t| t.users as u64)
+            .collect::<Vec<_>>(),
+        &vec![1.0; buckets as usize],
+    );
+    if split.mismatch {
+        notes.push(format!(
+            "SAMPLE RATIO MISMATCH: users per treatment {:?} differ from an even split (chi² = {:.1}, p = {:.2e}); do not trust these results",
+            split.observed, split.chi2, split.p
+        ));
+    }
+    Arms {
+        buckets,
+        by_bucket,
+        treatments,
+        split,
+    }
+}
+
+/// A treatment arm and the control it is compared with.
+struct Arm<'a> {
+    bucket: usize,
+    control: &'a [UserMetrics],
+    treatment: &'a [UserMetrics],
+}
+
+/// One treatment against control on one metric: the effect and its interval (CUPED-adjusted
+/// with a pre-period), Welch's p-value, the always-valid interval and the guardrail check. The
+/// adjusted p-value is filled in later, over the whole family.
+fn compare(
+    o: &AbOptions,
+    arm: &Arm,
+    metric: Metric,
+    pre: Option<&HashMap<u32, UserMetrics>>,
+    notes: &mut Vec<String>,
+) -> Row {
+    let (control, group) = (arm.control, arm.treatment);
+    let c_raw = summarise(control, metric);
+    let t_raw = summarise(group, metric);
+    let adjusted = match pre {
+        Some(pre) if !metric.is_ratio() => {
+            Some(cuped_pair(control, group, metric, pre, o.confidence))
+        }
+        _ => None,
+    };
+    let (c, t) = adjusted
+        .as_ref()
+        .map_or((c_raw, t_raw), |a| (a.control, a.treatment));
+    if let Some(a) = &adjusted
+        && a.reduction.is_none()
+    {
+        notes.push(format!(
+            "CUPED NOT APPLIED to {} on {metric}: the pre-period differs between the arms already (Welch p = {:.2e}); a leaky or non-random pre-period would bias the result, so the unadjusted comparison is shown",
+            treatment_name(arm.bucket as u32),
+            a.balance_p
+        ));
+    }
+    let w = welch(&c, &t, o.confidence);
+    let relative_by = |method| relative_of(&c, &t, w.as_ref()?, o.confidence, method);
+    let rel = relative_by(o.interval);
+    let pct = |x: f64| x * 100.0;
+    let (effect, lower, upper) = rel.map_or((f64::NAN, f64::NAN, f64::NAN), |r| {
+        (pct(r.effect), pct(r.lower), pct(r.upper))
+    });
+    let p = match (w, rel) {
+        (Some(w), Some(_)) => w.p,
+        _ => f64::NAN,
+    };
+    let sequential = o.sequential.and_then(|tau| {
+        // The always-valid interval is built on the delta method's standard error.
+        let r = match o.interval {
+            IntervalMethod::Delta => rel,
+            IntervalMethod::Course => relative_by(IntervalMethod::Delta),
+        }?;
+        let (lo, hi, p) = msprt(r.effect, r.se, tau, o.confidence);
+        Some(Sequential {
+            lower: pct(lo),
+            upper: pct(hi),
+            p,
+        })
+    });
+    Row {
+        treatment: treatment_name(arm.bucket as u32),
+        metric,
+        control_mean: c_raw.mean,
+        treatment_mean: t_raw.mean,
+        effect,
+        lower,
+        upper,
+        significant: p < 1.0 - o.confidence,
+        p_value: p,
+        p_adjusted: f64::NAN,
+        significant_adjusted: false,
+        control_users: c_raw.n,
+        treatment_users: t_raw.n,
+        variance_reduction: adjusted.as_ref().and_then(|a| a.reduction),
+        cuped_balance_p: adjusted.as_ref().map(|a| a.balance_p),
+        sequential,
+        guardrail: guardrail_check(o, metric, lower, upper),
+    }
+}
+
+/// A guardrail's verdict on one row: the interval of "how much worse", in % of control,
+/// against the margin.
+fn guardrail_check(
+    o: &AbOptions,
+    metric: Metric,
+    lower: f64,
+    upper: f64,
+) -> Option<GuardrailCheck> {
+    let g = o.guardrails.iter().find(|g| g.metric == metric)?;
+    if lower.is_nan() {
+        return None;
+    }
+    let (best, worst) = if metric.higher_is_better() {
+        (-upper, -lower)
+    } else {
+        (lower, upper)
+    };
+    let margin = g.margin * 100.0;
+    let status = if worst < margin {
+        GuardrailStatus::NonInferior
+    } else if best > margin {
+        GuardrailStatus::Violated
+    } else {
+        GuardrailStatus::Unclear
+    };
+    Some(GuardrailCheck { margin, status })
 }
 
 /// Each user's value of every metric (a ratio metric's linearised value), arm by arm.
