@@ -1099,10 +1099,28 @@ td:first-child,td:nth-child(2),th:first-child,th:nth-child(2){{text-align:left}}
                 ""
             }
         );
+        self.html_split(&mut h);
+        self.html_results(&mut h);
+        self.html_decisions(&mut h);
+        self.html_forests(&mut h);
+        self.html_curves(&mut h);
+        if !self.notes.is_empty() {
+            h.push_str("<h2>Notes</h2><ul>");
+            for n in &self.notes {
+                let _ = write!(h, "<li>{}</li>", esc(n));
+            }
+            h.push_str("</ul>");
+        }
+        h.push_str("</body></html>\n");
+        h
+    }
+
+    /// The report page's arms and sample-ratio check.
+    fn html_split(&self, h: &mut String) {
         h.push_str("<h2>Users and split</h2><table><tr><th>treatment</th><th>users</th><th>sessions</th><th>expected users</th></tr>");
         for (t, e) in self.treatments.iter().zip(&self.srm.expected) {
             let _ = write!(
-                h,
+                *h,
                 "<tr><td>{}</td><td>{}</td><td>{}</td><td>{:.0}</td></tr>",
                 t.name, t.users, t.sessions, e
             );
@@ -1110,21 +1128,26 @@ td:first-child,td:nth-child(2),th:first-child,th:nth-child(2){{text-align:left}}
         h.push_str("</table>");
         if self.srm.mismatch {
             let _ = writeln!(
-                h,
+                *h,
                 "<p class=\"warn\"><b>Sample ratio mismatch</b>: chi² = {:.1}, p = {}. The split is broken; do not trust the results.</p>",
                 self.srm.chi2,
                 pval(self.srm.p)
             );
         } else {
             let _ = writeln!(
-                h,
+                *h,
                 "<p class=\"ok\">Split check passed (chi² = {:.2}, p = {}).</p>",
                 self.srm.chi2,
                 pval(self.srm.p)
             );
         }
+    }
+
+    /// The report page's results table.
+    fn html_results(&self, h: &mut String) {
+        let esc = svg::escape;
         let _ = write!(
-            h,
+            *h,
             "<h2>Results</h2><p>{}</p><table><tr><th>{}</th></tr>",
             esc(&self.method_line()),
             self.headers()
@@ -1140,7 +1163,7 @@ td:first-child,td:nth-child(2),th:first-child,th:nth-child(2){{text-align:left}}
                 _ => "ns",
             };
             let _ = write!(
-                h,
+                *h,
                 "<tr class=\"{class}\"><td>{}</td></tr>",
                 self.cells(r)
                     .iter()
@@ -1150,9 +1173,14 @@ td:first-child,td:nth-child(2),th:first-child,th:nth-child(2){{text-align:left}}
             );
         }
         h.push_str("</table>");
+    }
+
+    /// The report page's ship decisions.
+    fn html_decisions(&self, h: &mut String) {
+        let esc = svg::escape;
         if !self.decisions.is_empty() {
             let _ = write!(
-                h,
+                *h,
                 "<h2>Decision</h2><p>Primary metric <code>{}</code>: ship only when it improves significantly and no guardrail is significantly worse than its margin.</p><ul>",
                 esc(self.primary.name())
             );
@@ -1163,7 +1191,7 @@ td:first-child,td:nth-child(2),th:first-child,th:nth-child(2){{text-align:left}}
                     Verdict::Inconclusive => "ns",
                 };
                 let _ = write!(
-                    h,
+                    *h,
                     "<li><b>{}</b>: <span class=\"{class}\">{}</span> — {}</li>",
                     esc(&d.treatment),
                     d.verdict.label(),
@@ -1172,6 +1200,10 @@ td:first-child,td:nth-child(2),th:first-child,th:nth-child(2){{text-align:left}}
             }
             h.push_str("</ul>");
         }
+    }
+
+    /// The report page's effect charts, one per metric.
+    fn html_forests(&self, h: &mut String) {
         h.push_str("<h2>Effects with confidence intervals</h2><div class=\"charts\">");
         let metrics: Vec<Metric> = {
             let mut m: Vec<Metric> = self.rows.iter().map(|r| r.metric).collect();
@@ -1193,11 +1225,15 @@ td:first-child,td:nth-child(2),th:first-child,th:nth-child(2){{text-align:left}}
                 })
                 .collect();
             let _ = write!(
-                h,
+                *h,
                 "<figure>{}<figcaption>{m}: effect vs C, % of control</figcaption></figure>",
                 svg::forest(m.name(), &items)
             );
         }
+    }
+
+    /// The report page's curves over the experiment.
+    fn html_curves(&self, h: &mut String) {
         h.push_str("</div><h2>Over the experiment</h2><div class=\"charts\">");
         let (unit_ms, unit) = time_unit(self.curves_span());
         let series = |f: fn(&CurvePoint) -> f64| -> Vec<svg::Series> {
@@ -1215,7 +1251,7 @@ td:first-child,td:nth-child(2),th:first-child,th:nth-child(2){{text-align:left}}
                 .collect()
         };
         let _ = write!(
-            h,
+            *h,
             "<figure>{}<figcaption>tracks per session, by {unit} since the first event</figcaption></figure>",
             svg::lines(
                 "tracks per session",
@@ -1224,20 +1260,11 @@ td:first-child,td:nth-child(2),th:first-child,th:nth-child(2){{text-align:left}}
             )
         );
         let _ = write!(
-            h,
+            *h,
             "<figure>{}<figcaption>listening time per session, by {unit} since the first event</figcaption></figure>",
             svg::lines("time per session", unit, &series(|p| p.time_per_session))
         );
         h.push_str("</div>");
-        if !self.notes.is_empty() {
-            h.push_str("<h2>Notes</h2><ul>");
-            for n in &self.notes {
-                let _ = write!(h, "<li>{}</li>", esc(n));
-            }
-            h.push_str("</ul>");
-        }
-        h.push_str("</body></html>\n");
-        h
     }
 
     /// Milliseconds from the first to the last point of the curves.
