@@ -513,8 +513,13 @@ impl RedisStore {
                 &self.conn,
                 redis::RedisError::is_connection_refusal,
                 |mut c| {
-                    let p = p.clone();
-                    async move { p.query_async::<()>(&mut c).await }
+                    let (p, key) = (p.clone(), key.clone());
+                    async move {
+                        match p.query_async::<()>(&mut c).await {
+                            Err(e) => follow_moved(&mut c, &p, &key, e).await,
+                            ok => ok,
+                        }
+                    }
                 },
             ),
         )
@@ -539,6 +544,49 @@ impl RedisStore {
         }
         ok
     }
+}
+
+/// A cluster transaction that met MOVED (its slot went to another master) executed nothing, so
+/// it is sent again, to the master the redirection names; a routed EXISTS of the key then lets
+/// the cluster client learn the slot's new owner (it follows MOVED for single commands, not
+/// inside a transaction). Any other error is returned as it is.
+async fn follow_moved(
+    c: &mut Conn,
+    p: &redis::Pipeline,
+    key: &str,
+    e: redis::RedisError,
+) -> redis::RedisResult<()> {
+    use redis::cluster_routing::SingleNodeRoutingInfo;
+    let Conn::Cluster(cluster) = c else {
+        return Err(e);
+    };
+    let aborted = matches!(
+        e.kind(),
+        redis::ErrorKind::Server(redis::ServerErrorKind::ExecAbort)
+    );
+    let target = aborted
+        .then(|| e.clone().into_server_errors())
+        .flatten()
+        .and_then(|errs| {
+            errs.iter().find_map(|(_, se)| {
+                let moved = matches!(
+                    se.kind(),
+                    Some(redis::ServerErrorKind::Moved | redis::ServerErrorKind::Ask)
+                );
+                let addr = se.details()?.split_ascii_whitespace().nth(1)?;
+                let (host, port) = addr.rsplit_once(':')?;
+                moved.then(|| (host.to_string(), port.parse::<u16>().ok()))
+            })
+        });
+    let Some((host, Some(port))) = target else {
+        return Err(e);
+    };
+    let route = SingleNodeRoutingInfo::ByAddress { host, port };
+    cluster
+        .route_pipeline(p.clone(), p.len() + 1, 1, route)
+        .await?;
+    let _: redis::RedisResult<bool> = redis::cmd("EXISTS").arg(key).query_async(cluster).await;
+    Ok(())
 }
 
 /// The first command after a dropped connection can fail while the manager reconnects: retry

@@ -1226,3 +1226,67 @@ async fn a_dead_cluster_master_stops_history_only_for_its_own_users() {
     );
     assert!(!store.ping().await, "the store reports itself degraded");
 }
+
+/// A slot moved to another master while the service runs (a resharding): the history MULTI of a
+/// user in that slot follows the redirection, and the user's history moves with the slot.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn history_follows_a_slot_moved_to_another_master() {
+    use botify_recs::Listen;
+    use botify_server::store::{RedisStore, hash_slot};
+    let Some(cluster) = RedisCluster::start() else {
+        return;
+    };
+    let limits = botify_server::Limits {
+        redis_timeout: Duration::from_secs(1),
+        ..botify_server::Limits::default()
+    };
+    let store = RedisStore::connect(&cluster.target(), &limits, Default::default())
+        .await
+        .unwrap();
+    let user = 4242u32;
+    let slot = hash_slot(user.to_string().as_bytes());
+    let listen = |track| Listen {
+        track,
+        time: 0.5,
+        rec: Some(track + 1),
+    };
+    store.push(user, listen(1), 50).await.unwrap();
+    // Which master holds the slot now, and another one to move it to.
+    let id = |n: &Redis| n.cli(&["CLUSTER", "MYID"]).trim().to_string();
+    let key = format!("botify:history:{{{user}}}");
+    let from = cluster
+        .nodes
+        .iter()
+        .position(|n| n.cli(&["EXISTS", &key]).trim() == "1")
+        .expect("the key is on one master");
+    let to = (from + 1) % cluster.nodes.len();
+    let (src, dst) = (&cluster.nodes[from], &cluster.nodes[to]);
+    let s = slot.to_string();
+    dst.cli(&["CLUSTER", "SETSLOT", &s, "IMPORTING", &id(src)]);
+    src.cli(&["CLUSTER", "SETSLOT", &s, "MIGRATING", &id(dst)]);
+    src.cli(&[
+        "MIGRATE",
+        "127.0.0.1",
+        &dst.port.to_string(),
+        "",
+        "0",
+        "5000",
+        "KEYS",
+        &key,
+    ]);
+    for n in &cluster.nodes {
+        n.cli(&["CLUSTER", "SETSLOT", &s, "NODE", &id(dst)]);
+    }
+    // The client still routes the slot to the old master: the MULTI meets MOVED and follows it.
+    store.push(user, listen(2), 50).await.unwrap();
+    store.push(user, listen(3), 50).await.unwrap();
+    let tracks: Vec<u32> = store
+        .history(user, 50)
+        .await
+        .unwrap()
+        .iter()
+        .map(|l| l.track)
+        .collect();
+    assert_eq!(tracks, vec![1, 2, 3]);
+    assert_eq!(dst.cli(&["LLEN", &key]).trim(), "3");
+}
