@@ -62,8 +62,8 @@ struct Shared {
     queued: AtomicUsize,
     failing: AtomicBool,
     write_errors: AtomicU64,
-    /// Lines written to the file (and so visible to readers).
-    written: AtomicU64,
+    /// Lines written to the file (and so visible to readers); shared with [`LogWriter::flushed`].
+    written: Arc<AtomicU64>,
     last_error: Mutex<Option<String>>,
     /// Set by `close`: a failing writer gives up at this instant.
     give_up_at: Mutex<Option<Instant>>,
@@ -122,12 +122,19 @@ pub struct Slot<'a> {
 }
 
 impl Slot<'_> {
-    /// Queues whole lines (each ending in `\n`); never blocks and never fails.
+    /// Queues whole lines (each ending in `\n`); never blocks.
     pub fn send(mut self, lines: Vec<u8>) {
         self.used = true;
-        // The reservation guarantees room; the writer thread outlives every sender.
+        // The reservation guarantees room, so only a writer thread that died (a panic) refuses:
+        // the log is then failing for good, its place stays taken, and once the queue is full
+        // every further line is refused instead of being lost quietly.
         if self.sender.tx.try_send(lines).is_err() {
-            self.sender.shared.queued.fetch_sub(1, Ordering::AcqRel);
+            let shared = &self.sender.shared;
+            shared.failing.store(true, Ordering::Release);
+            shared.write_errors.fetch_add(1, Ordering::AcqRel);
+            if let Ok(mut last) = shared.last_error.lock() {
+                *last = Some("the event-log writer thread stopped".into());
+            }
         }
     }
 }
@@ -223,7 +230,6 @@ pub struct LogWriter {
     handle: Option<JoinHandle<CloseReport>>,
     path: PathBuf,
     shared: Arc<Shared>,
-    written: Arc<AtomicU64>,
 }
 
 impl LogWriter {
@@ -252,12 +258,10 @@ impl LogWriter {
         sink.open().map_err(|e| Error::io(&path, e))?;
         let (tx, rx) = sync_channel::<Vec<u8>>(QUEUE_CAPACITY);
         let shared = Arc::new(Shared::default());
-        let written = Arc::new(AtomicU64::new(0));
         let writer = Writer {
             rx,
             sink,
             shared: shared.clone(),
-            written: written.clone(),
             observer,
             abandoned: None,
         };
@@ -273,14 +277,13 @@ impl LogWriter {
             handle: Some(handle),
             path,
             shared,
-            written,
         })
     }
 
     /// Lines written to the file so far (the writer writes whenever it is idle): a reader
     /// waiting for lines it knows were sent polls this instead of the files.
     pub fn flushed(&self) -> Arc<AtomicU64> {
-        self.written.clone()
+        self.shared.written.clone()
     }
 
     pub fn path(&self) -> &Path {
@@ -336,12 +339,12 @@ impl LogWriter {
         self.sender.take();
         match self.handle.take() {
             Some(h) => h.join().unwrap_or_else(|_| CloseReport {
-                written: self.written.load(Ordering::Acquire),
+                written: self.shared.written.load(Ordering::Acquire),
                 lost: 0,
                 error: Some("the event-log writer thread panicked".into()),
             }),
             None => CloseReport {
-                written: self.written.load(Ordering::Acquire),
+                written: self.shared.written.load(Ordering::Acquire),
                 lost: 0,
                 error: None,
             },
@@ -482,7 +485,6 @@ struct Writer {
     rx: Receiver<Vec<u8>>,
     sink: Sink,
     shared: Arc<Shared>,
-    written: Arc<AtomicU64>,
     observer: Option<LineObserver>,
     /// The close grace ran out while failing: the error, and every later line counts as lost.
     abandoned: Option<String>,
@@ -522,7 +524,7 @@ impl Writer {
             let _ = f.sync_data();
         }
         CloseReport {
-            written: self.written.load(Ordering::Acquire),
+            written: self.shared.written.load(Ordering::Acquire),
             lost,
             error: self.abandoned.take(),
         }
@@ -533,13 +535,10 @@ impl Writer {
     fn take(&mut self, batch: Vec<u8>) {
         let s = &self.sink;
         let unwritten = (s.pending.len() - s.offset) as u64;
-        if s.size + unwritten > 0 && s.size + unwritten + batch.len() as u64 > s.rotation.max_bytes
+        if s.size + unwritten > 0
+            && s.size + unwritten + batch.len() as u64 > s.rotation.max_bytes
+            && self.write_out()
         {
-            if !self.write_out() {
-                self.sink.pending.extend_from_slice(&batch);
-                self.sink.pending_lines += count_lines(&batch);
-                return;
-            }
             self.sink.rotate_due = true;
         }
         self.sink.pending_lines += count_lines(&batch);
@@ -615,9 +614,9 @@ impl Writer {
         if let Some(see) = self.observer.as_mut() {
             see(&self.sink.pending);
         }
-        let total = self.written.load(Ordering::Acquire) + self.sink.pending_lines;
-        self.written.store(total, Ordering::Release);
-        self.shared.written.store(total, Ordering::Release);
+        self.shared
+            .written
+            .fetch_add(self.sink.pending_lines, Ordering::AcqRel);
         self.sink.pending.clear();
         self.sink.pending_lines = 0;
         self.sink.offset = 0;

@@ -399,12 +399,17 @@ impl RedisStore {
         format!("{}{{{user}}}", self.prefix)
     }
 
-    /// The breaker that guards `user`'s key: the only one, or its slot group's.
-    fn group(&self, user: UserId) -> usize {
+    /// The breaker that guards `key`: the only one, or its slot group's (by the key's hash tag,
+    /// as the cluster places it).
+    fn group(&self, key: &str) -> usize {
         if self.breakers.len() == 1 {
             return 0;
         }
-        usize::from(hash_slot(user.to_string().as_bytes()) / SLOTS_PER_GROUP)
+        let tag = key
+            .split_once('{')
+            .and_then(|(_, rest)| rest.split_once('}'))
+            .map_or(key, |(tag, _)| tag);
+        usize::from(hash_slot(tag.as_bytes()) / SLOTS_PER_GROUP)
     }
 
     /// Runs `op` unless the group's breaker is open, within the timeout; a failure opens it.
@@ -471,7 +476,7 @@ impl RedisStore {
         // A read is safe to send twice.
         let raw: Vec<Vec<u8>> = self
             .guarded(
-                self.group(user),
+                self.group(&key),
                 retry_once(
                     &self.conn,
                     |_| true,
@@ -508,7 +513,7 @@ impl RedisStore {
         // refused, that is when the first one provably never reached Redis. (A cluster
         // connection also re-sends by itself after a dropped connection: docs/deploy.md.)
         self.guarded(
-            self.group(user),
+            self.group(&key),
             retry_once(
                 &self.conn,
                 redis::RedisError::is_connection_refusal,
