@@ -5,6 +5,9 @@ from typing import Any, Callable, Dict, List, Mapping, Optional, Sequence, Tuple
 __version__: str
 __all__ = [
     "BotifyError",
+    "DEFAULT_EVAL_K",
+    "DEFAULT_HOLDOUT",
+    "DEFAULT_K",
     "DEFAULT_LIKED",
     "DEFAULT_MAX_STEPS",
     "DEFAULT_SEED",
@@ -26,6 +29,9 @@ DEFAULT_SEED: int
 DEFAULT_SESSIONS: int
 DEFAULT_MAX_STEPS: int
 DEFAULT_LIKED: float
+DEFAULT_K: int
+DEFAULT_EVAL_K: int
+DEFAULT_HOLDOUT: float
 
 class BotifyError(ValueError): ...
 
@@ -139,16 +145,14 @@ def train(
     logs: List[str],
     out: str,
     *,
-    params: Optional[Dict[str, Any]],
-    catalog: Optional[str],
-    candidates: Optional[str],
-    search: int,
-    holdout: float,
-    seed: int,
-    k: int,
-    threshold: float,
-    eval_k: int,
-    progress: _Progress,
+    params: Optional[Dict[str, Any]] = ...,
+    catalog: Optional[str] = ...,
+    holdout: float = ...,
+    seed: int = ...,
+    k: int = ...,
+    threshold: float = ...,
+    eval_k: int = ...,
+    progress: _Progress = ...,
 ) -> Dict[str, Any]: ...
 def run_plan(
     plan: Optional[str],

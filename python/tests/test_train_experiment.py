@@ -69,14 +69,31 @@ def test_trainers_write_the_service_files_and_report(world, log, tmp_path):
 
 
 def test_trainer_arguments_are_checked(log, tmp_path):
+    # The typed functions take their model's parameters only, as Python does for any function.
+    with pytest.raises(TypeError, match="factorz"):
+        botify.train.als(log, tmp_path / "a.jsonl", factorz=3)  # type: ignore[call-arg]
+    # By name, the registry names what it knows.
     with pytest.raises(botify.BotifyError, match='no parameter "factorz".*factors'):
-        botify.train.als(log, tmp_path / "a.jsonl", factorz=3)
+        botify.train.fit("als", log, tmp_path / "a.jsonl", factorz=3)
     with pytest.raises(botify.BotifyError, match="unknown model"):
         botify.train.fit("nope", log, tmp_path / "a.jsonl")
-    with pytest.raises(botify.BotifyError, match="iterations"):
+    with pytest.raises(botify.BotifyError, match="iterations 0 must be from 1"):
         botify.train.als(log, tmp_path / "a.jsonl", iterations=0)
-    with pytest.raises(botify.BotifyError, match="search"):
-        botify.train.als(log, tmp_path / "a.jsonl", search=3)
+    with pytest.raises(botify.BotifyError, match='no parameter "search"'):
+        botify.train.fit("als", log, tmp_path / "a.jsonl", search=3)
+    with pytest.raises(botify.BotifyError, match="candidates is required"):
+        botify.train.fit("dpp", log, tmp_path / "a.jsonl")
+
+
+def test_trainers_carry_their_parameters_defaults_and_help():
+    import inspect
+
+    sig = inspect.signature(botify.train.als)
+    assert sig.parameters["factors"].default == 64
+    assert sig.parameters["factors"].annotation in (int, "int")
+    assert "Latent factors" in (botify.train.als.__doc__ or "")
+    assert sig.parameters["seed"].default == botify._botify.DEFAULT_SEED
+    assert inspect.signature(botify.train.difm).parameters["hidden"].default == (128, 64)
 
 
 def small_plan() -> str:

@@ -33,29 +33,6 @@ pub fn paint(s: &str, code: &str) -> String {
     }
 }
 
-/// A library enum as a flag value: parsed and shown by its serde name (`warp`, `cosine`), so
-/// defaults come from the library's `Default` rather than from clap attributes.
-#[derive(Clone, Copy, Debug, PartialEq)]
-pub struct Named<T>(pub T);
-
-impl<T: serde::Serialize> std::fmt::Display for Named<T> {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match serde_json::to_value(&self.0) {
-            Ok(serde_json::Value::String(s)) => f.write_str(&s),
-            _ => f.write_str("?"),
-        }
-    }
-}
-
-impl<T: serde::de::DeserializeOwned> std::str::FromStr for Named<T> {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Self, String> {
-        serde_json::from_value(serde_json::Value::String(s.trim().to_string()))
-            .map(Named)
-            .map_err(|e| e.to_string())
-    }
-}
-
 /// Shows a library call's progress on the terminal: stage headers, notes, one progress bar at a
 /// time and, when asked, a line per training step.
 pub struct Term {
@@ -166,15 +143,6 @@ pub fn fraction(s: &str) -> Result<f64, String> {
         s,
         |v| (0.0..1.0).contains(&v),
         "must be at least 0 and below 1",
-    )
-}
-
-/// A learning rate or another strictly positive, finite number.
-pub fn positive(s: &str) -> Result<f32, String> {
-    number(
-        s,
-        |v| v.is_finite() && v > 0.0,
-        "must be a finite number above 0",
     )
 }
 

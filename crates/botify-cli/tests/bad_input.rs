@@ -67,7 +67,7 @@ fn bad_flags_and_files_name_the_problem_and_exit_2() {
         (vec!["train", "taste", "--logs", &log, "--out", &out, "--holdout", "1"], "--holdout"),
         (vec!["train", "taste", "--logs", &log, "--out", &out, "--holdout", "1.5"], "--holdout"),
         (vec!["train", "taste", "--logs", &log, "--out", &out, "--holdout", "NaN"], "--holdout"),
-        (vec!["train", "mf", "--logs", &log, "--out", &out, "--lr", "NaN"], "--lr"),
+        (vec!["train", "mf", "--logs", &log, "--out", &out, "--lr", "NaN"], "--learning-rate"),
         (vec!["train", "ease", "--logs", &log, "--out", &out, "--max-items", "1000000"], "--max-items"),
         (vec!["ab", "--experiment", "E", "--buckets", "0", &log], "--buckets"),
         (vec!["ab", "power", "--baseline-log", &log, "--effect", "100000%"], "--effect"),

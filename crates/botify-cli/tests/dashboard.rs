@@ -280,7 +280,7 @@ fn an_experiment_run_shows_its_stages_curves_and_report_on_the_dashboard() {
     let plan = dir.path().join("plan.toml");
     std::fs::write(
         &plan,
-        "name = \"tiny\"\nseed = 7\n[world]\ntracks = 3000\nusers = 300\ndim = 16\n[day1]\nepisodes = 2000\n[train]\nfactors = 8\nals_iterations = 3\nmf_epochs = 3\nk = 30\n[train.contextual]\ndim = 16\n[ab]\nepisodes = 2000\n",
+        "name = \"tiny\"\nseed = 7\n[world]\ntracks = 3000\nusers = 300\ndim = 16\n[day1]\nepisodes = 2000\n[train]\nk = 30\n[train.als]\nfactors = 8\niterations = 3\n[train.mf]\nfactors = 8\nepochs = 3\n[train.contextual]\ndim = 16\n[ab]\nepisodes = 2000\n",
     )
     .unwrap();
     // Port 0: the run binds a free port itself and prints it (a port picked here could be taken

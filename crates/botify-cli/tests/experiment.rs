@@ -15,10 +15,13 @@ dim = 16
 [day1]
 episodes = 3000
 [train]
-factors = 8
-als_iterations = 3
-mf_epochs = 3
 k = 30
+[train.als]
+factors = 8
+iterations = 3
+[train.mf]
+factors = 8
+epochs = 3
 [train.contextual]
 dim = 16
 [ab]
@@ -146,7 +149,10 @@ fn bad_plans_are_rejected_before_anything_runs() {
     // DIFM re-ranks MF's lists: a plan without mf before it is refused, naming why.
     let bad = TINY.replace("[train]", "[train]\nmodels = [\"difm\", \"mf\"]");
     let (ok, _, err) = run(&bad, d.path(), &["--in-process"]);
-    assert!(!ok && err.contains("mf must come before difm"), "{err}");
+    assert!(
+        !ok && err.contains("candidates \"models/mf.jsonl\" is not written by an earlier model"),
+        "{err}"
+    );
     // An existing, non-empty run directory is refused: logs would mix.
     std::fs::create_dir_all(d.path().join("run")).unwrap();
     std::fs::write(d.path().join("run/keep.txt"), "earlier run").unwrap();
@@ -197,25 +203,38 @@ fn example_plans_run() {
             ("world", "users", 300),
             ("world", "dim", 16),
             ("day1", "episodes", 3000),
-            ("train", "factors", 8),
-            ("train", "mf_epochs", 2),
             ("ab", "episodes", 2000),
         ] {
             set(&mut plan, section, key, v);
         }
-        for model in ["contextual", "dssm", "difm"] {
-            if let Some(c) = plan["train"]
+        // Each listed model made small: its [train.<name>] table, created where missing.
+        let train = plan["train"].as_table_mut().unwrap();
+        let models: Vec<String> = train["models"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|m| m.as_str().unwrap().to_string())
+            .collect();
+        let mut trials = None;
+        for name in &models {
+            let small: &[(&str, i64)] = match name.as_str() {
+                "als" | "ips" => &[("factors", 8), ("iterations", 3)],
+                "mf" | "mf_features" => &[("factors", 8), ("epochs", 2)],
+                "contextual" | "dssm" | "difm" => &[("dim", 8), ("epochs", 2)],
+                _ => &[],
+            };
+            let table = train
+                .entry(name.as_str())
+                .or_insert_with(|| toml::Value::Table(toml::Table::new()))
                 .as_table_mut()
-                .and_then(|t| t.get_mut(model))
-                .and_then(|c| c.as_table_mut())
-            {
-                c.insert("dim".into(), toml::Value::Integer(8));
-                c.insert("epochs".into(), toml::Value::Integer(2));
+                .unwrap();
+            for (key, v) in small {
+                table.insert((*key).into(), toml::Value::Integer(*v));
             }
-        }
-        let trials = plan["train"].get("mf_search").and_then(|v| v.as_integer());
-        if trials.is_some_and(|n| n > 2) {
-            set(&mut plan, "train", "mf_search", 2);
+            if let Some(n) = table.get("search").and_then(|v| v.as_integer()) {
+                trials = Some(n);
+                table.insert("search".into(), toml::Value::Integer(n.min(2)));
+            }
         }
         let treatments = plan["ab"]["treatments"].as_array().unwrap().len();
         let d = tempfile::tempdir().unwrap();

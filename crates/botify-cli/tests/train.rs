@@ -367,10 +367,10 @@ fn bad_training_input_is_a_clear_error() {
     let cases: Vec<(Vec<&str>, &str)> = vec![
         (vec!["train", "mf", "--logs", l, "--item-features", "artist", "--out", o], "--catalog"),
         (vec!["train", "mf", "--logs", l, "--catalog", s(&cat), "--item-features", "colour", "--out", o], "colour"),
-        (vec!["train", "mf", "--logs", l, "--lr", "NaN", "--out", o], "--lr <LR>': NaN"),
-        (vec!["train", "als", "--logs", l, "--factors", "0", "--out", o], "--factors <FACTORS>': 0 is out of range"),
+        (vec!["train", "mf", "--logs", l, "--lr", "NaN", "--out", o], "--learning-rate <X>': learning_rate \"NaN\": not a finite number"),
+        (vec!["train", "als", "--logs", l, "--factors", "0", "--out", o], "--factors <N>': factors 0 must be from 1 to 4096"),
         (vec!["train", "i2i", "--logs", l, "--k", "0", "--out", o], "--k <K>': 0 is out of range"),
-        (vec!["train", "item2vec", "--logs", l, "--negatives", "0", "--out", o], "--negatives <NEGATIVES>': 0 is out of range"),
+        (vec!["train", "item2vec", "--logs", l, "--negatives", "0", "--out", o], "--negatives <N>': negatives 0 must be from 1 to 100000"),
         (vec!["train", "ease", "--logs", l, "--max-items", "1", "--out", o], "max_items 1"),
         (vec!["train", "ips", "--logs", l, "--max-weight", "0.5", "--out", o], "max_weight 0.5"),
         (vec!["train", "lightgcn", "--logs", l, "--layers", "12", "--out", o], "layers 12"),

@@ -15,6 +15,7 @@ pub mod mips;
 pub mod murmur;
 mod names;
 pub mod npy;
+pub mod params;
 pub mod rng;
 pub mod topk;
 pub mod users;

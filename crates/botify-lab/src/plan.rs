@@ -3,12 +3,14 @@
 //! prints them), unknown fields are errors, and [`Plan::validate`] checks everything that can be
 //! checked before anything runs.
 
-use crate::models::{DifmSpec, DppSpec, MfSpec, ModelSpec, Settings};
+use crate::models::{self, ModelSpec, Settings};
 use crate::{Error, Result};
 use botify_core::generate::WorldParams;
+use botify_core::params::Kind;
 use botify_recs::spec::RecommenderSpec;
-use botify_train::{als, dpp, ease, i2i, ips, item2vec, lightgcn, mf, taste, ucf};
 use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -95,108 +97,181 @@ impl Default for Day2 {
     }
 }
 
-/// A model a plan trains, by registry name.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Model {
-    Toppop,
-    I2i,
-    Ucf,
-    Als,
-    Mf,
-    /// MF with item features (`train.mf_features`), tuned by `train.mf_search` trials.
-    MfFeatures,
-    /// The neural contextual item-to-item model (`train.contextual`).
-    Contextual,
-    /// The same model learning each listen's time against the session's first track
-    /// (`train.contextual` with `context = "anchor"`): the lists session_anchor walks.
-    ContextualAnchor,
-    /// item2vec neighbours (`train.item2vec`).
-    Item2vec,
-    /// Artist taste vectors learned against the session's first track (`train.taste`), for
-    /// `session_taste`.
-    Taste,
-    /// EASE per-user lists (`train.ease`).
-    Ease,
-    /// IPS-debiased MF per-user lists (`train.ips`).
-    Ips,
-    /// LightGCN per-user lists (`train.lightgcn`).
-    Lightgcn,
-    /// SASRec per-track lists (`train.sasrec`).
-    Sasrec,
-    /// The two-tower DSSM (`train.dssm`).
-    Dssm,
-    /// DIFM re-ranking MF's lists (`train.difm`; needs `mf` earlier in `models`).
-    Difm,
-    /// DPP diversity re-ranking of `train.dpp_source`'s lists (`train.dpp`; the source must come
-    /// earlier in `models`).
-    Dpp,
+/// The models a run trains. `models` names them in order; `[train.<name>]` holds each one's
+/// parameters (docs/parameters.md), plus `model` — the registry name, when `<name>` is not one
+/// (one model trained twice under two names) — and `out`, its file in the run.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TrainPlan {
+    pub models: Vec<String>,
+    /// Tracks per list (every model's `k` unless its table sets one).
+    pub k: usize,
+    /// A listen at least this long is liked (every model's `threshold` unless its table sets one).
+    pub threshold: f32,
+    /// `[train.<name>]` tables by name.
+    pub tables: BTreeMap<String, Map<String, Value>>,
 }
 
-impl Model {
-    /// Where the model's recommendations go, relative to the run directory.
-    pub fn file(self) -> &'static str {
-        match self {
-            Model::Toppop => "models/top_tracks.json",
-            Model::I2i => "models/i2i.jsonl",
-            Model::Ucf => "models/ucf.jsonl",
-            Model::Als => "models/als.jsonl",
-            Model::Mf => "models/mf.jsonl",
-            Model::MfFeatures => "models/mf_features.jsonl",
-            Model::Contextual => "models/i2i_nn.jsonl",
-            Model::ContextualAnchor => "models/i2i_anchor.jsonl",
-            Model::Item2vec => "models/item2vec.jsonl",
-            Model::Taste => "models/taste.jsonl",
-            Model::Ease => "models/ease.jsonl",
-            Model::Ips => "models/ips.jsonl",
-            Model::Lightgcn => "models/lightgcn.jsonl",
-            Model::Sasrec => "models/sasrec.jsonl",
-            Model::Dssm => "models/dssm.jsonl",
-            Model::Difm => "models/difm.jsonl",
-            Model::Dpp => "models/dpp.jsonl",
+/// One entry of `train.models`: what it trains and where it writes.
+#[derive(Debug, Clone)]
+pub struct PlannedModel {
+    pub name: String,
+    pub spec: ModelSpec,
+    /// Relative to the run directory.
+    pub out: PathBuf,
+}
+
+impl TrainPlan {
+    /// The entry `name` of `train.models` with its table; input files (a re-ranker's candidates)
+    /// resolved under `run`.
+    pub fn model(&self, name: &str, run: &Path) -> Result<PlannedModel> {
+        let mut table = self.tables.get(name).cloned().unwrap_or_default();
+        let text = |v: Value, key: &str| match v {
+            Value::String(s) => Ok(s),
+            other => Err(invalid(format!(
+                "train.{name}.{key}: {other} is not a string"
+            ))),
+        };
+        let registry_name = match table.remove("model") {
+            Some(v) => text(v, "model")?,
+            None => name.to_string(),
+        };
+        let trainer = models::trainer(&registry_name).map_err(|e| {
+            invalid(format!(
+                "train.{name}: {e} (name a registry model with `model = \"...\"` in [train.{name}])"
+            ))
+        })?;
+        let out = match table.remove("out") {
+            Some(v) => PathBuf::from(text(v, "out")?),
+            None if registry_name == name => Path::new("models").join(trainer.file()),
+            None => {
+                let ext = Path::new(trainer.file())
+                    .extension()
+                    .and_then(|e| e.to_str())
+                    .unwrap_or("jsonl");
+                Path::new("models").join(format!("{name}.{ext}"))
+            }
+        };
+        for f in trainer.fields() {
+            if let (Kind::Path, Some(Value::String(p))) = (f.kind, table.get_mut(f.name))
+                && Path::new(p.as_str()).is_relative()
+            {
+                *p = run.join(p.as_str()).to_string_lossy().into_owned();
+            }
         }
+        Ok(PlannedModel {
+            name: name.to_string(),
+            spec: ModelSpec {
+                trainer,
+                params: table,
+            },
+            out,
+        })
+    }
+
+    /// The table a plan prints for a model: its every parameter but the shared settings'.
+    pub fn full_table(
+        model: &str,
+        overrides: &[(&str, Value)],
+    ) -> BTreeMap<String, Map<String, Value>> {
+        let registry_name = overrides
+            .iter()
+            .find(|(k, _)| *k == "model")
+            .and_then(|(_, v)| v.as_str())
+            .unwrap_or(model);
+        let mut table = Map::new();
+        if let Ok(t) = models::trainer(registry_name) {
+            let defaults = t.defaults();
+            for f in t.fields() {
+                if let (None, false, Some(v)) =
+                    (f.rule.shared, f.rule.required, defaults.get(f.name))
+                {
+                    table.insert(f.name.to_string(), v.clone());
+                }
+            }
+        }
+        for (k, v) in overrides {
+            table.insert(k.to_string(), v.clone());
+        }
+        BTreeMap::from([(model.to_string(), table)])
     }
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct TrainPlan {
-    pub models: Vec<Model>,
-    /// Tracks per list.
-    pub k: usize,
-    pub threshold: f32,
-    pub factors: usize,
-    pub als_iterations: usize,
-    pub mf_epochs: usize,
-    /// Item features of `mf_features` (artist, genre, pop, duration).
-    pub mf_features: Vec<mf::Feature>,
-    /// Random-search trials for `mf_features` (0: the default parameters), scored on the last
-    /// 20% of day 1; the best is then trained on all of it.
-    pub mf_search: usize,
-    /// The contextual model's parameters (dim, similarity, loss, epochs, …).
-    pub contextual: botify_neural::contextual::Params,
-    /// item2vec's parameters (dim, window, negatives, epochs, the sentences' threshold, …).
-    pub item2vec: item2vec::Params,
-    /// The taste model's parameters (dim, epochs, learning rate, l2, min_count).
-    pub taste: taste::Params,
-    /// EASE's parameters (l2, max_items); its threshold is `threshold`.
-    pub ease: ease::Params,
-    /// IPS-debiased MF's parameters (factors, iterations, regularization, max_weight); its threshold
-    /// is `threshold`.
-    pub ips: ips::Params,
-    /// LightGCN's parameters (dim, layers, epochs, batch, learning_rate, l2); its threshold is
-    /// `threshold`.
-    pub lightgcn: lightgcn::Params,
-    /// SASRec's parameters (dim, blocks, max_len, epochs, batch, negatives, …).
-    pub sasrec: botify_neural::sasrec::Params,
-    /// The DSSM's parameters (dim, epochs, batch, temperature, …).
-    pub dssm: botify_neural::dssm::Params,
-    /// DIFM's parameters (dim, heads, hidden, components, positive, negative, …).
-    pub difm: botify_neural::difm::Params,
-    /// DPP re-ranking's parameters (depth, theta, artist, genre).
-    pub dpp: dpp::Params,
-    /// The model whose lists `dpp` re-ranks.
-    pub dpp_source: Model,
+impl Serialize for TrainPlan {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap;
+        let mut m = s.serialize_map(Some(3 + self.tables.len()))?;
+        m.serialize_entry("models", &self.models)?;
+        m.serialize_entry("k", &self.k)?;
+        m.serialize_entry("threshold", &self.threshold)?;
+        for (name, table) in &self.tables {
+            m.serialize_entry(name, table)?;
+        }
+        m.end()
+    }
+}
+
+impl<'de> Deserialize<'de> for TrainPlan {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> std::result::Result<Self, D::Error> {
+        use serde::de::Error as _;
+        let mut raw = Map::<String, Value>::deserialize(d)?;
+        let mut plan = TrainPlan::default();
+        plan.tables.clear();
+        let defaults = default_tables();
+        if let Some(v) = raw.remove("models") {
+            plan.models = serde_json::from_value(v)
+                .map_err(|e| D::Error::custom(format!("train.models: {e}")))?;
+        }
+        if let Some(v) = raw.remove("k") {
+            plan.k =
+                serde_json::from_value(v).map_err(|e| D::Error::custom(format!("train.k: {e}")))?;
+        }
+        if let Some(v) = raw.remove("threshold") {
+            plan.threshold = serde_json::from_value(v)
+                .map_err(|e| D::Error::custom(format!("train.threshold: {e}")))?;
+        }
+        let mut given = BTreeMap::new();
+        for (key, v) in raw {
+            match v {
+                Value::Object(table) => {
+                    given.insert(key, table);
+                }
+                _ => {
+                    return Err(D::Error::custom(format!(
+                        "unknown field `{key}` in [train]: it takes models, k, threshold and a [train.<model>] table per model (docs/parameters.md)"
+                    )));
+                }
+            }
+        }
+        // Each listed model: the default plan's table (or the registry's defaults), then what
+        // the plan's own table sets.
+        for name in &plan.models {
+            let own = given.remove(name).unwrap_or_default();
+            let mut table = defaults.get(name).cloned().unwrap_or_else(|| {
+                let model: Vec<(&str, Value)> = own
+                    .get("model")
+                    .map(|m| ("model", m.clone()))
+                    .into_iter()
+                    .collect();
+                TrainPlan::full_table(name, &model)
+                    .remove(name)
+                    .unwrap_or_default()
+            });
+            table.extend(own);
+            plan.tables.insert(name.clone(), table);
+        }
+        // A table for a model the plan does not train is ignored (switched off); one that names
+        // no model at all is a typo.
+        if let Some(name) = given
+            .keys()
+            .find(|n| models::trainer(n).is_err() && !defaults.contains_key(n.as_str()))
+        {
+            return Err(D::Error::custom(format!(
+                "[train.{name}]: {name:?} is neither in train.models {:?} nor a model's name",
+                plan.models
+            )));
+        }
+        Ok(plan)
+    }
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -287,42 +362,65 @@ impl Default for Day1 {
     }
 }
 
+/// The default plan's own choices beyond the registry's defaults, for every model name it knows
+/// (listed by default or not): i2i keeps 50 neighbours, ALS 8 iterations, MF 10 epochs (as the
+/// course's seminars); `mf_features` is MF with every item feature; `contextual_anchor` is the
+/// contextual model learned against the session's first track (session_anchor's lists); DIFM
+/// re-ranks MF's lists and DPP ALS's. A plan's `[train.<name>]` table is applied over these.
+fn default_tables() -> BTreeMap<String, Map<String, Value>> {
+    let features = Value::from(vec!["artist", "genre", "pop", "duration"]);
+    let overrides: [(&str, Vec<(&str, Value)>); 11] = [
+        ("toppop", vec![]),
+        ("i2i", vec![("k", Value::from(50))]),
+        ("ucf", vec![]),
+        ("als", vec![("iterations", Value::from(8))]),
+        ("mf", vec![("epochs", Value::from(10))]),
+        (
+            "mf_features",
+            vec![
+                ("model", Value::from("mf")),
+                ("epochs", Value::from(10)),
+                ("features", features),
+            ],
+        ),
+        ("contextual", vec![]),
+        (
+            "contextual_anchor",
+            vec![
+                ("model", Value::from("contextual")),
+                ("out", Value::from("models/i2i_anchor.jsonl")),
+                ("context", Value::from("anchor")),
+            ],
+        ),
+        ("taste", vec![]),
+        ("difm", vec![("candidates", Value::from("models/mf.jsonl"))]),
+        ("dpp", vec![("candidates", Value::from("models/als.jsonl"))]),
+    ];
+    overrides
+        .iter()
+        .flat_map(|(m, o)| TrainPlan::full_table(m, o))
+        .collect()
+}
+
 impl Default for TrainPlan {
     fn default() -> Self {
+        let models = [
+            "toppop",
+            "i2i",
+            "ucf",
+            "als",
+            "mf",
+            "contextual",
+            "contextual_anchor",
+            "taste",
+        ];
+        let mut tables = default_tables();
+        tables.retain(|name, _| models.contains(&name.as_str()));
         TrainPlan {
-            models: vec![
-                Model::Toppop,
-                Model::I2i,
-                Model::Ucf,
-                Model::Als,
-                Model::Mf,
-                Model::Contextual,
-                Model::ContextualAnchor,
-                Model::Taste,
-            ],
-            k: 100,
+            models: models.iter().map(|m| m.to_string()).collect(),
+            k: models::DEFAULT_K,
             threshold: botify_core::defaults::LIKED,
-            factors: 64,
-            als_iterations: 8,
-            mf_epochs: 10,
-            mf_features: vec![
-                mf::Feature::Artist,
-                mf::Feature::Genre,
-                mf::Feature::Pop,
-                mf::Feature::Duration,
-            ],
-            mf_search: 0,
-            contextual: botify_neural::contextual::Params::default(),
-            item2vec: item2vec::Params::default(),
-            taste: taste::Params::default(),
-            ease: ease::Params::default(),
-            ips: ips::Params::default(),
-            lightgcn: lightgcn::Params::default(),
-            sasrec: botify_neural::sasrec::Params::default(),
-            dssm: botify_neural::dssm::Params::default(),
-            difm: botify_neural::difm::Params::default(),
-            dpp: dpp::Params::default(),
-            dpp_source: Model::Als,
+            tables,
         }
     }
 }
@@ -409,112 +507,36 @@ impl Plan {
         }
     }
 
-    /// What the models share (list length, positive threshold, metric cut-off).
+    /// What the models share (list length, positive threshold, metric cut-off, seed).
     pub fn settings(&self) -> Settings {
         Settings {
             k: self.train.k,
             threshold: self.train.threshold,
             eval_k: Settings::default().eval_k,
+            seed: self.seed,
         }
     }
 
-    /// The registry entry of `model` with this plan's parameters; data files under `run`.
-    pub fn model_spec(&self, model: Model, run: &Path) -> ModelSpec {
-        let t = &self.train;
-        let seed = self.seed;
-        let mf = |features: Vec<mf::Feature>| mf::Params {
-            factors: t.factors,
-            epochs: t.mf_epochs,
-            threshold: t.threshold,
-            features,
-            seed,
-            ..Default::default()
-        };
-        match model {
-            Model::Toppop => ModelSpec::Toppop,
-            Model::I2i => ModelSpec::I2i(i2i::Params {
-                k: t.k.min(50),
-                threshold: t.threshold,
-                ..Default::default()
-            }),
-            Model::Ucf => ModelSpec::Ucf(ucf::Params {
-                neighbours: 50,
-                k: t.k,
-            }),
-            Model::Als => ModelSpec::Als(als::Params {
-                factors: t.factors,
-                iterations: t.als_iterations,
-                threshold: t.threshold,
-                seed,
-                ..Default::default()
-            }),
-            Model::Mf => ModelSpec::Mf(MfSpec {
-                params: mf(Vec::new()),
-                search: 0,
-            }),
-            Model::MfFeatures => ModelSpec::Mf(MfSpec {
-                params: mf(t.mf_features.clone()),
-                search: t.mf_search,
-            }),
-            Model::Contextual => ModelSpec::Contextual(botify_neural::contextual::Params {
-                seed,
-                ..t.contextual.clone()
-            }),
-            Model::ContextualAnchor => ModelSpec::Contextual(botify_neural::contextual::Params {
-                seed,
-                context: botify_neural::contextual::Context::Anchor,
-                ..t.contextual.clone()
-            }),
-            Model::Sasrec => ModelSpec::Sasrec(botify_neural::sasrec::Params { seed, ..t.sasrec }),
-            Model::Lightgcn => ModelSpec::Lightgcn(lightgcn::Params {
-                threshold: t.threshold,
-                seed,
-                ..t.lightgcn
-            }),
-            Model::Ips => ModelSpec::Ips(ips::Params {
-                threshold: t.threshold,
-                seed,
-                ..t.ips
-            }),
-            Model::Ease => ModelSpec::Ease(ease::Params {
-                threshold: t.threshold,
-                ..t.ease
-            }),
-            Model::Item2vec => ModelSpec::Item2vec(item2vec::Params { seed, ..t.item2vec }),
-            Model::Taste => ModelSpec::Taste(taste::Params { seed, ..t.taste }),
-            Model::Dssm => ModelSpec::Dssm(botify_neural::dssm::Params {
-                seed,
-                ..t.dssm.clone()
-            }),
-            Model::Dpp => ModelSpec::Dpp(DppSpec {
-                params: t.dpp,
-                candidates: run.join(t.dpp_source.file()),
-            }),
-            Model::Difm => ModelSpec::Difm(DifmSpec {
-                params: botify_neural::difm::Params {
-                    seed,
-                    ..t.difm.clone()
-                },
-                candidates: run.join(Model::Mf.file()),
-            }),
-        }
+    /// Every entry of `train.models`, in order; input files under `run`.
+    pub fn models(&self, run: &Path) -> Result<Vec<PlannedModel>> {
+        self.train
+            .models
+            .iter()
+            .map(|m| self.train.model(m, run))
+            .collect()
     }
 
-    /// Everything that can be checked before anything runs; errors name the field.
-    /// The models whose files the collection days after day 1 serve, in `train.models` order.
-    pub fn day2_models(&self) -> Vec<Model> {
+    /// The entries whose files the collection days after day 1 serve, in `train.models` order.
+    pub fn day2_models(&self, run: &Path) -> Result<Vec<PlannedModel>> {
         let files: Vec<PathBuf> = self
             .day2
             .recommenders
             .iter()
             .flat_map(RecommenderSpec::files)
             .collect();
-        self.train
-            .models
-            .iter()
-            .copied()
-            .filter(|m| files.iter().any(|f| f == Path::new(m.file())))
-            .collect()
+        let mut all = self.models(run)?;
+        all.retain(|m| files.contains(&m.out));
+        Ok(all)
     }
 
     pub fn validate(&self) -> Result<()> {
@@ -556,37 +578,44 @@ impl Plan {
                 self.ab.confidence
             )));
         }
-        if self.train.k == 0 || self.train.factors == 0 {
-            return Err(invalid("train: k and factors must be at least 1"));
-        }
-        self.settings()
+        let settings = self.settings();
+        settings
             .validate()
             .map_err(|e| invalid(format!("train: {e}")))?;
-        let models = &self.train.models;
-        for (at, &m) in models.iter().enumerate() {
-            self.model_spec(m, Path::new("."))
-                .validate()
-                .map_err(|e| invalid(format!("train.models[{at}]: {e}")))?;
-            if m == Model::Difm && !models[..at].contains(&Model::Mf) {
-                return Err(invalid(
-                    "train.models: difm re-ranks mf's lists, so mf must come before difm",
-                ));
-            }
-            if m == Model::Dpp {
-                let source = self.train.dpp_source;
-                if matches!(source, Model::Toppop | Model::Dpp) {
+        // Checked against paths as written: an input must be an earlier model's output.
+        let here = Path::new("");
+        let planned = self.models(here)?;
+        let mut produced: Vec<String> = Vec::new();
+        for (at, m) in planned.iter().enumerate() {
+            let what = format!("train.models[{at}] ({})", m.name);
+            m.spec
+                .validate(&settings)
+                .map_err(|e| invalid(format!("{what}: {e}")))?;
+            for f in m.spec.trainer.fields() {
+                let Some(Value::String(p)) = m.spec.params.get(f.name) else {
+                    continue;
+                };
+                if f.kind == Kind::Path && Path::new(p).is_relative() && !produced.contains(p) {
                     return Err(invalid(format!(
-                        "train.dpp_source: dpp re-ranks per-user or per-track lists, not {source:?}'s output"
+                        "{what}: {} {p:?} is not written by an earlier model of train.models (they write: {})",
+                        f.name,
+                        if produced.is_empty() {
+                            "nothing".into()
+                        } else {
+                            produced.join(", ")
+                        }
                     )));
                 }
-                if !models[..at].contains(&source) {
-                    return Err(invalid(format!(
-                        "train.models: dpp re-ranks {source:?}'s lists (train.dpp_source), so it must come before dpp"
-                    )));
-                }
             }
+            let out = m.out.to_string_lossy().into_owned();
+            if produced.contains(&out) {
+                return Err(invalid(format!(
+                    "{what}: {out} is written by an earlier model too; give one of them `out = \"...\"`"
+                )));
+            }
+            produced.push(out);
         }
-        let produced: Vec<&str> = models.iter().map(|m| m.file()).collect();
+        let models = &self.train.models;
         let day2 = if self.day2.runs() {
             &self.day2.recommenders[..]
         } else {
@@ -608,7 +637,7 @@ impl Plan {
         for (what, spec) in specs {
             for f in spec.files() {
                 let rel = f.to_string_lossy();
-                if f.is_relative() && !produced.contains(&rel.as_ref()) {
+                if f.is_relative() && !produced.iter().any(|p| *p == rel) {
                     return Err(invalid(format!(
                         "{what}: file {rel:?} is not produced by train.models {:?} (outputs: {})",
                         models,
@@ -653,25 +682,45 @@ mod tests {
     #[test]
     fn bad_plans_name_the_field() {
         type Edit = fn(&mut Plan);
-        let cases: [(&str, Edit); 9] = [
+        let cases: [(&str, Edit); 10] = [
             ("ab.confidence", |p| p.ab.confidence = 1.0),
             ("ab: episodes", |p| p.ab.days = 0),
-            ("train.models[", |p| p.train.contextual.epochs = 0),
-            ("mf must come before difm", |p| {
-                p.train.models = vec![Model::Difm, Model::Mf]
+            ("train.models[5] (contextual): contextual: epochs 0", |p| {
+                p.train
+                    .tables
+                    .get_mut("contextual")
+                    .unwrap()
+                    .insert("epochs".into(), Value::from(0));
+            }),
+            (
+                "candidates \"models/mf.jsonl\" is not written by an earlier",
+                |p| {
+                    p.train.models = vec!["difm".into(), "mf".into()];
+                    p.train.tables.insert(
+                        "difm".into(),
+                        Map::from_iter([("candidates".into(), Value::from("models/mf.jsonl"))]),
+                    );
+                },
+            ),
+            ("contextual: dim \"big\" must be a finite number", |p| {
+                p.train
+                    .tables
+                    .get_mut("contextual")
+                    .unwrap()
+                    .insert("dim".into(), Value::from("big"));
             }),
             ("ab.treatments[0]", |p| {
-                p.train.models = vec![Model::Toppop];
+                p.train.models = vec!["toppop".into()];
             }),
             ("train: threshold", |p| p.train.threshold = f32::NAN),
-            ("must come before dpp", |p| {
-                p.train.models = vec![Model::Dpp, Model::Als]
+            ("unknown model \"alss\"", |p| {
+                p.train.models.push("alss".into())
             }),
             ("day2: with episodes > 0", |p| p.day2.recommenders.clear()),
             (
                 "day2.recommenders[0]: file \"models/i2i_anchor.jsonl\"",
                 |p| {
-                    p.train.models.retain(|&m| m != Model::ContextualAnchor);
+                    p.train.models.retain(|m| m != "contextual_anchor");
                     p.ab.treatments.truncate(1);
                 },
             ),
@@ -682,6 +731,40 @@ mod tests {
             let e = p.validate().unwrap_err().to_string();
             assert!(e.contains(want), "{want:?} not in {e:?}");
         }
+    }
+
+    #[test]
+    fn plan_tables_merge_over_the_defaults_and_stray_tables_are_refused() {
+        let p: Plan = toml::from_str(
+            "[train]\nmodels = [\"als\", \"ease\", \"mf_features\"]\n\
+             [train.als]\nfactors = 32\n\
+             [train.mf_features]\nmodel = \"mf\"\nfeatures = [\"artist\"]\nsearch = 2\n",
+        )
+        .unwrap();
+        let als = &p.train.tables["als"];
+        // The default plan's 8 iterations stay; the plan's factors win.
+        assert_eq!(als["iterations"], Value::from(8));
+        assert_eq!(als["factors"], Value::from(32));
+        // A model the default plan does not train gets the registry's defaults.
+        assert_eq!(p.train.tables["ease"]["max_items"], Value::from(3000));
+        let planned = p.models(Path::new("/run")).unwrap();
+        assert_eq!(planned[2].spec.name(), "mf");
+        assert_eq!(planned[2].out, Path::new("models/mf_features.jsonl"));
+        assert!(planned[2].spec.needs_catalog(&p.settings()).unwrap());
+        let p: Plan =
+            toml::from_str("[train]\nmodels = [\"als\"]\n[train.mf]\nepochs = 3\n").unwrap();
+        assert!(!p.train.tables.contains_key("mf"));
+        let e = toml::from_str::<Plan>("[train]\nmodels = [\"als\"]\n[train.alss]\nfactors = 3\n")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("[train.alss]") && e.contains("nor a model's name"),
+            "{e}"
+        );
+        let e = toml::from_str::<Plan>("[train]\nmf_epochs = 3\n")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("mf_epochs"), "{e}");
     }
 
     #[test]
@@ -705,7 +788,7 @@ mod tests {
 
     #[test]
     fn unknown_fields_are_refused() {
-        let e = toml::from_str::<Plan>("[train]\nmodles = []\n").unwrap_err();
-        assert!(e.to_string().contains("modles"), "{e}");
+        let e = toml::from_str::<Plan>("[ab]\nepisodez = 3\n").unwrap_err();
+        assert!(e.to_string().contains("episodez"), "{e}");
     }
 }

@@ -3,7 +3,7 @@
 
 use crate::models::{TrainData, train};
 use crate::observer::Observer;
-use crate::plan::{Model, Plan};
+use crate::plan::{Plan, PlannedModel};
 use crate::service::{Service, ServiceConfig};
 use crate::{Error, Result};
 use botify_ab::report::{AbOptions, AbReport, analyse};
@@ -197,15 +197,15 @@ pub fn run(plan: &Plan, opts: &RunOptions, obs: &dyn Observer) -> Result<RunOutc
     // model, on all the days.
     let models = |day: u32| {
         if day == plan.day2.collection_days() {
-            plan.train.models.clone()
+            plan.models(&run)
         } else {
-            plan.day2_models()
+            plan.day2_models(&run)
         }
     };
     stages.run("train", || {
         train_models(
             plan,
-            &models(1),
+            &models(1)?,
             std::slice::from_ref(&day1_log_dir),
             &world.catalog,
             &run,
@@ -243,7 +243,7 @@ pub fn run(plan: &Plan, opts: &RunOptions, obs: &dyn Observer) -> Result<RunOutc
             collected.push(log_dir);
         }
         stages.run(&format!("train again on days 1–{day}"), || {
-            train_models(plan, &models(day), &collected, &world.catalog, &run, obs)
+            train_models(plan, &models(day)?, &collected, &world.catalog, &run, obs)
         })?;
     }
     let first_ab_day = plan.day2.collection_days();
@@ -421,7 +421,7 @@ fn simulate_day(
 /// DAY1 and DAY2; never the A/B's).
 fn train_models(
     plan: &Plan,
-    models: &[Model],
+    models: &[PlannedModel],
     logs: &[PathBuf],
     catalog: &Catalog,
     run: &Path,
@@ -443,14 +443,13 @@ fn train_models(
         listens: Vec::new(),
     };
     let data = TrainData::new(&d, &empty, Some(catalog), plan.settings());
-    for &m in models {
+    for m in models {
         let started = Instant::now();
-        let spec = plan.model_spec(m, run);
-        train(&spec, &data, &run.join(m.file()), obs)?;
+        train(&m.spec, &data, &run.join(&m.out), obs)?;
         obs.note(&format!(
-            "{:?} → {} ({:.1}s)",
-            m,
-            m.file(),
+            "{} → {} ({:.1}s)",
+            m.name,
+            m.out.display(),
             started.elapsed().as_secs_f64()
         ));
     }

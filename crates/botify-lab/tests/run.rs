@@ -1,7 +1,6 @@
 //! The day loop as a library call: a small plan runs in-process without spawning a process, the
 //! observer sees every stage, the result is reproducible, and the cancellation flag stops a run.
 
-use botify_lab::plan::Model;
 use botify_lab::run::{RunOptions, Traffic, reproducible_part, run};
 use botify_lab::{EpochReport, Error, Observer, Plan};
 use botify_recs::spec::RecommenderSpec;
@@ -33,8 +32,12 @@ fn small_plan() -> Plan {
     p.world.dim = 16;
     p.day1.episodes = 3_000;
     p.ab.episodes = 3_000;
-    p.train.models = vec![Model::Toppop, Model::I2i, Model::Als];
-    p.train.als_iterations = 3;
+    p.train.models = vec!["toppop".into(), "i2i".into(), "als".into()];
+    p.train
+        .tables
+        .get_mut("als")
+        .unwrap()
+        .insert("iterations".into(), 3.into());
     let sticky = || Some(Box::new(RecommenderSpec::StickyArtist { fallback: None }));
     // Day 2 served by what day 1 trained, then everything trained again on both days.
     p.day2.episodes = 2_000;
@@ -139,7 +142,7 @@ fn a_set_cancellation_flag_stops_before_the_next_stage() {
 fn an_invalid_plan_runs_nothing() {
     let tmp = tempfile::tempdir().unwrap();
     let mut plan = small_plan();
-    plan.train.models = vec![Model::Toppop];
+    plan.train.models = vec!["toppop".into()];
     let e = run(&plan, &options(&tmp.path().join("d")), &botify_lab::Quiet)
         .err()
         .expect("refused");

@@ -17,71 +17,63 @@ use botify_core::TrackId;
 use botify_core::rng::stream;
 use candle_core::{DType, Device, Tensor, Var};
 use rand::Rng;
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 use std::collections::HashMap;
 use std::path::Path;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Similarity {
-    Dot,
-    Cosine,
+botify_core::choices! {
+    /// How the contextual model compares two tracks.
+    pub enum Similarity {
+        /// Element-wise product and a linear layer (the seminar's).
+        Dot = "dot",
+        /// Cosine of the embeddings (the homework's).
+        Cosine = "cosine",
+    }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum LossKind {
-    Mse,
-    Mae,
+botify_core::choices! {
+    /// The contextual model's regression loss on listen times.
+    pub enum LossKind {
+        Mse = "mse",
+        Mae = "mae",
+    }
 }
 
-/// What a training pair's first track is (the caller builds the pairs).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
-#[serde(rename_all = "lowercase")]
-pub enum Context {
-    /// The previous track of the session (the course's pairs).
-    #[default]
-    Previous,
-    /// The session's first track, paired with every later track.
-    Anchor,
+botify_core::choices! {
+    /// What a training pair's first track is (the caller builds the pairs).
+    pub enum Context {
+        /// The previous track of the session (the course's pairs).
+        Previous = "previous",
+        /// The session's first track, paired with every later track.
+        Anchor = "anchor",
+    }
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(default, deny_unknown_fields)]
-pub struct Params {
-    /// Which track a pair's listen time is learned against.
-    pub context: Context,
-    pub dim: usize,
-    pub similarity: Similarity,
-    pub loss: LossKind,
-    pub epochs: usize,
-    pub batch: usize,
-    pub learning_rate: f32,
-    /// Fraction of pairs held out for validation loss, hit rate and early stopping.
-    pub validation: f64,
-    /// Epochs without a better validation loss before stopping.
-    pub patience: usize,
-    /// Tracks seen fewer times than this (as a previous or as a next track) get no list and are
-    /// nobody's neighbour: their embeddings have seen too little data to be more than noise.
-    pub min_count: usize,
-    pub seed: u64,
-}
-
-impl Default for Params {
-    fn default() -> Self {
-        Params {
-            context: Context::Previous,
-            dim: 128,
-            similarity: Similarity::Dot,
-            loss: LossKind::Mse,
-            epochs: 10,
-            batch: 4096,
-            learning_rate: 0.01,
-            validation: 0.1,
-            patience: 2,
-            min_count: 3,
-            seed: botify_core::defaults::SEED,
-        }
+botify_core::params! {
+    /// The contextual item-to-item model's parameters.
+    pub struct Params {
+        /// `previous`: learn each listen's time against the session's previous track (the course's pairs); `anchor`: against the session's first track.
+        context: Context = Context::Previous => any();
+        /// Embedding size.
+        dim: usize = 128 => range(1.0, 4_096.0);
+        /// `dot`: element-wise product and a linear layer (the seminar's); `cosine` (the homework's).
+        similarity: Similarity = Similarity::Dot => any();
+        /// `mse` or `mae`.
+        loss: LossKind = LossKind::Mse => any();
+        /// Passes over the training pairs (fewer if validation stops it).
+        epochs: usize = 10 => range(1.0, 100_000.0);
+        /// Pairs per gradient step.
+        batch: usize = 4096 => range(1.0, 1_000_000.0);
+        /// Adam's step size.
+        learning_rate: f32 = 0.01 => above(0.0).alias("lr");
+        /// Share of (track → next track) pairs held out for validation loss, hit rate and early stopping.
+        validation: f64 = 0.1 => share();
+        /// Epochs without a better validation loss before stopping.
+        patience: usize = 2 => range(1.0, 100_000.0);
+        /// Tracks seen fewer times than this in the pairs get no list and are nobody's neighbour: their embeddings have seen too little data to be more than noise.
+        min_count: usize = 3 => any();
+        /// The seed of the embeddings, the split and the batches.
+        seed: u64 = botify_core::defaults::SEED => shared(Setting::Seed);
     }
 }
 
@@ -93,24 +85,7 @@ impl Params {
 
     /// Checks the parameters; errors name the field.
     pub fn validate(&self) -> Result<()> {
-        if self.dim == 0 || self.batch == 0 || self.epochs == 0 {
-            return Err(Error::Invalid(
-                "dim, batch and epochs must be at least 1".into(),
-            ));
-        }
-        if !(0.0..1.0).contains(&self.validation) {
-            return Err(Error::Invalid(format!(
-                "validation share {} is not in [0, 1)",
-                self.validation
-            )));
-        }
-        if !(self.learning_rate > 0.0 && self.learning_rate.is_finite()) {
-            return Err(Error::Invalid(format!(
-                "learning rate {} must be positive",
-                self.learning_rate
-            )));
-        }
-        Ok(())
+        crate::check_params(self)
     }
 }
 
@@ -723,6 +698,6 @@ mod tests {
             learning_rate: -1.0,
             ..p
         };
-        assert!(e(&pairs, &lr, 40).contains("learning rate"));
+        assert!(e(&pairs, &lr, 40).contains("learning_rate"));
     }
 }

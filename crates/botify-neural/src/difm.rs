@@ -21,60 +21,44 @@ use botify_core::rng::stream;
 use botify_core::{Catalog, TrackId, UserId};
 use candle_core::{Device, Tensor, Var};
 use rand::Rng;
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 use std::collections::{BTreeMap, HashMap};
 use std::path::Path;
 use std::sync::Arc;
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(default, deny_unknown_fields)]
-pub struct Params {
-    /// Embedding size of every field (the homework: 16).
-    pub dim: usize,
-    /// Self-attention heads and the size of each head.
-    pub heads: usize,
-    pub head_dim: usize,
-    /// Hidden layer sizes of the bit-wise DNN.
-    pub hidden: Vec<usize>,
-    /// Principal components kept of the track metadata (the homework: 150).
-    pub components: usize,
-    /// Popularity buckets (quantiles of play counts; tracks never played get their own).
-    pub pop_buckets: usize,
-    /// Listens of at least this are positives …
-    pub positive: f32,
-    /// … and the same user's listens of at most this are their negatives.
-    pub negative: f32,
-    pub epochs: usize,
-    pub batch: usize,
-    pub learning_rate: f32,
-    /// L2 penalty on the embedding rows a batch uses (per example, as DeepCTR's
-    /// `l2_reg_embedding`): it keeps rarely seen users and tracks near the shared rows.
-    pub l2: f32,
-    /// Fraction of examples held out for validation AUC and early stopping.
-    pub validation: f64,
-    pub patience: usize,
-    pub seed: u64,
-}
-
-impl Default for Params {
-    fn default() -> Self {
-        Params {
-            dim: 16,
-            heads: 2,
-            head_dim: 8,
-            hidden: vec![128, 64],
-            components: 150,
-            pop_buckets: 10,
-            positive: 0.6,
-            negative: 0.3,
-            epochs: 10,
-            batch: 1024,
-            learning_rate: 0.002,
-            l2: 1e-4,
-            validation: 0.1,
-            patience: 2,
-            seed: botify_core::defaults::SEED,
-        }
+botify_core::params! {
+    /// DIFM's parameters (the homework's values where it had them).
+    pub struct Params {
+        /// Embedding size of every field (the homework: 16).
+        dim: usize = 16 => range(1.0, 4_096.0);
+        /// Self-attention heads.
+        heads: usize = 2 => range(1.0, 256.0);
+        /// Size of each attention head.
+        head_dim: usize = 8 => range(1.0, 4_096.0);
+        /// Hidden layer sizes of the bit-wise DNN, e.g. 128,64.
+        hidden: Vec<usize> = vec![128, 64] => range(1.0, 65_536.0);
+        /// Principal components kept of the track metadata (the homework: 150).
+        components: usize = 150 => range(1.0, MAX_COMPONENTS as f64).why("the PCA's eigen-solver grows with the cube of the sketch");
+        /// Popularity buckets (quantiles of play counts; tracks never played get their own).
+        pop_buckets: usize = 10 => range(1.0, 1_000.0);
+        /// Listens of at least this are positives …
+        positive: f32 = 0.6 => range(0.0, 1.0);
+        /// … each paired with one of the same user's listens of at most this.
+        negative: f32 = 0.3 => range(0.0, 1.0);
+        /// Passes over the examples (fewer if validation stops it).
+        epochs: usize = 10 => range(1.0, 100_000.0);
+        /// Examples per gradient step.
+        batch: usize = 1024 => range(1.0, 1_000_000.0);
+        /// Adam's step size.
+        learning_rate: f32 = 0.002 => above(0.0).alias("lr");
+        /// L2 penalty on the embedding rows a batch uses (as DeepCTR's `l2_reg_embedding`): it keeps rarely seen users and tracks near the shared rows.
+        l2: f32 = 1e-4 => at_least(0.0);
+        /// Share of examples held out for validation AUC and early stopping.
+        validation: f64 = 0.1 => share();
+        /// Epochs without a better validation AUC before stopping.
+        patience: usize = 2 => range(1.0, 100_000.0);
+        /// The seed of the embeddings, the PCA sketch, the split and the batches.
+        seed: u64 = botify_core::defaults::SEED => shared(Setting::Seed);
     }
 }
 
@@ -89,38 +73,10 @@ impl Params {
     }
 
     pub fn validate(&self) -> Result<()> {
-        let sizes = [self.dim, self.heads, self.head_dim, self.pop_buckets];
-        if sizes.contains(&0) || self.hidden.contains(&0) {
-            return Err(Error::Invalid(
-                "dim, heads, head_dim, pop_buckets and hidden layer sizes must be at least 1"
-                    .into(),
-            ));
-        }
-        if self.epochs == 0 || self.batch == 0 {
-            return Err(Error::Invalid("epochs and batch must be at least 1".into()));
-        }
-        // The PCA's working matrices grow with tracks × components.
-        if !(1..=MAX_COMPONENTS).contains(&self.components) {
+        crate::check_params(self)?;
+        if self.negative >= self.positive {
             return Err(Error::Invalid(format!(
-                "components {} is not in 1..={MAX_COMPONENTS}",
-                self.components
-            )));
-        }
-        if !(self.learning_rate > 0.0 && self.learning_rate.is_finite()) {
-            return Err(Error::Invalid("learning rate must be positive".into()));
-        }
-        if !(self.l2 >= 0.0 && self.l2.is_finite()) {
-            return Err(Error::Invalid("l2 must be at least 0".into()));
-        }
-        if !(0.0..1.0).contains(&self.validation) {
-            return Err(Error::Invalid(format!(
-                "validation share {} is not in [0, 1)",
-                self.validation
-            )));
-        }
-        if !(0.0 <= self.negative && self.negative < self.positive && self.positive <= 1.0) {
-            return Err(Error::Invalid(format!(
-                "need 0 ≤ negative < positive ≤ 1 (got negative {}, positive {})",
+                "need negative < positive (got negative {}, positive {})",
                 self.negative, self.positive
             )));
         }

@@ -11,37 +11,29 @@ use botify_core::rng::stream;
 use botify_core::{TrackId, UserId};
 use candle_core::{DType, Device, Tensor, Var};
 use rand::Rng;
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 use std::collections::HashMap;
 use std::path::Path;
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(default, deny_unknown_fields)]
-pub struct Params {
-    pub dim: usize,
-    pub epochs: usize,
-    pub batch: usize,
-    pub learning_rate: f32,
-    /// Softmax temperature over cosines.
-    pub temperature: f32,
-    /// Fraction of pairs held out for the validation loss and early stopping.
-    pub validation: f64,
-    pub patience: usize,
-    pub seed: u64,
-}
-
-impl Default for Params {
-    fn default() -> Self {
-        Params {
-            dim: 64,
-            epochs: 10,
-            batch: 1024,
-            learning_rate: 0.01,
-            temperature: 0.1,
-            validation: 0.1,
-            patience: 2,
-            seed: botify_core::defaults::SEED,
-        }
+botify_core::params! {
+    /// The two-tower DSSM's parameters.
+    pub struct Params {
+        /// Tower output size.
+        dim: usize = 64 => range(1.0, 4_096.0);
+        /// Passes over the pairs (fewer if validation stops it).
+        epochs: usize = 10 => range(1.0, 100_000.0);
+        /// Pairs per batch; the other tracks of a batch are each pair's negatives.
+        batch: usize = 1024 => range(2.0, 1_000_000.0).why("in-batch negatives need two examples");
+        /// Adam's step size.
+        learning_rate: f32 = 0.01 => above(0.0).alias("lr");
+        /// Softmax temperature over the towers' cosines.
+        temperature: f32 = 0.1 => above(0.0);
+        /// Share of pairs held out for the validation loss and early stopping.
+        validation: f64 = 0.1 => share();
+        /// Epochs without a better validation loss before stopping.
+        patience: usize = 2 => range(1.0, 100_000.0);
+        /// The seed of the towers, the split and the batches.
+        seed: u64 = botify_core::defaults::SEED => shared(Setting::Seed);
     }
 }
 
@@ -55,23 +47,7 @@ impl Params {
     }
 
     pub fn validate(&self) -> Result<()> {
-        if self.dim == 0 || self.epochs == 0 || self.batch < 2 {
-            return Err(Error::Invalid(
-                "dim and epochs must be at least 1, batch at least 2".into(),
-            ));
-        }
-        if !(0.0..1.0).contains(&self.validation) {
-            return Err(Error::Invalid(format!(
-                "validation share {} is not in [0, 1)",
-                self.validation
-            )));
-        }
-        if !(self.learning_rate > 0.0 && self.temperature > 0.0) {
-            return Err(Error::Invalid(
-                "learning rate and temperature must be positive".into(),
-            ));
-        }
-        Ok(())
+        crate::check_params(self)
     }
 }
 

@@ -24,6 +24,11 @@ pub enum Error {
 }
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
+/// Every declared parameter against its rule (see `botify_core::params`).
+pub(crate) fn check_params<P: botify_core::params::Schema>(p: &P) -> Result<()> {
+    p.check().map_err(Error::Invalid)
+}
+
 /// The gradient `grads` holds for `v`, flattened (zeros if the loss does not depend on it).
 pub(crate) fn gradient(
     grads: &candle_core::backprop::GradStore,

@@ -18,80 +18,37 @@ use botify_core::rng::stream;
 use candle_core::{D, DType, Device, Tensor, Var};
 use rand::Rng;
 use rand::seq::SliceRandom;
-use serde::{Deserialize, Serialize};
 
-#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
-#[serde(default, deny_unknown_fields)]
-pub struct Params {
-    /// Embedding and hidden size.
-    pub dim: usize,
-    /// Self-attention blocks.
-    pub blocks: usize,
-    /// Positions a sequence keeps (its last tracks).
-    pub max_len: usize,
-    pub epochs: usize,
-    /// Sequences per batch.
-    pub batch: usize,
-    /// Sampled negatives per batch, shared by its positions.
-    pub negatives: usize,
-    /// Adam's step size.
-    pub learning_rate: f32,
-    /// Tracks liked fewer times than this are left out (no embedding, no list).
-    pub min_count: u32,
-    /// Liked listens (the sequences' tracks): time at least this.
-    pub threshold: f32,
-    pub seed: u64,
-}
-
-impl Default for Params {
-    fn default() -> Self {
-        Params {
-            dim: 64,
-            blocks: 2,
-            max_len: 16,
-            epochs: 10,
-            batch: 128,
-            negatives: 512,
-            learning_rate: 0.002,
-            min_count: 1,
-            threshold: botify_core::defaults::LIKED,
-            seed: botify_core::defaults::SEED,
-        }
+botify_core::params! {
+    /// SASRec's parameters.
+    #[derive(Copy)]
+    pub struct Params {
+        /// Embedding and hidden size.
+        dim: usize = 64 => range(1.0, 4_096.0);
+        /// Self-attention blocks.
+        blocks: usize = 2 => range(1.0, 64.0);
+        /// Positions a session keeps (its last liked tracks).
+        max_len: usize = 16 => range(2.0, 256.0).why("a next track needs two positions");
+        /// Passes over the sessions.
+        epochs: usize = 10 => range(1.0, 100_000.0);
+        /// Sessions per batch.
+        batch: usize = 128 => range(1.0, 1_000_000.0);
+        /// Sampled negatives per batch (a sampled softmax), shared by its positions.
+        negatives: usize = 512 => range(1.0, 100_000.0);
+        /// Adam's step size.
+        learning_rate: f32 = 0.002 => above(0.0).alias("lr");
+        /// Tracks liked fewer times are left out (no embedding, no list).
+        min_count: u32 = 1 => any();
+        /// Liked listens (the sequences' tracks): time at least this.
+        threshold: f32 = botify_core::defaults::LIKED => range(0.0, 1.0).shared(Setting::Threshold);
+        /// The seed of the weights and the batches.
+        seed: u64 = botify_core::defaults::SEED => shared(Setting::Seed);
     }
 }
 
 impl Params {
     pub fn validate(&self) -> Result<()> {
-        for (name, v) in [
-            ("dim", self.dim),
-            ("blocks", self.blocks),
-            ("epochs", self.epochs),
-            ("batch", self.batch),
-            ("negatives", self.negatives),
-        ] {
-            if v == 0 {
-                return Err(Error::Invalid(format!("{name} must be at least 1")));
-            }
-        }
-        if !(2..=256).contains(&self.max_len) {
-            return Err(Error::Invalid(format!(
-                "max_len {} must be in 2..=256 (a next track needs two positions)",
-                self.max_len
-            )));
-        }
-        if !(self.learning_rate.is_finite() && self.learning_rate > 0.0) {
-            return Err(Error::Invalid(format!(
-                "learning rate {} must be a finite number > 0",
-                self.learning_rate
-            )));
-        }
-        if !(0.0..=1.0).contains(&self.threshold) {
-            return Err(Error::Invalid(format!(
-                "threshold {} is not in [0, 1]",
-                self.threshold
-            )));
-        }
-        Ok(())
+        crate::check_params(self)
     }
 }
 
@@ -583,7 +540,7 @@ mod tests {
                 &seqs,
                 30
             )
-            .contains("learning rate")
+            .contains("learning_rate")
         );
         assert!(err(small(), &seqs, 10).contains("outside the catalogue"));
         assert!(err(small(), &[vec![1], vec![2]], 30).contains("two liked tracks"));

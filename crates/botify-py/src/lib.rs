@@ -69,6 +69,9 @@ fn _botify(m: &Bound<'_, PyModule>) -> PyResult<()> {
         .parse()
         .unwrap_or(f64::from(botify_core::defaults::LIKED));
     m.add("DEFAULT_LIKED", liked)?;
+    m.add("DEFAULT_K", botify_lab::models::DEFAULT_K)?;
+    m.add("DEFAULT_EVAL_K", botify_lab::models::DEFAULT_EVAL_K)?;
+    m.add("DEFAULT_HOLDOUT", botify_lab::logs::DEFAULT_HOLDOUT)?;
     m.add_class::<world::World>()?;
     m.add_class::<env::Sessions>()?;
     m.add_class::<service::Server>()?;

@@ -2,98 +2,14 @@
 //! with their learning curves and held-out metrics.
 
 use crate::{err, progress};
-use botify_lab::logs::load;
-use botify_lab::models::{DifmSpec, DppSpec, MfSpec, ModelSpec, Settings, TrainData, train as fit};
+use botify_lab::logs::{DEFAULT_HOLDOUT, load};
+use botify_lab::models::{DEFAULT_EVAL_K, DEFAULT_K, ModelSpec, Settings, TrainData, train as fit};
 use botify_lab::observer::{EpochReport, Observer};
 use pyo3::prelude::*;
 use pyo3::types::PyDict;
 use serde_json::{Map, Value};
 use std::path::PathBuf;
 use std::sync::Mutex;
-
-/// The model `name` with its default parameters.
-fn default_spec(name: &str, candidates: Option<PathBuf>) -> PyResult<ModelSpec> {
-    Ok(match name {
-        "toppop" => ModelSpec::Toppop,
-        "i2i" => ModelSpec::I2i(Default::default()),
-        "ucf" => ModelSpec::Ucf(Default::default()),
-        "als" => ModelSpec::Als(Default::default()),
-        "mf" => ModelSpec::Mf(MfSpec {
-            params: Default::default(),
-            search: 0,
-        }),
-        "contextual" => ModelSpec::Contextual(Default::default()),
-        "item2vec" => ModelSpec::Item2vec(Default::default()),
-        "taste" => ModelSpec::Taste(Default::default()),
-        "ease" => ModelSpec::Ease(Default::default()),
-        "ips" => ModelSpec::Ips(Default::default()),
-        "lightgcn" => ModelSpec::Lightgcn(Default::default()),
-        "sasrec" => ModelSpec::Sasrec(Default::default()),
-        "dssm" => ModelSpec::Dssm(Default::default()),
-        "dpp" => ModelSpec::Dpp(DppSpec {
-            params: Default::default(),
-            candidates: candidates
-                .ok_or_else(|| err("dpp re-ranks lists: give candidates=PATH"))?,
-        }),
-        "difm" => ModelSpec::Difm(DifmSpec {
-            params: Default::default(),
-            candidates: candidates
-                .ok_or_else(|| err("difm re-ranks candidate lists: give candidates=PATH"))?,
-        }),
-        _ => {
-            return Err(err(format!(
-                "unknown model {name:?}: toppop, i2i, ucf, als, mf, ease, ips, lightgcn, contextual, item2vec, taste, sasrec, dssm, difm, dpp"
-            )));
-        }
-    })
-}
-
-/// `given` over the model's default parameters; a parameter the model does not have is an
-/// error that lists those it has.
-fn with_params(spec: ModelSpec, given: Map<String, Value>, search: usize) -> PyResult<ModelSpec> {
-    let name = spec.name();
-    let mut whole = serde_json::to_value(&spec).map_err(err)?;
-    let inner = match &mut whole {
-        Value::Object(m) => m.get_mut(name),
-        _ => None,
-    };
-    let params = match inner {
-        // MF and DIFM nest their parameters under `params`.
-        Some(Value::Object(m)) if m.contains_key("params") => m.get_mut("params"),
-        other => other,
-    };
-    match params {
-        Some(Value::Object(p)) => {
-            for (k, v) in given {
-                if !p.contains_key(&k) {
-                    let mut known: Vec<&String> = p.keys().collect();
-                    known.sort();
-                    return Err(err(format!(
-                        "{name} has no parameter {k:?}; it has: {}",
-                        known
-                            .iter()
-                            .map(|s| s.as_str())
-                            .collect::<Vec<_>>()
-                            .join(", ")
-                    )));
-                }
-                p.insert(k, v);
-            }
-        }
-        _ if !given.is_empty() => {
-            return Err(err(format!("{name} takes no parameters")));
-        }
-        _ => {}
-    }
-    if let (Some(Value::Object(m)), true) = (whole.get_mut(name), name == "mf") {
-        m.insert("search".into(), Value::from(search));
-    } else if search > 0 {
-        return Err(err(
-            "search (random search of hyper-parameters) is for mf only",
-        ));
-    }
-    serde_json::from_value(whole).map_err(|e| err(format!("{name}: {e}")))
-}
 
 /// Collects the learning curve while passing everything on.
 struct Recording<'a> {
@@ -132,7 +48,12 @@ impl Observer for Recording<'_> {
 /// Trains `model` on the logs and writes its output to `out` (what `botify train <model>`
 /// does). Returns what was written, the held-out metrics and the learning curve.
 #[pyfunction]
-#[pyo3(signature = (model, logs, out, *, params, catalog, candidates, search, holdout, seed, k, threshold, eval_k, progress))]
+#[pyo3(signature = (
+    model, logs, out, *, params=None, catalog=None, holdout=DEFAULT_HOLDOUT,
+    seed=botify_core::defaults::SEED, k=DEFAULT_K, threshold=botify_core::defaults::LIKED,
+    eval_k=DEFAULT_EVAL_K,
+    progress=None
+))]
 #[allow(clippy::too_many_arguments)]
 pub fn train<'py>(
     py: Python<'py>,
@@ -141,8 +62,6 @@ pub fn train<'py>(
     out: PathBuf,
     params: Option<&Bound<'py, PyDict>>,
     catalog: Option<PathBuf>,
-    candidates: Option<PathBuf>,
-    search: usize,
     holdout: f64,
     seed: u64,
     k: usize,
@@ -157,15 +76,16 @@ pub fn train<'py>(
         Some(d) => crate::from_py(d, &format!("{model} parameters"))?,
         None => Map::new(),
     };
-    let spec = with_params(default_spec(model, candidates)?, given, search)?;
-    spec.validate().map_err(err)?;
+    let spec = ModelSpec::new(model, given).map_err(err)?;
     let settings = Settings {
         k,
         threshold,
         eval_k,
+        seed,
     };
     settings.validate().map_err(err)?;
-    if spec.needs_catalog() && catalog.is_none() {
+    spec.validate(&settings).map_err(err)?;
+    if spec.needs_catalog(&settings).map_err(err)? && catalog.is_none() {
         return Err(err(format!(
             "{model} needs catalog=PATH (tracks.json): track metadata is one of its features"
         )));

@@ -9,37 +9,25 @@ use botify_core::rng::stream;
 use botify_core::{TrackId, UserId};
 use rand::Rng;
 use rayon::prelude::*;
-use serde::{Deserialize, Serialize};
 
-#[derive(Debug, Clone, Copy, Serialize, Deserialize)]
-pub struct Params {
-    pub factors: usize,
-    pub iterations: usize,
-    pub regularization: f32,
-    pub alpha: f32,
-    pub threshold: f32,
-    pub seed: u64,
-    /// Conjugate-gradient steps per row (warm-started, as `implicit` does); 0 solves exactly
-    /// with a Cholesky factorisation (slower, same fixed point).
-    #[serde(default = "default_cg")]
-    pub cg_steps: usize,
-}
-
-fn default_cg() -> usize {
-    3
-}
-
-impl Default for Params {
-    fn default() -> Self {
-        Params {
-            factors: 64,
-            iterations: 10,
-            regularization: 0.1,
-            alpha: 10.0,
-            threshold: botify_core::defaults::LIKED,
-            seed: botify_core::defaults::SEED,
-            cg_steps: 3,
-        }
+botify_core::params! {
+    /// Implicit ALS's parameters.
+    #[derive(Copy)]
+    pub struct Params {
+        /// Latent factors.
+        factors: usize = 64 => range(1.0, 4_096.0);
+        /// Alternating sweeps over users and tracks.
+        iterations: usize = 10 => range(1.0, 100_000.0);
+        /// λ, the L2 penalty on both factor matrices.
+        regularization: f32 = 0.1 => at_least(0.0);
+        /// Confidence of a like: 1 + alpha × its listen time.
+        alpha: f32 = 10.0 => at_least(0.0);
+        /// Liked listens: time at least this.
+        threshold: f32 = botify_core::defaults::LIKED => range(0.0, 1.0).shared(Setting::Threshold);
+        /// The seed of the initial factors.
+        seed: u64 = botify_core::defaults::SEED => shared(Setting::Seed);
+        /// Conjugate-gradient steps per row, warm-started as `implicit` does; 0 solves exactly with a Cholesky factorisation (slower, same fixed point).
+        cg_steps: usize = 3 => range(0.0, 1_000.0);
     }
 }
 

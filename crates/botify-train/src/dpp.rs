@@ -8,53 +8,29 @@
 //! S the similarity of metadata vectors — one-hot artist (weight `artist`), one-hot genre
 //! (`genre`) and the track itself (1) — so S is positive semi-definite by construction.
 
-use crate::{Error, Result};
+use crate::Result;
 use botify_core::{Catalog, TrackId};
-use serde::{Deserialize, Serialize};
 
-#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
-#[serde(default, deny_unknown_fields)]
-pub struct Params {
-    /// How many of each list's first tracks are re-ranked (the rest follow in their order).
-    pub depth: usize,
-    /// Relevance against diversity in [0, 1): 0 orders by diversity alone, near 1 keeps the
-    /// list's order.
-    pub theta: f64,
-    /// Similarity weight of two tracks by the same artist (0: artists do not matter).
-    pub artist: f64,
-    /// Similarity weight of two tracks of the same genre.
-    pub genre: f64,
-}
-
-impl Default for Params {
-    fn default() -> Self {
-        Params {
-            depth: 100,
-            theta: 0.7,
-            // Two tracks of one artist are 0.67 alike, of one genre 0.11: a second track of an
-            // artist must be clearly more relevant than a first one of another.
-            artist: 3.0,
-            genre: 0.5,
-        }
+botify_core::params! {
+    /// DPP re-ranking's parameters. With the default weights two tracks of one artist are 0.67
+    /// alike and of one genre 0.11: a second track of an artist must be clearly more relevant
+    /// than a first one of another.
+    #[derive(Copy)]
+    pub struct Params {
+        /// Re-rank each list's first tracks, this many (the rest follow in their order).
+        depth: usize = 100 => range(2.0, 10_000.0);
+        /// Relevance against diversity in [0, 1): 0 orders by diversity alone, near 1 keeps the list's order.
+        theta: f64 = 0.7 => share();
+        /// Similarity weight of two tracks by the same artist (0: artists do not matter).
+        artist: f64 = 3.0 => at_least(0.0);
+        /// Similarity weight of two tracks of the same genre.
+        genre: f64 = 0.5 => at_least(0.0);
     }
 }
 
 impl Params {
     pub fn validate(&self) -> Result<()> {
-        if self.depth < 2 {
-            return Err(Error::Invalid(format!(
-                "depth {} must be at least 2",
-                self.depth
-            )));
-        }
-        if !(0.0..1.0).contains(&self.theta) {
-            return Err(Error::Invalid(format!(
-                "theta {} is not in [0, 1)",
-                self.theta
-            )));
-        }
-        crate::check::finite("artist", self.artist, 0.0, true)?;
-        crate::check::finite("genre", self.genre, 0.0, true)
+        crate::check::params(self)
     }
 }
 

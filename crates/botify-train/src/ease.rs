@@ -11,39 +11,23 @@ use crate::{Error, Result};
 use botify_core::hash::FastMap;
 use botify_core::{TrackId, UserId};
 use rayon::prelude::*;
-use serde::{Deserialize, Serialize};
 
-#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
-#[serde(default, deny_unknown_fields)]
-pub struct Params {
-    /// λ, the L2 penalty added to the diagonal of XᵀX.
-    pub l2: f64,
-    /// The tracks liked by the most users that EASE ranks (its cost grows as the cube).
-    pub max_items: usize,
-    /// Liked listens: time at least this.
-    pub threshold: f32,
-}
-
-impl Default for Params {
-    fn default() -> Self {
-        Params {
-            l2: 50.0,
-            max_items: 3000,
-            threshold: botify_core::defaults::LIKED,
-        }
+botify_core::params! {
+    /// EASE's parameters.
+    #[derive(Copy)]
+    pub struct Params {
+        /// λ, the L2 penalty added to the diagonal of XᵀX.
+        l2: f64 = 50.0 => above(0.0);
+        /// Rank the tracks liked by the most users, at most this many (memory grows as the square, time as the cube).
+        max_items: usize = 3000 => range(2.0, 20_000.0).why("memory grows as its square");
+        /// Liked listens: time at least this.
+        threshold: f32 = botify_core::defaults::LIKED => range(0.0, 1.0).shared(Setting::Threshold);
     }
 }
 
 impl Params {
     pub fn validate(&self) -> Result<()> {
-        crate::check::finite("l2", self.l2, 0.0, false)?;
-        if self.max_items < 2 || self.max_items > 20_000 {
-            return Err(Error::Invalid(format!(
-                "max_items {} must be in 2..=20000 (memory grows as its square)",
-                self.max_items
-            )));
-        }
-        crate::check::threshold("threshold", self.threshold)
+        crate::check::params(self)
     }
 }
 

@@ -4,37 +4,31 @@
 use crate::dataset::Dataset;
 use botify_core::TrackId;
 use rayon::prelude::*;
-use serde::{Deserialize, Serialize};
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Mode {
-    /// (track → next track) pairs weighted by the next track's listen time.
-    Next,
-    /// Pairs of tracks both listened ≥ threshold within `window` positions of one session.
-    Session,
+botify_core::choices! {
+    /// Which pairs of listens make the neighbours.
+    pub enum Mode {
+        /// (track → next track) pairs weighted by the next track's listen time.
+        Next = "next",
+        /// Pairs of tracks both listened ≥ threshold within `window` positions of one session.
+        Session = "session",
+    }
 }
 
-#[derive(Debug, Clone, Copy, Serialize, Deserialize)]
-#[serde(default, deny_unknown_fields)]
-pub struct Params {
-    pub mode: Mode,
-    pub k: usize,
-    pub threshold: f32,
-    pub window: usize,
-    /// Pairs seen fewer times than this are dropped (noise).
-    pub min_count: u32,
-}
-
-impl Default for Params {
-    fn default() -> Self {
-        Params {
-            mode: Mode::Session,
-            k: 50,
-            threshold: botify_core::defaults::LIKED,
-            window: 5,
-            min_count: 1,
-        }
+botify_core::params! {
+    /// Item-to-item neighbours' parameters.
+    #[derive(Copy)]
+    pub struct Params {
+        /// `session`: pairs liked within a session window; `next`: track → next track.
+        mode: Mode = Mode::Session => any();
+        /// Neighbours kept per track.
+        k: usize = 50 => range(1.0, 10_000.0).shared(Setting::K);
+        /// Liked listens: time at least this.
+        threshold: f32 = botify_core::defaults::LIKED => range(0.0, 1.0).shared(Setting::Threshold);
+        /// Session mode: pair tracks at most this many positions apart.
+        window: usize = 5 => range(1.0, 1_000.0);
+        /// Pairs seen fewer times than this are dropped (noise).
+        min_count: u32 = 1 => any();
     }
 }
 

@@ -24,51 +24,31 @@ use crate::dataset::Dataset;
 use crate::{Error, Result, als};
 use botify_core::hash::FastMap;
 use botify_core::{TrackId, UserId};
-use serde::{Deserialize, Serialize};
 
-#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
-#[serde(default, deny_unknown_fields)]
-pub struct Params {
-    pub factors: usize,
-    pub iterations: usize,
-    /// λ, the L2 penalty on both factor matrices.
-    pub regularization: f32,
-    /// Confidence of a like: 1 + alpha × its total listen time.
-    pub alpha: f32,
-    /// Inverse propensities are clipped at this many times their median; 1 = no reweighting.
-    pub max_weight: f64,
-    /// Liked listens: time at least this.
-    pub threshold: f32,
-    pub seed: u64,
-}
-
-impl Default for Params {
-    fn default() -> Self {
-        let a = als::Params::default();
-        Params {
-            factors: a.factors,
-            iterations: a.iterations,
-            regularization: a.regularization,
-            alpha: a.alpha,
-            max_weight: 10.0,
-            threshold: a.threshold,
-            seed: a.seed,
-        }
+botify_core::params! {
+    /// IPS-debiased MF's parameters (ALS with weighted confidences).
+    #[derive(Copy)]
+    pub struct Params {
+        /// Latent factors.
+        factors: usize = als::Params::default().factors => range(1.0, 4_096.0);
+        /// Alternating sweeps over users and tracks.
+        iterations: usize = als::Params::default().iterations => range(1.0, 100_000.0);
+        /// λ, the L2 penalty on both factor matrices.
+        regularization: f32 = als::Params::default().regularization => above(0.0);
+        /// Confidence of a like: 1 + alpha × its total listen time.
+        alpha: f32 = als::Params::default().alpha => at_least(0.0);
+        /// Inverse propensities are clipped at this many times their median; 1 turns the reweighting off.
+        max_weight: f64 = 10.0 => at_least(1.0);
+        /// Liked listens: time at least this.
+        threshold: f32 = botify_core::defaults::LIKED => range(0.0, 1.0).shared(Setting::Threshold);
+        /// The seed of the initial factors.
+        seed: u64 = botify_core::defaults::SEED => shared(Setting::Seed);
     }
 }
 
 impl Params {
     pub fn validate(&self) -> Result<()> {
-        if self.factors == 0 || self.iterations == 0 {
-            return Err(Error::Invalid(format!(
-                "factors ({}) and iterations ({}) must be at least 1",
-                self.factors, self.iterations
-            )));
-        }
-        crate::check::finite("regularization", f64::from(self.regularization), 0.0, false)?;
-        crate::check::finite("alpha", f64::from(self.alpha), 0.0, true)?;
-        crate::check::finite("max_weight", self.max_weight, 1.0, true)?;
-        crate::check::threshold("threshold", self.threshold)
+        crate::check::params(self)
     }
 
     fn als(&self) -> als::Params {

@@ -16,66 +16,35 @@ use botify_core::TrackId;
 use botify_core::hash::FastMap;
 use botify_core::rng::stream;
 use rand::Rng as _;
-use serde::{Deserialize, Serialize};
 
-#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
-#[serde(default, deny_unknown_fields)]
-pub struct Params {
-    /// Vector size.
-    pub dim: usize,
-    /// Context: tracks at most this many positions away in the session.
-    pub window: usize,
-    /// Negative tracks per (track, context) pair.
-    pub negatives: usize,
-    pub epochs: usize,
-    /// Initial SGD step, decaying linearly to 0.01% of it over the training.
-    pub learning_rate: f32,
-    /// Listens of at least this time make the sentences (liked tracks by default). 0 keeps
-    /// every listen: the held-out next-track hit rate about doubles, yet served online the lists
-    /// lose to StickyArtist — skips teach the day's logging policy, not taste (docs/models.md).
-    pub threshold: f32,
-    /// Tracks liked fewer times than this are left out (no vector, no list).
-    pub min_count: u32,
-    /// word2vec's subsampling: a track of frequency f is kept with probability
-    /// `√(s/f) + s/f` (0 keeps everything).
-    pub subsample: f32,
-    pub seed: u64,
-}
-
-impl Default for Params {
-    fn default() -> Self {
-        Params {
-            dim: 32,
-            window: 5,
-            negatives: 5,
-            epochs: 20,
-            // word2vec's 0.025 suits corpora of billions of words; a day of listening logs is
-            // small, and 0.1 learns far more in the same epochs (docs/models.md).
-            learning_rate: 0.1,
-            threshold: botify_core::defaults::LIKED,
-            min_count: 1,
-            subsample: 1e-3,
-            seed: botify_core::defaults::SEED,
-        }
+botify_core::params! {
+    /// item2vec's parameters.
+    #[derive(Copy)]
+    pub struct Params {
+        /// Vector size.
+        dim: usize = 32 => range(1.0, 4_096.0);
+        /// Context: liked tracks at most this many positions apart in a session.
+        window: usize = 5 => range(1.0, 1_000.0);
+        /// Negative tracks per (track, context) pair, drawn by popularity^0.75.
+        negatives: usize = 5 => range(1.0, 100_000.0);
+        /// Passes over the sentences.
+        epochs: usize = 20 => range(1.0, 100_000.0);
+        /// Initial SGD step, decaying linearly to 0.01% of it; word2vec's 0.025 suits corpora of billions of words, a day of logs learns far more with 0.1 (docs/models.md).
+        learning_rate: f32 = 0.1 => above(0.0).alias("lr");
+        /// Listens of at least this time make the sentences; 0 keeps every listen (the held-out hit rate about doubles, yet served online the lists lose to StickyArtist: docs/models.md).
+        sentence_threshold: f32 = botify_core::defaults::LIKED => range(0.0, 1.0);
+        /// Tracks liked fewer times than this get no vector and no list.
+        min_count: u32 = 1 => any();
+        /// word2vec's subsampling t: a track of frequency f is kept with probability √(t/f) + t/f (0 keeps every listen).
+        subsample: f32 = 1e-3 => at_least(0.0);
+        /// The seed of the vectors and the sampling.
+        seed: u64 = botify_core::defaults::SEED => shared(Setting::Seed);
     }
 }
 
 impl Params {
-    /// Errors name the parameter.
     pub fn validate(&self) -> Result<()> {
-        for (name, v) in [
-            ("dim", self.dim),
-            ("window", self.window),
-            ("negatives", self.negatives),
-            ("epochs", self.epochs),
-        ] {
-            if v == 0 {
-                return Err(Error::Invalid(format!("{name} must be at least 1")));
-            }
-        }
-        crate::check::finite("learning rate", f64::from(self.learning_rate), 0.0, false)?;
-        crate::check::threshold("threshold", self.threshold)?;
-        crate::check::finite("subsample", f64::from(self.subsample), 0.0, true)
+        crate::check::params(self)
     }
 }
 
@@ -199,7 +168,7 @@ fn sigmoid(x: f32) -> f32 {
 /// Trains on `d`'s sessions; `on_epoch` sees each epoch's loss and the model after it.
 pub fn fit(d: &Dataset, p: &Params, mut on_epoch: impl FnMut(&Epoch, &Model)) -> Result<Model> {
     p.validate()?;
-    let raw = sessions(d, p.threshold);
+    let raw = sessions(d, p.sentence_threshold);
     let mut counts: FastMap<TrackId, u64> = FastMap::default();
     for s in &raw {
         for &t in s {
@@ -215,7 +184,7 @@ pub fn fit(d: &Dataset, p: &Params, mut on_epoch: impl FnMut(&Epoch, &Model)) ->
     if tracks.len() < 2 {
         return Err(Error::Invalid(format!(
             "item2vec needs sessions with at least two listens of time ≥ {}; the logs have {} such tracks",
-            p.threshold,
+            p.sentence_threshold,
             tracks.len()
         )));
     }

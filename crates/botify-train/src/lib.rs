@@ -39,6 +39,11 @@ pub(crate) fn sigmoid(x: f32) -> f32 {
 pub mod check {
     use super::{Error, Result};
 
+    /// Every declared parameter against its rule (see `botify_core::params`).
+    pub fn params<P: botify_core::params::Schema>(p: &P) -> Result<()> {
+        p.check().map_err(Error::Invalid)
+    }
+
     /// A listen-time threshold in [0, 1].
     pub fn threshold(name: &str, v: f32) -> Result<()> {
         if !(0.0..=1.0).contains(&v) {

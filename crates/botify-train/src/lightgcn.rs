@@ -21,62 +21,33 @@ use botify_core::{TrackId, UserId};
 use rand::Rng;
 use rand::seq::SliceRandom;
 use rayon::prelude::*;
-use serde::{Deserialize, Serialize};
 
-#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
-#[serde(default, deny_unknown_fields)]
-pub struct Params {
-    /// Embedding size.
-    pub dim: usize,
-    /// Propagation layers L (0 is plain BPR matrix factorisation).
-    pub layers: usize,
-    pub epochs: usize,
-    /// (user, liked track, negative) triples per gradient step.
-    pub batch: usize,
-    /// Adam's step size.
-    pub learning_rate: f32,
-    /// L2 penalty on the batch's layer-0 embeddings.
-    pub l2: f32,
-    /// Liked listens (the graph's edges): time at least this.
-    pub threshold: f32,
-    pub seed: u64,
-}
-
-impl Default for Params {
-    fn default() -> Self {
-        Params {
-            dim: 64,
-            layers: 3,
-            epochs: 30,
-            batch: 4096,
-            learning_rate: 0.005,
-            l2: 1e-4,
-            threshold: botify_core::defaults::LIKED,
-            seed: botify_core::defaults::SEED,
-        }
+botify_core::params! {
+    /// LightGCN's parameters.
+    #[derive(Copy)]
+    pub struct Params {
+        /// Embedding size.
+        dim: usize = 64 => range(1.0, 4_096.0);
+        /// Propagation layers (0: plain BPR matrix factorisation).
+        layers: usize = 3 => range(0.0, 8.0).why("deeper propagation only smooths every embedding together");
+        /// Passes over the liked listens.
+        epochs: usize = 30 => range(1.0, 100_000.0);
+        /// Triples (user, liked track, negative) per gradient step.
+        batch: usize = 4096 => range(1.0, 1_000_000.0);
+        /// Adam's step size.
+        learning_rate: f32 = 0.005 => above(0.0).alias("lr");
+        /// L2 penalty on the batch's layer-0 embeddings.
+        l2: f32 = 1e-4 => at_least(0.0);
+        /// Liked listens (the graph's edges): time at least this.
+        threshold: f32 = botify_core::defaults::LIKED => range(0.0, 1.0).shared(Setting::Threshold);
+        /// The seed of the initial embeddings and the sampling.
+        seed: u64 = botify_core::defaults::SEED => shared(Setting::Seed);
     }
 }
 
 impl Params {
     pub fn validate(&self) -> Result<()> {
-        for (name, v) in [
-            ("dim", self.dim),
-            ("epochs", self.epochs),
-            ("batch", self.batch),
-        ] {
-            if v == 0 {
-                return Err(Error::Invalid(format!("{name} must be at least 1")));
-            }
-        }
-        if self.layers > 8 {
-            return Err(Error::Invalid(format!(
-                "layers {} is more than 8: deeper propagation only smooths every embedding together",
-                self.layers
-            )));
-        }
-        crate::check::finite("learning rate", f64::from(self.learning_rate), 0.0, false)?;
-        crate::check::finite("l2", f64::from(self.l2), 0.0, true)?;
-        crate::check::threshold("threshold", self.threshold)
+        crate::check::params(self)
     }
 }
 
@@ -559,7 +530,7 @@ mod tests {
                 },
                 &d
             )
-            .contains("learning rate")
+            .contains("learning_rate")
         );
         assert!(
             err(

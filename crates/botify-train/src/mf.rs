@@ -11,61 +11,50 @@ use botify_core::rng::stream;
 use botify_core::{Catalog, TrackId, UserId};
 use rand::Rng;
 use rayon::prelude::*;
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 use std::sync::atomic::{AtomicU32, Ordering::Relaxed};
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Loss {
-    Bpr,
-    Warp,
+botify_core::choices! {
+    /// MF's ranking loss.
+    pub enum Loss {
+        Bpr = "bpr",
+        Warp = "warp",
+    }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Feature {
-    Artist,
-    Genre,
-    Pop,
-    Duration,
+botify_core::choices! {
+    /// Track metadata an MF item embedding adds to its own.
+    pub enum Feature {
+        Artist = "artist",
+        Genre = "genre",
+        Pop = "pop",
+        Duration = "duration",
+    }
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct Params {
-    pub loss: Loss,
-    pub factors: usize,
-    pub epochs: usize,
-    pub learning_rate: f32,
-    /// L2 penalty per update on the touched rows (LightFM's item_alpha / user_alpha).
-    pub l2: f32,
-    /// WARP: negatives tried per positive before giving up.
-    pub max_sampled: usize,
-    pub threshold: f32,
-    pub features: Vec<Feature>,
-    pub seed: u64,
-    /// SGD threads (Hogwild-style when > 1; 1 is bit-reproducible).
-    #[serde(default = "one")]
-    pub threads: usize,
-}
-
-fn one() -> usize {
-    1
-}
-
-impl Default for Params {
-    fn default() -> Self {
-        Params {
-            loss: Loss::Warp,
-            factors: 64,
-            epochs: 20,
-            learning_rate: 0.05,
-            l2: 1e-6,
-            max_sampled: 50,
-            threshold: botify_core::defaults::LIKED,
-            features: Vec::new(),
-            seed: botify_core::defaults::SEED,
-            threads: 1,
-        }
+botify_core::params! {
+    /// Matrix factorisation's parameters (LightFM-style).
+    pub struct Params {
+        /// `warp` or `bpr`.
+        loss: Loss = Loss::Warp => any();
+        /// Latent factors.
+        factors: usize = 64 => range(1.0, 4_096.0);
+        /// Passes over the liked listens.
+        epochs: usize = 20 => range(1.0, 100_000.0);
+        /// SGD step (Adagrad-scaled).
+        learning_rate: f32 = 0.05 => above(0.0).alias("lr");
+        /// L2 penalty per update on the touched rows (LightFM's item_alpha / user_alpha).
+        l2: f32 = 1e-6 => at_least(0.0);
+        /// WARP: negatives tried per positive before giving up.
+        max_sampled: usize = 50 => range(1.0, 100_000.0);
+        /// Liked listens: time at least this.
+        threshold: f32 = botify_core::defaults::LIKED => range(0.0, 1.0).shared(Setting::Threshold);
+        /// Item features from the catalogue: artist, genre, pop, duration.
+        features: Vec<Feature> = Vec::new() => any().alias("item-features");
+        /// The seed of the initial factors and the sampling.
+        seed: u64 = botify_core::defaults::SEED => shared(Setting::Seed);
+        /// SGD threads: 1 is bit-reproducible for a seed; more run Hogwild-style (faster, but the result then depends on thread timing).
+        threads: usize = 1 => range(1.0, 1_024.0);
     }
 }
 

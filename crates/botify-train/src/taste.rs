@@ -20,52 +20,35 @@ use botify_core::rng::stream;
 use botify_core::{Catalog, TrackId, UserId};
 use rand::Rng as _;
 use rand::seq::SliceRandom;
-use serde::{Deserialize, Serialize};
 use std::path::Path;
 
 pub use botify_recs::taste::ArtistTaste;
 
-#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
-#[serde(default, deny_unknown_fields)]
-pub struct Params {
-    /// Vector size.
-    pub dim: usize,
-    pub epochs: usize,
-    /// Adagrad step.
-    pub learning_rate: f32,
-    /// L2 penalty on the artist vectors, per pair.
-    pub l2: f32,
-    /// Tracks listened fewer times than this are left out; an artist with none left gets no
-    /// vector.
-    pub min_count: u32,
-    pub seed: u64,
-}
-
-impl Default for Params {
-    fn default() -> Self {
-        // Measured on three generated worlds (docs/models.md): 64 dimensions and 8 epochs beat
-        // 32 and 3 on the two larger ones and tie on the smallest; 128 or 15 epochs add little.
-        Params {
-            dim: 64,
-            epochs: 8,
-            learning_rate: 0.05,
-            l2: 1e-4,
-            min_count: 5,
-            seed: botify_core::defaults::SEED,
-        }
+botify_core::params! {
+    /// The taste model's parameters. Dimensions and epochs were measured on three generated
+    /// worlds (docs/models.md): 64 and 8 beat 32 and 3 on the two larger ones and tie on the
+    /// smallest; 128 or 15 epochs add little.
+    #[derive(Copy)]
+    pub struct Params {
+        /// Vector size.
+        dim: usize = 64 => range(1.0, 4_096.0);
+        /// Passes over the (session anchor, listen) pairs.
+        epochs: usize = 8 => range(1.0, 100_000.0);
+        /// Adagrad step.
+        learning_rate: f32 = 0.05 => above(0.0).alias("lr");
+        /// L2 penalty on the artist vectors, per pair.
+        l2: f32 = 1e-4 => at_least(0.0);
+        /// Tracks listened fewer times are left out; an artist with none left gets no vector.
+        min_count: u32 = 5 => any();
+        /// The seed of the vectors and the pair order.
+        seed: u64 = botify_core::defaults::SEED => shared(Setting::Seed);
     }
 }
 
 impl Params {
     /// Errors name the parameter.
     pub fn validate(&self) -> Result<()> {
-        for (name, v) in [("dim", self.dim), ("epochs", self.epochs)] {
-            if v == 0 {
-                return Err(Error::Invalid(format!("{name} must be at least 1")));
-            }
-        }
-        crate::check::finite("learning rate", f64::from(self.learning_rate), 0.0, false)?;
-        crate::check::finite("l2", f64::from(self.l2), 0.0, true)
+        crate::check::params(self)
     }
 }
 
@@ -351,7 +334,7 @@ mod tests {
             bad.validate()
                 .unwrap_err()
                 .to_string()
-                .contains("learning rate")
+                .contains("learning_rate")
         );
     }
 }

@@ -6,19 +6,14 @@ use botify_core::hash::FastMap;
 use botify_core::{TrackId, UserId};
 use rayon::prelude::*;
 
-#[derive(Debug, Clone, Copy, serde::Serialize, serde::Deserialize)]
-#[serde(default, deny_unknown_fields)]
-pub struct Params {
-    pub neighbours: usize,
-    pub k: usize,
-}
-
-impl Default for Params {
-    fn default() -> Self {
-        Params {
-            neighbours: 50,
-            k: 100,
-        }
+botify_core::params! {
+    /// User-based CF's parameters.
+    #[derive(Copy)]
+    pub struct Params {
+        /// Most similar users whose likes vote for a user's list.
+        neighbours: usize = 50 => range(1.0, 100_000.0);
+        /// Tracks per user list.
+        k: usize = 100 => range(1.0, 10_000.0).shared(Setting::K);
     }
 }
 
