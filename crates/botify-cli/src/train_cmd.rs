@@ -119,7 +119,7 @@ pub struct Common {
     /// Hold out the last fraction of listens (by time) to report offline metrics; 0 trains on all.
     #[arg(long, default_value_t = DEFAULT_HOLDOUT, value_parser = crate::ui::fraction)]
     pub holdout: f64,
-    /// Positive listens: time at least this (the course: 0.7).
+    /// Positive listens: time at least this (the course's LightFM positives).
     #[arg(long, default_value_t = Settings::default().threshold)]
     pub threshold: f32,
     /// Metrics cut-off.

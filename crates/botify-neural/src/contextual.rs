@@ -496,7 +496,7 @@ pub fn fit(
     }
     let liked: Vec<Pair> = held
         .iter()
-        .filter(|x| x.time >= 0.7)
+        .filter(|x| x.time >= botify_core::defaults::LIKED)
         .take(HIT_SAMPLE)
         .copied()
         .collect();

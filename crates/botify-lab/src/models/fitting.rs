@@ -23,7 +23,7 @@ use std::time::Instant;
 pub struct Settings {
     /// Tracks per written list.
     pub k: usize,
-    /// Positive listens: time at least this (the course: 0.7).
+    /// Positive listens: time at least this (the course's LightFM positives).
     pub threshold: f32,
     /// Metrics cut-off.
     pub eval_k: usize,

@@ -7,22 +7,6 @@
 mod fitting;
 pub mod reference;
 
-mod als;
-mod contextual;
-mod difm;
-mod dpp;
-mod dssm;
-mod ease;
-mod i2i;
-mod ips;
-mod item2vec;
-mod lightgcn;
-mod mf;
-mod sasrec;
-mod taste;
-mod toppop;
-mod ucf;
-
 pub use crate::curve::with_suffix;
 pub use fitting::{
     CURVE_USERS, DEFAULT_EVAL_K, DEFAULT_K, Settings, TrainData, Trained, candidate_lists,
@@ -34,24 +18,34 @@ use botify_core::params::{Field, Schema};
 use serde_json::{Map, Value};
 use std::path::Path;
 
-/// Every trainable model, in the order `botify train --help` lists them.
-pub static REGISTRY: &[&dyn Trainer] = &[
-    &toppop::TopPop,
-    &i2i::I2i,
-    &ucf::Ucf,
-    &mf::Mf,
-    &als::Als,
-    &ease::Ease,
-    &ips::Ips,
-    &lightgcn::LightGcn,
-    &sasrec::SasRec,
-    &contextual::Contextual,
-    &item2vec::Item2vec,
-    &taste::Taste,
-    &dssm::Dssm,
-    &difm::Difm,
-    &dpp::Dpp,
-];
+/// Declares each model's module (`models/<module>.rs`) and lists it in [`REGISTRY`]: adding a
+/// model is its file and one line here.
+macro_rules! registry {
+    ($($module:ident :: $model:ident),* $(,)?) => {
+        $(mod $module;)*
+
+        /// Every trainable model, in the order `botify train --help` lists them.
+        pub static REGISTRY: &[&dyn Trainer] = &[$(&$module::$model),*];
+    };
+}
+
+registry! {
+    toppop::TopPop,
+    i2i::I2i,
+    ucf::Ucf,
+    mf::Mf,
+    als::Als,
+    ease::Ease,
+    ips::Ips,
+    lightgcn::LightGcn,
+    sasrec::SasRec,
+    contextual::Contextual,
+    item2vec::Item2vec,
+    taste::Taste,
+    dssm::Dssm,
+    difm::Difm,
+    dpp::Dpp,
+}
 
 botify_core::params! {
     /// No parameters besides the library's.
