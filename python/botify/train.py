@@ -26,6 +26,7 @@ __all__ = [
     "toppop",
     "i2i",
     "ucf",
+    "rp3beta",
     "mf",
     "als",
     "ease",
@@ -150,6 +151,46 @@ def ucf(
         eval_k=eval_k,
         progress=progress,
         neighbours=neighbours,
+    )
+
+
+def rp3beta(
+    logs: Union[PathLike, Iterable[PathLike]],
+    out: PathLike,
+    *,
+    alpha: float = 0.5,
+    beta: float = 0.1,
+    catalog: Optional[PathLike] = None,
+    holdout: float = _botify.DEFAULT_HOLDOUT,
+    seed: int = _botify.DEFAULT_SEED,
+    k: int = _botify.DEFAULT_K,
+    threshold: float = _botify.DEFAULT_LIKED,
+    eval_k: int = _botify.DEFAULT_EVAL_K,
+    progress: ProgressArg = False,
+) -> Trained:
+    """RP3beta: a random walk user → liked track → user → liked track, popular tracks penalised (per-user lists).
+
+    Trains on the logs and writes ``out`` as ``botify train rp3beta`` does; the shared
+    arguments (``catalog``, ``holdout``, ``seed``, ``k``, ``threshold``, ``eval_k``,
+    ``progress``) are those of :func:`botify.train.fit`.
+
+    Args:
+        alpha: Exponent of the walk's transition probabilities (1: the plain walk, P³; below 1 flattens them). (more than 0)
+        beta: Popularity penalty: a track's score is divided by its likes to this power (0: none). (in [0, 1])
+    """
+    return fit(
+        "rp3beta",
+        logs,
+        out,
+        catalog=catalog,
+        holdout=holdout,
+        seed=seed,
+        k=k,
+        threshold=threshold,
+        eval_k=eval_k,
+        progress=progress,
+        alpha=alpha,
+        beta=beta,
     )
 
 

@@ -33,6 +33,7 @@ registry! {
     toppop::TopPop,
     i2i::I2i,
     ucf::Ucf,
+    rp3beta::Rp3beta,
     mf::Mf,
     als::Als,
     ease::Ease,
