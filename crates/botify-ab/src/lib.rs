@@ -11,6 +11,7 @@ pub mod report;
 pub mod sessions;
 pub mod stats;
 pub mod svg;
+pub mod table;
 
 pub use report::{AbOptions, AbReport, Row, analyse};
 pub use sessions::{Metric, UserMetrics, read_users};

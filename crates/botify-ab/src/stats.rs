@@ -5,7 +5,7 @@
 //! power from the noncentral t distribution. Every function is pinned against scipy/statsmodels
 //! values in the tests below.
 
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 use statrs::distribution::{ChiSquared, Continuous, ContinuousCDF, Normal, StudentsT};
 use statrs::function::{beta::beta_reg, gamma::ln_gamma};
 
@@ -199,26 +199,20 @@ pub fn welch(control: &Summary, treatment: &Summary, confidence: f64) -> Option<
     })
 }
 
-/// How the interval of the relative effect (in % of control) is computed.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
-#[serde(rename_all = "lowercase")]
-pub enum IntervalMethod {
-    /// The delta-method interval of `x̄_T / x̄_C − 1`: the control mean's own noise counts.
-    #[default]
-    Delta,
-    /// The course notebook's `(Δ ± t·se) / x̄_C`: the control mean taken as a constant
-    /// (too narrow for gains; kept to compare numbers with the course).
-    Course,
+botify_core::choices! {
+    /// How the interval of the relative effect (in % of control) is computed.
+    #[derive(Default)]
+    pub enum IntervalMethod {
+        /// The delta-method interval of `x̄_T / x̄_C − 1`: the control mean's own noise counts.
+        #[default]
+        Delta = "delta",
+        /// The course notebook's `(Δ ± t·se) / x̄_C`: the control mean taken as a constant
+        /// (too narrow for gains; kept to compare numbers with the course).
+        Course = "course",
+    }
 }
 
 impl IntervalMethod {
-    pub fn name(self) -> &'static str {
-        match self {
-            IntervalMethod::Delta => "delta",
-            IntervalMethod::Course => "course",
-        }
-    }
-
     pub fn describe(self) -> &'static str {
         match self {
             IntervalMethod::Delta => "delta-method interval of the ratio of means",
@@ -299,32 +293,24 @@ pub fn msprt(estimate: f64, se: f64, tau: f64, confidence: f64) -> (f64, f64, f6
     (estimate - half, estimate + half, p)
 }
 
-/// A multiplicity correction over a family of p-values.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
-#[serde(rename_all = "lowercase")]
-pub enum Correction {
-    /// Westfall–Young step-down maxT with the statistics' own correlation: family-wise error
-    /// rate, without Holm's loss of power when metrics move together.
-    #[default]
-    Maxt,
-    /// Holm's step-down: family-wise error rate under any dependence (conservative when the
-    /// statistics are correlated).
-    Holm,
-    /// Benjamini–Hochberg step-up: false discovery rate.
-    Bh,
-    None,
+botify_core::choices! {
+    /// A multiplicity correction over a family of p-values.
+    #[derive(Default)]
+    pub enum Correction {
+        /// Westfall–Young step-down maxT with the statistics' own correlation: family-wise error
+        /// rate, without Holm's loss of power when metrics move together.
+        #[default]
+        Maxt = "maxt",
+        /// Holm's step-down: family-wise error rate under any dependence (conservative when the
+        /// statistics are correlated).
+        Holm = "holm",
+        /// Benjamini–Hochberg step-up: false discovery rate.
+        Bh = "bh",
+        None = "none",
+    }
 }
 
 impl Correction {
-    pub fn name(self) -> &'static str {
-        match self {
-            Correction::Maxt => "maxt",
-            Correction::Holm => "holm",
-            Correction::Bh => "bh",
-            Correction::None => "none",
-        }
-    }
-
     /// Adjusted p-values; `corr` is the correlation matrix of the statistics behind `ps`, which
     /// only maxT uses (without it, maxT treats them as independent).
     pub fn adjust(self, ps: &[f64], corr: Option<&[Vec<f64>]>) -> Vec<f64> {

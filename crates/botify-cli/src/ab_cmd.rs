@@ -1,8 +1,7 @@
-use crate::ui::paint;
 use anyhow::{Context, Result, bail};
 use botify_ab::Metric;
 use botify_ab::power::PowerQuery;
-use botify_ab::report::{AbOptions, AbReport, Guardrail, Verdict, analyse};
+use botify_ab::report::{AbOptions, Guardrail, analyse};
 use botify_ab::stats::{Correction, IntervalMethod};
 use clap::{Args, Subcommand, ValueEnum};
 use std::path::PathBuf;
@@ -40,14 +39,14 @@ struct AnalyseArgs {
     aa: bool,
     /// Interval of the relative effect: delta (delta method of the ratio of means) or course
     /// (the course notebook's Welch interval ÷ control mean, too narrow for gains).
-    #[arg(long, value_enum, default_value_t = Interval::Delta)]
-    interval: Interval,
+    #[arg(long, default_value_t = IntervalMethod::default())]
+    interval: IntervalMethod,
     /// Multiplicity correction over every (treatment, metric) pair: maxt (Westfall–Young
     /// step-down maxT, family-wise error using the statistics' correlation), holm (family-wise
     /// error under any dependence, conservative), bh (Benjamini–Hochberg false discovery rate)
     /// or none.
-    #[arg(long, value_enum, default_value_t = CorrectionArg::Maxt)]
-    correction: CorrectionArg,
+    #[arg(long, default_value_t = Correction::default())]
+    correction: Correction,
     /// The metric the ship / don't ship decision rests on.
     #[arg(long, default_value_t = AbOptions::new("", Vec::new()).primary, value_parser = parse_metric)]
     primary: Metric,
@@ -79,43 +78,12 @@ struct AnalyseArgs {
     metrics: Vec<Metric>,
 }
 
-#[derive(Clone, Copy, ValueEnum)]
-enum Interval {
-    Delta,
-    Course,
-}
-
-#[derive(Clone, Copy, ValueEnum)]
-enum CorrectionArg {
-    Maxt,
-    Holm,
-    Bh,
-    None,
-}
-
 fn parse_metric(s: &str) -> Result<Metric, String> {
     s.parse().map_err(|e: botify_ab::Error| e.to_string())
 }
 
 fn parse_guardrail(s: &str) -> Result<Guardrail, String> {
     s.parse().map_err(|e: botify_ab::Error| e.to_string())
-}
-
-/// The bucket count of `experiment` in an experiments file.
-fn buckets_from(path: &std::path::Path, experiment: &str) -> Result<u32> {
-    let config = botify_recs::experiments::ExperimentsConfig::load(path)
-        .with_context(|| format!("reading --experiments {}", path.display()))?;
-    config
-        .experiments
-        .iter()
-        .find(|e| e.name == experiment)
-        .map(|e| e.buckets)
-        .with_context(|| {
-            format!(
-                "--experiments {} has no experiment {experiment:?}",
-                path.display()
-            )
-        })
 }
 
 #[derive(Clone, Copy, ValueEnum, PartialEq)]
@@ -165,20 +133,23 @@ fn run_analysis(a: AnalyseArgs) -> Result<()> {
     let mut o = AbOptions::new(&experiment, distinct(a.logs)?);
     o.confidence = a.confidence;
     o.buckets = match &a.experiments {
-        Some(path) => Some(buckets_from(path, &experiment)?),
+        Some(path) => {
+            let config = botify_recs::experiments::ExperimentsConfig::load(path)
+                .with_context(|| format!("reading --experiments {}", path.display()))?;
+            let e = config.experiments.iter().find(|e| e.name == experiment);
+            let e = e.with_context(|| {
+                format!(
+                    "--experiments {} has no experiment {experiment:?}",
+                    path.display()
+                )
+            })?;
+            Some(e.buckets)
+        }
         None => a.buckets,
     };
     o.pre = (!a.pre.is_empty()).then_some(a.pre);
-    o.interval = match a.interval {
-        Interval::Delta => IntervalMethod::Delta,
-        Interval::Course => IntervalMethod::Course,
-    };
-    o.correction = match a.correction {
-        CorrectionArg::Maxt => Correction::Maxt,
-        CorrectionArg::Holm => Correction::Holm,
-        CorrectionArg::Bh => Correction::Bh,
-        CorrectionArg::None => Correction::None,
-    };
+    o.interval = a.interval;
+    o.correction = a.correction;
     o.primary = a.primary;
     o.guardrails = a.guardrails;
     o.sequential = a.sequential.then_some(a.sequential_tau);
@@ -187,7 +158,7 @@ fn run_analysis(a: AnalyseArgs) -> Result<()> {
     }
     let report = analyse(&o)?;
     match a.format {
-        Format::Table => print_table(&report),
+        Format::Table => print!("{}", report.to_table(crate::ui::colour())),
         Format::Md => print!("{}", report.to_markdown()),
         Format::Json => println!("{}", report.to_json()),
         Format::Csv => print!("{}", report.to_csv()),
@@ -198,106 +169,17 @@ fn run_analysis(a: AnalyseArgs) -> Result<()> {
         eprintln!("HTML report: {}", path.display());
     }
     if a.aa {
+        let (passed, text) = report.aa_verdict(crate::ui::colour());
         // A JSON or CSV document stays parseable: the verdict goes beside it, on stderr.
-        let say = |text: String| match a.format {
+        match a.format {
             Format::Json | Format::Csv => eprintln!("{text}"),
             Format::Table | Format::Md => println!("{text}"),
-        };
-        if report.aa_passes() && !report.srm.mismatch {
-            say(paint(
-                &format!(
-                    "A/A check passed: no (treatment, metric) pair differs significantly ({}) and the split is even.",
-                    report.correction.name()
-                ),
-                "32",
-            ));
-        } else {
-            say(paint(
-                "A/A check FAILED: an A/A experiment shows a difference or a broken split.",
-                "1;31",
-            ));
+        }
+        if !passed {
             bail!("A/A check failed");
         }
     }
     Ok(())
-}
-
-/// The course's coloured table: green for a significant gain, red for a significant loss.
-pub fn print_table(r: &AbReport) {
-    let users: Vec<String> = r
-        .treatments
-        .iter()
-        .map(|t| format!("{} {}", t.name, t.users))
-        .collect();
-    println!(
-        "experiment {} — users: {}{}",
-        r.experiment,
-        users.join(", "),
-        if r.cuped { " — CUPED" } else { "" }
-    );
-    if r.srm.mismatch {
-        println!(
-            "{}",
-            paint(
-                &format!(
-                    "SAMPLE RATIO MISMATCH (chi² {:.1}, p {:.1e}): do not trust these results",
-                    r.srm.chi2, r.srm.p
-                ),
-                "1;31"
-            )
-        );
-    }
-    println!("{}", r.method_line());
-    let headers = r.headers();
-    let cells: Vec<Vec<String>> = r.rows.iter().map(|row| r.cells(row)).collect();
-    let widths: Vec<usize> = (0..headers.len())
-        .map(|i| {
-            cells
-                .iter()
-                .map(|c| c[i].chars().count())
-                .chain([headers[i].chars().count()])
-                .max()
-                .unwrap_or(0)
-        })
-        .collect();
-    let line = |cols: &[String]| -> String {
-        cols.iter()
-            .zip(&widths)
-            .enumerate()
-            .map(|(i, (c, &w))| {
-                let pad = " ".repeat(w.saturating_sub(c.chars().count()));
-                // Names left-aligned, numbers right-aligned.
-                if i < 2 {
-                    format!("{c}{pad}")
-                } else {
-                    format!("{pad}{c}")
-                }
-            })
-            .collect::<Vec<_>>()
-            .join("  ")
-    };
-    println!("{}", line(&headers));
-    for (row, c) in r.rows.iter().zip(&cells) {
-        // Green for a significant improvement, whichever direction that is for the metric.
-        let code = match (row.significant_adjusted, row.significant, row.improves()) {
-            (true, _, true) => "1;32",
-            (true, _, false) => "1;31",
-            (false, true, _) => "33",
-            _ => "2",
-        };
-        println!("{}", paint(&line(c), code));
-    }
-    for (d, text) in r.decisions.iter().zip(r.decision_lines()) {
-        let code = match d.verdict {
-            Verdict::Ship => "1;32",
-            Verdict::DontShip => "1;31",
-            Verdict::Inconclusive => "33",
-        };
-        println!("{}", paint(&format!("decision {text}"), code));
-    }
-    for n in &r.notes {
-        println!("note: {n}");
-    }
 }
 
 fn power(p: PowerArgs) -> Result<()> {
@@ -310,30 +192,7 @@ fn power(p: PowerArgs) -> Result<()> {
         alpha: p.alpha,
         power: p.power,
     };
-    let a = q.answer()?;
-    println!(
-        "baseline {}: {} users, mean {:.4}, sd {:.4}",
-        q.metric,
-        a.baseline.n,
-        a.baseline.mean,
-        a.baseline.var.sqrt()
-    );
-    if let (Some(rel), Some(n)) = (q.effect, a.users_needed) {
-        println!(
-            "to detect {:+.2}% with power {:.0}% at alpha {}: {} users per group ({} for C + T1)",
-            rel.abs() * 100.0,
-            q.power * 100.0,
-            q.alpha,
-            n,
-            2.0 * n
-        );
-    }
-    println!(
-        "with {:.0} users per group the minimum detectable effect is {:.2}% ({:.4} absolute)",
-        a.users,
-        a.mde_relative * 100.0,
-        a.mde
-    );
+    print!("{}", q.answer()?.to_text(&q));
     Ok(())
 }
 

@@ -4,7 +4,6 @@
 use crate::ui;
 use anyhow::{Context, Result};
 use botify_lab::Plan;
-use botify_lab::observer::Both;
 use botify_lab::run::{RunOptions, Traffic, default_dir};
 use clap::{Args, Subcommand};
 use std::path::PathBuf;
@@ -110,7 +109,6 @@ fn run_plan(a: RunArgs) -> Result<()> {
         .transpose()?;
     if let Some(d) = &dashboard {
         println!("dashboard: {}", d.url());
-        d.dashboard.run_started(&plan.name);
     }
     let opts = RunOptions {
         traffic: if a.in_process {
@@ -128,16 +126,7 @@ fn run_plan(a: RunArgs) -> Result<()> {
     };
     let term = ui::Term::new(false);
     let outcome = match &dashboard {
-        Some(d) => {
-            let r = botify_lab::run::run(&plan, &opts, &Both(&term, &*d.dashboard));
-            match &r {
-                Ok(o) => d
-                    .dashboard
-                    .run_finished(Some(&o.dir.join("report.html")), None),
-                Err(e) => d.dashboard.run_finished(None, Some(e.to_string())),
-            }
-            r
-        }
+        Some(d) => d.run(&plan, &opts, &term),
         None => botify_lab::run::run(&plan, &opts, &term),
     };
     let keep = |d: &Option<botify_dashboard::DashboardServer>| {
@@ -159,14 +148,11 @@ fn run_plan(a: RunArgs) -> Result<()> {
     };
     println!();
     for (i, s) in outcome.treatments.iter().enumerate() {
-        println!(
-            "  {:<3} {}",
-            botify_core::murmur::treatment_name(i as u32),
-            serde_json::to_string(s)?
-        );
+        let name = botify_core::murmur::treatment_name(i as u32);
+        println!("  {name:<3} {}", serde_json::to_string(s)?);
     }
     println!();
-    crate::ab_cmd::print_table(&outcome.report);
+    print!("{}", outcome.report.to_table(crate::ui::colour()));
     println!(
         "\nrun {} finished in {:.0}s; report: {}",
         plan.name,

@@ -87,7 +87,7 @@ fn main() -> ExitCode {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("error: {e:#}");
-            if is_bad_input(&e) {
+            if e.chain().any(botify_lab::is_bad_input) {
                 // As for a bad flag: the input named in the message is wrong, not the run.
                 ExitCode::from(2)
             } else {
@@ -95,41 +95,4 @@ fn main() -> ExitCode {
             }
         }
     }
-}
-
-/// A file or configuration the user gave is wrong (a line of a world or log file, a field of
-/// an experiments file), rather than the run failing. The libraries' errors wrap each other
-/// transparently, so each wrapper is looked into.
-fn is_bad_input(e: &anyhow::Error) -> bool {
-    fn core(e: &botify_core::Error) -> bool {
-        matches!(e, botify_core::Error::Line { .. })
-    }
-    fn recs(e: &botify_recs::Error) -> bool {
-        match e {
-            botify_recs::Error::Config(_) => true,
-            botify_recs::Error::Core(c) => core(c),
-        }
-    }
-    fn sim(e: &botify_sim::Error) -> bool {
-        match e {
-            botify_sim::Error::Core(c) => core(c),
-            botify_sim::Error::Recs(r) => recs(r),
-            _ => false,
-        }
-    }
-    fn lab(e: &botify_lab::Error) -> bool {
-        match e {
-            botify_lab::Error::Core(c) => core(c),
-            botify_lab::Error::Recs(r) => recs(r),
-            botify_lab::Error::Sim(s) => sim(s),
-            botify_lab::Error::Stage { source, .. } => lab(source),
-            _ => false,
-        }
-    }
-    e.chain().any(|cause| {
-        cause.downcast_ref().is_some_and(core)
-            || cause.downcast_ref().is_some_and(recs)
-            || cause.downcast_ref().is_some_and(sim)
-            || cause.downcast_ref().is_some_and(lab)
-    })
 }

@@ -157,7 +157,7 @@ pub fn run(a: ServeArgs) -> Result<()> {
             dashboard: live,
         };
         tracing::info!("listening on http://{}", listener.local_addr()?);
-        let report = botify_server::serve(cfg, listener, shutdown_signal()).await?;
+        let report = botify_server::serve(cfg, listener, botify_server::terminate_signal()).await?;
         tracing::info!(
             "stopped: {} next/last requests answered, {} event-log lines written",
             report.answered,
@@ -174,66 +174,35 @@ pub fn run(a: ServeArgs) -> Result<()> {
     })
 }
 
-async fn shutdown_signal() {
-    #[cfg(unix)]
-    {
-        use tokio::signal::unix::{SignalKind, signal};
-        let mut term = match signal(SignalKind::terminate()) {
-            Ok(s) => s,
-            Err(_) => {
-                let _ = tokio::signal::ctrl_c().await;
-                return;
-            }
-        };
-        tokio::select! {
-            _ = tokio::signal::ctrl_c() => {}
-            _ = term.recv() => {}
-        }
-    }
-    #[cfg(not(unix))]
-    let _ = tokio::signal::ctrl_c().await;
-    tracing::info!("shutting down: finishing requests in flight and flushing the event log");
-}
-
 #[derive(Args)]
 pub struct AssignArgs {
     /// Experiment name.
     experiment: String,
-    #[arg(long)]
+    /// Buckets of the experiment (experiments use 2 to 10).
+    #[arg(long, value_parser = clap::value_parser!(u32).range(1..=1000))]
     buckets: u32,
     /// User ids; read from standard input (one per line) when none are given.
     users: Vec<String>,
 }
 
 pub fn assign(a: AssignArgs) -> Result<()> {
-    if !(1..=1000).contains(&a.buckets) {
-        anyhow::bail!(
-            "--buckets {} is out of range (1..=1000; experiments use 2..=10)",
-            a.buckets
-        );
-    }
     let s = Splitter::new(&a.experiment, a.buckets);
-    let out = std::io::stdout();
-    let mut out = std::io::BufWriter::new(out.lock());
-    let mut one = |u: &str| -> Result<()> {
-        let u = u.trim();
+    let mut out = std::io::BufWriter::new(std::io::stdout().lock());
+    let users: Box<dyn Iterator<Item = std::io::Result<String>>> = if a.users.is_empty() {
+        Box::new(std::io::stdin().lock().lines())
+    } else {
+        Box::new(a.users.into_iter().map(Ok))
+    };
+    for line in users {
+        let line = line?;
+        let u = line.trim();
+        if u.is_empty() {
+            continue;
+        }
         let id: u64 = u
             .parse()
             .with_context(|| format!("user must be a non-negative integer, got {u:?}"))?;
         writeln!(out, "{id}\t{}", treatment_name(s.bucket(id)))?;
-        Ok(())
-    };
-    if a.users.is_empty() {
-        for line in std::io::stdin().lock().lines() {
-            let line = line?;
-            if !line.trim().is_empty() {
-                one(&line)?;
-            }
-        }
-    } else {
-        for u in &a.users {
-            one(u)?;
-        }
     }
     out.flush()?;
     Ok(())
@@ -264,18 +233,9 @@ pub struct RedisArgs {
 
 impl RedisArgs {
     pub fn target(self) -> Result<Option<botify_server::RedisTarget>> {
-        let single = match (self.redis, &self.redis_file) {
-            (_, Some(file)) => {
-                let text = std::fs::read_to_string(file).map_err(|e| {
-                    anyhow::anyhow!("--redis-file {}: cannot read it: {e}", file.display())
-                })?;
-                let url = text.lines().next().unwrap_or("").trim().to_string();
-                if url.is_empty() {
-                    anyhow::bail!("--redis-file {}: the file holds no URL", file.display());
-                }
-                Some(url)
-            }
-            (url, None) => url,
+        let single = match &self.redis_file {
+            Some(file) => Some(botify_server::RedisTarget::url_from_file(file)?),
+            None => self.redis,
         };
         Ok(botify_server::RedisTarget::from_flags(
             single,

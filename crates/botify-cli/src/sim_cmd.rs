@@ -1,10 +1,10 @@
 use crate::ui;
 use anyhow::{Context, Result, bail};
 use botify_core::World;
-use botify_lab::simulate::{Day, Recommenders, SimOptions, simulate};
+use botify_lab::simulate::{Recommenders, SimOptions, simulate};
 use botify_recs::experiments::ExperimentsConfig;
 use botify_recs::spec::RecommenderSpec;
-use botify_sim::runner::{DaySummary, EpisodeStats, SimParams, Simulator};
+use botify_sim::runner::{EpisodeStats, SimParams, Simulator};
 use clap::Args;
 use std::path::PathBuf;
 use std::time::Instant;
@@ -123,7 +123,7 @@ pub fn run(a: SimArgs) -> Result<()> {
             steps as f64 / d.seconds
         );
     }
-    print_summary(&days);
+    print!("{}", botify_lab::simulate::summary_table(&days));
     if let Some(f) = &a.json {
         let items: Vec<&EpisodeStats> = days.iter().flat_map(|d| &d.episodes).collect();
         botify_core::world::write_json_lines(f, &items)?;
@@ -164,27 +164,4 @@ fn run_between(cmd: &str, day: u32) -> botify_lab::Result<()> {
         )));
     }
     Ok(())
-}
-
-fn print_summary(days: &[Day]) {
-    println!(
-        "{:>5} {:>10} {:>10}  {:>22} {:>22}",
-        "day", "treatment", "episodes", "mean reward ± se", "mean steps ± se"
-    );
-    let line = |day: u32, t: &str, s: &DaySummary| {
-        println!(
-            "{:>5} {:>10} {:>10}  {:>22} {:>22}",
-            day + 1,
-            t,
-            s.episodes,
-            format!("{:.3} ± {:.3}", s.reward.mean, s.reward.se),
-            format!("{:.3} ± {:.3}", s.steps.mean, s.steps.se)
-        )
-    };
-    for d in days {
-        line(d.summary.day, "all", &d.summary);
-        for (name, t) in &d.per_treatment {
-            line(d.summary.day, name, t);
-        }
-    }
 }

@@ -4,10 +4,9 @@
 
 use crate::ui;
 use anyhow::{Result, bail};
-use botify_core::params::{Field, Kind, show};
+use botify_core::params::{Field, show};
 use botify_lab::logs::{DEFAULT_HOLDOUT, Loaded, load};
 use botify_lab::models::{ModelSpec, REGISTRY, Settings, TrainData, Trainer, train, trainer};
-use botify_train::metrics::Metrics;
 use clap::{ArgMatches, Args, FromArgMatches};
 use serde_json::{Map, Value};
 use std::path::PathBuf;
@@ -33,13 +32,7 @@ fn flag(f: &'static Field, default: Option<&Value>) -> clap::Arg {
     if let Some(a) = f.rule.alias {
         arg = arg.visible_alias(a);
     }
-    arg = match f.kind {
-        Kind::Choice(names) => arg.value_name(names.join("|")),
-        Kind::List(_) => arg.value_name("A,B,..."),
-        Kind::Path => arg.value_name("PATH"),
-        Kind::Int => arg.value_name("N"),
-        Kind::Float(_) => arg.value_name("X"),
-    };
+    arg = arg.value_name(f.kind.placeholder());
     match default.map(show) {
         _ if f.rule.required => arg.required(true),
         Some(shown) if !shown.is_empty() => arg.default_value(shown),
@@ -129,41 +122,12 @@ pub struct Common {
     pub seed: u64,
 }
 
-fn print_metrics(name: &str, m: &Metrics) {
-    println!(
-        "{name}: held-out queries {}, precision@{k} {:.4}, recall@{k} {:.4}, MRR {:.4}, NDCG@{k} {:.4}, coverage {:.3}",
-        m.users,
-        m.precision,
-        m.recall,
-        m.mrr,
-        m.ndcg,
-        m.coverage,
-        k = m.k
-    );
-}
-
 fn load_logs(c: &Common, holdout: f64) -> Result<Loaded> {
     let t = std::time::Instant::now();
     let l = load(&c.logs, c.catalog.as_deref(), holdout, c.seed)?;
-    if l.stats.skipped > 0 {
-        eprintln!(
-            "skipped {} malformed log lines, e.g. {}",
-            l.stats.skipped,
-            l.stats
-                .skipped_examples
-                .first()
-                .cloned()
-                .unwrap_or_default()
-        );
-    }
-    eprintln!(
-        "read {} events from {} files in {:.2}s: {} train / {} held-out listens",
-        l.stats.events,
-        l.stats.files,
-        t.elapsed().as_secs_f64(),
-        l.train.listens.len(),
-        l.test.listens.len()
-    );
+    l.summary(t.elapsed().as_secs_f64())
+        .iter()
+        .for_each(|line| eprintln!("{line}"));
     Ok(l)
 }
 
@@ -204,10 +168,10 @@ pub fn run(cmd: TrainCommand) -> Result<()> {
         );
     }
     if let Some(m) = &t.candidates_metrics {
-        print_metrics("candidates as given", m);
+        println!("candidates as given: {}", m.line());
     }
     if let Some(m) = &t.metrics {
-        print_metrics(spec.name(), m);
+        println!("{}: {}", spec.name(), m.line());
     }
     if let Some(p) = &t.chosen {
         println!("best parameters: {}", Value::Object(p.clone()));
@@ -239,9 +203,6 @@ pub struct EvalArgs {
 }
 
 pub fn eval(a: EvalArgs) -> Result<()> {
-    if a.k == 0 {
-        bail!("--k must be at least 1");
-    }
     if !(a.holdout > 0.0 && a.holdout < 1.0) {
         bail!(
             "--holdout {} must be in (0, 1): metrics need held-out listens",
@@ -260,32 +221,6 @@ pub fn eval(a: EvalArgs) -> Result<()> {
     };
     let l = load_logs(&c, a.holdout)?;
     let holdout = botify_lab::eval::Holdout::new(&l, a.threshold)?;
-    println!(
-        "{:<40} {:>8} {:>8} {:>8} {:>8} {:>8} {:>8}",
-        "recommendations",
-        "queries",
-        format!("P@{}", a.k),
-        format!("R@{}", a.k),
-        "MRR",
-        format!("NDCG@{}", a.k),
-        "coverage"
-    );
-    for f in &a.recs {
-        let m = holdout.evaluate_file(f, a.k)?;
-        println!(
-            "{:<40} {:>8} {:>8.4} {:>8.4} {:>8.4} {:>8.4} {:>8.3}",
-            f.display().to_string(),
-            m.users,
-            m.precision,
-            m.recall,
-            m.mrr,
-            m.ndcg,
-            m.coverage
-        );
-    }
-    println!(
-        "queries: held-out users with a liked listen; for per-track lists, held-out (track, liked next track) pairs, so R@{} is the next-track hit rate",
-        a.k
-    );
+    print!("{}", holdout.table(&a.recs, a.k)?);
     Ok(())
 }

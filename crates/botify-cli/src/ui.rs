@@ -20,17 +20,9 @@ pub fn progress(len: u64, what: &str) -> ProgressBar {
     pb
 }
 
+/// Colours on stdout: a terminal that did not ask for none.
 pub fn colour() -> bool {
     std::io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none()
-}
-
-/// Wraps `s` in an ANSI style (`"32"` green, `"31"` red, `"1"` bold) when stdout is a terminal.
-pub fn paint(s: &str, code: &str) -> String {
-    if colour() {
-        format!("\x1b[{code}m{s}\x1b[0m")
-    } else {
-        s.to_string()
-    }
 }
 
 /// Shows a library call's progress on the terminal: stage headers, notes, one progress bar at a
@@ -110,13 +102,10 @@ impl botify_lab::Observer for Term {
     }
 }
 
-/// [`paint`] for text on stderr: coloured only when stderr is a terminal.
+/// `s` in an ANSI style for stderr: coloured only when stderr is a terminal.
 pub fn paint_err(s: &str, code: &str) -> String {
-    if std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none() {
-        format!("\x1b[{code}m{s}\x1b[0m")
-    } else {
-        s.to_string()
-    }
+    let colour = std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none();
+    botify_ab::table::paint(s, code, colour)
 }
 
 /// A flag's integer parser with its bounds in the error: sizes that would allocate without limit

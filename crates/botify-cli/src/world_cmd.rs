@@ -112,48 +112,8 @@ pub fn run(cmd: WorldCommand) -> Result<()> {
                 println!("{}", serde_json::to_string_pretty(&s)?);
                 return Ok(());
             }
-            print_stats(&dir, &s);
+            print!("{}", s.to_text(&dir));
             Ok(())
         }
     }
-}
-
-fn print_stats(dir: &std::path::Path, s: &Stats) {
-    println!("world {}", dir.display());
-    println!("  tracks                 {}", s.tracks);
-    println!("  artists                {}", s.artists);
-    println!("  genres                 {}", s.genres);
-    println!("  users                  {}", s.users);
-    match s.dim {
-        Some(d) => println!("  embedding dim          {d}"),
-        None => println!("  embedding dim          - (no {})", world::EMBEDDINGS_FILE),
-    }
-    let [min, med, p90, max] = s.artist_tracks;
-    println!("  tracks per artist      min {min}, median {med}, p90 {p90}, max {max}");
-    println!(
-        "  interests on top 1% / 10% of artists   {:.1}% / {:.1}%",
-        100.0 * s.interest_share_top_artists[0],
-        100.0 * s.interest_share_top_artists[1]
-    );
-    println!(
-        "  tracks that are someone's interest     {:.1}%   ({:.2} interests per user)",
-        100.0 * s.interest_coverage,
-        s.interests_per_user
-    );
-    if let Some([lo, mean, hi]) = s.norms {
-        println!("  embedding norms        min {lo:.4}, mean {mean:.4}, max {hi:.4}");
-    }
-    if let Some([artist, genre, random]) = s.mean_dot {
-        println!(
-            "  mean inner product     same artist {artist:.3}, same genre {genre:.3}, random pair {random:.3}"
-        );
-    }
-    println!(
-        "  consume_bias           {:.3} .. {:.3}",
-        s.consume_bias[0], s.consume_bias[1]
-    );
-    println!(
-        "  consume_sharpness      {:.3} .. {:.3}",
-        s.consume_sharpness[0], s.consume_sharpness[1]
-    );
 }

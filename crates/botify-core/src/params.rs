@@ -53,6 +53,17 @@ impl Kind {
         }
     }
 
+    /// What a flag's value looks like in `--help`: `N`, `X`, `warp|bpr`, `A,B,...`, `PATH`.
+    pub fn placeholder(&self) -> String {
+        match self {
+            Kind::Int => "N".into(),
+            Kind::Float(_) => "X".into(),
+            Kind::Choice(names) => names.join("|"),
+            Kind::Path => "PATH".into(),
+            Kind::List(_) => "A,B,...".into(),
+        }
+    }
+
     /// A short name for docs and `--help`.
     pub fn describe(&self) -> String {
         match self {
@@ -472,19 +483,19 @@ macro_rules! params {
 }
 
 /// Declares an enum of named choices once: serde, `FromStr` and the schema's kind all use the
-/// names given.
+/// names given. Variants may carry attributes (docs, `#[default]` with `#[derive(Default)]`).
 #[macro_export]
 macro_rules! choices {
     (
         $(#[$meta:meta])*
         $vis:vis enum $name:ident {
-            $( $(#[doc = $doc:literal])* $variant:ident = $text:literal ),* $(,)?
+            $( $(#[$vmeta:meta])* $variant:ident = $text:literal ),* $(,)?
         }
     ) => {
         $(#[$meta])*
         #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, ::serde::Serialize, ::serde::Deserialize)]
         $vis enum $name {
-            $( $(#[doc = $doc])* #[serde(rename = $text)] $variant, )*
+            $( $(#[$vmeta])* #[serde(rename = $text)] $variant, )*
         }
 
         impl $name {

@@ -170,6 +170,57 @@ pub struct Stats {
     pub consume_sharpness: [f32; 2],
 }
 
+impl Stats {
+    /// The statistics as `botify world stats` prints them.
+    pub fn to_text(&self, dir: &Path) -> String {
+        let s = self;
+        let mut out = vec![
+            format!("world {}", dir.display()),
+            format!("  tracks                 {}", s.tracks),
+            format!("  artists                {}", s.artists),
+            format!("  genres                 {}", s.genres),
+            format!("  users                  {}", s.users),
+            match s.dim {
+                Some(d) => format!("  embedding dim          {d}"),
+                None => format!("  embedding dim          - (no {EMBEDDINGS_FILE})"),
+            },
+        ];
+        let [min, med, p90, max] = s.artist_tracks;
+        out.push(format!(
+            "  tracks per artist      min {min}, median {med}, p90 {p90}, max {max}"
+        ));
+        out.push(format!(
+            "  interests on top 1% / 10% of artists   {:.1}% / {:.1}%",
+            100.0 * s.interest_share_top_artists[0],
+            100.0 * s.interest_share_top_artists[1]
+        ));
+        out.push(format!(
+            "  tracks that are someone's interest     {:.1}%   ({:.2} interests per user)",
+            100.0 * s.interest_coverage,
+            s.interests_per_user
+        ));
+        if let Some([lo, mean, hi]) = s.norms {
+            out.push(format!(
+                "  embedding norms        min {lo:.4}, mean {mean:.4}, max {hi:.4}"
+            ));
+        }
+        if let Some([artist, genre, random]) = s.mean_dot {
+            out.push(format!(
+                "  mean inner product     same artist {artist:.3}, same genre {genre:.3}, random pair {random:.3}"
+            ));
+        }
+        out.push(format!(
+            "  consume_bias           {:.3} .. {:.3}",
+            s.consume_bias[0], s.consume_bias[1]
+        ));
+        out.push(format!(
+            "  consume_sharpness      {:.3} .. {:.3}",
+            s.consume_sharpness[0], s.consume_sharpness[1]
+        ));
+        out.join("\n") + "\n"
+    }
+}
+
 fn percentile(sorted: &[usize], q: f64) -> usize {
     if sorted.is_empty() {
         return 0;

@@ -761,6 +761,26 @@ pub struct DashboardServer {
 }
 
 impl DashboardServer {
+    /// Runs `plan` with this dashboard following it — stages, learning curves, then the report
+    /// or the error — while `obs` sees the same.
+    pub fn run(
+        &self,
+        plan: &botify_lab::Plan,
+        opts: &botify_lab::run::RunOptions,
+        obs: &dyn botify_lab::Observer,
+    ) -> botify_lab::Result<botify_lab::run::RunOutcome> {
+        self.dashboard.run_started(&plan.name);
+        let both = botify_lab::observer::Both(obs, &*self.dashboard);
+        let r = botify_lab::run::run(plan, opts, &both);
+        match &r {
+            Ok(o) => self
+                .dashboard
+                .run_finished(Some(&o.dir.join("report.html")), None),
+            Err(e) => self.dashboard.run_finished(None, Some(e.to_string())),
+        }
+        r
+    }
+
     /// Binds `addr` (port 0: a free one) and starts serving.
     pub fn start(addr: SocketAddr) -> Result<DashboardServer> {
         let listener = std::net::TcpListener::bind(addr).map_err(|e| {

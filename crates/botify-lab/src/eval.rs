@@ -36,6 +36,37 @@ impl Holdout {
         })
     }
 
+    /// The metrics of every file at cut-off `k` as a table, with a line on what a query is.
+    pub fn table(&self, files: &[std::path::PathBuf], k: usize) -> Result<String> {
+        let mut out = format!(
+            "{:<40} {:>8} {:>8} {:>8} {:>8} {:>8} {:>8}\n",
+            "recommendations",
+            "queries",
+            format!("P@{k}"),
+            format!("R@{k}"),
+            "MRR",
+            format!("NDCG@{k}"),
+            "coverage"
+        );
+        for f in files {
+            let m = self.evaluate_file(f, k)?;
+            out.push_str(&format!(
+                "{:<40} {:>8} {:>8.4} {:>8.4} {:>8.4} {:>8.4} {:>8.3}\n",
+                f.display().to_string(),
+                m.users,
+                m.precision,
+                m.recall,
+                m.mrr,
+                m.ndcg,
+                m.coverage
+            ));
+        }
+        out.push_str(&format!(
+            "queries: held-out users with a liked listen; for per-track lists, held-out (track, liked next track) pairs, so R@{k} is the next-track hit rate\n"
+        ));
+        Ok(out)
+    }
+
     /// Metrics of the file at `path` at cut-off `k`. A top-tracks array is scored as every
     /// held-out user's list, without what they already heard.
     pub fn evaluate_file(&self, path: &Path, k: usize) -> Result<Metrics> {

@@ -58,6 +58,42 @@ pub mod service;
 pub mod simulate;
 
 pub use observer::{EpochReport, Observer, Quiet};
+
+/// Whether `cause` says a file or configuration the user gave is wrong (a line of a world or
+/// log file, a field of an experiments file) rather than the run failing: a command line exits
+/// with 2 for it, as for a bad flag. The libraries' errors wrap each other transparently, so
+/// each wrapper is looked into.
+pub fn is_bad_input(cause: &(dyn std::error::Error + 'static)) -> bool {
+    fn core(e: &botify_core::Error) -> bool {
+        matches!(e, botify_core::Error::Line { .. })
+    }
+    fn recs(e: &botify_recs::Error) -> bool {
+        match e {
+            botify_recs::Error::Config(_) => true,
+            botify_recs::Error::Core(c) => core(c),
+        }
+    }
+    fn sim(e: &botify_sim::Error) -> bool {
+        match e {
+            botify_sim::Error::Core(c) => core(c),
+            botify_sim::Error::Recs(r) => recs(r),
+            _ => false,
+        }
+    }
+    fn lab(e: &Error) -> bool {
+        match e {
+            Error::Core(c) => core(c),
+            Error::Recs(r) => recs(r),
+            Error::Sim(s) => sim(s),
+            Error::Stage { source, .. } => lab(source),
+            _ => false,
+        }
+    }
+    cause.downcast_ref().is_some_and(core)
+        || cause.downcast_ref().is_some_and(recs)
+        || cause.downcast_ref().is_some_and(sim)
+        || cause.downcast_ref().is_some_and(lab)
+}
 pub use plan::Plan;
 
 #[derive(Debug, thiserror::Error)]

@@ -19,6 +19,25 @@ pub struct Loaded {
     pub stats: ReadStats,
 }
 
+impl Loaded {
+    /// What was read, for people: a line on skipped malformed lines (if any), then the counts.
+    pub fn summary(&self, seconds: f64) -> Vec<String> {
+        let s = &self.stats;
+        let skipped = (s.skipped > 0).then(|| {
+            let example = s.skipped_examples.first().cloned().unwrap_or_default();
+            format!("skipped {} malformed log lines, e.g. {example}", s.skipped)
+        });
+        let read = format!(
+            "read {} events from {} files in {seconds:.2}s: {} train / {} held-out listens",
+            s.events,
+            s.files,
+            self.train.listens.len(),
+            self.test.listens.len()
+        );
+        skipped.into_iter().chain([read]).collect()
+    }
+}
+
 /// Reads the logs under `paths` (files or directories, rotated files included), checks track
 /// ids against the catalogue when given (else the largest id seen sets the track count) and
 /// holds out the last `holdout` share of listens by time.

@@ -110,6 +110,32 @@ impl Day {
     }
 }
 
+/// Per day, every session's and each treatment's mean reward and steps, as `botify sim` prints
+/// them.
+pub fn summary_table(days: &[Day]) -> String {
+    let mut out = format!(
+        "{:>5} {:>10} {:>10}  {:>22} {:>22}\n",
+        "day", "treatment", "episodes", "mean reward ± se", "mean steps ± se"
+    );
+    let mut line = |day: u32, t: &str, s: &DaySummary| {
+        out.push_str(&format!(
+            "{:>5} {:>10} {:>10}  {:>22} {:>22}\n",
+            day + 1,
+            t,
+            s.episodes,
+            format!("{:.3} ± {:.3}", s.reward.mean, s.reward.se),
+            format!("{:.3} ± {:.3}", s.steps.mean, s.steps.se)
+        ))
+    };
+    for d in days {
+        line(d.summary.day, "all", &d.summary);
+        for (name, t) in &d.per_treatment {
+            line(d.summary.day, name, t);
+        }
+    }
+    out
+}
+
 fn load_router(
     who: &Recommenders,
     catalog: &Arc<Catalog>,

@@ -14,7 +14,7 @@ pub mod store;
 
 pub use accept::{DASHBOARD_CONNECTIONS, Limits, serve_connections};
 pub use response::{json_error, now_ms, wrong_method};
-pub use routes::{ServeReport, reload_with_token, router, serve};
+pub use routes::{ServeReport, reload_with_token, router, serve, terminate_signal};
 pub use state::{AppState, LiveView, ServerConfig, build_state};
 pub use store::RedisTarget;
 

@@ -139,6 +139,26 @@ async fn reload_on_sighup(state: Arc<AppState>) {
 #[cfg(not(unix))]
 async fn reload_on_sighup(_state: Arc<AppState>) {}
 
+/// Resolves at Ctrl-C or SIGTERM (what a process manager sends): the `shutdown` future a
+/// standalone service passes to [`serve`].
+pub async fn terminate_signal() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        let Ok(mut term) = signal(SignalKind::terminate()) else {
+            let _ = tokio::signal::ctrl_c().await;
+            return;
+        };
+        tokio::select! {
+            _ = tokio::signal::ctrl_c() => {}
+            _ = term.recv() => {}
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = tokio::signal::ctrl_c().await;
+    tracing::info!("shutting down: finishing requests in flight and flushing the event log");
+}
+
 fn finish(state: &AppState, e: Endpoint, started: Instant, r: Response) -> Response {
     state
         .metrics

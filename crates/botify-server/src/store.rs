@@ -188,6 +188,25 @@ impl RedisTarget {
         }
     }
 
+    /// The `--redis` URL kept in a file (its first line), so that a password is not on a
+    /// command line every user of the machine can read.
+    pub fn url_from_file(file: &std::path::Path) -> Result<String> {
+        let text = std::fs::read_to_string(file).map_err(|e| {
+            Error::Redis(format!(
+                "--redis-file {}: cannot read it: {e}",
+                file.display()
+            ))
+        })?;
+        let url = text.lines().next().unwrap_or("").trim();
+        if url.is_empty() {
+            return Err(Error::Redis(format!(
+                "--redis-file {}: the file holds no URL",
+                file.display()
+            )));
+        }
+        Ok(url.to_string())
+    }
+
     /// The URL or the comma-separated node URLs, for messages, passwords masked.
     pub fn describe(&self) -> String {
         match self {

@@ -17,6 +17,22 @@ pub struct Metrics {
     pub coverage: f64,
 }
 
+impl Metrics {
+    /// One line for people: `held-out queries 7004, precision@10 0.0212, …`.
+    pub fn line(&self) -> String {
+        format!(
+            "held-out queries {}, precision@{k} {:.4}, recall@{k} {:.4}, MRR {:.4}, NDCG@{k} {:.4}, coverage {:.3}",
+            self.users,
+            self.precision,
+            self.recall,
+            self.mrr,
+            self.ndcg,
+            self.coverage,
+            k = self.k
+        )
+    }
+}
+
 /// Scores the first `k` items of each user's list against that user's held-out positives.
 /// Users without positives are skipped; users without a list score 0.
 pub fn evaluate(
