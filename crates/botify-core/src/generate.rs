@@ -168,34 +168,71 @@ fn blend_into(out: &mut [f32], a: f32, x: &[f32], b: f32, y: &[f32]) {
 /// Generates a whole world in memory.
 pub fn generate(p: &WorldParams) -> Result<World> {
     p.validate()?;
+    let genres = Genres::new(p)?;
+    let artists = artists(p, &genres)?;
+    let mut data = vec![0f32; p.tracks * p.dim];
+    let (tracks, weights) = tracks(p, &genres, &artists, &mut data);
+    let users = listeners(p, &genres, &artists, &weights)?;
+    let catalog = Catalog::from_tracks(tracks)?;
+    let embeddings = Embeddings::new(p.tracks, p.dim, data)?;
+    Ok(World {
+        catalog,
+        embeddings,
+        users,
+    })
+}
+
+/// Genres: names, centres around a few "super-genre" directions (so related genres exist) and
+/// skewed sizes.
+struct Genres {
+    names: Vec<String>,
+    /// The super-genre of each genre.
+    family: Vec<usize>,
+    centres: Vec<Vec<f32>>,
+    pick: WeightedAliasIndex<f64>,
+}
+
+impl Genres {
+    fn new(p: &WorldParams) -> Result<Genres> {
+        let (seed, dim) = (p.seed, p.dim);
+        // Genres: centres around a few "super-genre" directions so related genres exist.
+        let supers: Vec<Vec<f32>> = (0..4.max(p.genres / 4))
+            .map(|i| gaussian_unit(&mut stream(seed, b"super", i as u64), dim))
+            .collect();
+        let genre_names: Vec<String> = (0..p.genres)
+            .map(|g| match names::GENRES.get(g) {
+                Some(n) => n.to_string(),
+                None => format!("genre {g}"),
+            })
+            .collect();
+        let genre_super: Vec<usize> = (0..p.genres).map(|g| g % supers.len()).collect();
+        let genre_centres: Vec<Vec<f32>> = (0..p.genres)
+            .map(|g| {
+                let u = gaussian_unit(&mut stream(seed, b"genre", g as u64), dim);
+                blend(0.5, &supers[genre_super[g]], 0.866, &u)
+            })
+            .collect();
+        // Genre sizes are skewed too: a few big genres, a long tail.
+        let genre_weights: Vec<f64> = (0..p.genres)
+            .map(|g| 1.0 / (g as f64 + 1.0).powf(0.6))
+            .collect();
+        let genre_pick =
+            WeightedAliasIndex::new(genre_weights).map_err(|e| Error::Invalid(e.to_string()))?;
+
+        Ok(Genres {
+            names: genre_names,
+            family: genre_super,
+            centres: genre_centres,
+            pick: genre_pick,
+        })
+    }
+}
+
+/// Artists, sequentially (cheap) so their sizes add up exactly to `p.tracks`, with a
+/// heavy-tailed popularity.
+fn artists(p: &WorldParams, genres: &Genres) -> Result<Vec<Artist>> {
     let seed = p.seed;
-    let dim = p.dim;
-
-    // Genres: centres around a few "super-genre" directions so related genres exist.
-    let supers: Vec<Vec<f32>> = (0..4.max(p.genres / 4))
-        .map(|i| gaussian_unit(&mut stream(seed, b"super", i as u64), dim))
-        .collect();
-    let genre_names: Vec<String> = (0..p.genres)
-        .map(|g| match names::GENRES.get(g) {
-            Some(n) => n.to_string(),
-            None => format!("genre {g}"),
-        })
-        .collect();
-    let genre_super: Vec<usize> = (0..p.genres).map(|g| g % supers.len()).collect();
-    let genre_centres: Vec<Vec<f32>> = (0..p.genres)
-        .map(|g| {
-            let u = gaussian_unit(&mut stream(seed, b"genre", g as u64), dim);
-            blend(0.5, &supers[genre_super[g]], 0.866, &u)
-        })
-        .collect();
-    // Genre sizes are skewed too: a few big genres, a long tail.
-    let genre_weights: Vec<f64> = (0..p.genres)
-        .map(|g| 1.0 / (g as f64 + 1.0).powf(0.6))
-        .collect();
-    let genre_pick =
-        WeightedAliasIndex::new(genre_weights).map_err(|e| Error::Invalid(e.to_string()))?;
-
-    // Artists, sequentially (cheap) so sizes add up exactly to `tracks`.
+    let genre_pick = &genres.pick;
     let mut rng = stream(seed, b"artists", 0);
     let size_dist = LogNormal::new(p.median_artist_tracks.ln(), 0.8)
         .map_err(|e| Error::Invalid(e.to_string()))?;
@@ -229,6 +266,19 @@ pub fn generate(p: &WorldParams) -> Result<World> {
         a.popularity = 1.0 / (r as f64 + 1.0).powf(p.artist_popularity_exponent);
     }
 
+    Ok(artists)
+}
+
+/// Every track's metadata and popularity weight; the embeddings are written into `data`
+/// (tracks × dim), parallel by artist.
+fn tracks(
+    p: &WorldParams,
+    genres: &Genres,
+    artists: &[Artist],
+    data: &mut [f32],
+) -> (Vec<Track>, Vec<f64>) {
+    let (seed, dim) = (p.seed, p.dim);
+    let (genre_centres, genre_names) = (&genres.centres, &genres.names);
     // Artist centres (parallel, one stream per artist).
     let artist_centres: Vec<(Vec<f32>, f32)> = artists
         .par_iter()
@@ -251,8 +301,7 @@ pub fn generate(p: &WorldParams) -> Result<World> {
     // Tracks: metadata, popularity and embeddings (parallel by artist).
     // Each artist writes its tracks' embeddings straight into its rows of the matrix: no vector
     // per track (at 10M tracks those small allocations cost more than the rows themselves).
-    let mut data = vec![0f32; p.tracks * dim];
-    let rows = crate::split_mut(&mut data, artists.iter().map(|a| a.size * dim));
+    let rows = crate::split_mut(data, artists.iter().map(|a| a.size * dim));
     let per_artist: Vec<Vec<(Track, f64)>> = artists
         .par_iter()
         .zip(rows)
@@ -305,7 +354,18 @@ pub fn generate(p: &WorldParams) -> Result<World> {
         tracks[i].pop = Some((rank as f32 / denom * 1000.0).round() / 1000.0);
     }
 
-    // Listeners: interests chain over related artists.
+    (tracks, weights)
+}
+
+/// Listeners: interests chain over related artists, picked by popularity.
+fn listeners(
+    p: &WorldParams,
+    genres: &Genres,
+    artists: &[Artist],
+    weights: &[f64],
+) -> Result<Vec<User>> {
+    let seed = p.seed;
+    let genre_super = &genres.family;
     let artist_pick =
         WeightedAliasIndex::new(artists.iter().map(|a| a.popularity).collect::<Vec<_>>())
             .map_err(|e| Error::Invalid(e.to_string()))?;
@@ -384,13 +444,7 @@ pub fn generate(p: &WorldParams) -> Result<World> {
         })
         .collect();
 
-    let catalog = Catalog::from_tracks(tracks)?;
-    let embeddings = Embeddings::new(p.tracks, dim, data)?;
-    Ok(World {
-        catalog,
-        embeddings,
-        users,
-    })
+    Ok(users)
 }
 
 #[cfg(test)]

@@ -207,84 +207,9 @@ impl Dashboard {
             .find(|x| x.t_ms + WINDOW_MS <= last.t_ms)
             .unwrap_or(first);
         let span = ((last.t_ms - start.t_ms) as f64 / 1000.0).max(1e-9);
-        let recs = |m: &MetricsSnapshot| -> u64 {
-            m.requests
-                .iter()
-                .filter(|(n, _)| matches!(*n, "next" | "last"))
-                .map(|(_, c)| c.iter().sum::<u64>())
-                .sum()
-        };
-        let rec_latency = |m: &MetricsSnapshot| -> HistogramCounts {
-            let mut h = HistogramCounts::default();
-            for (n, c) in &m.latency {
-                if matches!(*n, "next" | "last") {
-                    for (a, b) in h.buckets.iter_mut().zip(&c.buckets) {
-                        *a += b;
-                    }
-                    h.sum_seconds += c.sum_seconds;
-                }
-            }
-            h
-        };
-        let series: Vec<Value> = samples
-            .iter()
-            .zip(samples.iter().skip(1))
-            .skip(samples.len().saturating_sub(SERIES + 1))
-            .map(|(a, b)| {
-                let dt = ((b.t_ms - a.t_ms) as f64 / 1000.0).max(1e-9);
-                let h = rec_latency(&b.metrics).since(&rec_latency(&a.metrics));
-                json!({
-                    "t_ms": b.t_ms,
-                    "rps": recs(&b.metrics).saturating_sub(recs(&a.metrics)) as f64 / dt,
-                    "p50_ms": ms(h.quantile(0.5)),
-                    "p99_ms": ms(h.quantile(0.99)),
-                })
-            })
-            .collect();
-        let endpoints: Vec<Value> = last
-            .metrics
-            .requests
-            .iter()
-            .zip(&last.metrics.latency)
-            .zip(start.metrics.requests.iter().zip(&start.metrics.latency))
-            .filter(|(((_, total), _), _)| total.iter().sum::<u64>() > 0)
-            .map(
-                |(((name, total), (_, lat)), ((_, before), (_, lat_before)))| {
-                    let h = lat.since(lat_before);
-                    let d = |c: usize| total[c].saturating_sub(before[c]);
-                    json!({
-                        "endpoint": name,
-                        "requests": total.iter().sum::<u64>(),
-                        "rps": (d(0) + d(1) + d(2)) as f64 / span,
-                        "errors_4xx": total[1],
-                        "errors_5xx": total[2],
-                        "p50_ms": ms(h.quantile(0.5)),
-                        "p90_ms": ms(h.quantile(0.9)),
-                        "p99_ms": ms(h.quantile(0.99)),
-                    })
-                },
-            )
-            .collect();
-        let by_treatment: Vec<Value> = treatments
-            .iter()
-            .enumerate()
-            .filter_map(|(b, name)| {
-                let lat = last.metrics.treatment_latency.get(b)?;
-                let h = lat.since(start.metrics.treatment_latency.get(b)?);
-                let fallbacks = last.fallbacks.get(b).copied().unwrap_or(0);
-                let fb_window =
-                    fallbacks.saturating_sub(start.fallbacks.get(b).copied().unwrap_or(0));
-                Some(json!({
-                    "treatment": name,
-                    "requests": lat.count(),
-                    "p50_ms": ms(h.quantile(0.5)),
-                    "p90_ms": ms(h.quantile(0.9)),
-                    "p99_ms": ms(h.quantile(0.99)),
-                    "fallbacks": fallbacks,
-                    "fallback_rate": (h.count() > 0).then(|| fb_window as f64 / h.count() as f64),
-                }))
-            })
-            .collect();
+        let series = series_json(&samples);
+        let endpoints = endpoints_json(start, last, span);
+        let by_treatment = treatments_json(&treatments, start, last);
         let (m, m0) = (&last.metrics, &start.metrics);
         let window_recs = recs(m).saturating_sub(recs(m0));
         let errors = m.store_errors.saturating_sub(m0.store_errors);
@@ -856,6 +781,98 @@ impl Drop for DashboardServer {
             let _ = t.join();
         }
     }
+}
+
+/// Recommendation requests (`/next` and `/last`) answered so far.
+fn recs(m: &MetricsSnapshot) -> u64 {
+    m.requests
+        .iter()
+        .filter(|(n, _)| matches!(*n, "next" | "last"))
+        .map(|(_, c)| c.iter().sum::<u64>())
+        .sum()
+}
+
+/// The latency histogram of recommendation requests.
+fn rec_latency(m: &MetricsSnapshot) -> HistogramCounts {
+    let mut h = HistogramCounts::default();
+    for (n, c) in &m.latency {
+        if matches!(*n, "next" | "last") {
+            for (a, b) in h.buckets.iter_mut().zip(&c.buckets) {
+                *a += b;
+            }
+            h.sum_seconds += c.sum_seconds;
+        }
+    }
+    h
+}
+
+/// Requests per second and latency between consecutive samples, the last [`SERIES`] of them.
+fn series_json(samples: &VecDeque<Sample>) -> Vec<Value> {
+    samples
+        .iter()
+        .zip(samples.iter().skip(1))
+        .skip(samples.len().saturating_sub(SERIES + 1))
+        .map(|(a, b)| {
+            let dt = ((b.t_ms - a.t_ms) as f64 / 1000.0).max(1e-9);
+            let h = rec_latency(&b.metrics).since(&rec_latency(&a.metrics));
+            json!({
+                "t_ms": b.t_ms,
+                "rps": recs(&b.metrics).saturating_sub(recs(&a.metrics)) as f64 / dt,
+                "p50_ms": ms(h.quantile(0.5)),
+                "p99_ms": ms(h.quantile(0.99)),
+            })
+        })
+        .collect()
+}
+
+/// Per endpoint: totals, and rate and latency over the window from `start` to `last`.
+fn endpoints_json(start: &Sample, last: &Sample, span: f64) -> Vec<Value> {
+    last.metrics
+        .requests
+        .iter()
+        .zip(&last.metrics.latency)
+        .zip(start.metrics.requests.iter().zip(&start.metrics.latency))
+        .filter(|(((_, total), _), _)| total.iter().sum::<u64>() > 0)
+        .map(
+            |(((name, total), (_, lat)), ((_, before), (_, lat_before)))| {
+                let h = lat.since(lat_before);
+                let d = |c: usize| total[c].saturating_sub(before[c]);
+                json!({
+                    "endpoint": name,
+                    "requests": total.iter().sum::<u64>(),
+                    "rps": (d(0) + d(1) + d(2)) as f64 / span,
+                    "errors_4xx": total[1],
+                    "errors_5xx": total[2],
+                    "p50_ms": ms(h.quantile(0.5)),
+                    "p90_ms": ms(h.quantile(0.9)),
+                    "p99_ms": ms(h.quantile(0.99)),
+                })
+            },
+        )
+        .collect()
+}
+
+/// Per treatment of the routing experiment: requests, latency and fallbacks over the window.
+fn treatments_json(treatments: &[String], start: &Sample, last: &Sample) -> Vec<Value> {
+    treatments
+        .iter()
+        .enumerate()
+        .filter_map(|(b, name)| {
+            let lat = last.metrics.treatment_latency.get(b)?;
+            let h = lat.since(start.metrics.treatment_latency.get(b)?);
+            let fallbacks = last.fallbacks.get(b).copied().unwrap_or(0);
+            let fb_window = fallbacks.saturating_sub(start.fallbacks.get(b).copied().unwrap_or(0));
+            Some(json!({
+                "treatment": name,
+                "requests": lat.count(),
+                "p50_ms": ms(h.quantile(0.5)),
+                "p90_ms": ms(h.quantile(0.9)),
+                "p99_ms": ms(h.quantile(0.99)),
+                "fallbacks": fallbacks,
+                "fallback_rate": (h.count() > 0).then(|| fb_window as f64 / h.count() as f64),
+            }))
+        })
+        .collect()
 }
 
 #[cfg(test)]

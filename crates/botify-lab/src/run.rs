@@ -5,6 +5,7 @@ use crate::models::{TrainData, train};
 use crate::observer::Observer;
 use crate::plan::{Plan, PlannedModel};
 use crate::service::{Service, ServiceConfig};
+use crate::simulate::{Serving, run_day};
 use crate::{Error, Result};
 use botify_ab::report::{AbOptions, AbReport, analyse};
 use botify_core::eventlog::{LogWriter, Rotation};
@@ -12,7 +13,7 @@ use botify_core::events::read_events;
 use botify_core::{Catalog, World};
 use botify_recs::experiments::{ExperimentsConfig, Router};
 use botify_recs::spec::RecommenderSpec;
-use botify_sim::runner::{Agent, SimParams, Simulator};
+use botify_sim::runner::{SimParams, Simulator};
 use botify_train::dataset::Dataset;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -106,8 +107,58 @@ impl Stages<'_> {
 /// logs, `models/`, `report.md`, `report.html` and `results.json`.
 pub fn run(plan: &Plan, opts: &RunOptions, obs: &dyn Observer) -> Result<RunOutcome> {
     plan.validate()?;
-    let dir = &opts.dir;
-    // A run never mixes with an earlier one (logs would append to its log).
+    let run = open_run_dir(&opts.dir, plan, obs)?;
+    let stages = Stages {
+        obs,
+        cancel: &opts.cancel,
+    };
+    let (world_dir, world) = stages.run("world", || load_world(plan, &run, obs))?;
+    let mut sim = Simulator::new(&world, botify_recs::experiments::DEFAULT_HISTORY)?;
+    crate::simulate::load_neighbours(&mut sim, &world_dir, obs);
+    let experiments_file = run.join("experiments.toml");
+    let day1 = split_config("DAY1", &plan.day1.recommenders, &run);
+    write_config(&experiments_file, &day1)?;
+    let service = match &opts.traffic {
+        Traffic::InProcess => None,
+        Traffic::Http { redis } => Some(stages.run("service", || {
+            start_service(redis, opts, &world_dir, &experiments_file, &run, obs)
+        })?),
+    };
+    let mut r = Runner {
+        plan,
+        obs,
+        stages,
+        catalog: Arc::new(world.catalog.clone()),
+        in_process: opts.traffic == Traffic::InProcess,
+        mode: opts.traffic.label(),
+        run,
+        world_dir,
+        experiments_file,
+        service,
+    };
+    r.collection_days(&mut sim, day1)?;
+    let (specs, ab_log_dir) = r.ab_days(&mut sim, &opts.cancel)?;
+    if let Some(s) = r.service.as_mut() {
+        let done = r.stages.run("stop service", || s.stop())?;
+        obs.note(&format!(
+            "{} requests answered, {} log lines written",
+            done.answered, done.log_lines
+        ));
+    }
+    let (report, results) = r.stages.run("analysis", || {
+        analysis(plan, &r.run, &specs, &ab_log_dir, r.mode)
+    })?;
+    Ok(RunOutcome {
+        dir: r.run,
+        treatments: specs,
+        report,
+        results,
+    })
+}
+
+/// The run directory, new or empty (a run never mixes with an earlier one: logs would append
+/// to its log), absolute, with the plan saved in it.
+fn open_run_dir(dir: &Path, plan: &Plan, obs: &dyn Observer) -> Result<PathBuf> {
     if std::fs::read_dir(dir).is_ok_and(|mut d| d.next().is_some()) {
         return Err(Error::Invalid(format!(
             "{} already holds files (an earlier run?); choose another directory or remove it",
@@ -118,233 +169,164 @@ pub fn run(plan: &Plan, opts: &RunOptions, obs: &dyn Observer) -> Result<RunOutc
     let run = dir.canonicalize().map_err(|e| Error::io(dir, e))?;
     crate::write(&run.join("plan.toml"), plan.to_toml()?)?;
     obs.note(&format!("run directory {}", run.display()));
-    let stages = Stages {
-        obs,
-        cancel: &opts.cancel,
-    };
-    let in_process = opts.traffic == Traffic::InProcess;
-    let mode = opts.traffic.label();
+    Ok(run)
+}
 
-    let (world_dir, world) = stages.run("world", || {
-        let dir = match &plan.world.dir {
-            Some(d) => d.clone(),
-            None => {
-                let w = botify_core::generate::generate(&plan.world_params())?;
-                let dir = run.join("world");
-                w.write(&dir)?;
-                obs.note(&format!(
-                    "generated {} tracks, {} users (seed {})",
-                    w.catalog.len(),
-                    w.users.len(),
-                    plan.seed
-                ));
-                dir
-            }
-        };
-        let world = World::load(&dir)?;
-        Ok((dir, world))
-    })?;
-    let catalog = Arc::new(world.catalog.clone());
-    let mut sim = Simulator::new(&world, botify_recs::experiments::DEFAULT_HISTORY)?;
-    crate::simulate::load_neighbours(&mut sim, &world_dir, obs);
-    let experiments_file = run.join("experiments.toml");
-    let day1_cfg = split_config("DAY1", &plan.day1.recommenders, &run);
-    write_config(&experiments_file, &day1_cfg)?;
-
-    let mut service = match &opts.traffic {
-        Traffic::InProcess => None,
-        Traffic::Http { redis } => Some(stages.run("service", || {
-            let s = Service::start(ServiceConfig {
-                redis: redis.clone(),
-                dashboard: opts.dashboard.clone(),
-                ..ServiceConfig::new(
-                    world_dir.join("tracks.json"),
-                    experiments_file.clone(),
-                    run.join("log"),
-                )
-            })?;
-            let state = match redis {
-                Some(target) => format!("state in Redis {}", target.describe()),
-                None => "embedded state".into(),
-            };
-            obs.note(&format!("service on http://{} ({state})", s.addr));
-            Ok(s)
-        })?),
-    };
-    let day1_log_dir = if in_process {
-        run.join("logs/day1")
-    } else {
-        run.join("log")
-    };
-    let collection = Day {
-        catalog: &catalog,
-        service: service.as_ref(),
-        world_dir: &world_dir,
-        obs,
-    };
-    let day1_requests = stages.run(&format!("day 1: cold-start traffic ({mode})"), || {
-        let p = SimParams {
-            episodes: plan.day1.episodes,
-            seed: plan.seed,
-            day: 0,
-            max_steps: botify_core::defaults::MAX_STEPS,
-        };
-        let log_dir = in_process.then_some(day1_log_dir.as_path());
-        collection.collect(&mut sim, &day1_cfg, false, log_dir, &p, 0)
-    })?;
-
-    // Before the last collection day only what the next day serves is trained; after it, every
-    // model, on all the days.
-    let models = |day: u32| {
-        if day == plan.day2.collection_days() {
-            plan.models(&run)
-        } else {
-            plan.day2_models(&run)
+/// The plan's world directory, or a world generated into the run.
+fn load_world(plan: &Plan, run: &Path, obs: &dyn Observer) -> Result<(PathBuf, World)> {
+    let dir = match &plan.world.dir {
+        Some(d) => d.clone(),
+        None => {
+            let w = botify_core::generate::generate(&plan.world_params())?;
+            let dir = run.join("world");
+            w.write(&dir)?;
+            obs.note(&format!(
+                "generated {} tracks, {} users (seed {})",
+                w.catalog.len(),
+                w.users.len(),
+                plan.seed
+            ));
+            dir
         }
     };
-    stages.run("train", || {
-        train_models(
-            plan,
-            &models(1)?,
-            std::slice::from_ref(&day1_log_dir),
-            &world.catalog,
-            &run,
-            obs,
+    let world = World::load(&dir)?;
+    Ok((dir, world))
+}
+
+/// The real service on a free loopback port, logging into the run's `log/`.
+fn start_service(
+    redis: &Option<botify_server::RedisTarget>,
+    opts: &RunOptions,
+    world_dir: &Path,
+    experiments_file: &Path,
+    run: &Path,
+    obs: &dyn Observer,
+) -> Result<Service> {
+    let s = Service::start(ServiceConfig {
+        redis: redis.clone(),
+        dashboard: opts.dashboard.clone(),
+        ..ServiceConfig::new(
+            world_dir.join("tracks.json"),
+            experiments_file.to_path_buf(),
+            run.join("log"),
         )
     })?;
-
-    // Day 2 (and later rounds): what the days before taught serves a day, and every model
-    // learns again from all the days so far.
-    let mut collected: Vec<PathBuf> = vec![day1_log_dir.clone()];
-    let mut requests_so_far = day1_requests;
-    for day in 2..=plan.day2.collection_days() {
-        let log_dir = if in_process {
-            run.join(format!("logs/day{day}"))
-        } else {
-            run.join("log")
-        };
-        let cfg = split_config("DAY2", &plan.day2.recommenders, &run);
-        write_config(&experiments_file, &cfg)?;
-        let requests = stages.run(
-            &format!("day {day}: the trained policy's traffic ({mode})"),
-            || {
-                let p = SimParams {
-                    episodes: plan.day2.episodes,
-                    seed: plan.seed,
-                    day: day - 1,
-                    max_steps: botify_core::defaults::MAX_STEPS,
-                };
-                let log_dir = in_process.then_some(log_dir.as_path());
-                collection.collect(&mut sim, &cfg, true, log_dir, &p, requests_so_far)
-            },
-        )?;
-        requests_so_far += requests;
-        if in_process {
-            collected.push(log_dir);
-        }
-        stages.run(&format!("train again on days 1–{day}"), || {
-            train_models(plan, &models(day)?, &collected, &world.catalog, &run, obs)
-        })?;
-    }
-    let first_ab_day = plan.day2.collection_days();
-
-    let specs: Vec<RecommenderSpec> = std::iter::once(plan.ab.control.clone())
-        .chain(plan.ab.treatments.iter().cloned())
-        .collect();
-    let ab_cfg = split_config("AB", &specs, &run);
-    write_config(&experiments_file, &ab_cfg)?;
-    let ab_log_dir = if in_process {
-        run.join("logs/ab")
-    } else {
-        run.join("log")
+    let state = match redis {
+        Some(target) => format!("state in Redis {}", target.describe()),
+        None => "embedded state".into(),
     };
-    stages.run(&format!("deploy and A/B ({mode})"), || {
-        let router = Router::build(ab_cfg.clone(), catalog.clone())?;
-        if let Some(s) = &service {
-            obs.note(&format!("hot reload: {}", s.reload()?));
+    obs.note(&format!("service on http://{} ({state})", s.addr));
+    Ok(s)
+}
+
+/// Reads the A/B log and writes `report.md`, `report.html` and `results.json`.
+fn analysis(
+    plan: &Plan,
+    run: &Path,
+    specs: &[RecommenderSpec],
+    ab_log_dir: &Path,
+    mode: &str,
+) -> Result<(AbReport, serde_json::Value)> {
+    let mut o = AbOptions::new("AB", vec![ab_log_dir.to_path_buf()]);
+    o.confidence = plan.ab.confidence;
+    o.interval = plan.ab.interval;
+    o.correction = plan.ab.correction;
+    o.guardrails = plan.ab.guardrails.clone();
+    o.buckets = Some(plan.ab.treatments.len() as u32 + 1);
+    let r = analyse(&o)?;
+    crate::write(&run.join("report.md"), r.to_markdown())?;
+    crate::write(&run.join("report.html"), r.to_html())?;
+    let results = serde_json::json!({
+        "plan": plan.name,
+        "seed": plan.seed,
+        "mode": mode,
+        "treatments": specs,
+        "users": r.treatments,
+        "srm": r.srm,
+        "interval": r.interval,
+        "correction": r.correction,
+        "rows": r.rows,
+        "decisions": r.decisions,
+    });
+    let text = serde_json::to_string_pretty(&results).map_err(|e| Error::Invalid(e.to_string()))?;
+    crate::write(&run.join("results.json"), text + "\n")?;
+    Ok((r, results))
+}
+
+/// A run under way: what its days share.
+struct Runner<'a> {
+    plan: &'a Plan,
+    obs: &'a dyn Observer,
+    stages: Stages<'a>,
+    catalog: Arc<Catalog>,
+    in_process: bool,
+    mode: &'static str,
+    run: PathBuf,
+    world_dir: PathBuf,
+    experiments_file: PathBuf,
+    service: Option<Service>,
+}
+
+impl Runner<'_> {
+    /// Where day `name`'s events go: its own directory in-process, the service's log over HTTP.
+    fn log_dir(&self, name: &str) -> PathBuf {
+        if self.in_process {
+            self.run.join("logs").join(name)
+        } else {
+            self.run.join("log")
         }
-        let log = in_process
-            .then(|| LogWriter::open(&ab_log_dir, Rotation::default()))
-            .transpose()?;
-        for d in 0..plan.ab.days {
-            if opts.cancel.load(Ordering::SeqCst) {
-                return Err(Error::Cancelled(format!("A/B day {}", d + 1)));
+    }
+
+    fn params(&self, episodes: usize, day: u32) -> SimParams {
+        SimParams {
+            episodes,
+            seed: self.plan.seed,
+            day,
+            max_steps: botify_core::defaults::MAX_STEPS,
+        }
+    }
+
+    /// Day 1 (cold start), training, then each later collection day served by what the days
+    /// before taught, each followed by training on every day so far. Before the last collection
+    /// day only what the next day serves is trained; after it, every model.
+    fn collection_days(&mut self, sim: &mut Simulator, day1: ExperimentsConfig) -> Result<()> {
+        let plan = self.plan;
+        let last = plan.day2.collection_days();
+        let models = |day: u32| {
+            if day == last {
+                plan.models(&self.run)
+            } else {
+                plan.day2_models(&self.run)
             }
-            let p = SimParams {
-                episodes: plan.ab.episodes,
-                seed: plan.seed,
-                day: first_ab_day + d,
-                max_steps: botify_core::defaults::MAX_STEPS,
-            };
-            let label = format!("A/B day {}", d + 1);
-            simulate_day(
-                &mut sim,
-                &router,
-                service.as_ref(),
-                &p,
-                log.as_ref(),
-                &label,
-                obs,
-            )?;
-            crate::simulate::save_neighbours(&mut sim, &world_dir, obs);
-        }
-        if let Some(l) = log {
-            l.close()?;
+        };
+        let mut collected = vec![self.log_dir("day1")];
+        let label = format!("day 1: cold-start traffic ({})", self.mode);
+        let mut requests = self.stages.run(&label, || {
+            let p = self.params(plan.day1.episodes, 0);
+            self.collect(sim, &day1, false, &collected[0], &p, 0)
+        })?;
+        self.stages
+            .run("train", || self.train_models(&models(1)?, &collected))?;
+        for day in 2..=last {
+            let log_dir = self.log_dir(&format!("day{day}"));
+            let cfg = split_config("DAY2", &plan.day2.recommenders, &self.run);
+            write_config(&self.experiments_file, &cfg)?;
+            let label = format!("day {day}: the trained policy's traffic ({})", self.mode);
+            requests += self.stages.run(&label, || {
+                let p = self.params(plan.day2.episodes, day - 1);
+                self.collect(sim, &cfg, true, &log_dir, &p, requests)
+            })?;
+            if self.in_process {
+                collected.push(log_dir);
+            }
+            self.stages
+                .run(&format!("train again on days 1–{day}"), || {
+                    self.train_models(&models(day)?, &collected)
+                })?;
         }
         Ok(())
-    })?;
-    if let Some(s) = service.as_mut() {
-        let r = stages.run("stop service", || s.stop())?;
-        obs.note(&format!(
-            "{} requests answered, {} log lines written",
-            r.answered, r.log_lines
-        ));
     }
 
-    let (report, results) = stages.run("analysis", || {
-        let mut o = AbOptions::new("AB", vec![ab_log_dir.clone()]);
-        o.confidence = plan.ab.confidence;
-        o.interval = plan.ab.interval;
-        o.correction = plan.ab.correction;
-        o.guardrails = plan.ab.guardrails.clone();
-        o.buckets = Some(plan.ab.treatments.len() as u32 + 1);
-        let r = analyse(&o)?;
-        crate::write(&run.join("report.md"), r.to_markdown())?;
-        crate::write(&run.join("report.html"), r.to_html())?;
-        let results = serde_json::json!({
-            "plan": plan.name,
-            "seed": plan.seed,
-            "mode": mode,
-            "treatments": specs,
-            "users": r.treatments,
-            "srm": r.srm,
-            "interval": r.interval,
-            "correction": r.correction,
-            "rows": r.rows,
-            "decisions": r.decisions,
-        });
-        let text =
-            serde_json::to_string_pretty(&results).map_err(|e| Error::Invalid(e.to_string()))?;
-        crate::write(&run.join("results.json"), text + "\n")?;
-        Ok((r, results))
-    })?;
-    Ok(RunOutcome {
-        dir: run,
-        treatments: specs,
-        report,
-        results,
-    })
-}
-
-/// What a collection day needs besides the simulator and its recommenders.
-struct Day<'a> {
-    catalog: &'a Arc<Catalog>,
-    service: Option<&'a Service>,
-    world_dir: &'a Path,
-    obs: &'a dyn Observer,
-}
-
-impl Day<'_> {
     /// One collection day: `cfg`'s recommenders serve it (hot-reloaded into the service first
     /// when `reload`), logged into `log_dir` in-process or by the service, whose log must then
     /// hold `logged_before` plus this day's lines before training reads it. Returns this day's
@@ -354,29 +336,20 @@ impl Day<'_> {
         sim: &mut Simulator,
         cfg: &ExperimentsConfig,
         reload: bool,
-        log_dir: Option<&Path>,
+        log_dir: &Path,
         p: &SimParams,
         logged_before: u64,
     ) -> Result<u64> {
         let router = Router::build(cfg.clone(), self.catalog.clone())?;
-        if let (true, Some(s)) = (reload, self.service) {
+        if let (true, Some(s)) = (reload, &self.service) {
             self.obs.note(&format!("hot reload: {}", s.reload()?));
         }
-        let log = log_dir
-            .map(|d| LogWriter::open(d, Rotation::default()))
+        let log = self
+            .in_process
+            .then(|| LogWriter::open(log_dir, Rotation::default()))
             .transpose()?;
-        let label = format!("day {}", p.day + 1);
-        let requests = simulate_day(
-            sim,
-            &router,
-            self.service,
-            p,
-            log.as_ref(),
-            &label,
-            self.obs,
-        )?;
-        crate::simulate::save_neighbours(sim, self.world_dir, self.obs);
-        match (log, self.service) {
+        let requests = self.day(sim, &router, p, log.as_ref())?;
+        match (log, &self.service) {
             (Some(l), _) => {
                 l.close()?;
             }
@@ -386,35 +359,86 @@ impl Day<'_> {
         }
         Ok(requests)
     }
-}
 
-/// Runs one day; returns the number of requests made (recommendations + `last` calls).
-fn simulate_day(
-    sim: &mut Simulator,
-    router: &Router,
-    service: Option<&Service>,
-    p: &SimParams,
-    log: Option<&LogWriter>,
-    label: &str,
-    obs: &dyn Observer,
-) -> Result<u64> {
-    obs.start(label, p.episodes as u64);
-    let progress = |n| obs.advance(n);
-    let eps = match service {
-        Some(s) => sim.run_day_remote(&s.remote, p, 64, 1, &progress)?,
-        None => {
-            let sender = log.map(|l| l.sender());
-            sim.run_day(&Agent::Router(router), p, sender.as_ref(), &progress)?
-        }
-    };
-    obs.finish();
-    let steps: u64 = eps.iter().map(|e| u64::from(e.steps)).sum();
-    obs.note(&format!(
-        "{} sessions, {} recommendations",
-        eps.len(),
-        steps
-    ));
-    Ok(steps + eps.len() as u64)
+    /// The A/B: C and T1… deployed by hot reload, `ab.days` days of traffic. Returns the specs
+    /// as run and where their events are.
+    fn ab_days(
+        &self,
+        sim: &mut Simulator,
+        cancel: &AtomicBool,
+    ) -> Result<(Vec<RecommenderSpec>, PathBuf)> {
+        let plan = self.plan;
+        let specs: Vec<RecommenderSpec> = std::iter::once(plan.ab.control.clone())
+            .chain(plan.ab.treatments.iter().cloned())
+            .collect();
+        let cfg = split_config("AB", &specs, &self.run);
+        write_config(&self.experiments_file, &cfg)?;
+        let log_dir = self.log_dir("ab");
+        let first_day = plan.day2.collection_days();
+        self.stages
+            .run(&format!("deploy and A/B ({})", self.mode), || {
+                let router = Router::build(cfg.clone(), self.catalog.clone())?;
+                if let Some(s) = &self.service {
+                    self.obs.note(&format!("hot reload: {}", s.reload()?));
+                }
+                let log = self
+                    .in_process
+                    .then(|| LogWriter::open(&log_dir, Rotation::default()))
+                    .transpose()?;
+                for d in 0..plan.ab.days {
+                    if cancel.load(Ordering::SeqCst) {
+                        return Err(Error::Cancelled(format!("A/B day {}", d + 1)));
+                    }
+                    let p = self.params(plan.ab.episodes, first_day + d);
+                    self.day(sim, &router, &p, log.as_ref())?;
+                }
+                if let Some(l) = log {
+                    l.close()?;
+                }
+                Ok(())
+            })?;
+        Ok((specs, log_dir))
+    }
+
+    /// One day, run as `botify sim` runs it (through the service when there is one); returns
+    /// the requests made (recommendations and `last` calls).
+    fn day(
+        &self,
+        sim: &mut Simulator,
+        router: &Router,
+        p: &SimParams,
+        log: Option<&LogWriter>,
+    ) -> Result<u64> {
+        let who = match &self.service {
+            Some(s) => Serving::Remote {
+                remote: &s.remote,
+                concurrency: 64,
+                threads: 1,
+            },
+            None => Serving::Router(router),
+        };
+        let sender = log.map(|l| l.sender());
+        let eps = run_day(
+            sim,
+            who,
+            p,
+            sender.as_ref(),
+            Some(&self.world_dir),
+            self.obs,
+        )?;
+        let steps: u64 = eps.iter().map(|e| u64::from(e.steps)).sum();
+        self.obs.note(&format!(
+            "{} sessions, {} recommendations",
+            eps.len(),
+            steps
+        ));
+        Ok(steps + eps.len() as u64)
+    }
+
+    /// Trains `models` into `run/models/` on the collection days' events in `logs`.
+    fn train_models(&self, models: &[PlannedModel], logs: &[PathBuf]) -> Result<()> {
+        train_models(self.plan, models, logs, &self.catalog, &self.run, self.obs)
+    }
 }
 
 /// Trains `models` into `run/models/` on the collection days' events in `logs` (experiments

@@ -5,7 +5,7 @@
 
 use crate::observer::Observer;
 use crate::{Error, Result};
-use botify_core::eventlog::{LogWriter, Rotation};
+use botify_core::eventlog::{LogSender, LogWriter, Rotation};
 use botify_core::{Catalog, World};
 use botify_recs::experiments::{DEFAULT_HISTORY, ExperimentsConfig, Router};
 use botify_recs::spec::Hosted;
@@ -195,27 +195,7 @@ pub fn simulate(
             max_steps: o.max_steps,
         };
         let t = Instant::now();
-        // The exact nearest tracks of the day's interests first, with a bar of their own: on a
-        // catalogue of millions this search is most of a first day.
-        let oracle = matches!(who, Recommenders::Oracle);
-        let searched = std::cell::Cell::new(false);
-        let start = |n| {
-            searched.set(true);
-            obs.start("nearest tracks", n);
-        };
-        let built = sim.search_neighbours(&p, oracle, &start, &|n| obs.advance(n));
-        if searched.get() {
-            obs.finish();
-        }
-        if let Some(seconds) = built {
-            obs.note(&format!(
-                "built the exact neighbour index over {} tracks in {seconds:.2}s",
-                world.catalog.tracks.len()
-            ));
-        }
-        obs.start(&format!("day {}", day + 1), o.episodes as u64);
-        let progress = |n| obs.advance(n);
-        let episodes = match (who, &router) {
+        let serving = match (who, &router) {
             (
                 Recommenders::Remote {
                     remote,
@@ -223,14 +203,16 @@ pub fn simulate(
                     threads,
                 },
                 _,
-            ) => sim.run_day_remote(remote, &p, *concurrency, *threads, &progress)?,
-            (_, Some(r)) => sim.run_day(&Agent::Router(r), &p, sender.as_ref(), &progress)?,
-            (_, None) => sim.run_day(&Agent::Oracle, &p, sender.as_ref(), &progress)?,
+            ) => Serving::Remote {
+                remote,
+                concurrency: *concurrency,
+                threads: *threads,
+            },
+            (_, Some(r)) => Serving::Router(r),
+            (_, None) => Serving::Oracle,
         };
-        obs.finish();
-        if let Some(dir) = &o.neighbour_dir {
-            save_neighbours(&mut sim, dir, obs);
-        }
+        let neighbours = o.neighbour_dir.as_deref();
+        let episodes = run_day(&mut sim, serving, &p, sender.as_ref(), neighbours, obs)?;
         out.push(Day {
             summary: DaySummary::of(day, &episodes),
             per_treatment: per_treatment(&episodes, day, router.as_ref()),
@@ -245,6 +227,64 @@ pub fn simulate(
         obs.note(&format!("wrote {lines} events to {}", path.display()));
     }
     Ok(out)
+}
+
+/// Where a day's recommendations come from.
+pub enum Serving<'a> {
+    /// The recommenders of an experiments configuration, in this process.
+    Router(&'a Router),
+    /// The upper bound that knows the hidden embeddings.
+    Oracle,
+    /// A running service over HTTP: sessions in flight (one keep-alive connection each) and
+    /// client threads.
+    Remote {
+        remote: &'a Remote,
+        concurrency: usize,
+        threads: usize,
+    },
+}
+
+/// One simulated day, as `botify sim` and every day of a plan's run run it: the exact nearest
+/// tracks of the day's interests first, with a progress bar of their own (on a catalogue of
+/// millions this search is most of a first day), then the sessions, logged in-process into
+/// `log` (a service logs its own); the neighbour lists are then cached in `neighbour_dir`.
+pub fn run_day(
+    sim: &mut Simulator,
+    who: Serving,
+    p: &SimParams,
+    log: Option<&LogSender>,
+    neighbour_dir: Option<&Path>,
+    obs: &dyn Observer,
+) -> Result<Vec<EpisodeStats>> {
+    let searched = std::cell::Cell::new(false);
+    let start = |n| {
+        searched.set(true);
+        obs.start("nearest tracks", n);
+    };
+    let oracle = matches!(who, Serving::Oracle);
+    let built = sim.search_neighbours(p, oracle, &start, &|n| obs.advance(n));
+    if searched.get() {
+        obs.finish();
+    }
+    if let Some(seconds) = built {
+        obs.note(&format!("built the exact neighbour index in {seconds:.2}s"));
+    }
+    obs.start(&format!("day {}", p.day + 1), p.episodes as u64);
+    let progress = |n| obs.advance(n);
+    let episodes = match who {
+        Serving::Remote {
+            remote,
+            concurrency,
+            threads,
+        } => sim.run_day_remote(remote, p, concurrency, threads, &progress)?,
+        Serving::Router(r) => sim.run_day(&Agent::Router(r), p, log, &progress)?,
+        Serving::Oracle => sim.run_day(&Agent::Oracle, p, log, &progress)?,
+    };
+    obs.finish();
+    if let Some(dir) = neighbour_dir {
+        save_neighbours(sim, dir, obs);
+    }
+    Ok(episodes)
 }
 
 /// Adds the neighbour lists cached in `dir` to `sim`. A damaged cache is only a note: the lists

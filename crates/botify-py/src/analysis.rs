@@ -104,7 +104,14 @@ fn choice<T: serde::de::DeserializeOwned>(what: &str, value: &str, choices: &str
 
 /// The A/B report of `experiment` over `logs` as `botify ab --format json` prints it.
 #[pyfunction]
-#[pyo3(signature = (logs, experiment, *, confidence, buckets, pre, metrics, interval, correction, primary, guardrails, sequential, progress))]
+#[pyo3(signature = (
+    logs, experiment, *, confidence=AbOptions::new("", Vec::new()).confidence, buckets=None,
+    pre=None, metrics=None,
+    interval=botify_ab::stats::IntervalMethod::default().name(),
+    correction=botify_ab::stats::Correction::default().name(),
+    primary=AbOptions::new("", Vec::new()).primary.name(), guardrails=Vec::new(),
+    sequential=None, progress=None
+))]
 #[allow(clippy::too_many_arguments)]
 pub fn ab(
     py: Python<'_>,

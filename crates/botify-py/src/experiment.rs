@@ -20,7 +20,10 @@ pub fn default_plan() -> PyResult<String> {
 /// results (`results.json`) and the A/B report as JSON text. Ctrl-C stops the run before its
 /// next stage, keeping what was made.
 #[pyfunction]
-#[pyo3(signature = (plan, plan_file, *, dir, in_process, redis, redis_cluster, progress))]
+#[pyo3(signature = (
+    plan=None, plan_file=None, *, dir=None, in_process=false, redis=None, redis_cluster=None,
+    progress=None
+))]
 #[allow(clippy::too_many_arguments)]
 pub fn run_plan<'py>(
     py: Python<'py>,

@@ -39,7 +39,10 @@ impl Server {
 /// `experiment`); without, serves the existing `experiments_file`, whose
 /// `{ type = "python", name = ... }` specs find their objects in `recommenders`.
 #[pyfunction]
-#[pyo3(signature = (world, *, experiments_file, log_dir, treatments, recommenders, experiment, host, port, redis, redis_cluster, dashboard))]
+#[pyo3(signature = (
+    world, *, experiments_file, log_dir, treatments=None, recommenders=None, experiment="PY",
+    host="127.0.0.1", port=0, redis=None, redis_cluster=None, dashboard=None
+))]
 #[allow(clippy::too_many_arguments)]
 pub fn serve(
     py: Python<'_>,

@@ -16,7 +16,12 @@ use std::sync::atomic::{AtomicBool, Ordering};
 /// Runs `days` days of `episodes` sessions. Returns the episodes as columns, the treatment names
 /// by bucket, per-day summaries and the Python recommenders' failures.
 #[pyfunction]
-#[pyo3(signature = (world, treatments, *, episodes, seed, days, start_day, max_steps, log_dir, experiment, threads, progress))]
+#[pyo3(signature = (
+    world, treatments, *, episodes=botify_core::defaults::SESSIONS,
+    seed=botify_core::defaults::SEED, days=1, start_day=0,
+    max_steps=botify_core::defaults::MAX_STEPS, log_dir=None, experiment="PY", threads=None,
+    progress=None
+))]
 #[allow(clippy::too_many_arguments)]
 pub fn simulate<'py>(
     py: Python<'py>,

@@ -380,6 +380,9 @@ fn check_unit(kind: &str, values: &[(&str, f32)]) -> Result<()> {
     }
 }
 
+/// A primary recommender and the spec of what answers where it has nothing.
+type Built<'s> = Option<(Box<dyn Recommender>, &'s Option<Box<RecommenderSpec>>)>;
+
 impl Builder {
     pub fn new(catalog: Arc<Catalog>) -> Self {
         Self::with_source(catalog, files())
@@ -439,10 +442,38 @@ impl Builder {
         spec: &RecommenderSpec,
         fallbacks: &Arc<AtomicU64>,
     ) -> Result<Box<dyn Recommender>> {
-        use RecommenderSpec as S;
         let tracks = self.catalog.len() as u32;
-        let (primary, fallback): (Box<dyn Recommender>, _) = match spec {
-            S::Random {} => return Ok(Box::new(Random { tracks })),
+        if let RecommenderSpec::Random {} = spec {
+            return Ok(Box::new(Random { tracks }));
+        }
+        // Built by the family that knows the kind.
+        let built = match self.list_policy(spec)? {
+            Some(b) => Some(b),
+            None => match self.session_policy(spec)? {
+                Some(b) => Some(b),
+                None => self.homework_design(spec)?,
+            },
+        };
+        let Some((primary, fallback)) = built else {
+            return Err(Error::Config(format!(
+                "no recommender is built from {spec:?}"
+            )));
+        };
+        let fallback = match fallback {
+            Some(fb) => self.build(fb, fallbacks)?,
+            None => Box::new(Random { tracks }),
+        };
+        Ok(Box::new(Chain {
+            primary,
+            fallback,
+            fallbacks: fallbacks.clone(),
+        }))
+    }
+
+    /// The course's policies and those that serve a list file as it is.
+    fn list_policy<'s>(&mut self, spec: &'s RecommenderSpec) -> Result<Built<'s>> {
+        use RecommenderSpec as S;
+        Ok(Some(match spec {
             S::TopPop { file, k, fallback } => {
                 if *k == 0 {
                     return Err(Error::Config("top_pop: `k` must be at least 1".into()));
@@ -503,6 +534,14 @@ impl Builder {
                 }),
                 fallback,
             ),
+            _ => return Ok(None),
+        }))
+    }
+
+    /// The policies that follow a session: its first track, its taste.
+    fn session_policy<'s>(&mut self, spec: &'s RecommenderSpec) -> Result<Built<'s>> {
+        use RecommenderSpec as S;
+        Ok(Some(match spec {
             S::SessionAnchor {
                 file,
                 liked,
@@ -567,6 +606,14 @@ impl Builder {
                     fallback,
                 )
             }
+            _ => return Ok(None),
+        }))
+    }
+
+    /// The homework's designs (docs/homework.md).
+    fn homework_design<'s>(&mut self, spec: &'s RecommenderSpec) -> Result<Built<'s>> {
+        use RecommenderSpec as S;
+        Ok(Some(match spec {
             S::HistoryList {
                 file,
                 recent,
@@ -666,15 +713,7 @@ impl Builder {
                     fallback,
                 )
             }
-        };
-        let fallback = match fallback {
-            Some(fb) => self.build(fb, fallbacks)?,
-            None => Box::new(Random { tracks }),
-        };
-        Ok(Box::new(Chain {
-            primary,
-            fallback,
-            fallbacks: fallbacks.clone(),
+            _ => return Ok(None),
         }))
     }
 }

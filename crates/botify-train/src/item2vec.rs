@@ -165,9 +165,17 @@ fn sigmoid(x: f32) -> f32 {
     1.0 / (1.0 + (-x.clamp(-30.0, 30.0)).exp())
 }
 
-/// Trains on `d`'s sessions; `on_epoch` sees each epoch's loss and the model after it.
-pub fn fit(d: &Dataset, p: &Params, mut on_epoch: impl FnMut(&Epoch, &Model)) -> Result<Model> {
-    p.validate()?;
+/// The sentences as rows of the vocabulary (tracks seen at least `min_count` times), with each
+/// row's keep probability (word2vec's subsampling) and the negative-sampling table.
+struct Corpus {
+    tracks: Vec<TrackId>,
+    index: FastMap<TrackId, u32>,
+    sentences: Vec<Vec<u32>>,
+    keep: Vec<f32>,
+    table: Vec<u32>,
+}
+
+fn corpus(d: &Dataset, p: &Params) -> Result<Corpus> {
     let raw = sessions(d, p.sentence_threshold);
     let mut counts: FastMap<TrackId, u64> = FastMap::default();
     for s in &raw {
@@ -217,6 +225,25 @@ pub fn fit(d: &Dataset, p: &Params, mut on_epoch: impl FnMut(&Epoch, &Model)) ->
         .collect();
     let table = negative_table(&freq);
 
+    Ok(Corpus {
+        tracks,
+        index,
+        sentences,
+        keep,
+        table,
+    })
+}
+
+/// Trains on `d`'s sessions; `on_epoch` sees each epoch's loss and the model after it.
+pub fn fit(d: &Dataset, p: &Params, mut on_epoch: impl FnMut(&Epoch, &Model)) -> Result<Model> {
+    p.validate()?;
+    let Corpus {
+        tracks,
+        index,
+        sentences,
+        keep,
+        table,
+    } = corpus(d, p)?;
     let (n, dim) = (tracks.len(), p.dim);
     let mut rng = stream(p.seed, b"item2vec", 0);
     let mut model = Model {
