@@ -1,7 +1,7 @@
 //! Implicit-feedback ALS (per-user lists).
 
 use super::fitting::{TrainData, Trained, als_lists};
-use super::{Model, NoInputs};
+use super::trainer::{Model, NoInputs};
 use crate::Result;
 use crate::observer::Observer;
 use botify_train::als;

@@ -1,7 +1,7 @@
 //! The neural contextual item-to-item model (per-track lists weighted by predicted listen time).
 
 use super::fitting::{Steps, TrainData, Trained, track_lists, with_suffix};
-use super::{Model, NoInputs};
+use super::trainer::{Model, NoInputs};
 use crate::Result;
 use crate::observer::Observer;
 use botify_neural::contextual::{self, Context, Pair};

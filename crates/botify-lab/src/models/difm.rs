@@ -1,6 +1,6 @@
 //! DIFM: a listen/skip classifier re-ranking per-user candidate lists (per-user lists).
 
-use super::Model;
+use super::trainer::Model;
 use super::fitting::{Steps, TrainData, Trained, candidate_lists, user_lists, with_suffix};
 use crate::observer::Observer;
 use crate::{Error, Result};

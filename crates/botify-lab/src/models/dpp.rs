@@ -1,7 +1,7 @@
 //! DPP diversity re-ranking of per-user or per-track lists by artist and genre (the same kind of
 //! lists).
 
-use super::Model;
+use super::trainer::Model;
 use super::fitting::{TrainData, Trained, sorted_user_lists, track_lists, user_lists};
 use crate::observer::Observer;
 use crate::{Error, Result};

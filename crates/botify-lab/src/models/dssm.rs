@@ -1,7 +1,7 @@
 //! The two-tower DSSM (per-user lists).
 
 use super::fitting::{Steps, TrainData, Trained, user_lists, with_suffix};
-use super::{Model, NoInputs};
+use super::trainer::{Model, NoInputs};
 use crate::Result;
 use crate::observer::Observer;
 use botify_neural::dssm;

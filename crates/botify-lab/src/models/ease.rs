@@ -1,7 +1,7 @@
 //! EASE: closed-form item-item weights over the most-liked tracks (per-user lists).
 
 use super::fitting::{TrainData, Trained, user_lists};
-use super::{Model, NoInputs};
+use super::trainer::{Model, NoInputs};
 use crate::Result;
 use crate::observer::Observer;
 use botify_train::ease;

@@ -1,7 +1,7 @@
 //! Item-to-item neighbours from sessions (per-track lists with weights).
 
 use super::fitting::{TrainData, Trained, track_lists};
-use super::{Model, NoInputs};
+use super::trainer::{Model, NoInputs};
 use crate::Result;
 use crate::observer::Observer;
 use botify_train::i2i;

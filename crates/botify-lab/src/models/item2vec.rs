@@ -1,7 +1,7 @@
 //! item2vec: skip-gram with negative sampling over sessions (per-track lists by cosine).
 
 use super::fitting::{Steps, TrainData, Trained, track_lists};
-use super::{Model, NoInputs};
+use super::trainer::{Model, NoInputs};
 use crate::Result;
 use crate::observer::Observer;
 use botify_train::item2vec;

@@ -1,7 +1,7 @@
 //! LightGCN: BPR on the user–track graph of likes (per-user lists).
 
 use super::fitting::{Steps, TrainData, Trained, user_lists};
-use super::{Model, NoInputs};
+use super::trainer::{Model, NoInputs};
 use crate::Result;
 use crate::observer::Observer;
 use botify_train::lightgcn;

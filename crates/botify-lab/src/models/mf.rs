@@ -1,7 +1,7 @@
 //! Matrix factorisation, LightFM-style (per-user lists), with an optional random search of its
 //! hyper-parameters.
 
-use super::Model;
+use super::trainer::Model;
 use super::fitting::{Steps, TrainData, Trained, user_lists, with_suffix};
 use crate::observer::Observer;
 use crate::{Error, Result};

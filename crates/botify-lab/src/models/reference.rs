@@ -3,7 +3,8 @@
 //! from [`REGISTRY`]; a test fails when either is stale (`BOTIFY_BLESS=1 cargo test -p
 //! botify-lab --test generated` writes them again).
 
-use super::{REGISTRY, Trainer};
+use super::REGISTRY;
+use super::trainer::Trainer;
 use botify_core::params::{Field, Kind, show};
 use serde_json::Value;
 use std::fmt::Write;

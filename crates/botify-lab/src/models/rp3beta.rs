@@ -6,7 +6,7 @@
 //! beyond counting; strong on sparse implicit data.
 
 use super::fitting::{TrainData, Trained, user_lists};
-use super::{Model, NoInputs};
+use super::trainer::{Model, NoInputs};
 use crate::Result;
 use crate::observer::Observer;
 use botify_core::hash::FastMap;

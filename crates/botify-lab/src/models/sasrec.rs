@@ -1,7 +1,7 @@
 //! SASRec: causal self-attention over sessions (per-track lists of predicted next tracks).
 
 use super::fitting::{Steps, TrainData, Trained, track_lists};
-use super::{Model, NoInputs};
+use super::trainer::{Model, NoInputs};
 use crate::Result;
 use crate::observer::Observer;
 use botify_core::TrackId;

@@ -1,7 +1,7 @@
 //! Artist taste vectors learned against the session's first track (served by `session_taste`).
 
 use super::fitting::{Steps, TrainData, Trained};
-use super::{Model, NoInputs};
+use super::trainer::{Model, NoInputs};
 use crate::observer::Observer;
 use crate::{Error, Result};
 use botify_train::taste;

@@ -1,7 +1,7 @@
 //! TopPop: the most listened tracks, the same list for everyone.
 
 use super::fitting::{TrainData, Trained};
-use super::{Model, NoInputs};
+use super::trainer::{Model, NoInputs};
 use crate::Result;
 use crate::eval::unheard;
 use crate::observer::Observer;

@@ -1,7 +1,7 @@
 //! User-based collaborative filtering (per-user lists).
 
 use super::fitting::{TrainData, Trained, user_lists};
-use super::{Model, NoInputs};
+use super::trainer::{Model, NoInputs};
 use crate::Result;
 use crate::observer::Observer;
 use botify_train::ucf;
