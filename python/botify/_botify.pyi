@@ -17,6 +17,7 @@ __all__ = [
     "World",
     "__version__",
     "ab",
+    "cli",
     "default_plan",
     "export_parquet",
     "read_log",
@@ -140,6 +141,7 @@ def ab(
     sequential: Optional[float] = ...,
     progress: _Progress = ...,
 ) -> str: ...
+def cli(argv: List[str]) -> int: ...
 def train(
     model: str,
     logs: List[str],

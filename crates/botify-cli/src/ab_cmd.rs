@@ -48,11 +48,11 @@ struct AnalyseArgs {
     #[arg(long, default_value_t = Correction::default())]
     correction: Correction,
     /// The metric the ship / don't ship decision rests on.
-    #[arg(long, default_value_t = AbOptions::new("", Vec::new()).primary, value_parser = parse_metric)]
+    #[arg(long, default_value_t = AbOptions::new("", Vec::new()).primary)]
     primary: Metric,
     /// A metric that may not get worse by more than a margin, e.g. mean_request_latency:10%
     /// (repeatable).
-    #[arg(long = "guardrail", value_parser = parse_guardrail)]
+    #[arg(long = "guardrail")]
     guardrails: Vec<Guardrail>,
     /// Also show always-valid intervals (mixture SPRT) that may be looked at while traffic runs.
     #[arg(long)]
@@ -74,16 +74,8 @@ struct AnalyseArgs {
     buckets: Option<u32>,
     /// Metrics to compare (default: the course's five per-user metrics; the session-level
     /// ratio_time_per_session and ratio_tracks_per_session can be added).
-    #[arg(long, value_delimiter = ',', value_parser = parse_metric)]
+    #[arg(long, value_delimiter = ',')]
     metrics: Vec<Metric>,
-}
-
-fn parse_metric(s: &str) -> Result<Metric, String> {
-    s.parse().map_err(|e: botify_ab::Error| e.to_string())
-}
-
-fn parse_guardrail(s: &str) -> Result<Guardrail, String> {
-    s.parse().map_err(|e: botify_ab::Error| e.to_string())
 }
 
 #[derive(Clone, Copy, ValueEnum, PartialEq)]
@@ -96,7 +88,7 @@ enum Format {
 
 #[derive(Args)]
 struct PowerArgs {
-    #[arg(long, default_value_t = Metric::MeanTimePerSession, value_parser = parse_metric)]
+    #[arg(long, default_value_t = Metric::MeanTimePerSession)]
     metric: Metric,
     /// Logs of the current system (baseline variance and mean).
     #[arg(long, required = true)]

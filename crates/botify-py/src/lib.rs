@@ -55,6 +55,14 @@ pub(crate) fn from_py<T: serde::de::DeserializeOwned>(
     serde_json::from_str(&text).map_err(|e| err(format!("{what}: {e} in {text}")))
 }
 
+/// Runs the `botify` command line `argv` (the program's name first) with the GIL released and
+/// returns its exit code: the `botify` console command of the package. It owns the process (it
+/// restores SIGPIPE's default disposition), so it is for that command, not for notebooks.
+#[pyfunction]
+fn cli(py: Python<'_>, argv: Vec<String>) -> u8 {
+    py.detach(|| botify_cli::run(argv))
+}
+
 #[pymodule]
 fn _botify(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add("BotifyError", m.py().get_type::<BotifyError>())?;
@@ -81,6 +89,7 @@ fn _botify(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(analysis::export_parquet, m)?)?;
     m.add_function(wrap_pyfunction!(analysis::ab, m)?)?;
     m.add_function(wrap_pyfunction!(train::train, m)?)?;
+    m.add_function(wrap_pyfunction!(cli, m)?)?;
     m.add_function(wrap_pyfunction!(experiment::run_plan, m)?)?;
     m.add_function(wrap_pyfunction!(experiment::default_plan, m)?)?;
     Ok(())
