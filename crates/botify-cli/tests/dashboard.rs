@@ -228,7 +228,7 @@ fn the_live_dashboard_follows_traffic_and_equals_botify_ab() {
         assert!(out.status.success());
         assert!(std::fs::metadata(&shot).unwrap().len() > 20_000);
     } else {
-        println!("skipped the browser check: no chromium installed (CI installs it)");
+        common::skipped("the browser check: no chromium installed (CI installs it)");
     }
 
     // Traffic stops; once every line is on disk the API equals `botify ab` on the same log.
@@ -418,7 +418,7 @@ fn raise_file_limit(want: u64) -> u64 {
 #[test]
 fn idle_sockets_on_the_dashboard_cannot_starve_the_service() {
     if raise_file_limit(4096) < 1300 {
-        println!("skipped: this process may not open 1,300 files (hard limit too low)");
+        common::skipped("this process may not open 1,300 files (hard limit too low)");
         return;
     }
     let dir = tempfile::tempdir().unwrap();

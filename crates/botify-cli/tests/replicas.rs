@@ -32,7 +32,7 @@ fn haproxy() -> Option<&'static str> {
         std::env::var_os("BOTIFY_REQUIRE_HAPROXY").is_none(),
         "haproxy is required (BOTIFY_REQUIRE_HAPROXY is set) but is not installed"
     );
-    println!("skipped: haproxy is not installed; CI installs it");
+    common::skipped("haproxy is not installed; CI installs it");
     None
 }
 

@@ -80,7 +80,7 @@ fn html_report_renders_in_headless_chromium() {
         assert!(!ok && err.contains(says), "{args:?}: {err}");
     }
     let Some(chromium) = chromium() else {
-        println!("skipped the browser check: no chromium installed (CI installs it)");
+        common::skipped("the browser check: no chromium installed (CI installs it)");
         return;
     };
     let profile = tempfile::tempdir().unwrap();

@@ -164,7 +164,7 @@ fn skip(why: &str) {
     if std::env::var_os("BOTIFY_REQUIRE_TMPFS").is_some() {
         panic!("BOTIFY_REQUIRE_TMPFS is set but {why}");
     }
-    eprintln!("SKIPPED (full-disk test): {why}");
+    common::skipped(&format!("full-disk test: {why}"));
 }
 
 async fn wait_for(what: &str, mut ok: impl AsyncFnMut() -> bool) {

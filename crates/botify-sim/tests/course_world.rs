@@ -11,14 +11,16 @@ use rand::Rng;
 use std::path::PathBuf;
 use std::sync::Arc;
 
+#[path = "../../botify-server/tests/common/skip.rs"]
+mod skip;
 #[test]
 fn course_files_load_and_simulate() {
     let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared/course-data");
     if !dir.join("tracks.json").exists() {
-        println!(
-            "skipped: the course's files are not beside this checkout ({})",
+        skip::skipped(&format!(
+            "the course's files are not beside this checkout ({})",
             dir.display()
-        );
+        ));
         return;
     }
     let catalog = Catalog::load(&dir.join("tracks.json")).unwrap();

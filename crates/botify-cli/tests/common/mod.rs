@@ -115,5 +115,8 @@ pub fn logged_day(dir: &Path, episodes: u32) {
 
 #[path = "../../../botify-server/tests/common/redis_servers.rs"]
 mod redis_servers;
+#[path = "../../../botify-server/tests/common/skip.rs"]
+mod skip;
 #[allow(unused_imports)]
 pub use redis_servers::*;
+pub use skip::skipped;

@@ -202,3 +202,6 @@ pub fn log_lines(dir: &Path) -> Vec<serde_json::Value> {
 mod redis_servers;
 #[allow(unused_imports)] // not every test binary starts Redis
 pub use redis_servers::*;
+
+mod skip;
+pub use skip::skipped;

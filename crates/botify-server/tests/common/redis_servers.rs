@@ -51,7 +51,9 @@ impl Redis {
                 )
             }
             Err(e) => {
-                println!("skipped: redis-server is not installed ({e}); CI installs it");
+                super::skipped(&format!(
+                    "redis-server is not installed ({e}); CI installs it"
+                ));
                 return None;
             }
         };
