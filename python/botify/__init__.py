@@ -23,8 +23,10 @@ Modules: :mod:`botify.gym` (Gymnasium environments), :mod:`botify.train` (the tr
 
 from __future__ import annotations
 
+import atexit
 import json
 import os
+import shutil
 import tempfile
 import urllib.error
 import urllib.parse
@@ -68,6 +70,24 @@ def _paths(p: Union[PathLike, Iterable[PathLike]]) -> List[str]:
     return [os.fspath(x) for x in p]
 
 
+_TEMPORARIES: List[Path] = []
+
+
+def _remove_temporaries() -> None:
+    for d in _TEMPORARIES:
+        shutil.rmtree(d, ignore_errors=True)
+
+
+def _temporary(prefix: str) -> Path:
+    """A new temporary directory, removed when the interpreter exits (a simulated day's log is
+    tens of megabytes; a notebook makes many)."""
+    if not _TEMPORARIES:
+        atexit.register(_remove_temporaries)
+    d = Path(tempfile.mkdtemp(prefix=prefix))
+    _TEMPORARIES.append(d)
+    return d
+
+
 class World:
     """A world: a catalogue of tracks, their hidden embeddings and hidden listeners, stored as
     ``tracks.json``, ``tracks.npy`` and ``users.json`` in :attr:`dir`.
@@ -100,6 +120,10 @@ class World:
         the keyword arguments given win over it. Defaults: 50,000 tracks, 10,000 users, dim 64,
         seed 31337.
         """
+        for name, value in [("tracks", tracks), ("users", users), ("dim", dim), ("seed", seed),
+                            ("genres", genres)]:
+            if value is not None and (not isinstance(value, (int, np.integer)) or value < 0):
+                raise BotifyError(f"{name} must be a non-negative integer, got {value!r}")
         cfg = os.fspath(config) if isinstance(config, (str, os.PathLike)) else config
         native = _botify.World.generate(
             os.fspath(out),
@@ -277,13 +301,14 @@ def simulate(
     A Python recommender that raises or answers something that is not a track id gets its
     fallback (a random track) and a ``RuntimeWarning`` says how often.
 
-    The event log goes to ``log_dir`` (default: a new temporary directory; ``False``: none), in
-    the service's format, so :meth:`SimResult.ab` and ``botify ab`` read it. The same seed gives
+    The event log goes to ``log_dir`` (default: a new temporary directory, removed when Python
+    exits — about 1 KB per session; ``False``: none), in the service's format, so
+    :meth:`SimResult.ab` and ``botify ab`` read it. The same seed gives
     the same sessions whatever ``threads`` is; with Python recommenders the default is one thread
     (they share the GIL).
     """
     if log_dir is None:
-        log = Path(tempfile.mkdtemp(prefix="botify-sim-"))
+        log = _temporary("botify-sim-")
     elif log_dir is False:
         log = None
     else:
@@ -419,7 +444,7 @@ def serve(
     """
     if treatments is None and experiments_file is None:
         raise BotifyError("give treatments, or an experiments_file")
-    work = Path(tempfile.mkdtemp(prefix="botify-serve-"))
+    work = _temporary("botify-serve-")
     logs = Path(os.fspath(log_dir)) if log_dir is not None else work / "log"
     if treatments is not None and experiments_file is None:
         experiments_file = work / "experiments.toml"

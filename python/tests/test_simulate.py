@@ -204,3 +204,12 @@ def test_ctrl_c_stops_a_simulation_with_a_slow_python_recommender_within_a_secon
     assert code == 130, out
     assert "interrupted" in out
     assert elapsed < 1.0, f"stopped {elapsed:.2f}s after Ctrl-C"
+
+
+def test_one_recommender_serves_everyone(world):
+    class Next:
+        def recommend_next(self, user: int, prev_track: int, prev_track_time: float) -> int:
+            return (prev_track + 1) % len(world.tracks)
+
+    result = botify.simulate(world, {"C": Next()}, episodes=300, seed=3, log_dir=False)
+    assert result.summary()["sessions"].sum() == 300

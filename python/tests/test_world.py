@@ -72,9 +72,11 @@ def test_loading_a_missing_or_broken_world_names_the_file(tmp_path):
         botify.World.load(tmp_path)
 
 
-def test_a_negative_size_is_a_python_error_not_a_panic(tmp_path):
-    with pytest.raises(OverflowError):
+def test_a_negative_size_is_an_error_that_names_the_argument(tmp_path):
+    with pytest.raises(botify.BotifyError, match="tracks must be a non-negative integer, got -5"):
         botify.World.generate(tmp_path / "w", tracks=-5)
+    with pytest.raises(botify.BotifyError, match="seed"):
+        botify.World.generate(tmp_path / "w", seed=-1)
 
 
 def test_the_course_file_format_loads_and_simulates(tmp_path):

@@ -1,4 +1,4 @@
-//! A/B analysis of event logs (SPEC §6): the course's method — sessions, user-level metrics,
+//! A/B analysis of event logs: the course's method — sessions, user-level metrics,
 //! Welch t tests of the difference as % of control — with a delta-method relative interval,
 //! multiplicity control over every (treatment, metric) pair, sample-ratio-mismatch checks, CUPED
 //! with a balance check, ratio metrics, guardrails and a ship decision, an always-valid

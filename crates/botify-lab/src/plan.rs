@@ -469,7 +469,7 @@ impl Default for AbPlan {
                 // The same neighbours, anchored on the session's first track.
                 session_anchor("models/i2i_nn.jsonl"),
                 // Neighbours learned against the session's first track, walked the same way
-                // (issue 18's recommender; day 2's policy).
+                // (day 2's policy).
                 session_anchor("models/i2i_anchor.jsonl"),
             ],
             confidence: 0.95,

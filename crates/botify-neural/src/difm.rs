@@ -1,5 +1,5 @@
 //! DIFM — Dual Input-aware Factorization Machines (Lu et al., IJCAI 2020) — as a listen/skip
-//! classifier that re-ranks per-user candidate lists (SPEC §4, homework design 1).
+//! classifier that re-ranks per-user candidate lists (homework design 1, docs/homework.md).
 //!
 //! Six fields describe a (user, track) pair: the user, the track, its artist, its genre, its
 //! popularity bucket (from the logs) and its metadata (one-hot artist, genre and mood, year,

@@ -1,4 +1,4 @@
-//! Neural recommenders trained from Botify's logs (SPEC §4). Tensors and automatic
+//! Neural recommenders trained from Botify's logs. Tensors and automatic
 //! differentiation come from candle (CPU); embedding tables are updated sparsely — only the rows
 //! a batch touches — by [`adam::SparseAdam`], since a dense optimiser step over a 50,000-row table
 //! per batch would cost more than the whole forward and backward pass.

@@ -204,6 +204,13 @@ pub fn treatments(
     if specs.is_empty() {
         return Err(err("treatments is empty: give at least {\"C\": ...}"));
     }
+    // One recommender serves everyone: an experiment has at least two buckets, so the other of
+    // C and T1 gets it too (as `ExperimentsConfig::split` does).
+    if let (1, Some((name, spec))) = (specs.len(), specs.first_key_value()) {
+        let other = if name == "C" { "T1" } else { "C" };
+        let spec = spec.clone();
+        specs.insert(other.to_string(), spec);
+    }
     let config = ExperimentsConfig {
         route: Some(experiment.to_string()),
         history: DEFAULT_HISTORY,

@@ -1,4 +1,4 @@
-//! The course's winning homework designs (SPEC §4) as configurable recommenders. Designs 3 and 4
+//! The course's winning homework designs as configurable recommenders. Designs 3 and 4
 //! need no new code: they are `contextual` over the neural model's per-track lists and `indexed`
 //! over the MF-with-features lists.
 //!

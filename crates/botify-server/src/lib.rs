@@ -1,4 +1,4 @@
-//! The Botify service (SPEC §3): the course's endpoints (`/`, `/track/{id}`, `/next/{user}`,
+//! The Botify service: the course's endpoints (`/`, `/track/{id}`, `/next/{user}`,
 //! `/last/{user}`) plus `/health`, Prometheus `/metrics` and an admin reload, with A/B routing by
 //! the course's murmur3 rule, an event log written off the request path, and per-user history in
 //! an embedded store or Redis. A live view (the dashboard crate) follows it through [`LiveView`].

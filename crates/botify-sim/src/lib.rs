@@ -1,4 +1,4 @@
-//! The listener simulator (SPEC §2). It alone reads the world's hidden embeddings and listeners.
+//! The listener simulator. It alone reads the world's hidden embeddings and listeners.
 //!
 //! - [`listener`]: the course's listener model, rule by rule;
 //! - [`nearest`]: exact inner-product neighbours (blocked matrix products, memoised);

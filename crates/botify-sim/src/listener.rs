@@ -1,4 +1,4 @@
-//! The course's listener model (SPEC §2), as small pure functions and a session state.
+//! The course's listener model, as small pure functions and a session state.
 
 use botify_core::{TrackId, User, World};
 use rand::Rng;

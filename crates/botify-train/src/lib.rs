@@ -1,4 +1,4 @@
-//! Offline training from the service's own event logs (SPEC §4–5): the course's notebooks as fast
+//! Offline training from the service's own event logs: the course's notebooks as fast
 //! library functions. Every model is `fit` on a [`Dataset`] and produces recommendation lists in
 //! the formats the service serves; [`metrics`] scores lists against a held-out split.
 
