@@ -18,6 +18,27 @@ impl AbReport {
     /// Green for a significant gain, red for a significant loss, yellow for significant before
     /// the correction only; then the decisions and notes.
     pub fn to_table(&self, colour: bool) -> String {
+        self.table_of(|_| true, colour)
+    }
+
+    /// [`to_table`](Self::to_table) with the primary metric's rows only (the decisions rest on
+    /// it) and a line saying how many rows of other metrics are left out.
+    pub fn to_primary_table(&self, colour: bool) -> String {
+        let mut text = self.table_of(|m| m == self.primary, colour);
+        let others = self
+            .rows
+            .iter()
+            .filter(|r| r.metric != self.primary)
+            .count();
+        if others > 0 {
+            text.push_str(&format!(
+                "({others} rows of the other metrics, guardrails among them: report.md, report.html)\n"
+            ));
+        }
+        text
+    }
+
+    fn table_of(&self, shown: impl Fn(crate::Metric) -> bool, colour: bool) -> String {
         let mut out = Vec::new();
         let users: Vec<String> = self
             .treatments
@@ -39,7 +60,8 @@ impl AbReport {
         }
         out.push(self.method_line());
         let headers = self.headers();
-        let cells: Vec<Vec<String>> = self.rows.iter().map(|row| self.cells(row)).collect();
+        let rows: Vec<&crate::report::Row> = self.rows.iter().filter(|r| shown(r.metric)).collect();
+        let cells: Vec<Vec<String>> = rows.iter().map(|row| self.cells(row)).collect();
         let widths: Vec<usize> = (0..headers.len())
             .map(|i| {
                 cells
@@ -68,7 +90,7 @@ impl AbReport {
             padded.join("  ")
         };
         out.push(line(&headers));
-        for (row, c) in self.rows.iter().zip(&cells) {
+        for (row, c) in rows.iter().zip(&cells) {
             // Green for a significant improvement, whichever direction that is for the metric.
             let code = match (row.significant_adjusted, row.significant, row.improves()) {
                 (true, _, true) => "1;32",

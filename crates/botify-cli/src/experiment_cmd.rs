@@ -41,6 +41,9 @@ pub struct RunArgs {
     /// With --dashboard: exit when the run ends instead of keeping the page up.
     #[arg(long, requires = "dashboard")]
     dashboard_exit: bool,
+    /// Print every metric's rows, not only the primary metric's.
+    #[arg(long)]
+    all_metrics: bool,
 }
 
 /// First Ctrl-C: finish the current stage, stop the service, keep what was made. Second: exit now.
@@ -75,21 +78,6 @@ pub fn run(cmd: ExperimentCommand) -> Result<()> {
             Ok(())
         }
         ExperimentCommand::Run(a) => run_plan(a),
-    }
-}
-
-/// Keeps the dashboard up after the run until Ctrl-C.
-fn keep_dashboard(d: &botify_dashboard::DashboardServer, cancel: &AtomicBool) {
-    // A Ctrl-C during the run already asked to stop.
-    if cancel.load(Ordering::SeqCst) {
-        return;
-    }
-    eprintln!(
-        "the run has ended; its dashboard and report stay at {} (Ctrl-C to exit)",
-        d.url()
-    );
-    while !cancel.load(Ordering::SeqCst) {
-        std::thread::sleep(std::time::Duration::from_millis(100));
     }
 }
 
@@ -129,12 +117,16 @@ fn run_plan(a: RunArgs) -> Result<()> {
         Some(d) => d.run(&plan, &opts, &term),
         None => botify_lab::run::run(&plan, &opts, &term),
     };
-    let keep = |d: &Option<botify_dashboard::DashboardServer>| {
-        if let Some(d) = d
-            && !a.dashboard_exit
-        {
-            keep_dashboard(d, &cancel);
+    // The dashboard and report stay up after the run until Ctrl-C (unless one already asked).
+    let keep = |d: &Option<botify_dashboard::DashboardServer>| match d {
+        Some(d) if !a.dashboard_exit && !cancel.load(Ordering::SeqCst) => {
+            eprintln!(
+                "the run has ended; its dashboard stays at {} (Ctrl-C to exit)",
+                d.url()
+            );
+            d.serve_until(&cancel);
         }
+        _ => {}
     };
     let outcome = match outcome {
         Ok(o) => o,
@@ -148,11 +140,18 @@ fn run_plan(a: RunArgs) -> Result<()> {
     };
     println!();
     for (i, s) in outcome.treatments.iter().enumerate() {
-        let name = botify_core::murmur::treatment_name(i as u32);
-        println!("  {name:<3} {}", serde_json::to_string(s)?);
+        println!(
+            "  {:<3} {}",
+            botify_core::murmur::treatment_name(i as u32),
+            s.label()
+        );
     }
     println!();
-    print!("{}", outcome.report.to_table(crate::ui::colour()));
+    let table = match a.all_metrics {
+        true => outcome.report.to_table(crate::ui::colour()),
+        false => outcome.report.to_primary_table(crate::ui::colour()),
+    };
+    print!("{table}");
     println!(
         "\nrun {} finished in {:.0}s; report: {}",
         plan.name,

@@ -63,16 +63,6 @@ pub fn run(args: impl IntoIterator<Item = impl Into<OsString> + Clone>) -> u8 {
     unsafe {
         libc::signal(libc::SIGPIPE, libc::SIG_DFL);
     }
-    // A second call in one process (the Python entry point) keeps the first subscriber.
-    let _ = tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_env("BOTIFY_LOG")
-                .unwrap_or_else(|_| "info".into()),
-        )
-        .with_writer(std::io::stderr)
-        // Colour codes only where a terminal reads them (not in a captured run's output).
-        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
-        .try_init();
     let cli = match Cli::try_parse_from(args) {
         Ok(cli) => cli,
         Err(e) => {
@@ -80,6 +70,21 @@ pub fn run(args: impl IntoIterator<Item = impl Into<OsString> + Clone>) -> u8 {
             return e.exit_code().clamp(0, 255) as u8;
         }
     };
+    // A whole run shows its stages; its embedded service's reloads would only interleave.
+    let quiet = match cli.command {
+        Command::Experiment(_) => "warn",
+        _ => "info",
+    };
+    // A second call in one process (the Python entry point) keeps the first subscriber.
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("BOTIFY_LOG")
+                .unwrap_or_else(|_| quiet.into()),
+        )
+        .with_writer(std::io::stderr)
+        // Colour codes only where a terminal reads them (not in a captured run's output).
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+        .try_init();
     let result = match cli.command {
         Command::World(c) => world_cmd::run(c),
         Command::Sim(a) => sim_cmd::run(a),

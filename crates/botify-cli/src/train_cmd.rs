@@ -158,14 +158,8 @@ pub fn run(cmd: TrainCommand) -> Result<()> {
     let data = TrainData::new(&l.train, &l.test, l.catalog.as_ref(), settings);
     let obs = ui::Term::new(true);
     let t = train(&spec, &data, &c.out, &obs)?;
-    if t.steps > 0 {
-        eprintln!(
-            "training: {:.2}s in {} steps ({:.3} s each, {} threads)",
-            t.training_seconds,
-            t.steps,
-            t.training_seconds / t.steps as f64,
-            rayon::current_num_threads()
-        );
+    if let Some(line) = t.timing() {
+        eprintln!("{line}");
     }
     if let Some(m) = &t.candidates_metrics {
         println!("candidates as given: {}", m.line());

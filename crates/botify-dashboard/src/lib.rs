@@ -686,6 +686,13 @@ pub struct DashboardServer {
 }
 
 impl DashboardServer {
+    /// Blocks while the dashboard serves, until `stop` is set (e.g. by Ctrl-C).
+    pub fn serve_until(&self, stop: &std::sync::atomic::AtomicBool) {
+        while !stop.load(std::sync::atomic::Ordering::SeqCst) {
+            std::thread::sleep(std::time::Duration::from_millis(100));
+        }
+    }
+
     /// Runs `plan` with this dashboard following it — stages, learning curves, then the report
     /// or the error — while `obs` sees the same.
     pub fn run(

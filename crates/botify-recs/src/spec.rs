@@ -320,6 +320,27 @@ impl RecommenderSpec {
         out
     }
 
+    /// A line for people: the kind and its first data file, then what answers where it has
+    /// nothing — `session_taste(models/taste.jsonl), then session_anchor(models/i2i_anchor.jsonl),
+    /// then sticky_artist`.
+    pub fn label(&self) -> String {
+        let mut spec = self.clone();
+        let kind = serde_json::to_value(&spec)
+            .ok()
+            .and_then(|v| v.get("type").and_then(|t| t.as_str()).map(String::from))
+            .unwrap_or_default();
+        let (files, fallback) = spec.parts_mut();
+        let mut out = match files.first() {
+            Some(f) => format!("{kind}({})", f.display()),
+            None => kind,
+        };
+        if let Some(fb) = fallback {
+            out.push_str(", then ");
+            out.push_str(&fb.label());
+        }
+        out
+    }
+
     /// Rewrites relative data paths as relative to `base`.
     pub fn resolve_paths(&mut self, base: &Path) {
         let (files, fallback) = self.parts_mut();
@@ -934,5 +955,18 @@ mod tests {
         assert!(
             matches!(*fallback.unwrap(), RecommenderSpec::Indexed { file, .. } if file == Path::new("/abs/b.jsonl"))
         );
+    }
+
+    #[test]
+    fn a_spec_reads_as_its_chain() {
+        let spec: RecommenderSpec = toml::from_str(
+            "type = \"sequential\"\nfile = \"models/als.jsonl\"\nfallback = { type = \"sticky_artist\" }",
+        )
+        .unwrap();
+        assert_eq!(
+            spec.label(),
+            "sequential(models/als.jsonl), then sticky_artist"
+        );
+        assert_eq!(RecommenderSpec::Random {}.label(), "random");
     }
 }
