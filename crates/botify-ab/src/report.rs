@@ -475,7 +475,7 @@ fn read_notes(o: &AbOptions, r: &UsersRead) -> Vec<String> {
     }
     if r.without_experiment > 0 {
         notes.push(format!(
-            "{} events carry no assignment for {} and were ignored",
+            "{} events of the logs belong to other experiments than {} (earlier days, other tests) and are not part of this analysis",
             r.without_experiment, o.experiment
         ));
     }
