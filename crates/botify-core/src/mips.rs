@@ -34,6 +34,9 @@ const QUERY_BLOCK: usize = 256;
 const LANES: usize = 16;
 /// Rows the integer kernel scans together; a leaf's codes are padded to a multiple of it.
 const ROWS: usize = 8;
+/// Active queries of a leaf up to which the float path scores rows in place with [`dot`]
+/// instead of gathering them for a matrix product.
+const DIRECT: usize = 2;
 /// Rows scanned between two refreshes of the queries' thresholds (a multiple of [`ROWS`]).
 const SCAN_CHUNK: usize = 64;
 
@@ -681,6 +684,21 @@ impl Scan<'_> {
     fn float(&mut self, queries: &[usize], leaf: usize) {
         let (d, index) = (self.index.dim, self.index);
         let (start, end) = (index.starts[leaf], index.starts[leaf + 1]);
+        if queries.len() <= DIRECT {
+            // A request's one query: gathering the leaf's rows for a matrix product would cost
+            // more than scoring each row in place with `dot`, the exact score itself.
+            for &q in queries {
+                let query = &self.queries[q * d..(q + 1) * d];
+                for &id in &index.ids[start..end] {
+                    let s = dot(query, &self.data[id as usize * d..(id as usize + 1) * d]);
+                    // `score`, with the row's filter asked only of what could enter the top k.
+                    if s >= self.tops[q].threshold() && (self.keep)(self.block[q] as usize, id) {
+                        self.tops[q].push(s, id);
+                    }
+                }
+            }
+            return;
+        }
         let first = index.code_starts[leaf];
         let all = self.queries;
         self.qa.clear();
@@ -896,6 +914,12 @@ mod tests {
         for &k in ks {
             let want = brute_force(data, dim, &queries, row, k);
             // Both paths where this CPU has the integer scan; the float one everywhere.
+            // One query alone: the float path scores a leaf's rows in place.
+            for (i, want) in want.iter().enumerate().step_by(7) {
+                let one = &queries[i..i + 1];
+                let got = index.top_k_with(data, one, row, k, &|_, _| true, &|_| {}, false);
+                assert_eq!(&got[0], want, "query {} alone, k {k}", one[0]);
+            }
             for coded in [false, vnni()] {
                 let got = index.top_k_with(data, &queries, row, k, &|_, _| true, &|_| {}, coded);
                 for ((q, list), want) in queries.iter().zip(&got).zip(&want) {
