@@ -20,7 +20,8 @@ counts=("$@")
 for tool in haproxy redis-server curl; do
   command -v $tool >/dev/null || { echo "bench/cluster.sh needs $tool (apt-get install $tool)" >&2; exit 1; }
 done
-cargo build --release -q -p botify-cli
+echo "== cargo build --release -p botify-cli (a no-op when up to date; minutes the first time)" >&2
+cargo build --release -p botify-cli
 b=$PWD/target/release/botify
 source bench/redis.sh
 work=$(mktemp -d)

@@ -16,7 +16,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 world=${1:-world}
 secs=${2:-5}
-cargo build --release -q -p botify-cli
+echo "== cargo build --release -p botify-cli (a no-op when up to date; minutes the first time)" >&2
+cargo build --release -p botify-cli
 bin=target/release/botify
 [ -f "$world/tracks.json" ] || $bin world generate --out "$world" >/dev/null
 tmp=$(mktemp -d)

@@ -9,7 +9,8 @@ cd "$(dirname "$0")/.."
 world=${1:-world}
 secs=${2:-15}
 shift 2 || true
-cargo build --release -q -p botify-cli
+echo "== cargo build --release -p botify-cli (a no-op when up to date; minutes the first time)" >&2
+cargo build --release -p botify-cli
 [ -f "$world/tracks.json" ] || target/release/botify world generate --out "$world"
 log=$(mktemp -d)
 port=5071

@@ -12,7 +12,8 @@ episodes=${1:-200000}
 shift || true
 sizes=("$@")
 [ ${#sizes[@]} -gt 0 ] || sizes=(10000 100000 1000000)
-cargo build --release -q -p botify-cli
+echo "== cargo build --release -p botify-cli (a no-op when up to date; minutes the first time)" >&2
+cargo build --release -p botify-cli
 b=target/release/botify
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
