@@ -110,7 +110,7 @@ pub struct Epoch {
     pub epoch: usize,
     pub train_loss: f64,
     pub validation_loss: f64,
-    /// Share of held-out liked (≥ 0.7) pairs whose next track is among the previous track's
+    /// Share of held-out liked pairs whose next track is among the previous track's
     /// 10 best neighbours.
     pub hit_rate: f64,
 }
