@@ -28,17 +28,62 @@ const ENDPOINTS: [(Endpoint, &str); 8] = [
     (Endpoint::Other, "other"),
 ];
 const CLASSES: [&str; 3] = ["2xx", "4xx", "5xx"];
-/// Upper bounds in seconds.
-const BOUNDS: [f64; 13] = [
-    0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1.0,
-];
+/// Octaves of the latency histograms, from 1 µs up to 2²⁰ µs (about a second).
+const OCTAVES: usize = 20;
+/// Buckets per octave: linear inside it (HDR-style), so every bucket is at most 25% wide and a
+/// 3 µs handler reads as 3 µs, not as "under 50 µs".
+const STEPS: usize = 4;
+/// Buckets: below 1 µs, `OCTAVES × STEPS` inside, and above the last bound.
+const BUCKETS: usize = OCTAVES * STEPS + 2;
+
+/// The upper bound of bucket `i` in seconds (`i < BUCKETS − 1`): 1 µs, then
+/// `2^e · (1 + (s + 1) / STEPS)` µs for `i = 1 + e·STEPS + s`.
+fn bound(i: usize) -> f64 {
+    if i == 0 {
+        return 1e-6;
+    }
+    let (e, s) = ((i - 1) / STEPS, (i - 1) % STEPS);
+    // One division of exact integers: the bound is the double nearest its true value (its
+    // label reads 0.00000125, not 0.0000012499999999999999).
+    ((1u64 << e) * (STEPS + s + 1) as u64) as f64 / (STEPS as f64 * 1e6)
+}
+
+/// The bucket of an observation of `ns` nanoseconds: from the octave and the next two bits of
+/// its value in microseconds, without a search (it runs twice per request).
+fn bucket(ns: u64) -> usize {
+    // Microseconds with two fractional bits, so the bits below the leading one pick the step.
+    let q = ns.saturating_mul(STEPS as u64) / 1000;
+    if q < STEPS as u64 {
+        return 0;
+    }
+    let lead = 63 - q.leading_zeros() as usize; // 2 + octave
+    let e = lead - 2;
+    if e >= OCTAVES {
+        return BUCKETS - 1;
+    }
+    let s = ((q >> e) as usize) & (STEPS - 1);
+    // A value exactly on a bucket's lower bound belongs to the bucket below (bounds are upper
+    // and inclusive, as Prometheus' `le`).
+    let exact = q & ((1u64 << e) - 1) == 0 && (ns * STEPS as u64).is_multiple_of(1000);
+    1 + e * STEPS + s - usize::from(exact)
+}
+
 pub const MAX_TREATMENTS: usize = 10;
 
 /// Bucket counts (not cumulative; the last is above every bound) and the sum of seconds.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct HistogramCounts {
-    pub buckets: [u64; BOUNDS.len() + 1],
+    pub buckets: [u64; BUCKETS],
     pub sum_seconds: f64,
+}
+
+impl Default for HistogramCounts {
+    fn default() -> Self {
+        HistogramCounts {
+            buckets: [0; BUCKETS],
+            sum_seconds: 0.0,
+        }
+    }
 }
 
 impl HistogramCounts {
@@ -65,18 +110,20 @@ impl HistogramCounts {
         }
         let rank = q.clamp(0.0, 1.0) * total as f64;
         let mut below = 0u64;
+        let last = bound(BUCKETS - 2);
         for (i, &n) in self.buckets.iter().enumerate() {
             if n > 0 && (below + n) as f64 >= rank {
-                let Some(&upper) = BOUNDS.get(i) else {
-                    return Some(BOUNDS[BOUNDS.len() - 1]);
-                };
-                let lower = if i == 0 { 0.0 } else { BOUNDS[i - 1] };
+                if i == BUCKETS - 1 {
+                    return Some(last);
+                }
+                let upper = bound(i);
+                let lower = if i == 0 { 0.0 } else { bound(i - 1) };
                 let inside = ((rank - below as f64) / n as f64).clamp(0.0, 1.0);
                 return Some(lower + (upper - lower) * inside);
             }
             below += n;
         }
-        Some(BOUNDS[BOUNDS.len() - 1])
+        Some(last)
     }
 }
 
@@ -96,18 +143,25 @@ pub struct MetricsSnapshot {
     pub connections_refused: u64,
 }
 
-#[derive(Default)]
 pub struct Histogram {
-    buckets: [AtomicU64; BOUNDS.len() + 1],
+    buckets: [AtomicU64; BUCKETS],
     sum_ns: AtomicU64,
+}
+
+impl Default for Histogram {
+    fn default() -> Self {
+        Histogram {
+            buckets: std::array::from_fn(|_| AtomicU64::new(0)),
+            sum_ns: AtomicU64::new(0),
+        }
+    }
 }
 
 impl Histogram {
     pub fn observe(&self, d: Duration) {
-        let s = d.as_secs_f64();
-        let i = BOUNDS.iter().position(|&b| s <= b).unwrap_or(BOUNDS.len());
-        self.buckets[i].fetch_add(1, Relaxed);
-        self.sum_ns.fetch_add(d.as_nanos() as u64, Relaxed);
+        let ns = u64::try_from(d.as_nanos()).unwrap_or(u64::MAX);
+        self.buckets[bucket(ns)].fetch_add(1, Relaxed);
+        self.sum_ns.fetch_add(ns, Relaxed);
     }
 
     pub fn counts(&self) -> HistogramCounts {
@@ -118,12 +172,17 @@ impl Histogram {
     }
 
     fn render(&self, out: &mut String, name: &str, labels: &str) {
+        // Exported at each octave's bound (1, 2, 4 … µs): 22 series, not 82; the fine buckets
+        // serve the quantiles of the dashboard.
         let mut cum = 0;
-        for (i, b) in BOUNDS.iter().enumerate() {
+        for i in 0..BUCKETS - 1 {
             cum += self.buckets[i].load(Relaxed);
-            let _ = writeln!(out, "{name}_bucket{{{labels},le=\"{b}\"}} {cum}");
+            if i % STEPS == 0 {
+                let b = bound(i);
+                let _ = writeln!(out, "{name}_bucket{{{labels},le=\"{b}\"}} {cum}");
+            }
         }
-        cum += self.buckets[BOUNDS.len()].load(Relaxed);
+        cum += self.buckets[BUCKETS - 1].load(Relaxed);
         let _ = writeln!(out, "{name}_bucket{{{labels},le=\"+Inf\"}} {cum}");
         let _ = writeln!(
             out,
@@ -358,9 +417,19 @@ mod tests {
         assert!(text.contains("botify_requests_total{endpoint=\"next\",status=\"2xx\"} 2"));
         assert!(text.contains("botify_log_lines_flushed_total 7\n"));
         assert!(text.contains("botify_requests_total{endpoint=\"next\",status=\"4xx\"} 1"));
+        // 10 and 30 µs are under 32 µs; 3 ms is not.
         assert!(text.contains(
-            "botify_request_duration_seconds_bucket{endpoint=\"next\",le=\"0.00005\"} 2"
+            "botify_request_duration_seconds_bucket{endpoint=\"next\",le=\"0.000032\"} 2"
         ));
+        assert!(text.contains(
+            "botify_request_duration_seconds_bucket{endpoint=\"next\",le=\"0.000008\"} 0"
+        ));
+        // One series per octave from 1 µs to about a second, and +Inf.
+        assert_eq!(
+            text.matches("botify_request_duration_seconds_bucket{endpoint=\"next\"")
+                .count(),
+            22
+        );
         assert!(
             text.contains(
                 "botify_request_duration_seconds_bucket{endpoint=\"next\",le=\"+Inf\"} 3"
@@ -374,11 +443,46 @@ mod tests {
     }
 
     #[test]
+    fn buckets_are_a_quarter_octave_wide_from_one_microsecond() {
+        // Every observation lands in the bucket whose bounds hold it (upper bound inclusive).
+        for ns in (0..5_000u64).chain((5_000..3_000_000).step_by(997)).chain([
+            1_000,
+            1_250,
+            2_000,
+            3_000,
+            24_000,
+            1_048_576_000,
+            1_048_577_000,
+            9_000_000_000,
+        ]) {
+            let i = bucket(ns);
+            let s = ns as f64 * 1e-9;
+            if i < BUCKETS - 1 {
+                assert!(s <= bound(i) * (1.0 + 1e-12), "{ns} ns above bucket {i}");
+            }
+            if i > 0 {
+                assert!(s > bound(i - 1) * (1.0 - 1e-12), "{ns} ns below bucket {i}");
+            }
+        }
+        assert_eq!(bucket(1_000), 0);
+        assert_eq!(bucket(1_001), 1);
+        assert_eq!(bound(1), 1.25e-6);
+        assert_eq!(bound(4), 2e-6);
+        // A handler's 3 µs reads as about 3 µs (it read 25 µs with a first bucket of 50 µs).
+        let m = Metrics::default();
+        for _ in 0..10 {
+            m.record_treatment(0, Duration::from_nanos(3_000));
+        }
+        let p50 = m.snapshot().treatment_latency[0].quantile(0.5).unwrap();
+        assert!((2.5e-6..=3.0e-6).contains(&p50), "{p50}");
+    }
+
+    #[test]
     fn quantiles_interpolate_inside_buckets_and_windows_subtract() {
         let m = Metrics::default();
         let before = m.snapshot();
         assert_eq!(before.latency[2].1.quantile(0.5), None);
-        // 100 observations in (0.5 ms, 1 ms], 100 in (1 ms, 2.5 ms].
+        // 100 observations in (640 µs, 768 µs], 100 in (1792 µs, 2048 µs].
         for _ in 0..100 {
             m.record(Endpoint::Next, 200, Duration::from_micros(700));
             m.record(Endpoint::Next, 200, Duration::from_micros(2000));
@@ -387,13 +491,13 @@ mod tests {
         let h = after.latency[2].1.since(&before.latency[2].1);
         assert_eq!(after.latency[2].0, "next");
         assert_eq!(h.count(), 200);
-        assert!((h.quantile(0.5).unwrap() - 0.001).abs() < 1e-12);
-        assert!((h.quantile(0.75).unwrap() - 0.00175).abs() < 1e-12);
-        assert!((h.quantile(0.25).unwrap() - 0.00075).abs() < 1e-12);
+        assert!((h.quantile(0.5).unwrap() - 768e-6).abs() < 1e-12);
+        assert!((h.quantile(0.75).unwrap() - 1920e-6).abs() < 1e-12);
+        assert!((h.quantile(0.25).unwrap() - 704e-6).abs() < 1e-12);
         assert!((h.sum_seconds - 0.27).abs() < 1e-9);
         m.record(Endpoint::Next, 200, Duration::from_secs(3));
         let slow = m.snapshot().latency[2].1.since(&after.latency[2].1);
-        assert_eq!(slow.quantile(0.99), Some(1.0));
+        assert_eq!(slow.quantile(0.99), Some(1.048576));
         assert_eq!(after.requests[2].1, [200, 0, 0]);
     }
 }
