@@ -109,10 +109,8 @@ def fit(
     metadata; ``k`` is the length of the written lists and ``threshold`` the listen time from
     which a listen is liked."""
     paths = [os.fspath(logs)] if isinstance(logs, (str, os.PathLike)) else [os.fspath(x) for x in logs]
-    given = {
-        name: os.fspath(v) if isinstance(v, os.PathLike) else list(v) if isinstance(v, tuple) else v
-        for name, v in params.items()
-    }
+    # Paths as strings; the rest (tuples included) crosses as JSON.
+    given = {name: os.fspath(v) if isinstance(v, os.PathLike) else v for name, v in params.items()}
     raw = _botify.train(
         model,
         paths,

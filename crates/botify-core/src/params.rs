@@ -410,14 +410,20 @@ pub trait Schema:
     }
 }
 
+/// An `f32` as the `f64` of its shortest decimal: 0.7, not the 0.699999988 it widens to, so a
+/// value shown in JSON, TOML or Python reads as it was written and parses back to the same `f32`.
+pub fn short_f32(x: f32) -> f64 {
+    x.to_string().parse().unwrap_or(f64::from(x))
+}
+
 fn tidy(kind: &Kind, v: &mut Value) {
     match (kind, v) {
         (Kind::Float(32), Value::Number(n)) => {
-            if let Some(x) = n.as_f64() {
-                let short: f64 = (x as f32).to_string().parse().unwrap_or(x);
-                if let Some(s) = serde_json::Number::from_f64(short) {
-                    *n = s;
-                }
+            if let Some(s) = n
+                .as_f64()
+                .and_then(|x| serde_json::Number::from_f64(short_f32(x as f32)))
+            {
+                *n = s;
             }
         }
         (Kind::List(k), Value::Array(items)) => items.iter_mut().for_each(|x| tidy(k, x)),

@@ -72,10 +72,7 @@ fn _botify(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add("DEFAULT_SESSIONS", botify_core::defaults::SESSIONS)?;
     m.add("DEFAULT_MAX_STEPS", botify_core::defaults::MAX_STEPS)?;
     // Through its shortest decimal form, so Python sees 0.7 and not the f32's 0.699999988.
-    let liked: f64 = botify_core::defaults::LIKED
-        .to_string()
-        .parse()
-        .unwrap_or(f64::from(botify_core::defaults::LIKED));
+    let liked = botify_core::params::short_f32(botify_core::defaults::LIKED);
     m.add("DEFAULT_LIKED", liked)?;
     m.add("DEFAULT_K", botify_lab::models::DEFAULT_K)?;
     m.add("DEFAULT_EVAL_K", botify_lab::models::DEFAULT_EVAL_K)?;

@@ -49,23 +49,21 @@ fn bound(i: usize) -> f64 {
 }
 
 /// The bucket of an observation of `ns` nanoseconds: from the octave and the next two bits of
-/// its value in microseconds, without a search (it runs twice per request).
+/// its value in quarter microseconds, without a search (it runs twice per request). Rounding up
+/// makes a value on a bound belong to the bucket below it (bounds are upper and inclusive, as
+/// Prometheus' `le`).
 fn bucket(ns: u64) -> usize {
-    // Microseconds with two fractional bits, so the bits below the leading one pick the step.
-    let q = ns.saturating_mul(STEPS as u64) / 1000;
-    if q < STEPS as u64 {
+    let quarters = ns.saturating_mul(STEPS as u64).div_ceil(1000);
+    if quarters <= STEPS as u64 {
         return 0;
     }
-    let lead = 63 - q.leading_zeros() as usize; // 2 + octave
-    let e = lead - 2;
+    // Bucket `1 + e·STEPS + s` holds `quarters − 1` in [2^e·(STEPS + s), 2^e·(STEPS + s + 1)).
+    let w = quarters - 1;
+    let e = 63 - w.leading_zeros() as usize - 2;
     if e >= OCTAVES {
         return BUCKETS - 1;
     }
-    let s = ((q >> e) as usize) & (STEPS - 1);
-    // A value exactly on a bucket's lower bound belongs to the bucket below (bounds are upper
-    // and inclusive, as Prometheus' `le`).
-    let exact = q & ((1u64 << e) - 1) == 0 && (ns * STEPS as u64).is_multiple_of(1000);
-    1 + e * STEPS + s - usize::from(exact)
+    1 + e * STEPS + ((w >> e) as usize & (STEPS - 1))
 }
 
 pub const MAX_TREATMENTS: usize = 10;

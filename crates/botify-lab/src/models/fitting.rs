@@ -52,10 +52,7 @@ impl Settings {
     pub fn value(&self, s: Setting) -> Value {
         match s {
             Setting::K => Value::from(self.k),
-            Setting::Threshold => {
-                let short: f64 = self.threshold.to_string().parse().unwrap_or(f64::NAN);
-                Value::from(short)
-            }
+            Setting::Threshold => Value::from(botify_core::params::short_f32(self.threshold)),
             Setting::Seed => Value::from(self.seed),
         }
     }
