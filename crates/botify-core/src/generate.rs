@@ -6,6 +6,7 @@
 //! thread count.
 
 use crate::catalog::{Catalog, Track};
+use crate::dynamics::Dynamics;
 use crate::names;
 use crate::npy::Embeddings;
 use crate::rng::stream;
@@ -46,6 +47,8 @@ pub struct WorldParams {
     pub openness: (f64, f64),
     pub consume_bias: (f32, f32),
     pub consume_sharpness: (f32, f32),
+    /// Listener dynamics beyond the course's model (all off by default).
+    pub dynamics: Dynamics,
 }
 
 impl Default for WorldParams {
@@ -66,6 +69,7 @@ impl Default for WorldParams {
             openness: (0.05, 0.35),
             consume_bias: (0.1, 0.6),
             consume_sharpness: (4.0, 15.0),
+            dynamics: Dynamics::default(),
         }
     }
 }
@@ -124,7 +128,7 @@ impl WorldParams {
                 self.openness
             ));
         }
-        Ok(())
+        self.dynamics.validate()
     }
 }
 
@@ -179,6 +183,7 @@ pub fn generate(p: &WorldParams) -> Result<World> {
         catalog,
         embeddings,
         users,
+        dynamics: p.dynamics.clone(),
     })
 }
 
@@ -440,6 +445,9 @@ fn listeners(
                 interest_neighbours: None,
                 session_budget: None,
                 artist_discount_gamma: None,
+                // Drifting interests follow the listener's openness; without drift the users'
+                // file stays the course's.
+                openness: (p.dynamics.drift > 0.0).then_some(openness as f32),
             }
         })
         .collect();

@@ -6,6 +6,7 @@
 
 pub mod catalog;
 pub mod defaults;
+pub mod dynamics;
 pub mod error;
 pub mod eventlog;
 pub mod events;

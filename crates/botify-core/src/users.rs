@@ -8,6 +8,8 @@ use std::path::Path;
 pub const DEFAULT_INTEREST_NEIGHBOURS: u32 = 10;
 pub const DEFAULT_SESSION_BUDGET: u32 = 5;
 pub const DEFAULT_ARTIST_DISCOUNT_GAMMA: f32 = 0.8;
+/// The middle of the generator's default openness range, for listeners whose file has none.
+pub const DEFAULT_OPENNESS: f32 = 0.2;
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct User {
@@ -21,6 +23,10 @@ pub struct User {
     pub session_budget: Option<u32>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub artist_discount_gamma: Option<f32>,
+    /// Probability that a drifting interest jumps to an unrelated artist (only with interest
+    /// drift on; the generator writes it then).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub openness: Option<f32>,
 }
 
 impl User {
@@ -30,6 +36,9 @@ impl User {
     }
     pub fn session_budget(&self) -> u32 {
         self.session_budget.unwrap_or(DEFAULT_SESSION_BUDGET)
+    }
+    pub fn openness(&self) -> f32 {
+        self.openness.unwrap_or(DEFAULT_OPENNESS)
     }
     pub fn artist_discount_gamma(&self) -> f32 {
         self.artist_discount_gamma
@@ -66,6 +75,11 @@ impl User {
         }
         if self.session_budget == Some(0) {
             return Err("field `session_budget`: must be at least 1".into());
+        }
+        if let Some(o) = self.openness
+            && !(o.is_finite() && (0.0..=1.0).contains(&o))
+        {
+            return Err(format!("field `openness`: {o} is not in [0, 1]"));
         }
         if let Some(g) = self.artist_discount_gamma
             && !(g.is_finite() && (0.0..=1.0).contains(&g))

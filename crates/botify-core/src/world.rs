@@ -1,7 +1,9 @@
-//! A world directory: `tracks.json` (catalogue), `tracks.npy` (hidden embeddings) and
-//! `users.json` (hidden listeners). Loading validates everything the simulator relies on.
+//! A world directory: `tracks.json` (catalogue), `tracks.npy` (hidden embeddings),
+//! `users.json` (hidden listeners) and, when its listeners have dynamics beyond the course's,
+//! `dynamics.json`. Loading validates everything the simulator relies on.
 
 use crate::catalog::Catalog;
+use crate::dynamics::Dynamics;
 use crate::npy::Embeddings;
 use crate::users::{self, User};
 use crate::{Error, Result};
@@ -18,6 +20,8 @@ pub struct World {
     pub catalog: Catalog,
     pub embeddings: Embeddings,
     pub users: Vec<User>,
+    /// Off (the course's listener) unless the world's `dynamics.json` says otherwise.
+    pub dynamics: Dynamics,
 }
 
 impl World {
@@ -26,19 +30,22 @@ impl World {
         let catalog = Catalog::load(&dir.join(TRACKS_FILE))?;
         let embeddings = load_embeddings(&dir.join(EMBEDDINGS_FILE), catalog.len())?;
         let users = users::load(&dir.join(USERS_FILE), catalog.len())?;
+        let dynamics = Dynamics::load(dir)?;
         Ok(World {
             catalog,
             embeddings,
             users,
+            dynamics,
         })
     }
 
-    /// Writes the three files into `dir` (created if needed).
+    /// Writes the world's files into `dir` (created if needed).
     pub fn write(&self, dir: &Path) -> Result<()> {
         std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
         self.catalog.write(&dir.join(TRACKS_FILE))?;
         self.embeddings.write(&dir.join(EMBEDDINGS_FILE))?;
-        write_json_lines(&dir.join(USERS_FILE), &self.users)
+        write_json_lines(&dir.join(USERS_FILE), &self.users)?;
+        self.dynamics.write(dir)
     }
 
     pub fn dot(&self, a: usize, b: usize) -> f32 {
@@ -122,6 +129,14 @@ pub fn check(dir: &Path) -> Result<CheckReport> {
         ));
         None
     };
+    let dynamics = Dynamics::load(dir)?;
+    if !dynamics.is_off() {
+        notes.push(format!(
+            "listener dynamics ({}): {}",
+            crate::dynamics::DYNAMICS_FILE,
+            serde_json::to_string(&dynamics).unwrap_or_default()
+        ));
+    }
     let upath = dir.join(USERS_FILE);
     let users = if upath.exists() {
         let all = users::load(&upath, catalog.len())?;

@@ -52,6 +52,7 @@ proptest! {
             interest_neighbours: if u % 2 == 0 { Some(5) } else { None },
             session_budget: None,
             artist_discount_gamma: Some(0.5),
+            openness: if u % 3 == 0 { Some(0.25) } else { None },
         }).collect();
         write_json_lines(&path, &us).unwrap();
         prop_assert_eq!(users::load(&path, 50).unwrap(), us);

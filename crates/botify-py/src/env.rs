@@ -59,7 +59,13 @@ impl Sessions {
         self.first.ensure(&self.index, &world.embeddings, interests);
         for (&slot, &n) in slots.iter().zip(&numbers) {
             let (p, i) = self.params_of(n);
-            self.slots[slot] = Some(Episode::open(world, &self.first, i as u32, &p));
+            self.slots[slot] = Some(Episode::open(
+                world,
+                &self.first,
+                i as u32,
+                &p,
+                Default::default(),
+            ));
         }
     }
 

@@ -1,8 +1,10 @@
 //! The console agent: a person plays the recommender. Generic over input and output so that it
 //! is tested like any other agent.
 
-use crate::episode::{Episode, Step};
-use crate::runner::{EpisodeStats, SimParams, Simulator};
+use crate::episode::Step;
+use crate::runner::{
+    EpisodeStats, STEP_MS, SimParams, Simulator, close_planned, open_planned, split_listeners,
+};
 use crate::{Error, Result};
 use botify_core::{TrackId, World};
 use std::io::{BufRead, Write};
@@ -26,8 +28,9 @@ impl Simulator<'_> {
         mut out: impl Write,
     ) -> Result<Vec<EpisodeStats>> {
         let world = self.world();
-        let (by_user, _) = self.prepare_day(p);
-        let mut order: Vec<(u32, usize)> = by_user
+        let plan = self.prepare_day(p);
+        let mut order: Vec<(u32, usize)> = plan
+            .by_user
             .iter()
             .enumerate()
             .flat_map(|(u, eps)| eps.iter().map(move |&i| (i, u)))
@@ -40,8 +43,11 @@ impl Simulator<'_> {
             "You are the recommender. Type a track id (0..{n}) for each next track, q to quit."
         )
         .map_err(io)?;
-        for (i, _) in order {
-            let mut ep = Episode::open(world, self.first_cache(), i, p);
+        let (rules, mut listeners) = split_listeners(&mut self.dynamics, world.users.len());
+        for (i, u) in order {
+            let start = plan.starts[i as usize];
+            let listener = listeners[u].as_deref();
+            let mut ep = open_planned(world, &self.first, (p, &plan, rules), i, listener, start);
             writeln!(out, "\nsession {} — user {}", i + 1, ep.user()).map_err(io)?;
             let first = ep.session().first;
             writeln!(out, "  played {} — listened 1.00", describe(world, first)).map_err(io)?;
@@ -81,6 +87,8 @@ impl Simulator<'_> {
                 }
             }
             let s = ep.stats(0);
+            let end = start + u64::from(s.steps) * STEP_MS;
+            close_planned(rules, listeners[u].as_deref_mut(), &ep, end);
             writeln!(
                 out,
                 "session over: {} tracks, total listening {:.2}",

@@ -3,6 +3,7 @@
 //! tell [`Episode::play`] what they recommended. The rules — the listener's draws, the step
 //! count, the reward, the step cap, when the session ends — live here once.
 
+use crate::dynamics::Carried;
 use crate::listener::Session;
 use crate::nearest::NeighbourCache;
 use botify_core::rng::{Rng, stream};
@@ -33,12 +34,32 @@ pub enum Step {
     Over { track: TrackId, time: f32 },
 }
 
+/// Who a session is for, beyond the course's model (where everything comes from the episode's
+/// stream): the listener the day's visits planned, their drifted interests, what earlier
+/// sessions left them.
+#[derive(Default)]
+pub struct Visit<'a> {
+    /// Index into `world.users` when the day's plan chose the listener (returns on).
+    pub user: Option<usize>,
+    /// The listener's current interests, when they drift.
+    pub interests: Option<&'a [TrackId]>,
+    pub carried: Option<Carried>,
+}
+
 impl<'w> Episode<'w> {
     /// Opens episode `i` of the day `p`: the user (index into `world.users`) is drawn from the
-    /// episode's own stream, so every agent meets the same listener for the same seed.
-    pub fn open(world: &'w World, first_nn: &NeighbourCache, i: u32, p: &SimParams) -> Self {
-        let (u, mut rng) = episode_start(world, p, i as usize);
-        let session = open_session(world, first_nn, u, &mut rng);
+    /// episode's own stream, so every agent meets the same listener for the same seed — unless
+    /// `visit` names one (listener dynamics).
+    pub fn open(
+        world: &'w World,
+        first_nn: &NeighbourCache,
+        i: u32,
+        p: &SimParams,
+        visit: Visit,
+    ) -> Self {
+        let (u, mut rng) = episode_start(world, p, i as usize, visit.user);
+        let interests = visit.interests.unwrap_or(&world.users[u].interests);
+        let session = open_session(world, first_nn, u, interests, visit.carried, &mut rng);
         let first = session.first;
         Episode {
             session,
@@ -81,6 +102,15 @@ impl<'w> Episode<'w> {
             Step::Over { track, time }
         } else {
             Step::Next { time }
+        }
+    }
+
+    /// Mean listen time of the recommended tracks so far (0 before any).
+    pub fn mean_time(&self) -> f32 {
+        if self.steps == 0 {
+            0.0
+        } else {
+            self.reward / self.steps as f32
         }
     }
 
@@ -130,15 +160,18 @@ pub struct EpisodeStats {
     pub steps: u32,
 }
 
-/// Draws the session's interest and first track (uniform among the interest's nearest tracks).
+/// Draws the session's interest (among `interests`) and first track (uniform among the
+/// interest's nearest tracks).
 pub(crate) fn open_session<'w>(
     world: &'w World,
     first_nn: &NeighbourCache,
     u: usize,
+    interests: &[TrackId],
+    carried: Option<Carried>,
     rng: &mut Rng,
 ) -> Session<'w> {
     let user = &world.users[u];
-    let interest = user.interests[rng.random_range(0..user.interests.len())];
+    let interest = interests[rng.random_range(0..interests.len())];
     let near = first_nn.get(interest).unwrap_or(&[]);
     let near = &near[..near.len().min(user.interest_neighbours() as usize)];
     let first = if near.is_empty() {
@@ -146,12 +179,24 @@ pub(crate) fn open_session<'w>(
     } else {
         near[rng.random_range(0..near.len())]
     };
-    Session::start(world, user, interest, first)
+    Session::start_carrying(world, user, interest, first, carried)
 }
 
-/// The episode's user (index into `world.users`) and its listener stream.
-pub(crate) fn episode_start(world: &World, p: &SimParams, i: usize) -> (usize, Rng) {
-    let mut rng = stream(p.seed, b"episode", (u64::from(p.day) << 32) | i as u64);
-    let u = rng.random_range(0..world.users.len());
-    (u, rng)
+/// The episode's user (index into `world.users`) and its listener stream: drawn from the
+/// episode's stream, or the planned visitor's own.
+pub(crate) fn episode_start(
+    world: &World,
+    p: &SimParams,
+    i: usize,
+    planned: Option<usize>,
+) -> (usize, Rng) {
+    let index = (u64::from(p.day) << 32) | i as u64;
+    match planned {
+        Some(u) => (u, stream(p.seed, b"visit", index)),
+        None => {
+            let mut rng = stream(p.seed, b"episode", index);
+            let u = rng.random_range(0..world.users.len());
+            (u, rng)
+        }
+    }
 }

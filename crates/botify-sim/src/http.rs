@@ -11,9 +11,13 @@
 //! sent again, since the service may have logged it. An HTTP error status or a lost answer stops
 //! the run with the request that caused it, and every other worker stops before its next session.
 
-use crate::episode::{Episode, Step};
+use crate::dynamics::{Listener, Rules};
+use crate::episode::Step;
 use crate::nearest::NeighbourCache;
-use crate::runner::{EpisodeStats, SimParams, Simulator};
+use crate::runner::{
+    DayPlan, EpisodeStats, STEP_MS, SimParams, Simulator, close_planned, open_planned,
+    split_listeners,
+};
 use crate::{Error, Result};
 use botify_core::{TrackId, World};
 use http_body_util::{BodyExt, Full};
@@ -161,9 +165,11 @@ async fn remote_episode(
     first_nn: &NeighbourCache,
     conn: &mut Conn,
     i: u32,
-    p: &SimParams,
+    day: (&SimParams, &DayPlan, Option<&Rules>),
+    mut listener: Option<&mut Listener>,
 ) -> Result<EpisodeStats> {
-    let mut ep = Episode::open(world, first_nn, i, p);
+    let start = day.1.starts[i as usize];
+    let mut ep = open_planned(world, first_nn, day, i, listener.as_deref(), start);
     let user = ep.user();
     let n = world.catalog.len() as u32;
     let next_path = format!("/next/{user}");
@@ -187,7 +193,10 @@ async fn remote_episode(
         if let Step::Over { track, time } = ep.play(rec) {
             let body = format!("{{\"track\": {track}, \"time\": {time}}}");
             conn.post(&format!("/last/{user}"), body).await?;
-            return Ok(ep.stats(0));
+            let stats = ep.stats(0);
+            let end = start + u64::from(stats.steps) * STEP_MS;
+            close_planned(day.2, listener.as_deref_mut(), &ep, end);
+            return Ok(stats);
         }
     }
 }
@@ -204,8 +213,9 @@ impl Simulator<'_> {
         progress: &(dyn Fn(u64) + Sync),
     ) -> Result<Vec<EpisodeStats>> {
         let world = self.world();
-        let (by_user, _) = self.prepare_day(p);
-        let first_nn = self.first_cache();
+        let plan = self.prepare_day(p);
+        let first_nn = &self.first;
+        let (rules, listeners) = split_listeners(&mut self.dynamics, world.users.len());
         let runtime = || {
             tokio::runtime::Builder::new_current_thread()
                 .enable_all()
@@ -214,11 +224,12 @@ impl Simulator<'_> {
         };
         // Fail fast and clearly when the service is not there.
         runtime()?.block_on(Conn::connect(remote))?;
-        let queue: Mutex<VecDeque<(usize, Vec<u32>)>> = Mutex::new(
-            by_user
-                .into_iter()
-                .enumerate()
-                .filter(|(_, e)| !e.is_empty())
+        let queue: Mutex<VecDeque<(&[u32], Option<&mut Listener>)>> = Mutex::new(
+            plan.by_user
+                .iter()
+                .map(Vec::as_slice)
+                .zip(listeners)
+                .filter(|(e, _)| !e.is_empty())
                 .collect(),
         );
         // The first error stops every worker: none starts another session after it.
@@ -235,12 +246,16 @@ impl Simulator<'_> {
                         .lock()
                         .map_err(|_| Error::Invalid("queue poisoned".into()))?
                         .pop_front();
-                    let Some((_, eps)) = next else { break };
-                    for i in eps {
+                    let Some((eps, mut listener)) = next else {
+                        break;
+                    };
+                    for &i in eps {
                         if failed.load(Ordering::Relaxed) {
                             return Ok(());
                         }
-                        out.push(remote_episode(world, first_nn, &mut conn, i, p).await?);
+                        let day = (p, &plan, rules);
+                        let l = listener.as_deref_mut();
+                        out.push(remote_episode(world, first_nn, &mut conn, i, day, l).await?);
                         progress(1);
                     }
                 }

@@ -7,6 +7,7 @@
 //! - [`console`]: a person plays the recommender.
 
 pub mod console;
+pub mod dynamics;
 pub mod episode;
 pub mod http;
 pub mod listener;

@@ -1,5 +1,6 @@
 //! The course's listener model, as small pure functions and a session state.
 
+use crate::dynamics::{Carried, pulled};
 use botify_core::{TrackId, User, World};
 use rand::Rng;
 
@@ -10,7 +11,20 @@ pub fn sigmoid(x: f32) -> f32 {
 /// Listen fraction of a not-yet-played track: `sigmoid((dot - bias) * sharpness)` times
 /// `gamma ^ artist_plays`, rounded to two decimals.
 pub fn listen_time(dot: f32, bias: f32, sharpness: f32, gamma: f32, artist_plays: u32) -> f32 {
-    let raw = sigmoid((dot - bias) * sharpness) * gamma.powi(artist_plays as i32);
+    bored_listen_time(dot, bias, sharpness, gamma, artist_plays, 1.0)
+}
+
+/// [`listen_time`] with boredom's factor applied before the rounding (a factor of 1 changes
+/// nothing: the course's value).
+pub fn bored_listen_time(
+    dot: f32,
+    bias: f32,
+    sharpness: f32,
+    gamma: f32,
+    artist_plays: u32,
+    boredom: f32,
+) -> f32 {
+    let raw = sigmoid((dot - bias) * sharpness) * gamma.powi(artist_plays as i32) * boredom;
     (raw * 100.0).round() / 100.0
 }
 
@@ -31,11 +45,32 @@ pub struct Session<'w> {
     artist_plays: Vec<(u32, u32)>,
     pub budget: u32,
     gamma: f32,
+    /// What earlier sessions left (fatigue), with listener dynamics on.
+    carried: Option<Carried>,
+    /// The session's taste when it moves (taste pull on): starts as the interest's embedding.
+    taste: Option<Vec<f32>>,
+    /// Listen time of each played track, with listener dynamics on (fatigue is made of them).
+    times: Vec<f32>,
 }
 
 impl<'w> Session<'w> {
     /// Starts a session on `interest`; `first` (one of its nearest tracks) counts as listened fully.
     pub fn start(world: &'w World, user: &'w User, interest: TrackId, first: TrackId) -> Self {
+        Self::start_carrying(world, user, interest, first, None)
+    }
+
+    /// [`Session::start`] for a listener with dynamics: `carried` is what earlier sessions left.
+    pub fn start_carrying(
+        world: &'w World,
+        user: &'w User,
+        interest: TrackId,
+        first: TrackId,
+        carried: Option<Carried>,
+    ) -> Self {
+        let taste = carried
+            .as_ref()
+            .filter(|c| c.taste_pull > 0.0)
+            .map(|_| world.embeddings.row(interest as usize).to_vec());
         let mut s = Session {
             world,
             user,
@@ -45,9 +80,42 @@ impl<'w> Session<'w> {
             artist_plays: Vec::with_capacity(16),
             budget: user.session_budget(),
             gamma: user.artist_discount_gamma(),
+            carried,
+            taste,
+            times: Vec::new(),
         };
         s.mark_played(first);
+        s.listened(first, 1.0);
         s
+    }
+
+    /// Records a listen for the dynamics: the taste moves, fatigue will grow.
+    fn listened(&mut self, track: TrackId, time: f32) {
+        let Some(c) = &self.carried else { return };
+        self.times.push(time);
+        if let Some(taste) = &mut self.taste {
+            pulled(
+                taste,
+                self.world.embeddings.row(track as usize),
+                c.taste_pull,
+                time,
+            );
+        }
+    }
+
+    /// Every played track with its artist and listen time (the first track's is 1), for the
+    /// listener's fatigue; empty without dynamics.
+    pub fn listens(&self) -> impl Iterator<Item = (TrackId, u32, f32)> + '_ {
+        self.played
+            .iter()
+            .zip(&self.times)
+            .map(|(&t, &time)| (t, self.world.catalog.artist_of(t), time))
+    }
+
+    /// Whether the taste moves within the session (then the interest's nearest tracks are no
+    /// longer sorted by what the listener likes now).
+    pub fn taste_moves(&self) -> bool {
+        self.taste.is_some()
     }
 
     fn artist_plays(&self, track: TrackId) -> u32 {
@@ -76,13 +144,22 @@ impl<'w> Session<'w> {
         if self.was_played(track) {
             return 0.0;
         }
-        let dot = self.world.dot(track as usize, self.interest as usize);
-        listen_time(
+        let dot = match &self.taste {
+            Some(taste) => {
+                botify_core::world::dot(self.world.embeddings.row(track as usize), taste)
+            }
+            None => self.world.dot(track as usize, self.interest as usize),
+        };
+        let boredom = self.carried.as_ref().map_or(1.0, |c| {
+            c.factor(track, self.world.catalog.artist_of(track))
+        });
+        bored_listen_time(
             dot,
             self.user.consume_bias,
             self.user.consume_sharpness,
             self.gamma,
             self.artist_plays(track),
+            boredom,
         )
     }
 
@@ -90,6 +167,7 @@ impl<'w> Session<'w> {
     pub fn play(&mut self, track: TrackId, rng: &mut impl Rng) -> f32 {
         let time = self.expected_time(track);
         self.mark_played(track);
+        self.listened(track, time);
         if budget_drops(time, rng) {
             self.budget = self.budget.saturating_sub(1);
         }

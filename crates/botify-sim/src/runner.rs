@@ -6,7 +6,8 @@
 //! grouped by user and each user's episodes run in index order (their history carries over), so
 //! the result is the same whatever the thread count.
 
-use crate::episode::{Episode, Step, episode_start};
+use crate::dynamics::{Listener, ListenerDynamics, Rules};
+use crate::episode::{Episode, Step, Visit, episode_start};
 pub use crate::episode::{EpisodeStats, SimParams};
 use crate::listener::Session;
 use crate::nearest::{NeighbourCache, TrackIndex};
@@ -88,22 +89,58 @@ impl DaySummary {
     }
 }
 
-/// Episodes of the day grouped by user (index order kept), and every episode's interest track.
-fn plan_day(world: &World, p: &SimParams) -> (Vec<Vec<u32>>, Vec<TrackId>) {
-    let mut by_user: Vec<Vec<u32>> = vec![Vec::new(); world.users.len()];
-    let mut interests = Vec::with_capacity(p.episodes);
-    for i in 0..p.episodes {
-        let (u, interest) = episode_interest(world, p, i);
-        by_user[u].push(i as u32);
-        interests.push(interest);
-    }
-    (by_user, interests)
+/// A day's sessions: each episode's interest and planned start, the episodes grouped by
+/// listener (index order kept) and, with returns on, each episode's listener.
+pub struct DayPlan {
+    pub by_user: Vec<Vec<u32>>,
+    pub interests: Vec<TrackId>,
+    /// When each episode is due to start (ms); a listener's next session never starts before
+    /// their previous one ended.
+    pub starts: Vec<u64>,
+    /// The listener of each episode when the day's visits chose them (returns on); else each
+    /// episode's stream draws its listener uniformly (the course's model).
+    pub visitors: Option<Vec<usize>>,
 }
 
-/// Episode `i`'s user (index into `world.users`) and the interest its session opens on: what
-/// [`crate::nearest::NeighbourCache::ensure`] needs before [`crate::episode::Episode::open`].
+/// Plans day `p`: `p.episodes` sessions spread evenly over the day, each of a uniformly drawn
+/// listener, or, with returns on, the visits the listeners' rates give (`p.episodes` is then
+/// the day's expected sessions at zero satisfaction).
+fn plan_day(world: &World, p: &SimParams, dynamics: Option<&ListenerDynamics>) -> DayPlan {
+    let day_start = EPOCH_MS + u64::from(p.day) * DAY_MS;
+    let spacing = DAY_MS / p.episodes.max(1) as u64;
+    let visits = dynamics
+        .filter(|d| d.rules.params.returns > 0.0)
+        .map(|d| d.visits(p.seed, p.day, p.episodes as f64 / world.users.len() as f64));
+    let n = visits.as_ref().map_or(p.episodes, Vec::len);
+    let mut plan = DayPlan {
+        by_user: vec![Vec::new(); world.users.len()],
+        interests: Vec::with_capacity(n),
+        starts: Vec::with_capacity(n),
+        visitors: visits.as_ref().map(|v| v.iter().map(|&(_, u)| u).collect()),
+    };
+    for i in 0..n {
+        let planned = visits.as_ref().map(|v| v[i].1);
+        let (u, mut rng) = episode_start(world, p, i, planned);
+        let interests = match dynamics {
+            Some(d) => &d.listeners[u].interests,
+            None => &world.users[u].interests,
+        };
+        plan.by_user[u].push(i as u32);
+        plan.interests
+            .push(interests[rng.random_range(0..interests.len())]);
+        plan.starts.push(match &visits {
+            Some(v) => v[i].0,
+            None => day_start + i as u64 * spacing,
+        });
+    }
+    plan
+}
+
+/// Episode `i`'s user (index into `world.users`) and the interest its session opens on, in the
+/// course's model: what [`crate::nearest::NeighbourCache::ensure`] needs before
+/// [`crate::episode::Episode::open`].
 pub fn episode_interest(world: &World, p: &SimParams, i: usize) -> (usize, TrackId) {
-    let (u, mut rng) = episode_start(world, p, i);
+    let (u, mut rng) = episode_start(world, p, i, None);
     let user = &world.users[u];
     (u, user.interests[rng.random_range(0..user.interests.len())])
 }
@@ -141,9 +178,11 @@ impl std::fmt::Debug for SessionRunner {
 pub struct Simulator<'w> {
     world: &'w World,
     index: TrackIndex,
-    first: NeighbourCache,
+    pub(crate) first: NeighbourCache,
     oracle: NeighbourCache,
     histories: Vec<History>,
+    /// The world's listener dynamics and every listener's state (`None`: the course's model).
+    pub(crate) dynamics: Option<ListenerDynamics>,
     sessions_in: Option<SessionRunner>,
     /// The embeddings' content hash, computed once if neighbour files are used.
     hash: Option<u64>,
@@ -162,6 +201,7 @@ impl<'w> Simulator<'w> {
             first: first_track_cache(world),
             oracle: NeighbourCache::new(ORACLE_CANDIDATES),
             histories: vec![History::new(history); world.users.len()],
+            dynamics: ListenerDynamics::new(world),
             sessions_in: None,
             hash: None,
             cancel: None,
@@ -187,14 +227,33 @@ impl<'w> Simulator<'w> {
         &self.first
     }
 
-    /// Plans the day (episodes grouped by user, each episode's interest) and computes the exact
-    /// first-track neighbours it needs; every agent starts its day here.
-    pub(crate) fn prepare_day(&mut self, p: &SimParams) -> (Vec<Vec<u32>>, Vec<TrackId>) {
-        let (by_user, interests) = plan_day(self.world, p);
+    /// The listener dynamics' state, when the world has dynamics.
+    pub fn dynamics(&self) -> Option<&ListenerDynamics> {
+        self.dynamics.as_ref()
+    }
+
+    /// Plans day `p` (drifting the listeners' interests to it first).
+    fn plan(&mut self, p: &SimParams) -> DayPlan {
+        if let Some(d) = &mut self.dynamics {
+            d.begin_day(self.world, p.seed, p.day);
+        }
+        plan_day(self.world, p, self.dynamics.as_ref())
+    }
+
+    /// How many sessions day `p` will have: `p.episodes`, or with returns on, the listeners'
+    /// visits.
+    pub fn planned_sessions(&mut self, p: &SimParams) -> usize {
+        self.plan(p).interests.len()
+    }
+
+    /// Plans the day and computes the exact first-track neighbours it needs; every agent
+    /// starts its day here.
+    pub(crate) fn prepare_day(&mut self, p: &SimParams) -> DayPlan {
+        let plan = self.plan(p);
         let emb = &self.world.embeddings;
         self.first
-            .ensure(&self.index, emb, interests.iter().copied());
-        (by_user, interests)
+            .ensure(&self.index, emb, plan.interests.iter().copied());
+        plan
     }
 
     /// Computes, before day `p` runs, the exact neighbour lists it will need that are not cached
@@ -209,7 +268,7 @@ impl<'w> Simulator<'w> {
         start: &dyn Fn(u64),
         done: &(dyn Fn(u64) + Sync),
     ) -> Option<f64> {
-        let (_, interests) = plan_day(self.world, p);
+        let interests = self.plan(p).interests;
         let first = self.first.missing(interests.iter().copied());
         let candidates = if oracle {
             self.oracle.missing(interests.iter().copied())
@@ -271,19 +330,24 @@ impl<'w> Simulator<'w> {
         progress: &(dyn Fn(u64) + Sync),
     ) -> Result<Vec<EpisodeStats>> {
         let world = self.world;
-        let (by_user, interests) = self.prepare_day(p);
+        let plan = self.prepare_day(p);
         if matches!(agent, Agent::Oracle) {
-            self.oracle
-                .ensure(&self.index, &world.embeddings, interests.iter().copied());
+            self.oracle.ensure(
+                &self.index,
+                &world.embeddings,
+                plan.interests.iter().copied(),
+            );
         }
-        let spacing = DAY_MS / p.episodes.max(1) as u64;
-        let day_start = EPOCH_MS + u64::from(p.day) * DAY_MS;
+        let planned = plan.interests.len();
+        let (rules, mut listeners) = split_listeners(&mut self.dynamics, world.users.len());
         let ctx = DayContext {
             world,
             agent,
             first_nn: &self.first,
             oracle_nn: &self.oracle,
             p,
+            plan: &plan,
+            rules,
         };
         let histories = &mut self.histories;
         let mut stats: Vec<EpisodeStats> = Vec::new();
@@ -297,8 +361,7 @@ impl<'w> Simulator<'w> {
             stats = run_sessions(
                 &ctx,
                 histories,
-                &by_user,
-                DayClock { day_start, spacing },
+                &mut listeners,
                 day_log.as_ref(),
                 cancel,
                 progress,
@@ -316,7 +379,7 @@ impl<'w> Simulator<'w> {
                 "day {} stopped after {} of {} sessions",
                 p.day + 1,
                 stats.len(),
-                p.episodes
+                planned
             )));
         }
         stats.sort_by_key(|e| e.episode);
@@ -324,31 +387,45 @@ impl<'w> Simulator<'w> {
     }
 }
 
+/// The rules and each user's state (`None` each without dynamics).
+pub(crate) fn split_listeners(
+    dynamics: &mut Option<ListenerDynamics>,
+    users: usize,
+) -> (Option<&Rules>, Vec<Option<&mut Listener>>) {
+    match dynamics {
+        Some(d) => (Some(&d.rules), d.listeners.iter_mut().map(Some).collect()),
+        None => (None, (0..users).map(|_| None).collect()),
+    }
+}
+
 /// Every user's sessions of the day, users in parallel, each user's in index order.
 fn run_sessions(
     ctx: &DayContext,
     histories: &mut [History],
-    by_user: &[Vec<u32>],
-    clock: DayClock,
+    listeners: &mut [Option<&mut Listener>],
     log: Option<&DayLog>,
     cancel: Option<&AtomicBool>,
     progress: &(dyn Fn(u64) + Sync),
 ) -> Vec<EpisodeStats> {
-    let DayClock { day_start, spacing } = clock;
     histories
         .par_iter_mut()
-        .zip(by_user.par_iter())
+        .zip(listeners.par_iter_mut())
+        .zip(ctx.plan.by_user.par_iter())
         .filter(|(_, eps)| !eps.is_empty())
-        .flat_map_iter(|(history, eps)| {
+        .flat_map_iter(|((history, listener), eps)| {
             let mut clock = 0u64;
             let mut out = Vec::with_capacity(eps.len());
             for &i in eps {
                 if cancel.is_some_and(|c| c.load(Ordering::Relaxed)) {
                     break;
                 }
-                let start = (day_start + u64::from(i) * spacing).max(clock + STEP_MS);
+                let start = ctx.plan.starts[i as usize].max(clock + STEP_MS);
                 let mut lines = Vec::new();
-                let ep = run_episode(ctx, history, i, start, log.map(|_| &mut lines));
+                let who = Who {
+                    history: &mut *history,
+                    listener: listener.as_deref_mut(),
+                };
+                let ep = run_episode(ctx, who, i, start, log.map(|_| &mut lines));
                 clock = start + u64::from(ep.steps) * STEP_MS;
                 if let Some(log) = log {
                     log.send(lines);
@@ -359,13 +436,6 @@ fn run_sessions(
             out
         })
         .collect()
-}
-
-/// When a day starts and how far apart its sessions start (ms).
-#[derive(Clone, Copy)]
-struct DayClock {
-    day_start: u64,
-    spacing: u64,
 }
 
 /// The day's event log; the first refusal is kept, later lines are not sent, and the day
@@ -392,13 +462,51 @@ struct DayContext<'a> {
     first_nn: &'a NeighbourCache,
     oracle_nn: &'a NeighbourCache,
     p: &'a SimParams,
+    plan: &'a DayPlan,
+    rules: Option<&'a Rules>,
+}
+
+/// What a listener brings to a session and takes from it: the history the recommenders see and,
+/// with dynamics, their state.
+struct Who<'a> {
+    history: &'a mut History,
+    listener: Option<&'a mut Listener>,
+}
+
+/// Opens episode `i` of the plan for `listener` starting at `start_ms`.
+pub(crate) fn open_planned<'w>(
+    world: &'w World,
+    first_nn: &NeighbourCache,
+    (p, plan, rules): (&SimParams, &DayPlan, Option<&Rules>),
+    i: u32,
+    listener: Option<&Listener>,
+    start_ms: u64,
+) -> Episode<'w> {
+    let visit = Visit {
+        user: plan.visitors.as_ref().map(|v| v[i as usize]),
+        interests: listener.map(|l| &l.interests[..]),
+        carried: rules.zip(listener).map(|(r, l)| r.carried(l, start_ms)),
+    };
+    Episode::open(world, first_nn, i, p, visit)
+}
+
+/// After a session of `ep` that ended at `end_ms`, the listener's state takes it in.
+pub(crate) fn close_planned(
+    rules: Option<&Rules>,
+    listener: Option<&mut Listener>,
+    ep: &Episode,
+    end_ms: u64,
+) {
+    if let (Some(r), Some(l)) = (rules, listener) {
+        r.after_session(l, end_ms, ep.mean_time(), ep.session().listens());
+    }
 }
 
 /// Runs episode `i` against the day's agent from `start_ms`, keeping the user's history and
-/// writing its log lines into `log`.
+/// state and writing its log lines into `log`.
 fn run_episode(
     ctx: &DayContext,
-    history: &mut History,
+    who: Who,
     i: u32,
     start_ms: u64,
     mut log: Option<&mut Vec<u8>>,
@@ -409,8 +517,18 @@ fn run_episode(
         first_nn,
         oracle_nn,
         p,
+        plan,
+        rules,
     } = *ctx;
-    let mut ep = Episode::open(world, first_nn, i, p);
+    let Who { history, listener } = who;
+    let mut ep = open_planned(
+        world,
+        first_nn,
+        (p, plan, rules),
+        i,
+        listener.as_deref(),
+        start_ms,
+    );
     let user = ep.user();
     let mut rec_rng = stream(
         p.seed,
@@ -450,6 +568,7 @@ fn run_episode(
             let last = Answer::last(Request { user, track, time });
             line(&mut log, last.record(ts, 0.0));
             history.push(last.listen());
+            close_planned(rules, listener, &ep, ts);
             return ep.stats(bucket);
         }
     }
@@ -460,9 +579,11 @@ fn run_episode(
 fn oracle_pick(world: &World, s: &Session, candidates: &[TrackId], rng: &mut Rng) -> TrackId {
     let (b, k) = (s.user.consume_bias, s.user.consume_sharpness);
     let mut best: Option<(f32, TrackId)> = None;
+    // A moving taste is no longer sorted with the candidates: then every one is scored.
+    let sorted = !s.taste_moves();
     for &t in candidates {
         let bound = crate::listener::sigmoid((world.dot(t as usize, s.interest as usize) - b) * k);
-        if best.is_some_and(|(v, _)| bound < v) {
+        if sorted && best.is_some_and(|(v, _)| bound < v) {
             break;
         }
         let v = s.expected_time(t);

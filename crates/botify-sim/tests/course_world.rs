@@ -38,6 +38,7 @@ fn course_files_load_and_simulate() {
         embeddings: Embeddings::new(catalog.len(), dim, data).unwrap(),
         catalog,
         users,
+        dynamics: Default::default(),
     };
     let router = Router::build(
         ExperimentsConfig::single("SIM", RecommenderSpec::StickyArtist { fallback: None }),

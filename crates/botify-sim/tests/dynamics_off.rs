@@ -117,6 +117,7 @@ fn course_files_are_bit_identical() {
         embeddings: Embeddings::new(catalog.len(), dim, data).unwrap(),
         catalog,
         users,
+        dynamics: Default::default(),
     };
     assert_eq!(run_hash(&world, 2_000), 6230736497432770909, "simulation");
 }
