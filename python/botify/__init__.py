@@ -111,6 +111,7 @@ class World:
         seed: Optional[int] = None,
         genres: Optional[int] = None,
         config: Union[PathLike, Mapping[str, Any], None] = None,
+        dynamics: Optional[Mapping[str, float]] = None,
         progress: ProgressArg = False,
     ) -> "World":
         """Generates a world into directory ``out``: the same bytes as
@@ -119,6 +120,11 @@ class World:
         ``config`` is a TOML file or a dict of any generator parameter (see docs/world.md);
         the keyword arguments given win over it. Defaults: 50,000 tracks, 10,000 users, dim 64,
         seed 31337.
+
+        ``dynamics`` switches on listener dynamics beyond the course's model (docs/dynamics.md),
+        e.g. ``{"returns": 2.0, "drift": 0.02, "boredom": 0.1}``: listeners who come back when
+        satisfied, whose interests drift and who tire of repeated artists. All are off by
+        default, and a world without them is the course's, byte for byte.
         """
         for name, value in [("tracks", tracks), ("users", users), ("dim", dim), ("seed", seed),
                             ("genres", genres)]:
@@ -133,6 +139,7 @@ class World:
             seed=seed,
             genres=genres,
             config=cfg,
+            dynamics=None if dynamics is None else dict(dynamics),
             progress=reporter(progress),
         )
         return cls(native)
@@ -159,6 +166,11 @@ class World:
     def dim(self) -> int:
         """Size of the hidden track embeddings."""
         return self._native.dim
+
+    @property
+    def dynamics(self) -> Dict[str, float]:
+        """The listeners' dynamics (docs/dynamics.md): every value 0 for the course's model."""
+        return self._native.dynamics
 
     @property
     def tracks(self) -> pd.DataFrame:

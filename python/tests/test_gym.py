@@ -54,6 +54,23 @@ def test_the_env_replays_the_simulators_sessions(world):
     assert all(float(o["time"]) == 1.0 for o in first)
 
 
+def test_episodes_run_across_visits_with_listener_dynamics(tmp_path):
+    dynamics = {"returns": 2.0, "drift": 0.05, "taste_pull": 0.1, "boredom": 2.0,
+                "genre_boredom": 0.1}
+    w = botify.World.generate(tmp_path / "w", tracks=2000, users=50, dim=8, seed=2,
+                              dynamics=dynamics)
+    assert w.dynamics["boredom"] == 2.0
+    check_env(ListenerEnv(w), skip_render_check=True)
+    env = ListenerEnv(w, max_steps=50)
+    same_artist = lambda obs: int(obs["track"]) ^ 1
+    # Five days of visits (about two per listener a day), twice from the same seed.
+    a = play(env, 5, same_artist, 500)
+    assert a == play(env, 5, same_artist, 500)
+    # Listeners tire of the artists they keep hearing: later visits are worth less.
+    first, last = sum(t for t, _ in a[:100]), sum(t for t, _ in a[-100:])
+    assert last < 0.8 * first, (first, last)
+
+
 def test_bad_actions_raise(world):
     env = ListenerEnv(world)
     env.reset(seed=0)

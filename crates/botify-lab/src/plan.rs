@@ -5,6 +5,7 @@
 
 use crate::models::{self, ModelSpec, Settings};
 use crate::{Error, Result};
+use botify_core::dynamics::Dynamics;
 use botify_core::generate::WorldParams;
 use botify_core::params::Kind;
 use botify_recs::spec::RecommenderSpec;
@@ -35,6 +36,10 @@ pub struct WorldPlan {
     pub tracks: usize,
     pub users: usize,
     pub dim: usize,
+    /// Listener dynamics of the generated world (`[world.dynamics]`; all off by default, see
+    /// docs/dynamics.md). A world from `dir` has its own (`dynamics.json`).
+    #[serde(skip_serializing_if = "Dynamics::is_off")]
+    pub dynamics: Dynamics,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -349,6 +354,7 @@ impl Default for WorldPlan {
             tracks: d.tracks,
             users: d.users,
             dim: d.dim,
+            dynamics: d.dynamics,
         }
     }
 }
@@ -503,6 +509,7 @@ impl Plan {
             users: self.world.users,
             dim: self.world.dim,
             seed: self.seed,
+            dynamics: self.world.dynamics.clone(),
             ..WorldParams::default()
         }
     }
@@ -545,6 +552,11 @@ impl Plan {
                 "name: {:?} must be non-empty and contain no '/'",
                 self.name
             )));
+        }
+        if self.world.dir.is_some() && !self.world.dynamics.is_off() {
+            return Err(invalid(
+                "world.dynamics: a world read from world.dir has its own dynamics (its dynamics.json); set them there, or generate the world",
+            ));
         }
         if self.world.dir.is_none() {
             self.world_params()

@@ -269,7 +269,8 @@ pub fn run_day(
     if let Some(seconds) = built {
         obs.note(&format!("built the exact neighbour index in {seconds:.2}s"));
     }
-    obs.start(&format!("day {}", p.day + 1), p.episodes as u64);
+    let sessions = sim.planned_sessions(p);
+    obs.start(&format!("day {}", p.day + 1), sessions as u64);
     let progress = |n| obs.advance(n);
     let episodes = match who {
         Serving::Remote {

@@ -31,6 +31,7 @@ impl World {
 fn params(
     config: Option<&Bound<'_, PyAny>>,
     given: [(&str, Option<u64>); 5],
+    dynamics: Option<&Bound<'_, PyAny>>,
 ) -> PyResult<WorldParams> {
     let mut p = match config {
         None => WorldParams::default(),
@@ -56,6 +57,9 @@ fn params(
             _ => p.seed = v,
         }
     }
+    if let Some(d) = dynamics {
+        p.dynamics = crate::from_py(d, "dynamics")?;
+    }
     p.validate().map_err(err)?;
     Ok(p)
 }
@@ -65,7 +69,7 @@ impl World {
     /// Generates a world and writes it to `out`: the same parameters and seed give the same
     /// bytes as `botify world generate` on any machine.
     #[staticmethod]
-    #[pyo3(signature = (out, *, tracks=None, users=None, dim=None, seed=None, genres=None, config=None, progress=None))]
+    #[pyo3(signature = (out, *, tracks=None, users=None, dim=None, seed=None, genres=None, config=None, dynamics=None, progress=None))]
     #[allow(clippy::too_many_arguments)]
     fn generate(
         py: Python<'_>,
@@ -76,6 +80,7 @@ impl World {
         seed: Option<u64>,
         genres: Option<u64>,
         config: Option<&Bound<'_, PyAny>>,
+        dynamics: Option<&Bound<'_, PyAny>>,
         progress: Option<&Bound<'_, PyAny>>,
     ) -> PyResult<World> {
         let p = params(
@@ -87,6 +92,7 @@ impl World {
                 ("seed", seed),
                 ("genres", genres),
             ],
+            dynamics,
         )?;
         let world = progress::run(py, progress, |obs| {
             obs.stage("generate");
@@ -133,6 +139,13 @@ impl World {
     #[getter]
     fn dim(&self) -> usize {
         self.world.embeddings.dim
+    }
+
+    /// The listeners' dynamics (`dynamics.json`; every value 0 when the world has none).
+    #[getter]
+    fn dynamics(&self, py: Python<'_>) -> PyResult<Py<PyAny>> {
+        let text = serde_json::to_string(&self.world.dynamics).map_err(err)?;
+        Ok(py.import("json")?.call_method1("loads", (text,))?.unbind())
     }
 
     /// `tracks.npy`, which `World.embeddings` maps into memory.

@@ -1,4 +1,5 @@
 //! In-process simulation throughput (StickyArtist, warm neighbour cache).
+use botify_core::dynamics::Dynamics;
 use botify_core::generate::{WorldParams, generate};
 use botify_recs::experiments::{ExperimentsConfig, Router};
 use botify_recs::spec::RecommenderSpec;
@@ -32,6 +33,7 @@ fn bench(c: &mut Criterion) {
         })
     });
     g.finish();
+    dynamics_day(c);
 
     // Exact neighbours of the queries a day asks (users' interests): the index against the
     // blocked brute force it replaced.
@@ -59,6 +61,63 @@ fn bench(c: &mut Criterion) {
             |b| b.iter(|| brute_force(emb, &queries, k)),
         );
     }
+    g.finish();
+}
+
+/// The same day on the same world with every listener dynamic on (docs/dynamics.md). Each
+/// iteration is the next simulated day; the exact neighbours of the interests that drifted that
+/// day are searched before the clock starts (they are the day's cold part, as on a first day).
+fn dynamics_day(c: &mut Criterion) {
+    let world = generate(&WorldParams {
+        dynamics: Dynamics {
+            returns: 2.0,
+            drift: 0.02,
+            taste_pull: 0.05,
+            boredom: 0.1,
+            genre_boredom: 0.01,
+            ..Default::default()
+        },
+        ..Default::default()
+    })
+    .unwrap();
+    let router = Router::build(
+        ExperimentsConfig::single("SIM", RecommenderSpec::StickyArtist { fallback: None }),
+        std::sync::Arc::new(world.catalog.clone()),
+    )
+    .unwrap();
+    let mut sim = Simulator::new(&world, 50).unwrap();
+    let params = |day| SimParams {
+        episodes: 20_000,
+        day,
+        ..Default::default()
+    };
+    let mut day = 0;
+    let mut steps = 0;
+    for _ in 0..3 {
+        let eps = sim
+            .run_day(&Agent::Router(&router), &params(day), None, &|_| {})
+            .unwrap();
+        steps = eps.iter().map(|e| u64::from(e.steps)).sum();
+        day += 1;
+    }
+    let mut g = c.benchmark_group("sim");
+    g.sample_size(10);
+    g.throughput(Throughput::Elements(steps));
+    g.bench_function("sticky-artist day, every dynamic on (steps/s)", |b| {
+        b.iter_custom(|iters| {
+            let mut spent = std::time::Duration::ZERO;
+            for _ in 0..iters {
+                let p = params(day);
+                sim.search_neighbours(&p, false, &|_| {}, &|_| {});
+                let t = std::time::Instant::now();
+                sim.run_day(&Agent::Router(&router), &p, None, &|_| {})
+                    .unwrap();
+                spent += t.elapsed();
+                day += 1;
+            }
+            spent
+        })
+    });
     g.finish();
 }
 

@@ -418,4 +418,82 @@ mod tests {
             one.windows(2).all(|w| w[0] < w[1]) && one.iter().all(|&t| (0.0..1.0).contains(&t))
         );
     }
+
+    fn small(dynamics: Dynamics) -> World {
+        botify_core::generate::generate(&botify_core::generate::WorldParams {
+            tracks: 2000,
+            users: 50,
+            dim: 8,
+            dynamics,
+            ..Default::default()
+        })
+        .unwrap()
+    }
+
+    #[test]
+    fn drift_replaces_interests_within_their_genre() {
+        let mut w = small(Dynamics {
+            drift: 1.0,
+            ..Default::default()
+        });
+        w.users.iter_mut().for_each(|u| u.openness = Some(0.0));
+        let mut d = ListenerDynamics::new(&w).unwrap();
+        d.begin_day(&w, 1, 3);
+        let before: Vec<_> = d.listeners.iter().map(|l| l.interests.clone()).collect();
+        d.begin_day(&w, 1, 3);
+        assert!(
+            d.listeners
+                .iter()
+                .zip(&before)
+                .all(|(l, b)| &l.interests == b),
+            "the same day drifts once"
+        );
+        d.begin_day(&w, 1, 4);
+        let genre = |t: TrackId| d.rules.artist_genre[w.catalog.artist_of(t) as usize];
+        let (mut moved, mut total) = (0, 0);
+        for (l, b) in d.listeners.iter().zip(&before) {
+            for (&new, &old) in l.interests.iter().zip(b) {
+                total += 1;
+                if new != old {
+                    moved += 1;
+                    assert_eq!(genre(new), genre(old), "a related artist's track");
+                }
+            }
+        }
+        assert!(
+            moved * 10 >= total * 9,
+            "{moved} of {total} moved at drift 1"
+        );
+    }
+
+    #[test]
+    fn fatigue_grows_with_listening_and_halves_with_time_away() {
+        let w = small(Dynamics {
+            boredom: 0.5,
+            boredom_half_life: 2.0,
+            ..Default::default()
+        });
+        let d = ListenerDynamics::new(&w).unwrap();
+        let mut l = d.listeners[0].clone();
+        let t = w.catalog.artist_tracks[0][0];
+        let artist = w.catalog.artist_of(t);
+        let end = EPOCH_MS + DAY_MS;
+        d.rules.after_session(
+            &mut l,
+            end,
+            0.5,
+            [(t, artist, 1.0), (t, artist, 0.5)].into_iter(),
+        );
+        assert_eq!(l.satisfaction, 0.25, "(0 + 0.5) / 2");
+        let now = d.rules.carried(&l, end).factor(t, artist);
+        assert!((now - (-0.5f32 * 1.5).exp()).abs() < 1e-6, "{now}");
+        let later = d.rules.carried(&l, end + 2 * DAY_MS).factor(t, artist);
+        assert!((later - (-0.5f32 * 0.75).exp()).abs() < 1e-6, "{later}");
+        let other = w.catalog.artist_tracks[1][0];
+        assert_eq!(
+            d.rules.carried(&l, end).factor(other, 1),
+            1.0,
+            "other artists are fresh"
+        );
+    }
 }

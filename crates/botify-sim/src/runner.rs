@@ -91,6 +91,7 @@ impl DaySummary {
 
 /// A day's sessions: each episode's interest and planned start, the episodes grouped by
 /// listener (index order kept) and, with returns on, each episode's listener.
+#[derive(Debug, Clone, Default)]
 pub struct DayPlan {
     pub by_user: Vec<Vec<u32>>,
     pub interests: Vec<TrackId>,
@@ -100,12 +101,14 @@ pub struct DayPlan {
     /// The listener of each episode when the day's visits chose them (returns on); else each
     /// episode's stream draws its listener uniformly (the course's model).
     pub visitors: Option<Vec<usize>>,
+    /// Each episode's listener (index into `world.users`).
+    pub users: Vec<usize>,
 }
 
 /// Plans day `p`: `p.episodes` sessions spread evenly over the day, each of a uniformly drawn
 /// listener, or, with returns on, the visits the listeners' rates give (`p.episodes` is then
 /// the day's expected sessions at zero satisfaction).
-fn plan_day(world: &World, p: &SimParams, dynamics: Option<&ListenerDynamics>) -> DayPlan {
+pub fn plan_day(world: &World, p: &SimParams, dynamics: Option<&ListenerDynamics>) -> DayPlan {
     let day_start = EPOCH_MS + u64::from(p.day) * DAY_MS;
     let spacing = DAY_MS / p.episodes.max(1) as u64;
     let visits = dynamics
@@ -117,6 +120,7 @@ fn plan_day(world: &World, p: &SimParams, dynamics: Option<&ListenerDynamics>) -
         interests: Vec::with_capacity(n),
         starts: Vec::with_capacity(n),
         visitors: visits.as_ref().map(|v| v.iter().map(|&(_, u)| u).collect()),
+        users: Vec::with_capacity(n),
     };
     for i in 0..n {
         let planned = visits.as_ref().map(|v| v[i].1);
@@ -126,6 +130,7 @@ fn plan_day(world: &World, p: &SimParams, dynamics: Option<&ListenerDynamics>) -
             None => &world.users[u].interests,
         };
         plan.by_user[u].push(i as u32);
+        plan.users.push(u);
         plan.interests
             .push(interests[rng.random_range(0..interests.len())]);
         plan.starts.push(match &visits {
@@ -474,7 +479,7 @@ struct Who<'a> {
 }
 
 /// Opens episode `i` of the plan for `listener` starting at `start_ms`.
-pub(crate) fn open_planned<'w>(
+pub fn open_planned<'w>(
     world: &'w World,
     first_nn: &NeighbourCache,
     (p, plan, rules): (&SimParams, &DayPlan, Option<&Rules>),
@@ -491,7 +496,7 @@ pub(crate) fn open_planned<'w>(
 }
 
 /// After a session of `ep` that ended at `end_ms`, the listener's state takes it in.
-pub(crate) fn close_planned(
+pub fn close_planned(
     rules: Option<&Rules>,
     listener: Option<&mut Listener>,
     ep: &Episode,
