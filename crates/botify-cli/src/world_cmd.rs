@@ -34,7 +34,8 @@ pub struct GenerateArgs {
     seed: u64,
     #[arg(long, default_value_t = WorldParams::default().genres)]
     genres: usize,
-    /// TOML file with any generator parameter (see `WorldParams`); flags given explicitly win.
+    /// TOML file with any generator parameter (see `WorldParams`; its `[dynamics]` table: the
+    /// listener dynamics of docs/dynamics.md); flags given explicitly win.
     #[arg(long)]
     config: Option<PathBuf>,
 }
@@ -79,6 +80,12 @@ pub fn run(cmd: WorldCommand) -> Result<()> {
                 a.out.display(),
                 t.elapsed().as_secs_f64() - gen_s
             );
+            if !w.dynamics.is_off() {
+                println!(
+                    "listener dynamics on (dynamics.json): {}",
+                    serde_json::to_string(&w.dynamics)?
+                );
+            }
             Ok(())
         }
         WorldCommand::Check { dir } => {

@@ -148,3 +148,16 @@ fn boredom_wears_down_a_greedy_policy() {
     let (first, last) = (mean(&fresh[0]), mean(&fresh[3]));
     assert!((last.mean - first.mean).abs() < 4.0 * (first.se.powi(2) + last.se.powi(2)).sqrt());
 }
+
+#[test]
+fn every_parameter_is_documented_with_its_default() {
+    use botify_core::params::Schema;
+    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../../docs/dynamics.md");
+    let doc = std::fs::read_to_string(path).unwrap();
+    let defaults = serde_json::to_value(Dynamics::default()).unwrap();
+    for f in Dynamics::FIELDS {
+        let v = defaults[f.name].as_f64().unwrap();
+        let row = format!("| `{}` | {} |", f.name, v);
+        assert!(doc.contains(&row), "docs/dynamics.md has no row {row:?}");
+    }
+}
