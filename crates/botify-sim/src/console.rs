@@ -44,8 +44,11 @@ impl Simulator<'_> {
         )
         .map_err(io)?;
         let (rules, mut listeners) = split_listeners(&mut self.dynamics, world.users.len());
+        // Each listener's clock: a session starts when planned, never before their previous one
+        // ended.
+        let mut clocks = vec![0u64; world.users.len()];
         for (i, u) in order {
-            let start = plan.starts[i as usize];
+            let start = plan.starts[i as usize].max(clocks[u] + STEP_MS);
             let listener = listeners[u].as_deref();
             let mut ep = open_planned(world, &self.first, (p, &plan, rules), i, listener, start);
             writeln!(out, "\nsession {} — user {}", i + 1, ep.user()).map_err(io)?;
@@ -88,6 +91,7 @@ impl Simulator<'_> {
             }
             let s = ep.stats(0);
             let end = start + u64::from(s.steps) * STEP_MS;
+            clocks[u] = end;
             close_planned(rules, listeners[u].as_deref_mut(), &ep, end);
             writeln!(
                 out,

@@ -167,8 +167,8 @@ async fn remote_episode(
     i: u32,
     day: (&SimParams, &DayPlan, Option<&Rules>),
     mut listener: Option<&mut Listener>,
+    start: u64,
 ) -> Result<EpisodeStats> {
-    let start = day.1.starts[i as usize];
     let mut ep = open_planned(world, first_nn, day, i, listener.as_deref(), start);
     let user = ep.user();
     let n = world.catalog.len() as u32;
@@ -249,13 +249,20 @@ impl Simulator<'_> {
                     let Some((eps, mut listener)) = next else {
                         break;
                     };
+                    // The listener's clock, as in-process: a session starts when planned, never
+                    // before the previous one ended.
+                    let mut clock = 0u64;
                     for &i in eps {
                         if failed.load(Ordering::Relaxed) {
                             return Ok(());
                         }
+                        let start = plan.starts[i as usize].max(clock + STEP_MS);
                         let day = (p, &plan, rules);
                         let l = listener.as_deref_mut();
-                        out.push(remote_episode(world, first_nn, &mut conn, i, day, l).await?);
+                        let ep =
+                            remote_episode(world, first_nn, &mut conn, i, day, l, start).await?;
+                        clock = start + u64::from(ep.steps) * STEP_MS;
+                        out.push(ep);
                         progress(1);
                     }
                 }
