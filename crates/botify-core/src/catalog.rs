@@ -84,6 +84,9 @@ impl Track {
     }
 }
 
+/// The genre id of a track without a genre ([`Catalog::genre_ids`]).
+pub const NO_GENRE: u32 = u32::MAX;
+
 /// The catalogue with an artist index, loaded once and shared read-only.
 #[derive(Debug, Clone, Default)]
 pub struct Catalog {
@@ -116,6 +119,24 @@ impl Catalog {
 
     pub fn artist_of(&self, track: TrackId) -> u32 {
         self.track_artist[track as usize]
+    }
+
+    /// Each track's genre as a dense id (first-seen order over track ids; [`NO_GENRE`] for a
+    /// track without one) and the number of genres.
+    pub fn genre_ids(&self) -> (Vec<u32>, usize) {
+        let mut ids: std::collections::HashMap<&str, u32> = std::collections::HashMap::new();
+        let of = self
+            .tracks
+            .iter()
+            .map(|t| match t.genre.as_deref() {
+                Some(g) => {
+                    let n = ids.len() as u32;
+                    *ids.entry(g).or_insert(n)
+                }
+                None => NO_GENRE,
+            })
+            .collect();
+        (of, ids.len())
     }
 
     /// Tracks of the artist of `track`.

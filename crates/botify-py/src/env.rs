@@ -17,9 +17,9 @@ use pyo3::types::PyList;
 use std::sync::Arc;
 
 /// `n` session slots over one world. Sessions are numbered from 0 after every seeding; slot `i`
-/// of a fresh reset plays session `i`, and each later session takes the next number.
-#[pyclass(module = "botify._botify")]
-pub struct Sessions {
+/// of a fresh reset plays session `i`, and each later session takes the next number. Both
+/// environments' native halves ([`Sessions`], [`crate::candidates::CandidateSessions`]) drive it.
+pub(crate) struct Slots {
     // Declared before `world`: dropped first, since they borrow it.
     slots: Vec<Option<Episode<'static>>>,
     first: NeighbourCache,
@@ -65,9 +65,91 @@ impl Visits {
 }
 
 /// An observation: (user, previous track, its listen time).
-type Obs = (u32, u32, f32);
+pub(crate) type Obs = (u32, u32, f32);
 
-impl Sessions {
+/// What a slot's session did with a track.
+pub(crate) struct Played {
+    pub time: f32,
+    /// The observation after the play (the ended session's last, when it ended).
+    pub obs: Obs,
+    /// The listener ended the session.
+    pub terminated: bool,
+    /// The session reached the step cap with the listener still there.
+    pub truncated: bool,
+}
+
+impl Slots {
+    pub fn new(world: Arc<CoreWorld>, slots: usize, seed: u64, max_steps: u32) -> PyResult<Self> {
+        if slots == 0 {
+            return Err(err("slots must be at least 1"));
+        }
+        if max_steps == 0 {
+            return Err(err("max_steps must be at least 1"));
+        }
+        if world.users.is_empty() {
+            return Err(err("the world has no users"));
+        }
+        Ok(Slots {
+            slots: (0..slots).map(|_| None).collect(),
+            first: first_track_cache(&world),
+            index: TrackIndex::default(),
+            params: SimParams {
+                episodes: 0,
+                seed,
+                day: 0,
+                max_steps,
+            },
+            next: 0,
+            visits: Visits::new(&world, slots),
+            world,
+        })
+    }
+
+    pub fn len(&self) -> usize {
+        self.slots.len()
+    }
+
+    pub fn world(&self) -> &CoreWorld {
+        &self.world
+    }
+
+    /// The open session of `slot`.
+    pub fn episode(&self, slot: usize) -> Option<&Episode<'static>> {
+        self.slots.get(slot)?.as_ref()
+    }
+
+    /// Plays `track` in `slot`. An ended session stays readable until [`Slots::end`].
+    pub fn play(&mut self, slot: usize, track: u32) -> PyResult<Played> {
+        let ep = self.slots[slot]
+            .as_mut()
+            .ok_or_else(|| err("the session is over (or never began): call reset() first"))?;
+        let step = ep.play(track);
+        let r = ep.request();
+        let obs = (r.user, r.track, r.time);
+        let played = match step {
+            Step::Next { time } => Played {
+                time,
+                obs,
+                terminated: false,
+                truncated: false,
+            },
+            Step::Over { time, .. } => Played {
+                time,
+                obs,
+                terminated: !ep.capped(),
+                truncated: ep.capped(),
+            },
+        };
+        Ok(played)
+    }
+
+    /// Closes the ended session of `slot` (its listener takes it in); the slot is empty until
+    /// opened again.
+    pub fn end(&mut self, slot: usize) {
+        self.close(slot);
+        self.slots[slot] = None;
+    }
+
     fn world_ref(&self) -> &'static CoreWorld {
         // SAFETY: the world lives in an Arc this struct owns and never mutates; every borrow
         // handed out (the episodes in `slots`) is dropped before it (field order, and `slots`
@@ -84,7 +166,7 @@ impl Sessions {
     }
 
     /// Opens the next sessions in `slots`, computing their first-track neighbours in one batch.
-    fn open(&mut self, slots: &[usize]) {
+    pub fn open(&mut self, slots: &[usize]) {
         if self.visits.is_some() {
             return self.open_visits(slots);
         }
@@ -164,13 +246,13 @@ impl Sessions {
     }
 
     /// Restarts numbering (and, with dynamics, the listeners' state) under `seed`.
-    fn reseed(&mut self, seed: u64) {
+    pub fn reseed(&mut self, seed: u64) {
         self.params.seed = seed;
         self.next = 0;
         self.visits = Visits::new(&self.world, self.slots.len());
     }
 
-    fn obs(&self, slot: usize) -> Obs {
+    pub fn obs(&self, slot: usize) -> Obs {
         match &self.slots[slot] {
             Some(ep) => {
                 let r = ep.request();
@@ -180,7 +262,7 @@ impl Sessions {
         }
     }
 
-    fn check_slot(&self, slot: usize) -> PyResult<()> {
+    pub fn check_slot(&self, slot: usize) -> PyResult<()> {
         if slot >= self.slots.len() {
             return Err(err(format!(
                 "slot {slot} is out of range: there are {} slots",
@@ -190,13 +272,19 @@ impl Sessions {
         Ok(())
     }
 
-    fn check_action(&self, action: i64) -> PyResult<u32> {
+    pub fn check_action(&self, action: i64) -> PyResult<u32> {
         let n = self.world.catalog.len() as i64;
         if !(0..n).contains(&action) {
             return Err(err(format!("action {action} is not a track id in 0..{n}")));
         }
         Ok(action as u32)
     }
+}
+
+/// The track-id environment's native half: observation (user, previous track, its listen time).
+#[pyclass(module = "botify._botify")]
+pub struct Sessions {
+    s: Slots,
 }
 
 #[pymethods]
@@ -211,38 +299,18 @@ impl Sessions {
         max_steps: u32,
     ) -> PyResult<Self> {
         let world = world::resolve(py, world)?.get().world.clone();
-        if slots == 0 {
-            return Err(err("slots must be at least 1"));
-        }
-        if max_steps == 0 {
-            return Err(err("max_steps must be at least 1"));
-        }
-        if world.users.is_empty() {
-            return Err(err("the world has no users"));
-        }
         Ok(Sessions {
-            slots: (0..slots).map(|_| None).collect(),
-            first: first_track_cache(&world),
-            index: TrackIndex::default(),
-            params: SimParams {
-                episodes: 0,
-                seed,
-                day: 0,
-                max_steps,
-            },
-            next: 0,
-            visits: Visits::new(&world, slots),
-            world,
+            s: Slots::new(world, slots, seed, max_steps)?,
         })
     }
 
     /// Restarts numbering from session 0 under `seed` and opens a session in every slot.
     fn reset_all<'py>(&mut self, py: Python<'py>, seed: u64) -> PyResult<Bound<'py, PyList>> {
-        self.reseed(seed);
-        let all: Vec<usize> = (0..self.slots.len()).collect();
-        self.open(&all);
+        self.s.reseed(seed);
+        let all: Vec<usize> = (0..self.s.len()).collect();
+        self.s.open(&all);
         let mut c = Columns::default();
-        let obs: Vec<Obs> = all.iter().map(|&s| self.obs(s)).collect();
+        let obs: Vec<Obs> = all.iter().map(|&s| self.s.obs(s)).collect();
         c.u32("user", obs.iter().map(|o| o.0))
             .u32("track", obs.iter().map(|o| o.1))
             .f32("time", obs.iter().map(|o| o.2));
@@ -252,89 +320,74 @@ impl Sessions {
     /// Opens the next session in `slot` (after seeding, when `seed` is given, session 0).
     #[pyo3(signature = (slot, seed=None))]
     fn reset(&mut self, slot: usize, seed: Option<u64>) -> PyResult<(Obs, u64)> {
-        self.check_slot(slot)?;
-        if let Some(s) = seed {
-            self.reseed(s);
+        self.s.check_slot(slot)?;
+        if let Some(seed) = seed {
+            self.s.reseed(seed);
         }
-        let number = self.next;
-        self.open(&[slot]);
-        Ok((self.obs(slot), number))
+        let number = self.s.next;
+        self.s.open(&[slot]);
+        Ok((self.s.obs(slot), number))
     }
 
-    /// Plays `action` in `slot`: (observation, listen time, session over). A finished slot
-    /// must be reset before it is stepped again.
-    fn step(&mut self, slot: usize, action: i64) -> PyResult<(Obs, f32, bool)> {
-        self.check_slot(slot)?;
-        let track = self.check_action(action)?;
-        let ep = self.slots[slot]
-            .as_mut()
-            .ok_or_else(|| err("the session is over (or never began): call reset() first"))?;
-        let (time, over) = match ep.play(track) {
-            Step::Next { time } => (time, false),
-            Step::Over { time, .. } => (time, true),
-        };
-        let obs = self.obs(slot);
-        if over {
-            self.close(slot);
-            self.slots[slot] = None;
+    /// Plays `action` in `slot`: (observation, listen time, terminated, truncated). A finished
+    /// slot must be reset before it is stepped again.
+    fn step(&mut self, slot: usize, action: i64) -> PyResult<(Obs, f32, bool, bool)> {
+        self.s.check_slot(slot)?;
+        let track = self.s.check_action(action)?;
+        let played = self.s.play(slot, track)?;
+        if played.terminated || played.truncated {
+            self.s.end(slot);
         }
-        Ok((obs, time, over))
+        Ok((played.obs, played.time, played.terminated, played.truncated))
     }
 
     /// Plays one action per slot; a slot whose session ends opens the next one at once and its
     /// row shows the new session's first observation (the ended one's last observation is in
-    /// `final_*`). Columns: user, track, time, reward, terminated, final_user, final_track,
-    /// final_time.
+    /// `final_*`). Columns: user, track, time, reward, terminated, truncated, final_user,
+    /// final_track, final_time.
     fn step_all<'py>(
         &mut self,
         py: Python<'py>,
         actions: Vec<i64>,
     ) -> PyResult<Bound<'py, PyList>> {
-        if actions.len() != self.slots.len() {
-            return Err(err(format!(
-                "{} actions for {} slots",
-                actions.len(),
-                self.slots.len()
-            )));
+        let n = self.s.len();
+        if actions.len() != n {
+            return Err(err(format!("{} actions for {n} slots", actions.len())));
         }
         let tracks = actions
             .iter()
-            .map(|&a| self.check_action(a))
+            .map(|&a| self.s.check_action(a))
             .collect::<PyResult<Vec<u32>>>()?;
-        if self.slots.iter().any(Option::is_none) {
+        if (0..n).any(|s| self.s.episode(s).is_none()) {
             return Err(err("call reset() before step()"));
         }
-        let n = tracks.len();
-        let (mut reward, mut done, mut fin) = (vec![0f32; n], vec![0u8; n], vec![(0, 0, 0.0); n]);
+        let (mut reward, mut term, mut trunc) = (vec![0f32; n], vec![0u8; n], vec![0u8; n]);
+        let mut fin = vec![(0, 0, 0.0); n];
         let mut ended = Vec::new();
         for (s, &t) in tracks.iter().enumerate() {
-            let Some(ep) = self.slots[s].as_mut() else {
-                continue;
-            };
-            let (time, over) = match ep.play(t) {
-                Step::Next { time } => (time, false),
-                Step::Over { time, .. } => (time, true),
-            };
-            reward[s] = time;
-            if over {
-                done[s] = 1;
-                fin[s] = self.obs(s);
+            let played = self.s.play(s, t)?;
+            reward[s] = played.time;
+            if played.terminated || played.truncated {
+                term[s] = u8::from(played.terminated);
+                trunc[s] = u8::from(played.truncated);
+                fin[s] = played.obs;
                 ended.push(s);
             }
         }
         for &s in &ended {
-            self.close(s);
+            self.s.end(s);
         }
         if !ended.is_empty() {
-            self.open(&ended);
+            self.s.open(&ended);
         }
-        let obs: Vec<Obs> = (0..n).map(|s| self.obs(s)).collect();
+        let obs: Vec<Obs> = (0..n).map(|s| self.s.obs(s)).collect();
         let mut c = Columns::default();
         c.u32("user", obs.iter().map(|o| o.0))
             .u32("track", obs.iter().map(|o| o.1))
             .f32("time", obs.iter().map(|o| o.2))
             .f32("reward", reward)
-            .u8("terminated", done)
+            .u8("terminated", term)
+            .u8("truncated", trunc)
             .u32("final_user", fin.iter().map(|o| o.0))
             .u32("final_track", fin.iter().map(|o| o.1))
             .f32("final_time", fin.iter().map(|o| o.2));
@@ -343,6 +396,6 @@ impl Sessions {
 
     /// The number of slots.
     fn __len__(&self) -> usize {
-        self.slots.len()
+        self.s.len()
     }
 }

@@ -8,6 +8,7 @@
 use pyo3::prelude::*;
 
 mod analysis;
+mod candidates;
 mod columns;
 mod env;
 mod experiment;
@@ -79,6 +80,7 @@ fn _botify(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add("DEFAULT_HOLDOUT", botify_lab::logs::DEFAULT_HOLDOUT)?;
     m.add_class::<world::World>()?;
     m.add_class::<env::Sessions>()?;
+    m.add_class::<candidates::CandidateSessions>()?;
     m.add_class::<service::Server>()?;
     m.add_function(wrap_pyfunction!(simulate::simulate, m)?)?;
     m.add_function(wrap_pyfunction!(service::serve, m)?)?;

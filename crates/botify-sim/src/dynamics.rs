@@ -11,11 +11,9 @@ use botify_core::dynamics::Dynamics;
 use botify_core::rng::stream;
 use botify_core::{TrackId, World};
 use rand::Rng;
-use std::collections::HashMap;
 use std::sync::Arc;
 
-/// No genre in the catalogue.
-const NO_GENRE: u32 = u32::MAX;
+use botify_core::catalog::NO_GENRE;
 /// Fatigue below this is forgotten (its factor is above 0.99 at boredom 1).
 const FORGET: f32 = 0.01;
 
@@ -151,26 +149,15 @@ impl ListenerDynamics {
         if world.dynamics.is_off() {
             return None;
         }
-        let mut genre_ids: HashMap<&str, u32> = HashMap::new();
-        let genre_of: Arc<[u32]> = world
-            .catalog
-            .tracks
-            .iter()
-            .map(|t| match t.genre.as_deref() {
-                Some(g) => {
-                    let n = genre_ids.len() as u32;
-                    *genre_ids.entry(g).or_insert(n)
-                }
-                None => NO_GENRE,
-            })
-            .collect();
+        let (genre_of, genres) = world.catalog.genre_ids();
+        let genre_of: Arc<[u32]> = genre_of.into();
         let artist_genre: Vec<u32> = world
             .catalog
             .artist_tracks
             .iter()
             .map(|ts| ts.first().map_or(NO_GENRE, |&t| genre_of[t as usize]))
             .collect();
-        let mut genre_artists = vec![Vec::new(); genre_ids.len()];
+        let mut genre_artists = vec![Vec::new(); genres];
         for (a, &g) in artist_genre.iter().enumerate() {
             if g != NO_GENRE {
                 genre_artists[g as usize].push(a as u32);

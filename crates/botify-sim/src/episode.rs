@@ -105,6 +105,12 @@ impl<'w> Episode<'w> {
         }
     }
 
+    /// Whether the episode ended at the step cap with the listener still listening (a
+    /// truncation, in Gymnasium's terms, not the listener's end).
+    pub fn capped(&self) -> bool {
+        self.steps >= self.max_steps && !self.session.is_over()
+    }
+
     /// Mean listen time of the recommended tracks so far (0 before any).
     pub fn mean_time(&self) -> f32 {
         if self.steps == 0 {

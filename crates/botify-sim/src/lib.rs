@@ -6,6 +6,7 @@
 //! - [`http`]: the same sessions against a running service;
 //! - [`console`]: a person plays the recommender.
 
+pub mod candidates;
 pub mod console;
 pub mod dynamics;
 pub mod episode;

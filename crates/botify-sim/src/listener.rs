@@ -118,7 +118,8 @@ impl<'w> Session<'w> {
         self.taste.is_some()
     }
 
-    fn artist_plays(&self, track: TrackId) -> u32 {
+    /// Earlier plays of `track`'s artist in this session.
+    pub fn artist_plays(&self, track: TrackId) -> u32 {
         let a = self.world.catalog.artist_of(track);
         self.artist_plays
             .iter()
