@@ -202,6 +202,9 @@ def _native_candidates(world: World, slots: int, max_steps: int, candidates: int
                                      int(candidates), int(history), gen, e)
 
 
+_BASE_FEATURES = ["popularity", "played", "artist_plays", "same_artist", "same_genre"]
+
+
 class _CandidateSpaces:
     """The spaces of one candidate observation (``flat``: one float vector). The catalogue
     features and listen times lie in [0, 1]; an embedding's dimensions within its own range."""
@@ -211,6 +214,7 @@ class _CandidateSpaces:
         self.k, self.history, self.flat = k, history, flat
         self.width = int(native.width)
         base = self.width if embedding is None else self.width - embedding.shape[1]
+        self.names = _BASE_FEATURES + [f"embedding_{i}" for i in range(self.width - base)]
         low, high = np.zeros(self.width, np.float32), np.ones(self.width, np.float32)
         if embedding is not None:
             low[base:] = np.minimum(embedding.min(axis=0), 0)
@@ -258,7 +262,9 @@ class CandidateEnv(gymnasium.Env):
     trained ``taste`` file. ``history``: listens kept in the observation. ``flat``: one float
     vector instead of a ``Dict`` (what Stable-Baselines3's ``MlpPolicy`` takes). The chosen
     candidate's track id is ``info["track"]`` after a step; ``info["candidates"]`` are the ids
-    of the current candidates.
+    of the current candidates. ``feature_names`` names a candidate's features (a row of
+    ``obs["candidates"]``; in the flat layout the ``K`` rows come first, then the previous track's
+    features and listen time, then the history's).
     """
 
     metadata: Dict[str, Any] = {"render_modes": []}
@@ -282,6 +288,7 @@ class CandidateEnv(gymnasium.Env):
                                         flat, e)
         self.observation_space = self._spaces.space
         self.action_space = spaces.Discrete(int(candidates))
+        self.feature_names: List[str] = self._spaces.names
         self._seeded = False
         self._candidates = np.zeros(int(candidates), dtype=np.int64)
 
@@ -343,6 +350,7 @@ class VectorCandidateEnv(VectorEnv):
                                         flat, e)
         self.single_observation_space = self._spaces.space
         self.single_action_space = spaces.Discrete(int(candidates))
+        self.feature_names: List[str] = self._spaces.names
         self.observation_space = batch_space(self.single_observation_space, self.num_envs)
         self.action_space = batch_space(self.single_action_space, self.num_envs)
         try:
