@@ -5,6 +5,7 @@ from typing import Any, Callable, Dict, List, Mapping, Optional, Sequence, Tuple
 __version__: str
 __all__ = [
     "BotifyError",
+    "CandidateSessions",
     "DEFAULT_EVAL_K",
     "DEFAULT_HOLDOUT",
     "DEFAULT_K",
