@@ -313,6 +313,10 @@ def simulate(
     A Python recommender that raises or answers something that is not a track id gets its
     fallback (a random track) and a ``RuntimeWarning`` says how often.
 
+    On a world with listener dynamics (docs/dynamics.md) the days run on one simulator, so the
+    listeners' state carries from day to day; with returns on, ``episodes`` is a day's expected
+    sessions at zero satisfaction.
+
     The event log goes to ``log_dir`` (default: a new temporary directory, removed when Python
     exits — about 1 KB per session; ``False``: none), in the service's format, so
     :meth:`SimResult.ab` and ``botify ab`` read it. The same seed gives

@@ -14,7 +14,8 @@ pub struct SimArgs {
     /// World directory (tracks.json, tracks.npy, users.json).
     #[arg(long)]
     world: PathBuf,
-    /// Sessions per day (1 to 100,000,000).
+    /// Sessions per day (1 to 100,000,000); on a world whose listeners return by satisfaction
+    /// (docs/dynamics.md), the day's expected sessions at zero satisfaction.
     #[arg(long, default_value_t = SimOptions::default().episodes,
           value_parser = crate::ui::in_range::<usize>(1, 100_000_000))]
     episodes: usize,
