@@ -194,12 +194,16 @@ def _embedding(world: World, embedding: Embedding) -> Optional[np.ndarray]:
     return e
 
 
-def _native_candidates(world: World, slots: int, max_steps: int, candidates: int, history: int,
-                       generator: Generator, embedding: Optional[np.ndarray]) -> Any:
+def _candidate_sessions(world: World, slots: int, candidates: int, generator: Generator,
+                        embedding: Embedding, history: int, max_steps: int,
+                        flat: bool) -> Tuple[Any, "_CandidateSpaces"]:
+    """The native sessions of a candidate environment and its spaces."""
+    e = _embedding(world, embedding)
     gen = generator if callable(generator) else os.fspath(generator)
-    e = None if embedding is None else (embedding.astype("<f4").tobytes(), embedding.shape[1])
-    return _botify.CandidateSessions(_native_world(world), slots, 0, int(max_steps),
-                                     int(candidates), int(history), gen, e)
+    native = _botify.CandidateSessions(
+        _native_world(world), slots, 0, int(max_steps), int(candidates), int(history), gen,
+        None if e is None else (e.astype("<f4").tobytes(), e.shape[1]))
+    return native, _CandidateSpaces(world, native, int(candidates), int(history), flat, e)
 
 
 _BASE_FEATURES = ["popularity", "played", "artist_plays", "same_artist", "same_genre"]
@@ -281,11 +285,8 @@ class CandidateEnv(gymnasium.Env):
         flat: bool = False,
     ) -> None:
         self.world = _world(world)
-        e = _embedding(self.world, embedding)
-        self._native = _native_candidates(self.world, 1, max_steps, candidates, history,
-                                          generator, e)
-        self._spaces = _CandidateSpaces(self.world, self._native, int(candidates), int(history),
-                                        flat, e)
+        self._native, self._spaces = _candidate_sessions(
+            self.world, 1, candidates, generator, embedding, history, max_steps, flat)
         self.observation_space = self._spaces.space
         self.action_space = spaces.Discrete(int(candidates))
         self.feature_names: List[str] = self._spaces.names
@@ -343,11 +344,8 @@ class VectorCandidateEnv(VectorEnv):
     ) -> None:
         self.world = _world(world)
         self.num_envs = int(num_envs)
-        e = _embedding(self.world, embedding)
-        self._native = _native_candidates(self.world, self.num_envs, max_steps, candidates,
-                                          history, generator, e)
-        self._spaces = _CandidateSpaces(self.world, self._native, int(candidates), int(history),
-                                        flat, e)
+        self._native, self._spaces = _candidate_sessions(
+            self.world, self.num_envs, candidates, generator, embedding, history, max_steps, flat)
         self.single_observation_space = self._spaces.space
         self.single_action_space = spaces.Discrete(int(candidates))
         self.feature_names: List[str] = self._spaces.names

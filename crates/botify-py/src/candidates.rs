@@ -325,13 +325,7 @@ impl CandidateSessions {
         py: Python<'py>,
         actions: Vec<i64>,
     ) -> PyResult<Bound<'py, PyList>> {
-        let n = self.s.len();
-        if actions.len() != n {
-            return Err(err(format!("{} actions for {n} slots", actions.len())));
-        }
-        if (0..n).any(|s| self.s.episode(s).is_none()) {
-            return Err(err("call reset() before step()"));
-        }
+        let n = self.s.check_step_all(actions.len())?;
         for (s, &a) in actions.iter().enumerate() {
             self.pick(s, a)?;
         }

@@ -262,6 +262,19 @@ impl Slots {
         }
     }
 
+    /// Checks that a step of every slot has one action per slot and every slot a session open;
+    /// returns the number of slots.
+    pub fn check_step_all(&self, actions: usize) -> PyResult<usize> {
+        let n = self.len();
+        if actions != n {
+            return Err(err(format!("{actions} actions for {n} slots")));
+        }
+        if (0..n).any(|s| self.episode(s).is_none()) {
+            return Err(err("call reset() before step()"));
+        }
+        Ok(n)
+    }
+
     pub fn check_slot(&self, slot: usize) -> PyResult<()> {
         if slot >= self.slots.len() {
             return Err(err(format!(
@@ -350,17 +363,11 @@ impl Sessions {
         py: Python<'py>,
         actions: Vec<i64>,
     ) -> PyResult<Bound<'py, PyList>> {
-        let n = self.s.len();
-        if actions.len() != n {
-            return Err(err(format!("{} actions for {n} slots", actions.len())));
-        }
+        let n = self.s.check_step_all(actions.len())?;
         let tracks = actions
             .iter()
             .map(|&a| self.s.check_action(a))
             .collect::<PyResult<Vec<u32>>>()?;
-        if (0..n).any(|s| self.s.episode(s).is_none()) {
-            return Err(err("call reset() before step()"));
-        }
         let (mut reward, mut term, mut trunc) = (vec![0f32; n], vec![0u8; n], vec![0u8; n]);
         let mut fin = vec![(0, 0, 0.0); n];
         let mut ended = Vec::new();

@@ -3,18 +3,17 @@
 //! statistics and every log line (latency aside: it is measured) hash to the figures recorded
 //! from the build before the dynamics were added.
 
+use botify_core::World;
 use botify_core::eventlog::{LogWriter, Rotation};
 use botify_core::generate::{WorldParams, generate};
-use botify_core::{World, catalog::Catalog, npy::Embeddings, users};
 use botify_recs::experiments::{ExperimentsConfig, Router};
 use botify_recs::spec::RecommenderSpec;
 use botify_sim::runner::{Agent, SimParams, Simulator};
-use rand::Rng;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::Arc;
 
-#[path = "../../botify-server/tests/common/skip.rs"]
-mod skip;
+#[path = "common/course.rs"]
+mod course;
 
 /// FNV-1a, 64 bits.
 fn fnv(h: u64, bytes: &[u8]) -> u64 {
@@ -98,26 +97,8 @@ fn default_world_is_bit_identical() {
 
 #[test]
 fn course_files_are_bit_identical() {
-    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared/course-data");
-    if !dir.join("tracks.json").exists() {
-        skip::skipped(&format!(
-            "the course's files are not beside this checkout ({})",
-            dir.display()
-        ));
+    let Some(world) = course::course_world() else {
         return;
-    }
-    let catalog = Catalog::load(&dir.join("tracks.json")).unwrap();
-    let users = users::load(&dir.join("users.json"), catalog.len()).unwrap();
-    let mut rng = botify_core::rng::stream(1, b"course", 0);
-    let dim = 100;
-    let data: Vec<f32> = (0..catalog.len() * dim)
-        .map(|_| rng.random_range(-0.6f32..0.6))
-        .collect();
-    let world = World {
-        embeddings: Embeddings::new(catalog.len(), dim, data).unwrap(),
-        catalog,
-        users,
-        dynamics: Default::default(),
     };
     assert_eq!(run_hash(&world, 2_000), 6230736497432770909, "simulation");
 }
