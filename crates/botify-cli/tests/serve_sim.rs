@@ -159,3 +159,88 @@ fn assign_prints_course_treatments() {
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("\"abc\""));
 }
+
+/// A world whose listeners return, drift and tire, driven over HTTP for three days: every
+/// answer is logged, and the first day's visits (planned before any recommendation) are the
+/// in-process run's.
+#[test]
+fn listener_dynamics_drive_the_real_service() {
+    let dir = tempfile::tempdir().unwrap();
+    let world = world(dir.path(), "world", 3000, 200, 16);
+    std::fs::write(
+        world.join("dynamics.json"),
+        r#"{"returns": 2.0, "drift": 0.1, "taste_pull": 0.1, "boredom": 0.3, "genre_boredom": 0.02}"#,
+    )
+    .unwrap();
+    let log = dir.path().join("log");
+    let port = free_port();
+    let server = bin()
+        .args([
+            "serve",
+            "--catalog",
+            world.join("tracks.json").to_str().unwrap(),
+        ])
+        .args([
+            "--log-dir",
+            log.to_str().unwrap(),
+            "--port",
+            &port.to_string(),
+        ])
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut server = Server(server);
+    for _ in 0..200 {
+        if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let sim = |extra: &[&str], json: &str| {
+        let out = bin()
+            .args([
+                "sim",
+                "--world",
+                world.to_str().unwrap(),
+                "--episodes",
+                "300",
+            ])
+            .args([
+                "--days",
+                "3",
+                "--json",
+                dir.path().join(json).to_str().unwrap(),
+            ])
+            .args(extra)
+            .output()
+            .unwrap();
+        expect_success(&out);
+        let text = std::fs::read_to_string(dir.path().join(json)).unwrap();
+        text.lines()
+            .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap())
+            .collect::<Vec<_>>()
+    };
+    let url = format!("http://127.0.0.1:{port}");
+    let remote = sim(&["--remote", &url, "--concurrency", "8"], "remote.jsonl");
+    let local = sim(&["--recommender", "random"], "local.jsonl");
+    let day = |eps: &[serde_json::Value], d: u64| -> Vec<u64> {
+        eps.iter()
+            .filter(|e| e["day"] == d)
+            .map(|e| e["user"].as_u64().unwrap())
+            .collect()
+    };
+    assert_eq!(
+        day(&remote, 0),
+        day(&local, 0),
+        "day 1's visits are planned alike"
+    );
+    assert!(
+        (0..3).any(|d| day(&remote, d).len() != 300),
+        "visits, not a fixed number of sessions a day"
+    );
+    kill_term(server.0.id());
+    assert!(server.0.wait().unwrap().success());
+    let steps: u64 = remote.iter().map(|e| e["steps"].as_u64().unwrap()).sum();
+    let lines = std::fs::read_to_string(log.join("data.json")).unwrap();
+    assert_eq!(lines.lines().count() as u64, steps + remote.len() as u64);
+}
