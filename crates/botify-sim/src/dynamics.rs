@@ -6,7 +6,7 @@
 //! from a stream of (seed, purpose, day, user), so a day's result does not depend on the thread
 //! count or on the order in which users run.
 
-use crate::runner::{DAY_MS, EPOCH_MS};
+use crate::clock::{DAY_MS, EPOCH_MS};
 use botify_core::dynamics::Dynamics;
 use botify_core::rng::stream;
 use botify_core::{TrackId, World};

@@ -26,11 +26,7 @@ use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, OnceLock};
 
-/// 2026-01-01T00:00:00Z: simulated day 0 starts here.
-pub const EPOCH_MS: u64 = 1_767_225_600_000;
-pub const DAY_MS: u64 = 86_400_000;
-/// Simulated time between two calls of a session.
-pub const STEP_MS: u64 = 1_000;
+pub use crate::clock::{DAY_MS, EPOCH_MS, STEP_MS};
 
 /// Who picks the next track.
 pub enum Agent<'a> {
