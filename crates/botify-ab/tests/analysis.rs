@@ -32,6 +32,7 @@ fn write(path: &Path, evs: &[Ev], experiment: &str) {
                 time: e.time,
                 latency: e.latency,
                 recommendation: (!e.last).then_some(2),
+                propensity: None,
             },
             [(experiment, e.t), ("OTHER", "C")],
         );

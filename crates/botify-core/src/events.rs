@@ -32,6 +32,10 @@ pub struct Event {
     pub latency: f64,
     #[serde(default)]
     pub recommendation: Option<TrackId>,
+    /// The probability with which the serving recommender chose `recommendation` (logs of a
+    /// recommender that knows it; off-policy evaluation reads it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub propensity: Option<f64>,
     #[serde(default)]
     pub experiments: BTreeMap<String, String>,
 }
@@ -48,6 +52,8 @@ pub struct Record {
     /// Seconds spent in the handler.
     pub latency: f64,
     pub recommendation: Option<TrackId>,
+    /// The probability with which `recommendation` was chosen, when the recommender knows it.
+    pub propensity: Option<f64>,
 }
 
 /// Appends one event as a JSON line (with the trailing newline) without intermediate allocation.
@@ -65,6 +71,7 @@ pub fn write_line<'a>(
         time,
         latency,
         recommendation,
+        propensity,
     } = *r;
     let msg = match message {
         Message::Next => "next",
@@ -81,6 +88,9 @@ pub fn write_line<'a>(
             let _ = write!(out, "{r}");
         }
         None => out.extend_from_slice(b"null"),
+    }
+    if let Some(p) = propensity {
+        let _ = write!(out, ", \"propensity\": {p}");
     }
     out.extend_from_slice(b", \"experiments\": {");
     for (i, (name, treatment)) in experiments.into_iter().enumerate() {
@@ -318,6 +328,14 @@ fn check(time: f32, latency: f64) -> std::result::Result<(), String> {
     Ok(())
 }
 
+/// A propensity is a probability above 0 (a served track was possible).
+fn check_propensity(p: Option<f64>) -> std::result::Result<(), String> {
+    match p {
+        Some(p) if !(p > 0.0 && p <= 1.0) => Err(format!("propensity {p} is not in (0, 1]")),
+        _ => Ok(()),
+    }
+}
+
 /// Parses one log line without allocating when it is in [`write_line`]'s exact layout (the hot
 /// path), and through serde otherwise (other writers' logs: any key order, spacing, escapes;
 /// `latency`, `recommendation` and `experiments` may be missing). Either way the line gets the
@@ -328,6 +346,7 @@ pub fn parse_view(line: &[u8]) -> std::result::Result<EventView<'_>, String> {
     }
     let l: Line = serde_json::from_slice(line).map_err(|e| e.to_string())?;
     check(l.time, l.latency)?;
+    check_propensity(l.propensity)?;
     Ok(EventView {
         last: l.message == Message::Last,
         timestamp: l.timestamp,
@@ -336,6 +355,7 @@ pub fn parse_view(line: &[u8]) -> std::result::Result<EventView<'_>, String> {
         time: l.time,
         latency: l.latency,
         recommendation: l.recommendation,
+        propensity: l.propensity,
         experiments: Experiments::Parsed(l.experiments),
     })
 }
@@ -352,6 +372,8 @@ struct Line<'a> {
     latency: f64,
     #[serde(default)]
     recommendation: Option<TrackId>,
+    #[serde(default)]
+    propensity: Option<f64>,
     #[serde(borrow, default, deserialize_with = "pairs")]
     experiments: Vec<(Cow<'a, str>, Cow<'a, str>)>,
 }
@@ -417,6 +439,7 @@ mod tests {
                 time: 1.0,
                 latency: 0.0043,
                 recommendation: Some(1236),
+                propensity: None,
             },
             [("AA", "C")],
         );
@@ -429,6 +452,38 @@ mod tests {
         assert_eq!(ev.experiments["AA"], "C");
     }
 
+    #[test]
+    fn a_propensity_is_written_after_the_recommendation_and_checked() {
+        let mut out = Vec::new();
+        let r = Record {
+            message: Message::Next,
+            timestamp: 5,
+            user: 1,
+            track: 2,
+            time: 0.5,
+            latency: 0.0,
+            recommendation: Some(3),
+            propensity: Some(0.25),
+        };
+        write_line(&mut out, &r, [("E", "T1")]);
+        let text = String::from_utf8(out.clone()).unwrap();
+        assert!(
+            text.contains("\"recommendation\": 3, \"propensity\": 0.25, \"experiments\""),
+            "{text}"
+        );
+        assert_eq!(
+            parse_line(out.trim_ascii_end()).unwrap().propensity,
+            Some(0.25)
+        );
+        let zero = br#"{"message":"next","timestamp":5,"user":1,"track":2,"time":0.5,"recommendation":3,"propensity":0}"#;
+        let e = parse_line(zero).unwrap_err();
+        assert!(e.contains("propensity 0"), "{e}");
+        // Old logs have none.
+        let old =
+            br#"{"message":"next","timestamp":5,"user":1,"track":2,"time":0.5,"recommendation":3}"#;
+        assert_eq!(parse_line(old).unwrap().propensity, None);
+    }
+
     proptest! {
         #[test]
         fn write_then_parse_round_trips(user in any::<u32>(), track in any::<u32>(), t in 0u32..=100,
@@ -436,7 +491,7 @@ mod tests {
             let mut out = Vec::new();
             let time = t as f32 / 100.0;
             let (msg, rec) = if last { (Message::Last, None) } else { (Message::Next, Some(track ^ 1)) };
-            write_line(&mut out, &Record { message: msg, timestamp: ts, user, track, time, latency: 0.5, recommendation: rec }, [(name.as_str(), "T1")]);
+            write_line(&mut out, &Record { message: msg, timestamp: ts, user, track, time, latency: 0.5, recommendation: rec, propensity: None }, [(name.as_str(), "T1")]);
             let ev = parse_line(&out).unwrap();
             prop_assert_eq!(ev.user, user);
             prop_assert_eq!(ev.track, track);
@@ -495,6 +550,7 @@ mod tests {
                 time: 0.5,
                 latency: 0.0,
                 recommendation: Some(6),
+                propensity: None,
             },
             [("E", "C")],
         );
@@ -509,6 +565,7 @@ mod tests {
                 time: 0.2,
                 latency: 0.0,
                 recommendation: None,
+                propensity: None,
             },
             [("E", "C")],
         );
@@ -524,6 +581,7 @@ mod tests {
                 time: 1.0,
                 latency: 0.0,
                 recommendation: Some(5),
+                propensity: None,
             },
             [("E", "C")],
         );
@@ -551,6 +609,7 @@ pub struct EventView<'a> {
     pub time: f32,
     pub latency: f64,
     pub recommendation: Option<TrackId>,
+    pub propensity: Option<f64>,
     experiments: Experiments<'a>,
 }
 
@@ -596,6 +655,7 @@ impl EventView<'_> {
             time: self.time,
             latency: self.latency,
             recommendation: self.recommendation,
+            propensity: self.propensity,
             experiments: self
                 .pairs()
                 .map(|(k, v)| (k.to_string(), v.to_string()))
@@ -647,10 +707,18 @@ fn parse_fast(line: &[u8]) -> Option<EventView<'_>> {
             (Some(v), r)
         }
     };
+    let (propensity, r) = match r.strip_prefix(b", \"propensity\": ") {
+        Some(r) => {
+            let (v, r) = number::<f64>(r, b',')?;
+            (Some(v), r)
+        }
+        None => (None, r),
+    };
     let r = r.strip_prefix(b", \"experiments\": {")?;
     let experiments = r.trim_ascii_end().strip_suffix(b"}}")?;
     // Invalid values fall back to serde, which gives the reason.
     check(time, latency).ok()?;
+    check_propensity(propensity).ok()?;
     Some(EventView {
         last,
         timestamp,
@@ -659,6 +727,7 @@ fn parse_fast(line: &[u8]) -> Option<EventView<'_>> {
         time,
         latency,
         recommendation,
+        propensity,
         experiments: Experiments::Raw(experiments),
     })
 }
@@ -671,17 +740,26 @@ mod fast_tests {
     proptest! {
         #[test]
         fn fast_parser_agrees_with_serde(user in any::<u32>(), track in any::<u32>(), t in 0u32..=100, lat in 0.0f64..1.0,
-                                         last in any::<bool>(), ts in any::<u64>(), names in proptest::collection::btree_set("[A-Za-z0-9_ ]{1,8}", 0..4)) {
+                                         last in any::<bool>(), ts in any::<u64>(), names in proptest::collection::btree_set("[A-Za-z0-9_ ]{1,8}", 0..4),
+                                         p in proptest::option::of(1e-9f64..=1.0)) {
             // Experiment names are keys of one JSON object, so they are unique.
             let mut out = Vec::new();
             let (msg, rec) = if last { (Message::Last, None) } else { (Message::Next, Some(track ^ 7)) };
             let pairs: Vec<(&str, &str)> = names.iter().map(|n| (n.as_str(), "T1")).collect();
-            write_line(&mut out, &Record { message: msg, timestamp: ts, user, track, time: t as f32 / 100.0, latency: lat, recommendation: rec }, pairs.iter().copied());
+            let propensity = p.filter(|_| !last);
+            write_line(&mut out, &Record { message: msg, timestamp: ts, user, track, time: t as f32 / 100.0, latency: lat, recommendation: rec, propensity }, pairs.iter().copied());
             let slow: Event = serde_json::from_slice(&out).unwrap();
             let fast = parse_fast(&out).unwrap();
             prop_assert_eq!(fast.last, slow.message == Message::Last);
             prop_assert_eq!((fast.timestamp, fast.user, fast.track, fast.time, fast.recommendation),
                             (slow.timestamp, slow.user, slow.track, slow.time, slow.recommendation));
+            // Written by Display, read back exactly (the shortest representation round-trips).
+            prop_assert_eq!(fast.propensity, propensity);
+            // serde_json's default float parser may differ in the last bit, as for latency.
+            prop_assert_eq!(slow.propensity.is_some(), propensity.is_some());
+            if let (Some(a), Some(b)) = (slow.propensity, propensity) {
+                prop_assert!((a - b).abs() <= 1e-15 * b);
+            }
             // std's parse is correctly rounded; serde_json's default may differ in the last bit.
             prop_assert!((fast.latency - slow.latency).abs() <= 1e-15 * slow.latency.abs().max(1e-300));
             for (k, v) in &slow.experiments {
@@ -716,6 +794,7 @@ mod fast_tests {
                 time: 1.0,
                 latency: 0.1,
                 recommendation: Some(2),
+                propensity: None,
             },
             [("E", "C")],
         );

@@ -3,7 +3,7 @@
 
 use crate::data::{TrackLists, UserLists};
 use crate::history::Listen;
-use crate::{Recommender, Request, Rng};
+use crate::{Choice, Recommender, Request, Rng};
 use botify_core::{Catalog, TrackId};
 use rand::Rng as _;
 use std::sync::Arc;
@@ -21,6 +21,49 @@ impl Recommender for Random {
     fn recommend(&self, _: &Request, _: &[Listen], rng: &mut Rng) -> Option<TrackId> {
         (self.tracks > 0).then(|| rng.random_range(0..self.tracks))
     }
+    fn probability(&self, _: &Request, _: &[Listen], track: TrackId) -> Option<Choice> {
+        Some(uniform_track(self.tracks, track))
+    }
+}
+
+/// A uniformly random track of `n`.
+pub fn uniform_track(n: u32, track: TrackId) -> Choice {
+    match n {
+        0 => Choice::of(None, track),
+        n => Choice {
+            track: if track < n { 1.0 / f64::from(n) } else { 0.0 },
+            nothing: 0.0,
+        },
+    }
+}
+
+/// With probability `epsilon` a uniformly random catalogue track, else `inner`'s pick: the
+/// exploration that makes a log useful for off-policy evaluation.
+pub struct Epsilon {
+    pub epsilon: f64,
+    pub tracks: u32,
+    pub inner: Box<dyn Recommender>,
+}
+impl Recommender for Epsilon {
+    fn recommend(&self, req: &Request, history: &[Listen], rng: &mut Rng) -> Option<TrackId> {
+        if self.tracks > 0 && rng.random::<f64>() < self.epsilon {
+            return Some(rng.random_range(0..self.tracks));
+        }
+        self.inner.recommend(req, history, rng)
+    }
+    fn probability(&self, req: &Request, history: &[Listen], track: TrackId) -> Option<Choice> {
+        let inner = self.inner.probability(req, history, track)?;
+        Some(uniform_track(self.tracks, track).mix(self.epsilon, inner))
+    }
+    fn uses_history(&self) -> bool {
+        self.inner.uses_history()
+    }
+    fn may_block(&self) -> bool {
+        self.inner.may_block()
+    }
+    fn track_list(&self, track: TrackId) -> Option<&[TrackId]> {
+        self.inner.track_list(track)
+    }
 }
 
 /// A random pick among the top-K tracks by total listen time.
@@ -31,6 +74,10 @@ pub struct TopPop {
 impl Recommender for TopPop {
     fn recommend(&self, _: &Request, _: &[Listen], rng: &mut Rng) -> Option<TrackId> {
         pick(&self.top[..self.k.min(self.top.len())], rng)
+    }
+    fn probability(&self, _: &Request, _: &[Listen], track: TrackId) -> Option<Choice> {
+        let top = &self.top[..self.k.min(self.top.len())];
+        Some(Choice::uniform(top.iter().copied(), track))
     }
 }
 
@@ -45,6 +92,13 @@ impl Recommender for StickyArtist {
         }
         pick(self.catalog.same_artist(req.track), rng)
     }
+    fn probability(&self, req: &Request, _: &[Listen], track: TrackId) -> Option<Choice> {
+        if !self.catalog.contains(u64::from(req.track)) {
+            return Some(Choice::of(None, track));
+        }
+        let same = self.catalog.same_artist(req.track);
+        Some(Choice::uniform(same.iter().copied(), track))
+    }
 }
 
 /// A random pick from the user's precomputed list.
@@ -54,6 +108,10 @@ pub struct Indexed {
 impl Recommender for Indexed {
     fn recommend(&self, req: &Request, _: &[Listen], rng: &mut Rng) -> Option<TrackId> {
         pick(self.lists.get(req.user)?, rng)
+    }
+    fn probability(&self, req: &Request, _: &[Listen], track: TrackId) -> Option<Choice> {
+        let list = self.lists.get(req.user).unwrap_or(&[]);
+        Some(Choice::uniform(list.iter().copied(), track))
     }
 }
 
@@ -70,6 +128,9 @@ impl Recommender for Sequential {
             None => list.first().copied(),
         }
     }
+    fn probability(&self, req: &Request, history: &[Listen], track: TrackId) -> Option<Choice> {
+        Some(Choice::deterministic(self, req, history, track))
+    }
 }
 
 /// A random pick from the previous track's precomputed similar tracks.
@@ -79,6 +140,10 @@ pub struct Contextual {
 impl Recommender for Contextual {
     fn recommend(&self, req: &Request, _: &[Listen], rng: &mut Rng) -> Option<TrackId> {
         pick(self.lists.get(req.track)?, rng)
+    }
+    fn probability(&self, req: &Request, _: &[Listen], track: TrackId) -> Option<Choice> {
+        let list = self.lists.get(req.track).unwrap_or(&[]);
+        Some(Choice::uniform(list.iter().copied(), track))
     }
 
     fn track_list(&self, track: TrackId) -> Option<&[TrackId]> {
@@ -98,17 +163,36 @@ pub struct HistoryI2I {
     /// a longer history kept for session-aware recommenders does not narrow its candidates.
     pub heard: usize,
 }
+impl HistoryI2I {
+    /// The anchor candidates with their listen times: recent listens, then the request.
+    fn anchors<'a>(
+        &self,
+        req: &'a Request,
+        history: &'a [Listen],
+    ) -> impl Iterator<Item = (TrackId, f32)> + Clone + 'a {
+        let recent = &history[history.len().saturating_sub(self.anchors.saturating_sub(1))..];
+        recent
+            .iter()
+            .map(|l| (l.track, l.time))
+            .chain(std::iter::once((req.track, req.time)))
+    }
+
+    /// The first neighbour of `anchor` the user has not heard recently.
+    fn answer_for(&self, anchor: TrackId, req: &Request, history: &[Listen]) -> Option<TrackId> {
+        let window = &history[history.len().saturating_sub(self.heard)..];
+        let heard =
+            |t: TrackId| t == req.track || window.iter().any(|l| l.track == t || l.rec == Some(t));
+        self.lists.get(anchor)?.iter().copied().find(|&t| !heard(t))
+    }
+}
+
 impl Recommender for HistoryI2I {
     fn track_list(&self, track: TrackId) -> Option<&[TrackId]> {
         self.lists.get(track)
     }
 
     fn recommend(&self, req: &Request, history: &[Listen], rng: &mut Rng) -> Option<TrackId> {
-        let recent = &history[history.len().saturating_sub(self.anchors.saturating_sub(1))..];
-        let anchors = recent
-            .iter()
-            .map(|l| (l.track, l.time))
-            .chain(std::iter::once((req.track, req.time)));
+        let anchors = self.anchors(req, history);
         let total: f32 = anchors.clone().map(|(_, t)| t.max(0.0)).sum();
         if total <= 0.0 {
             return None;
@@ -124,10 +208,28 @@ impl Recommender for HistoryI2I {
                 }
             }
         }
-        let window = &history[history.len().saturating_sub(self.heard)..];
-        let heard =
-            |t: TrackId| t == req.track || window.iter().any(|l| l.track == t || l.rec == Some(t));
-        self.lists.get(anchor)?.iter().copied().find(|&t| !heard(t))
+        self.answer_for(anchor, req, history)
+    }
+
+    /// Each anchor is drawn with probability its listen time ÷ their total.
+    fn probability(&self, req: &Request, history: &[Listen], track: TrackId) -> Option<Choice> {
+        let anchors = self.anchors(req, history);
+        let total: f32 = anchors.clone().map(|(_, t)| t.max(0.0)).sum();
+        if total <= 0.0 {
+            return Some(Choice::of(None, track));
+        }
+        let mut c = Choice {
+            track: 0.0,
+            nothing: 0.0,
+        };
+        let total: f64 = anchors.clone().map(|(_, w)| f64::from(w.max(0.0))).sum();
+        for (a, w) in anchors.filter(|&(_, w)| w > 0.0) {
+            let share = f64::from(w) / total;
+            let here = Choice::of(self.answer_for(a, req, history), track);
+            c.track += share * here.track;
+            c.nothing += share * here.nothing;
+        }
+        Some(c)
     }
 
     fn uses_history(&self) -> bool {
@@ -161,6 +263,14 @@ impl Recommender for Chain {
         self.primary
             .track_list(track)
             .or_else(|| self.fallback.track_list(track))
+    }
+
+    fn probability(&self, req: &Request, history: &[Listen], track: TrackId) -> Option<Choice> {
+        let first = self.primary.probability(req, history, track)?;
+        if first.nothing == 0.0 {
+            return Some(first);
+        }
+        Some(first.or(self.fallback.probability(req, history, track)?))
     }
 }
 

@@ -18,6 +18,8 @@ pub struct Answer {
     pub request: Request,
     /// The track served (`next` only).
     pub recommendation: Option<TrackId>,
+    /// The probability with which it was chosen, when the recommender knows it.
+    pub propensity: Option<f64>,
 }
 
 impl Answer {
@@ -27,7 +29,17 @@ impl Answer {
             message: Message::Next,
             request,
             recommendation: Some(track),
+            propensity: None,
         }
+    }
+
+    /// The same answer, logged with the probability its track was chosen with (kept only when
+    /// above 0: a served track was possible).
+    pub fn with_propensity(mut self, propensity: Option<f64>) -> Self {
+        self.propensity = propensity
+            .filter(|&p| p > 0.0 && p <= 1.0 + 1e-9)
+            .map(|p| p.min(1.0));
+        self
     }
 
     /// A `last` call: the session ends, nothing is recommended.
@@ -36,6 +48,7 @@ impl Answer {
             message: Message::Last,
             request,
             recommendation: None,
+            propensity: None,
         }
     }
 
@@ -58,6 +71,7 @@ impl Answer {
             time: self.request.time,
             latency,
             recommendation: self.recommendation,
+            propensity: self.propensity,
         }
     }
 }
@@ -78,7 +92,9 @@ impl Treatment {
         match message {
             Message::Last => Answer::last(request),
             Message::Next => {
-                Answer::next(request, self.next_track(request, history, rng, n_tracks))
+                let track = self.next_track(request, history, rng, n_tracks);
+                Answer::next(request, track)
+                    .with_propensity(self.propensity(request, history, track, n_tracks))
             }
         }
     }
@@ -95,6 +111,23 @@ impl Treatment {
             .recommend(&request, history, rng)
             .filter(|&t| t < n_tracks)
             .unwrap_or_else(|| rng.random_range(0..n_tracks))
+    }
+}
+
+impl Treatment {
+    /// The probability that [`Treatment::next_track`] serves `track` for this request and
+    /// history: the recommender's choice, and where it answers nothing the uniform last resort.
+    /// `None` when the recommender does not know its probabilities.
+    pub fn propensity(
+        &self,
+        request: Request,
+        history: &[Listen],
+        track: TrackId,
+        n_tracks: u32,
+    ) -> Option<f64> {
+        let c = self.recommender.probability(&request, history, track)?;
+        let last_resort = crate::baseline::uniform_track(n_tracks, track).track;
+        Some(c.track + c.nothing * last_resort)
     }
 }
 

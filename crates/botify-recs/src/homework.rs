@@ -8,7 +8,7 @@
 
 use crate::data::{TrackLists, UserLists};
 use crate::history::{Listen, current_session};
-use crate::{Recommender, Request, Rng};
+use crate::{Choice, Recommender, Request, Rng};
 use botify_core::{Catalog, TrackId};
 use rand::Rng as _;
 use rand::seq::IteratorRandom;
@@ -50,6 +50,22 @@ pub struct HistoryList {
     pub liked: f32,
 }
 
+impl HistoryList {
+    /// Liked tracks of the history before the last `recent` listens that `fresh` allows.
+    fn liked_replays<'a>(
+        &'a self,
+        _req: &'a Request,
+        history: &'a [Listen],
+        fresh: impl Fn(TrackId) -> bool + 'a,
+    ) -> impl Iterator<Item = TrackId> + 'a {
+        let recent = history.len().min(self.recent);
+        history[..history.len() - recent]
+            .iter()
+            .filter(move |l| l.time >= self.liked && fresh(l.track))
+            .map(|l| l.track)
+    }
+}
+
 impl Recommender for HistoryList {
     fn recommend(&self, req: &Request, history: &[Listen], rng: &mut Rng) -> Option<TrackId> {
         let list = self.lists.get(req.user).unwrap_or(&[]);
@@ -60,17 +76,27 @@ impl Recommender for HistoryList {
         let session = current_session(history);
         let fresh = |t: TrackId| !heard_in(recent, req, t) && !heard_in(session, req, t);
         if req.time < self.skip_below {
-            let older = &history[..history.len() - recent.len()];
-            let liked = older
-                .iter()
-                .filter(|l| l.time >= self.liked && fresh(l.track))
-                .map(|l| l.track)
-                .choose(rng);
+            let liked = self.liked_replays(req, history, fresh).choose(rng);
             if liked.is_some() {
                 return liked;
             }
         }
         list.iter().copied().find(|&t| fresh(t))
+    }
+
+    /// A uniform pick among the liked replays after a skip, else the deterministic list walk.
+    fn probability(&self, req: &Request, history: &[Listen], track: TrackId) -> Option<Choice> {
+        if history.is_empty() || req.time >= self.skip_below {
+            return Some(Choice::deterministic(self, req, history, track));
+        }
+        let recent = &history[history.len().saturating_sub(self.recent)..];
+        let session = current_session(history);
+        let fresh = |t: TrackId| !heard_in(recent, req, t) && !heard_in(session, req, t);
+        let replays = Choice::uniform(self.liked_replays(req, history, fresh), track);
+        if replays.nothing == 0.0 {
+            return Some(replays);
+        }
+        Some(Choice::deterministic(self, req, history, track))
     }
 
     fn uses_history(&self) -> bool {
@@ -116,7 +142,93 @@ impl BetterSticky {
     }
 }
 
+impl BetterSticky {
+    /// The probability of `track` from [`BetterSticky::neighbour`]: uniform over the first
+    /// `neighbours` eligible neighbours of `of`.
+    fn neighbour_choice(
+        &self,
+        of: TrackId,
+        ok: impl Fn(TrackId) -> bool,
+        track: TrackId,
+    ) -> Choice {
+        let list = self.lists.get(of).unwrap_or(&[]);
+        Choice::uniform(
+            list.iter()
+                .copied()
+                .filter(|&t| ok(t))
+                .take(self.neighbours),
+            track,
+        )
+    }
+}
+
 impl Recommender for BetterSticky {
+    /// Every branch of `recommend`, weighted: after a run of failures the neighbours; otherwise
+    /// with probability `mix` a liked anchor's neighbour (each anchor equally likely); the
+    /// artist's eligible tracks, then the neighbours, where those answer nothing.
+    fn probability(&self, req: &Request, history: &[Listen], track: TrackId) -> Option<Choice> {
+        if !self.catalog.contains(u64::from(req.track)) {
+            return Some(Choice::of(None, track));
+        }
+        let session = current_session(history);
+        let ok = |t: TrackId| {
+            !heard_in(session, req, t)
+                && !history
+                    .iter()
+                    .any(|l| l.track == t && l.time <= self.disliked)
+        };
+        let run = pick_outcomes(session, req).fold(
+            0,
+            |run, t| {
+                if t <= self.disliked { run + 1 } else { 0 }
+            },
+        );
+        let main = Choice::uniform(
+            self.catalog
+                .same_artist(req.track)
+                .iter()
+                .copied()
+                .filter(|&t| ok(t)),
+            track,
+        )
+        .or(self.neighbour_choice(req.track, ok, track));
+        if run >= self.failures {
+            return Some(self.neighbour_choice(req.track, ok, track).or(main));
+        }
+        if self.mix <= 0.0 {
+            return Some(main);
+        }
+        let artist = self.catalog.artist_of(req.track);
+        let anchors: Vec<TrackId> = history
+            .iter()
+            .map(|l| (l.track, l.time))
+            .chain(std::iter::once((req.track, req.time)))
+            .filter(|&(_, time)| time >= self.liked)
+            .map(|(t, _)| t)
+            .collect();
+        let explore = if anchors.is_empty() {
+            main
+        } else {
+            let share = 1.0 / anchors.len() as f64;
+            let mut c = Choice {
+                track: 0.0,
+                nothing: 0.0,
+            };
+            for &a in &anchors {
+                let other = |t: TrackId| {
+                    self.catalog.contains(u64::from(t))
+                        && self.catalog.artist_of(t) != artist
+                        && ok(t)
+                };
+                let here = self.neighbour_choice(a, other, track).or(main);
+                c.track += share * here.track;
+                c.nothing += share * here.nothing;
+            }
+            c
+        };
+        Some(explore.mix(f64::from(self.mix), main))
+    }
+
     fn recommend(&self, req: &Request, history: &[Listen], rng: &mut Rng) -> Option<TrackId> {
         if !self.catalog.contains(u64::from(req.track)) {
             return None;
@@ -290,6 +402,35 @@ impl Recommender for WeightedI2i {
         let candidates = self.candidates(req, history);
         self.draw(&candidates, rng)
             .or_else(|| self.personal(req, history))
+    }
+
+    /// The personal pick when that source answers, else softmax(weight / temperature) over the
+    /// candidates, else the personal pick.
+    fn probability(&self, req: &Request, history: &[Listen], track: TrackId) -> Option<Choice> {
+        if !self.catalog.contains(u64::from(req.track)) {
+            return Some(Choice::of(None, track));
+        }
+        let session = current_session(history);
+        let personal = self.personal(req, history);
+        if self.source(session, req) == Source::Personal && personal.is_some() {
+            return Some(Choice::of(personal, track));
+        }
+        let candidates = self.candidates(req, history);
+        if candidates.is_empty() {
+            return Some(Choice::of(personal, track));
+        }
+        let max = candidates.iter().map(|c| c.1).fold(f32::MIN, f32::max);
+        let weight = |w: f32| f64::from(((w - max) / self.temperature).exp());
+        let total: f64 = candidates.iter().map(|c| weight(c.1)).sum();
+        let hit: f64 = candidates
+            .iter()
+            .filter(|c| c.0 == track)
+            .map(|c| weight(c.1))
+            .sum();
+        Some(Choice {
+            track: hit / total,
+            nothing: 0.0,
+        })
     }
 
     fn uses_history(&self) -> bool {

@@ -62,4 +62,72 @@ pub trait Recommender: Send + Sync {
     fn track_list(&self, _track: TrackId) -> Option<&[TrackId]> {
         None
     }
+
+    /// How likely `recommend` is to answer `track` (and to answer nothing) for this request and
+    /// history: exact, for the log's propensities and off-policy evaluation. `None` when not
+    /// known (a Python recommender): the log then carries no propensity.
+    fn probability(&self, _req: &Request, _history: &[Listen], _track: TrackId) -> Option<Choice> {
+        None
+    }
+}
+
+/// How likely an answer is: the probability of one track, and of no answer at all (the
+/// fallback then answers).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Choice {
+    pub track: f64,
+    pub nothing: f64,
+}
+
+impl Choice {
+    /// A deterministic recommender's: its `answer` for sure.
+    pub fn of(answer: Option<TrackId>, track: TrackId) -> Choice {
+        Choice {
+            track: f64::from(u8::from(answer == Some(track))),
+            nothing: f64::from(u8::from(answer.is_none())),
+        }
+    }
+
+    /// A uniform pick among `items` (repeats count as often as they occur); nothing when empty.
+    pub fn uniform(items: impl IntoIterator<Item = TrackId>, track: TrackId) -> Choice {
+        let (mut n, mut hits) = (0u64, 0u64);
+        for t in items {
+            n += 1;
+            hits += u64::from(t == track);
+        }
+        if n == 0 {
+            return Choice::of(None, track);
+        }
+        Choice {
+            track: hits as f64 / n as f64,
+            nothing: 0.0,
+        }
+    }
+
+    /// This with probability `w`, `other` otherwise.
+    pub fn mix(self, w: f64, other: Choice) -> Choice {
+        Choice {
+            track: w * self.track + (1.0 - w) * other.track,
+            nothing: w * self.nothing + (1.0 - w) * other.nothing,
+        }
+    }
+
+    /// This, and `then` where this answers nothing.
+    pub fn or(self, then: Choice) -> Choice {
+        Choice {
+            track: self.track + self.nothing * then.track,
+            nothing: self.nothing * then.nothing,
+        }
+    }
+
+    /// A deterministic recommender's choice, found by asking it (it draws nothing from `rng`).
+    pub fn deterministic(
+        r: &(impl Recommender + ?Sized),
+        req: &Request,
+        history: &[Listen],
+        track: TrackId,
+    ) -> Choice {
+        let mut unused = botify_core::rng::stream(0, b"deterministic", 0);
+        Choice::of(r.recommend(req, history, &mut unused), track)
+    }
 }

@@ -2,7 +2,7 @@
 //! use, and the builder that turns it into a running recommender, loading each data file once.
 
 use crate::baseline::{
-    Chain, Contextual, HistoryI2I, Indexed, Random, Sequential, StickyArtist, TopPop,
+    Chain, Contextual, Epsilon, HistoryI2I, Indexed, Random, Sequential, StickyArtist, TopPop,
 };
 use crate::data::{TrackLists, UserLists, parse_top_tracks};
 use crate::homework::{BetterSticky, HistoryList, WeightedI2i, artist_popular};
@@ -150,6 +150,12 @@ pub enum RecommenderSpec {
         name: String,
         fallback: Option<Box<RecommenderSpec>>,
     },
+    /// Exploration for off-policy evaluation: with probability `epsilon` a uniformly random
+    /// catalogue track, else `inner`'s pick; the log's propensity is the exact mixture.
+    Epsilon {
+        epsilon: f64,
+        inner: Box<RecommenderSpec>,
+    },
 }
 
 /// Recommenders registered by the process that embeds Botify (the Python package), reached from
@@ -197,6 +203,14 @@ impl Recommender for Arc<dyn Recommender> {
     }
     fn track_list(&self, track: TrackId) -> Option<&[TrackId]> {
         (**self).track_list(track)
+    }
+    fn probability(
+        &self,
+        req: &crate::Request,
+        history: &[crate::Listen],
+        track: TrackId,
+    ) -> Option<crate::Choice> {
+        (**self).probability(req, history, track)
     }
 }
 
@@ -288,6 +302,8 @@ impl RecommenderSpec {
         use RecommenderSpec::*;
         let (files, fallback) = match self {
             Random {} => return (Vec::new(), None),
+            // Its inner spec stands where a fallback would: its files are read, its paths resolved.
+            Epsilon { inner, .. } => return (Vec::new(), Some(&mut **inner)),
             StickyArtist { fallback } | Python { fallback, .. } => (Vec::new(), fallback),
             TopPop { file, fallback, .. }
             | Indexed { file, fallback }
@@ -324,6 +340,9 @@ impl RecommenderSpec {
     /// nothing — `session_taste(models/taste.jsonl), then session_anchor(models/i2i_anchor.jsonl),
     /// then sticky_artist`.
     pub fn label(&self) -> String {
+        if let RecommenderSpec::Epsilon { epsilon, inner } = self {
+            return format!("epsilon({epsilon}, {})", inner.label());
+        }
         let mut spec = self.clone();
         let kind = serde_json::to_value(&spec)
             .ok()
@@ -466,6 +485,18 @@ impl Builder {
         let tracks = self.catalog.len() as u32;
         if let RecommenderSpec::Random {} = spec {
             return Ok(Box::new(Random { tracks }));
+        }
+        if let RecommenderSpec::Epsilon { epsilon, inner } = spec {
+            if !(0.0..=1.0).contains(epsilon) {
+                return Err(Error::Config(format!(
+                    "epsilon: `epsilon` {epsilon} is not a probability in [0, 1]"
+                )));
+            }
+            return Ok(Box::new(Epsilon {
+                epsilon: *epsilon,
+                tracks,
+                inner: self.build(inner, fallbacks)?,
+            }));
         }
         // Built by the family that knows the kind.
         let built = match self.list_policy(spec)? {

@@ -560,7 +560,11 @@ fn run_episode(
             Some(t) => t.next_track(req, history.as_slice(), &mut rec_rng, n),
             None => oracle_pick(world, ep.session(), candidates, &mut rec_rng),
         };
-        let answer = Answer::next(req, rec);
+        // The log's propensity, as the service computes it (only for a written line).
+        let propensity = treatment
+            .filter(|_| log.is_some())
+            .and_then(|t| t.propensity(req, history.as_slice(), rec, n));
+        let answer = Answer::next(req, rec).with_propensity(propensity);
         let latency = started.map_or(0.0, |t| t.elapsed().as_secs_f64());
         line(&mut log, answer.record(ts, latency));
         history.push(answer.listen());

@@ -30,7 +30,9 @@ fn log_hash(dir: &Path) -> u64 {
         .lines()
         .map(|l| {
             let mut v: serde_json::Value = serde_json::from_str(l).unwrap();
+            // Measured, and added since (the serving recommender's propensity).
             v.as_object_mut().unwrap().remove("latency");
+            v.as_object_mut().unwrap().remove("propensity");
             v.to_string()
         })
         .collect();

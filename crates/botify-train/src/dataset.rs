@@ -229,6 +229,7 @@ mod tests {
             latency: 0.0,
             recommendation: None,
             experiments: BTreeMap::new(),
+            propensity: None,
         }
     }
 

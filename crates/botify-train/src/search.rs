@@ -119,6 +119,7 @@ mod tests {
                     latency: 0.001,
                     recommendation: Some(0),
                     experiments: BTreeMap::new(),
+                    propensity: None,
                 });
             }
         }

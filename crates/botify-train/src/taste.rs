@@ -232,6 +232,7 @@ mod tests {
             latency: 0.0,
             recommendation: None,
             experiments: Default::default(),
+            propensity: None,
         }
     }
 

@@ -41,6 +41,7 @@ fn planted() -> Dataset {
                     latency: 0.0,
                     recommendation: None,
                     experiments: BTreeMap::new(),
+                    propensity: None,
                 });
             }
         }
