@@ -54,6 +54,7 @@ __all__ = [
     "read_log",
     "export_parquet",
     "ab",
+    "ope",
     "__version__",
 ]
 
@@ -488,6 +489,46 @@ def read_log(paths: Union[PathLike, Iterable[PathLike]]) -> pd.DataFrame:
     cols, info = _botify.read_log(_paths(paths))
     df = frame(cols)
     df.attrs["read"] = dict(info)
+    return df
+
+
+def ope(
+    logs: Union[PathLike, Iterable[PathLike]],
+    world: Union[World, PathLike],
+    policy: RecommenderArg,
+    *,
+    history: int = 200,
+    clip: float = 100.0,
+    samples: int = 8,
+    seed: int = _botify.DEFAULT_SEED,
+) -> pd.DataFrame:
+    """Off-policy evaluation (docs/ope.md): ``policy``'s mean time per session estimated from
+    logs written by other policies, whose ``next`` lines carry their propensities (every
+    built-in recommender logs them; ``{"type": "epsilon", "epsilon": 0.3, "inner": ...}``
+    explores). ``world`` is the world (or its directory, or its ``tracks.json``) the logs were
+    served on; ``policy`` a built-in name or spec (text or dict) — Python recommenders do not
+    know their probabilities.
+
+    One row per estimator, the default (``dr``) first: estimate, lower, upper (95%), ess, and the
+    per-recommendation listen time ``step_estimate`` with its interval. ``df.attrs["diagnostics"]``
+    holds the sessions, steps, support (share of logged steps the policy could have taken), the
+    largest session weights and the logged policies' own mean. Estimates are in the units of
+    :func:`ab`'s ``mean_time_per_session`` (a session's listen times summed, the first track's
+    included), averaged over sessions.
+    """
+    if isinstance(world, World):
+        catalog = world.dir / "tracks.json"
+    else:
+        catalog = Path(os.fspath(world))
+        if catalog.is_dir():
+            catalog = catalog / "tracks.json"
+    if not callable(getattr(policy, "__getitem__", None)) and not isinstance(policy, str):
+        raise BotifyError("policy is a recommender name or spec (text or dict), not a Python object")
+    report = json.loads(_botify.ope(_paths(logs), os.fspath(catalog), policy, int(history),
+                                    float(clip), int(samples), int(seed)))
+    df = pd.DataFrame(report["estimates"])
+    df.attrs["diagnostics"] = report["diagnostics"]
+    df.attrs["policy"] = report["policy"]
     return df
 
 

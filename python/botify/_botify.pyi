@@ -21,6 +21,8 @@ __all__ = [
     "cli",
     "default_plan",
     "export_parquet",
+    "ope",
+    "ope_steps",
     "read_log",
     "run_plan",
     "serve",
@@ -152,6 +154,19 @@ def serve(
     dashboard: Optional[str] = ...,
 ) -> Server: ...
 def read_log(paths: List[str]) -> Tuple[_Columns, Dict[str, Any]]: ...
+def ope(
+    paths: List[str],
+    catalog: str,
+    policy: Union[str, Mapping[str, Any]],
+    history: int,
+    clip: float,
+    samples: int,
+    seed: int,
+) -> str: ...
+def ope_steps(
+    reward: Sequence[float], weight: Sequence[float], q: Sequence[float], v: Sequence[float],
+    clip: float,
+) -> List[Tuple[str, float, float, float]]: ...
 def export_parquet(paths: List[str], out: str) -> Tuple[List[Tuple[str, str, int]], Dict[str, Any]]: ...
 def ab(
     logs: List[str],

@@ -5,6 +5,7 @@
 mod ab_cmd;
 mod experiment_cmd;
 mod log_cmd;
+mod ope_cmd;
 mod serve_cmd;
 mod sim_cmd;
 mod train_cmd;
@@ -39,6 +40,8 @@ enum Command {
     Data(serve_cmd::DataCommand),
     /// Analyse an A/B experiment from event logs.
     Ab(ab_cmd::AbArgs),
+    /// Off-policy evaluation: a policy's value estimated from other policies' logs.
+    Ope(ope_cmd::OpeArgs),
     /// Event logs for warehouses (Parquet).
     #[command(subcommand)]
     Log(log_cmd::LogCommand),
@@ -91,6 +94,7 @@ pub fn run(args: impl IntoIterator<Item = impl Into<OsString> + Clone>) -> u8 {
         Command::Serve(a) => serve_cmd::run(a),
         Command::Assign(a) => serve_cmd::assign(a),
         Command::Ab(a) => ab_cmd::run(a),
+        Command::Ope(a) => ope_cmd::run(a),
         Command::Log(c) => log_cmd::run(c),
         Command::Data(c) => serve_cmd::data(c),
         Command::Train(c) => train_cmd::run(c),

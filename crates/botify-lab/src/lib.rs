@@ -52,6 +52,7 @@ pub mod export;
 pub mod logs;
 pub mod models;
 pub mod observer;
+pub mod ope;
 pub mod plan;
 pub mod run;
 pub mod service;

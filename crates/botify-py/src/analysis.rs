@@ -10,6 +10,7 @@ use pyo3::prelude::*;
 use pyo3::types::PyDict;
 use std::collections::BTreeMap;
 use std::path::PathBuf;
+use std::sync::Arc;
 
 /// (UTC day, file, rows) per file written.
 type DayFiles = Vec<(String, PathBuf, u64)>;
@@ -35,6 +36,60 @@ pub fn export_parquet<'py>(
     info.set_item("skipped_examples", done.read.skipped_examples)?;
     info.set_item("experiments", done.experiments)?;
     Ok((done.files, info))
+}
+
+/// Off-policy evaluation of `policy` (a spec string or dict) on the logs under `paths`, against
+/// the catalogue `catalog` (tracks.json): the report as JSON (estimates and diagnostics).
+#[pyfunction]
+#[pyo3(signature = (paths, catalog, policy, history, clip, samples, seed))]
+#[allow(clippy::too_many_arguments)]
+pub fn ope(
+    py: Python<'_>,
+    paths: Vec<PathBuf>,
+    catalog: PathBuf,
+    policy: &Bound<'_, PyAny>,
+    history: usize,
+    clip: f64,
+    samples: usize,
+    seed: u64,
+) -> PyResult<String> {
+    if paths.is_empty() {
+        return Err(err("give at least one log file or directory"));
+    }
+    let spec: botify_recs::spec::RecommenderSpec = match policy.extract::<String>() {
+        Ok(text) => botify_recs::spec::RecommenderSpec::parse_cli(&text).map_err(err)?,
+        Err(_) => crate::from_py(policy, "policy")?,
+    };
+    let report = py
+        .detach(|| {
+            let catalog = Arc::new(botify_core::Catalog::load(&catalog)?);
+            let mut o = botify_lab::ope::OpeOptions::new(paths, spec);
+            (o.history, o.clip, o.samples, o.seed) = (history, clip, samples, seed);
+            botify_lab::ope::evaluate(catalog, &o)
+        })
+        .map_err(err)?;
+    serde_json::to_string(&report).map_err(err)
+}
+
+/// The per-step estimators on given arrays (reward, weight π/μ, q̂ of the logged action, E_π q̂):
+/// (estimator, estimate, lower, upper) rows.
+#[pyfunction]
+pub fn ope_steps(
+    reward: Vec<f64>,
+    weight: Vec<f64>,
+    q: Vec<f64>,
+    v: Vec<f64>,
+    clip: f64,
+) -> PyResult<Vec<(String, f64, f64, f64)>> {
+    let n = reward.len();
+    if [weight.len(), q.len(), v.len()].iter().any(|&m| m != n) || n == 0 {
+        return Err(err(
+            "reward, weight, q and v must be non-empty and of one length",
+        ));
+    }
+    let steps: Vec<(f64, f64, f64, f64)> =
+        (0..n).map(|i| (reward[i], weight[i], q[i], v[i])).collect();
+    Ok(botify_lab::ope::step_estimates(&steps, clip))
 }
 
 /// Reads every event under `paths` (files or directories, rotated files included), sorted by

@@ -85,6 +85,8 @@ fn _botify(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(simulate::simulate, m)?)?;
     m.add_function(wrap_pyfunction!(service::serve, m)?)?;
     m.add_function(wrap_pyfunction!(analysis::read_log, m)?)?;
+    m.add_function(wrap_pyfunction!(analysis::ope, m)?)?;
+    m.add_function(wrap_pyfunction!(analysis::ope_steps, m)?)?;
     m.add_function(wrap_pyfunction!(analysis::export_parquet, m)?)?;
     m.add_function(wrap_pyfunction!(analysis::ab, m)?)?;
     m.add_function(wrap_pyfunction!(train::train, m)?)?;
