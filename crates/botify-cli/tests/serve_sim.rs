@@ -15,32 +15,39 @@ impl Drop for Server {
     }
 }
 
-#[test]
-fn sim_drives_the_real_service_and_every_answer_is_logged() {
-    let dir = tempfile::tempdir().unwrap();
-    let world = world(dir.path(), "world", 3000, 200, 16);
-    let log = dir.path().join("log");
+/// `botify serve` of `world`'s catalogue on a free port, logging into `log`, once it listens.
+fn serve(world: &std::path::Path, log: &std::path::Path, stderr: Stdio) -> (Server, u16) {
     let port = free_port();
     let server = bin()
         .args([
             "serve",
             "--catalog",
             world.join("tracks.json").to_str().unwrap(),
+        ])
+        .args([
             "--log-dir",
             log.to_str().unwrap(),
             "--port",
             &port.to_string(),
         ])
-        .stderr(Stdio::piped())
+        .stderr(stderr)
         .spawn()
         .unwrap();
-    let mut server = Server(server);
     for _ in 0..200 {
         if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
             break;
         }
         std::thread::sleep(Duration::from_millis(20));
     }
+    (Server(server), port)
+}
+
+#[test]
+fn sim_drives_the_real_service_and_every_answer_is_logged() {
+    let dir = tempfile::tempdir().unwrap();
+    let world = world(dir.path(), "world", 3000, 200, 16);
+    let log = dir.path().join("log");
+    let (mut server, port) = serve(&world, &log, Stdio::piped());
     let out = bin()
         .args([
             "sim",
@@ -173,29 +180,7 @@ fn listener_dynamics_drive_the_real_service() {
     )
     .unwrap();
     let log = dir.path().join("log");
-    let port = free_port();
-    let server = bin()
-        .args([
-            "serve",
-            "--catalog",
-            world.join("tracks.json").to_str().unwrap(),
-        ])
-        .args([
-            "--log-dir",
-            log.to_str().unwrap(),
-            "--port",
-            &port.to_string(),
-        ])
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let mut server = Server(server);
-    for _ in 0..200 {
-        if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
-            break;
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    let (mut server, port) = serve(&world, &log, Stdio::null());
     let sim = |extra: &[&str], json: &str| {
         let out = bin()
             .args([

@@ -198,7 +198,7 @@ impl RewardModel {
 
 /// Evaluates `o.policy` on the logs.
 pub fn evaluate(catalog: Arc<Catalog>, o: &OpeOptions) -> Result<OpeReport> {
-    if !(o.clip >= 1.0) {
+    if o.clip.is_nan() || o.clip < 1.0 {
         return Err(Error::Invalid(format!(
             "clip {} must be at least 1",
             o.clip
@@ -395,6 +395,25 @@ fn session_weight(s: &Session, clip: f64) -> f64 {
     s.steps.iter().fold(1.0, |w, k| (w * k.weight).min(clip))
 }
 
+/// Per session, the sum over its steps of `term(W_(k-1), W_k, step)`, the cumulative weights
+/// capped at `cap`.
+fn per_decision(sessions: &[Session], cap: f64, term: impl Fn(f64, f64, &Step) -> f64) -> Vec<f64> {
+    sessions
+        .iter()
+        .map(|s| {
+            let mut w = 1.0;
+            s.steps
+                .iter()
+                .map(|k| {
+                    let before = w;
+                    w = (w * k.weight).min(cap);
+                    term(before, w, k)
+                })
+                .sum()
+        })
+        .collect()
+}
+
 /// Mean and 95% half-width of per-session terms.
 fn mean_ci(x: &[f64]) -> (f64, f64) {
     let n = x.len() as f64;
@@ -427,37 +446,14 @@ fn estimate(name: &str, sessions: &[Session], clip: f64) -> Estimate {
             .iter()
             .map(|s| session_weight(s, cap) * s.steps.iter().map(|k| k.reward).sum::<f64>())
             .collect(),
-        "pdis" | "pdis_clip" | "pdis_sn" => sessions
-            .iter()
-            .map(|s| {
-                let mut w = 1.0;
-                s.steps
-                    .iter()
-                    .map(|k| {
-                        w = (w * k.weight).min(cap);
-                        w * k.reward
-                    })
-                    .sum()
-            })
-            .collect(),
+        "pdis" | "pdis_clip" | "pdis_sn" => per_decision(sessions, cap, |_, w, k| w * k.reward),
         "dm" => sessions
             .iter()
             .map(|s| s.steps.iter().map(|k| k.v).sum())
             .collect(),
-        _ => sessions
-            .iter()
-            .map(|s| {
-                let mut w = 1.0;
-                s.steps
-                    .iter()
-                    .map(|k| {
-                        let before = w;
-                        w = (w * k.weight).min(cap);
-                        w * (k.reward - k.q) + before * k.v
-                    })
-                    .sum()
-            })
-            .collect(),
+        _ => per_decision(sessions, cap, |before, w, k| {
+            w * (k.reward - k.q) + before * k.v
+        }),
     };
     let first: Vec<f64> = sessions.iter().map(|s| s.first).collect();
     let (estimate, half) = match name {

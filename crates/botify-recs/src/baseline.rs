@@ -128,9 +128,7 @@ impl Recommender for Sequential {
             None => list.first().copied(),
         }
     }
-    fn probability(&self, req: &Request, history: &[Listen], track: TrackId) -> Option<Choice> {
-        Some(Choice::deterministic(self, req, history, track))
-    }
+    crate::deterministic_probability!();
 }
 
 /// A random pick from the previous track's precomputed similar tracks.

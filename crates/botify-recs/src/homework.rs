@@ -143,6 +143,24 @@ impl BetterSticky {
 }
 
 impl BetterSticky {
+    /// What the history says: which tracks are eligible (not heard this session, never
+    /// disliked) and the run of failures that ends the session so far (a success resets it).
+    fn state<'a>(
+        &self,
+        req: &'a Request,
+        history: &'a [Listen],
+    ) -> (impl Fn(TrackId) -> bool + Copy + 'a, usize) {
+        let session = current_session(history);
+        let disliked = self.disliked;
+        let ok = move |t: TrackId| {
+            !heard_in(session, req, t)
+                && !history.iter().any(|l| l.track == t && l.time <= disliked)
+        };
+        let run =
+            pick_outcomes(session, req).fold(0, |run, t| if t <= disliked { run + 1 } else { 0 });
+        (ok, run)
+    }
+
     /// The probability of `track` from [`BetterSticky::neighbour`]: uniform over the first
     /// `neighbours` eligible neighbours of `of`.
     fn neighbour_choice(
@@ -170,19 +188,7 @@ impl Recommender for BetterSticky {
         if !self.catalog.contains(u64::from(req.track)) {
             return Some(Choice::of(None, track));
         }
-        let session = current_session(history);
-        let ok = |t: TrackId| {
-            !heard_in(session, req, t)
-                && !history
-                    .iter()
-                    .any(|l| l.track == t && l.time <= self.disliked)
-        };
-        let run = pick_outcomes(session, req).fold(
-            0,
-            |run, t| {
-                if t <= self.disliked { run + 1 } else { 0 }
-            },
-        );
+        let (ok, run) = self.state(req, history);
         let main = Choice::uniform(
             self.catalog
                 .same_artist(req.track)
@@ -233,20 +239,7 @@ impl Recommender for BetterSticky {
         if !self.catalog.contains(u64::from(req.track)) {
             return None;
         }
-        let session = current_session(history);
-        let ok = |t: TrackId| {
-            !heard_in(session, req, t)
-                && !history
-                    .iter()
-                    .any(|l| l.track == t && l.time <= self.disliked)
-        };
-        // The run of failures that ends the session so far (a success resets it).
-        let run = pick_outcomes(session, req).fold(
-            0,
-            |run, t| {
-                if t <= self.disliked { run + 1 } else { 0 }
-            },
-        );
+        let (ok, run) = self.state(req, history);
         if run >= self.failures {
             if let Some(t) = self.neighbour(req.track, ok, rng) {
                 return Some(t);

@@ -71,6 +71,22 @@ pub trait Recommender: Send + Sync {
     }
 }
 
+/// `Recommender::probability` for a recommender that draws nothing at random: its answer has
+/// probability 1.
+macro_rules! deterministic_probability {
+    () => {
+        fn probability(
+            &self,
+            req: &$crate::Request,
+            history: &[$crate::Listen],
+            track: botify_core::TrackId,
+        ) -> Option<$crate::Choice> {
+            Some($crate::Choice::deterministic(self, req, history, track))
+        }
+    };
+}
+pub(crate) use deterministic_probability;
+
 /// How likely an answer is: the probability of one track, and of no answer at all (the
 /// fallback then answers).
 #[derive(Debug, Clone, Copy, PartialEq)]

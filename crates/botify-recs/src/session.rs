@@ -57,15 +57,7 @@ impl SessionAnchor {
 }
 
 impl Recommender for SessionAnchor {
-    /// It draws nothing at random: its answer has probability 1.
-    fn probability(
-        &self,
-        req: &Request,
-        history: &[Listen],
-        track: TrackId,
-    ) -> Option<crate::Choice> {
-        Some(crate::Choice::deterministic(self, req, history, track))
-    }
+    crate::deterministic_probability!();
 
     fn recommend(&self, req: &Request, history: &[Listen], _rng: &mut Rng) -> Option<TrackId> {
         let past = current_session(history);

@@ -180,15 +180,7 @@ fn recalled(history: &[Listen], artist: u32, catalog: &Catalog) -> Vec<(TrackId,
 }
 
 impl Recommender for SessionTaste {
-    /// It draws nothing at random: its answer has probability 1.
-    fn probability(
-        &self,
-        req: &Request,
-        history: &[Listen],
-        track: TrackId,
-    ) -> Option<crate::Choice> {
-        Some(crate::Choice::deterministic(self, req, history, track))
-    }
+    crate::deterministic_probability!();
 
     fn recommend(&self, req: &Request, history: &[Listen], _rng: &mut Rng) -> Option<TrackId> {
         let t = &*self.tastes;
