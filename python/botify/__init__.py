@@ -484,8 +484,9 @@ def serve(
 def read_log(paths: Union[PathLike, Iterable[PathLike]]) -> pd.DataFrame:
     """Reads event logs (files or directories, rotated files included) with the fast parallel
     parser: one row per event, sorted by user then time. Columns: message (next/last), timestamp
-    (ms), user, track, time, latency (s), recommendation (-1: none) and one categorical column per
-    experiment. ``df.attrs["read"]`` says how reading went (skipped malformed lines, examples)."""
+    (ms), user, track, time, latency (s), recommendation (-1: none), propensity (the served
+    track's probability under the recommender that chose it; NaN where the log has none) and one
+    categorical column per experiment. ``df.attrs["read"]`` says how reading went (skipped malformed lines, examples)."""
     cols, info = _botify.read_log(_paths(paths))
     df = frame(cols)
     df.attrs["read"] = dict(info)

@@ -121,6 +121,10 @@ def test_read_log(world):
     assert set(df["message"]) == {"next", "last"} and set(df["PY"]) == {"C", "T1"}
     assert (df.loc[df["message"] == "last", "recommendation"] == -1).all()
     assert (df.loc[df["message"] == "next", "recommendation"] >= 0).all()
+    # Random picks one of n tracks, StickyArtist one of its artist's: both know their propensity.
+    nxt = df[df["message"] == "next"]
+    assert ((nxt["propensity"] > 0) & (nxt["propensity"] <= 1)).all()
+    assert df.loc[df["message"] == "last", "propensity"].isna().all()
     assert df.attrs["read"]["skipped"] == 0
     with pytest.raises(botify.BotifyError):
         botify.read_log([])

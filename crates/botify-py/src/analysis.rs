@@ -128,6 +128,10 @@ pub fn read_log<'py>(
         events
             .iter()
             .map(|e| e.recommendation.map_or(-1, i64::from)),
+    )
+    .f64(
+        "propensity",
+        events.iter().map(|e| e.propensity.unwrap_or(f64::NAN)),
     );
     for (name, treatments) in &mut experiments {
         for (code, v) in treatments.values_mut().enumerate() {
