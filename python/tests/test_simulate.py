@@ -178,7 +178,10 @@ def test_ctrl_c_stops_a_simulation_with_a_slow_python_recommender_within_a_secon
 
     script = tmp_path / "slow.py"
     script.write_text(
-        "import sys, time, botify\n"
+        "import signal, sys, time, botify\n"
+        # A shell that starts jobs in the background may hand SIGINT down ignored, and Python
+        # then installs no KeyboardInterrupt handler: put it back, as an interactive run has it.
+        "signal.signal(signal.SIGINT, signal.default_int_handler)\n"
         "w = botify.World.load(sys.argv[1])\n"
         "class Slow:\n"
         "    def recommend_next(self, user, prev_track, prev_track_time):\n"
