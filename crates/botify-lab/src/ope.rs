@@ -392,7 +392,16 @@ fn push(history: &mut History, e: &Event) {
 
 /// `W_L`, each cumulative weight capped at `clip`.
 fn session_weight(s: &Session, clip: f64) -> f64 {
-    s.steps.iter().fold(1.0, |w, k| (w * k.weight).min(clip))
+    weighted(s, clip).last().map_or(1.0, |(_, w, _)| w)
+}
+
+/// A session's steps with the cumulative weights before and after each, capped at `cap`.
+fn weighted(s: &Session, cap: f64) -> impl Iterator<Item = (f64, f64, &Step)> {
+    s.steps.iter().scan(1.0, move |w, k| {
+        let before = *w;
+        *w = (*w * k.weight).min(cap);
+        Some((before, *w, k))
+    })
 }
 
 /// Per session, the sum over its steps of `term(W_(k-1), W_k, step)`, the cumulative weights
@@ -401,14 +410,8 @@ fn per_decision(sessions: &[Session], cap: f64, term: impl Fn(f64, f64, &Step) -
     sessions
         .iter()
         .map(|s| {
-            let mut w = 1.0;
-            s.steps
-                .iter()
-                .map(|k| {
-                    let before = w;
-                    w = (w * k.weight).min(cap);
-                    term(before, w, k)
-                })
+            weighted(s, cap)
+                .map(|(before, w, k)| term(before, w, k))
                 .sum()
         })
         .collect()
@@ -513,16 +516,7 @@ fn pdis_sn(sessions: &[Session], first: &[f64]) -> (f64, f64) {
     let depth = sessions.iter().map(|s| s.steps.len()).max().unwrap_or(0);
     let weights: Vec<Vec<f64>> = sessions
         .iter()
-        .map(|s| {
-            let mut w = 1.0;
-            s.steps
-                .iter()
-                .map(|k| {
-                    w *= k.weight;
-                    w
-                })
-                .collect()
-        })
+        .map(|s| weighted(s, f64::INFINITY).map(|(_, w, _)| w).collect())
         .collect();
     let w_at = |i: usize, k: usize| -> f64 {
         let ws = &weights[i];
