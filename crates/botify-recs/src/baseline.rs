@@ -270,6 +270,38 @@ impl Recommender for Chain {
         }
         Some(first.or(self.fallback.probability(req, history, track)?))
     }
+
+    /// The primary's answer and choice as it answers; where it says nothing, the fallback's,
+    /// with the primary's probability of that track (0 for a deterministic primary: no second
+    /// answer is computed).
+    fn recommend_with_choice(
+        &self,
+        req: &Request,
+        history: &[Listen],
+        rng: &mut Rng,
+    ) -> (Option<TrackId>, Option<Choice>) {
+        let (answer, choice) = self.primary.recommend_with_choice(req, history, rng);
+        match answer {
+            Some(t) => {
+                let choice = match choice {
+                    Some(c) if c.nothing == 0.0 => Some(c),
+                    Some(c) => self.fallback.probability(req, history, t).map(|f| c.or(f)),
+                    None => None,
+                };
+                (Some(t), choice)
+            }
+            None => {
+                self.fallbacks.fetch_add(1, Ordering::Relaxed);
+                let (t, then) = self.fallback.recommend_with_choice(req, history, rng);
+                let first = match t {
+                    _ if self.primary.is_deterministic() => choice,
+                    Some(t) => self.primary.probability(req, history, t),
+                    None => choice,
+                };
+                (t, first.zip(then).map(|(f, then)| f.or(then)))
+            }
+        }
+    }
 }
 
 #[cfg(test)]

@@ -92,9 +92,9 @@ impl Treatment {
         match message {
             Message::Last => Answer::last(request),
             Message::Next => {
-                let track = self.next_track(request, history, rng, n_tracks);
-                Answer::next(request, track)
-                    .with_propensity(self.propensity(request, history, track, n_tracks))
+                let (track, propensity) =
+                    self.next_track_with_propensity(request, history, rng, n_tracks);
+                Answer::next(request, track).with_propensity(propensity)
             }
         }
     }
@@ -115,6 +115,31 @@ impl Treatment {
 }
 
 impl Treatment {
+    /// [`Treatment::next_track`] and the probability it served that track with, computed as
+    /// the answer is made (no second answer for deterministic recommenders): the same track,
+    /// the same draws.
+    pub fn next_track_with_propensity(
+        &self,
+        request: Request,
+        history: &[Listen],
+        rng: &mut Rng,
+        n_tracks: u32,
+    ) -> (TrackId, Option<f64>) {
+        match self
+            .recommender
+            .recommend_with_choice(&request, history, rng)
+        {
+            (Some(t), choice) if t < n_tracks => {
+                let last_resort = crate::baseline::uniform_track(n_tracks, t).track;
+                (t, choice.map(|c| c.track + c.nothing * last_resort))
+            }
+            _ => {
+                let t = rng.random_range(0..n_tracks);
+                (t, self.propensity(request, history, t, n_tracks))
+            }
+        }
+    }
+
     /// The probability that [`Treatment::next_track`] serves `track` for this request and
     /// history: the recommender's choice, and where it answers nothing the uniform last resort.
     /// `None` when the recommender does not know its probabilities.

@@ -69,6 +69,29 @@ pub trait Recommender: Send + Sync {
     fn probability(&self, _req: &Request, _history: &[Listen], _track: TrackId) -> Option<Choice> {
         None
     }
+
+    /// `recommend` and the [`Choice`] of its answer (for no answer: of any track it does not
+    /// give), drawing exactly what `recommend` draws. Recommenders that know it while answering
+    /// (the deterministic ones, fallback chains) say so without answering twice; the default
+    /// asks `probability` afterwards.
+    fn recommend_with_choice(
+        &self,
+        req: &Request,
+        history: &[Listen],
+        rng: &mut Rng,
+    ) -> (Option<TrackId>, Option<Choice>) {
+        let answer = self.recommend(req, history, rng);
+        let choice = match answer {
+            Some(t) => self.probability(req, history, t),
+            None => Some(Choice::of(None, 0)),
+        };
+        (answer, choice)
+    }
+
+    /// Whether `recommend` draws nothing at random (its answer has probability 1).
+    fn is_deterministic(&self) -> bool {
+        false
+    }
 }
 
 /// `Recommender::probability` for a recommender that draws nothing at random: its answer has
@@ -82,6 +105,23 @@ macro_rules! deterministic_probability {
             track: botify_core::TrackId,
         ) -> Option<$crate::Choice> {
             Some($crate::Choice::deterministic(self, req, history, track))
+        }
+
+        fn recommend_with_choice(
+            &self,
+            req: &$crate::Request,
+            history: &[$crate::Listen],
+            rng: &mut $crate::Rng,
+        ) -> (Option<botify_core::TrackId>, Option<$crate::Choice>) {
+            let answer = self.recommend(req, history, rng);
+            (
+                answer,
+                Some($crate::Choice::of(answer, answer.unwrap_or(0))),
+            )
+        }
+
+        fn is_deterministic(&self) -> bool {
+            true
         }
     };
 }

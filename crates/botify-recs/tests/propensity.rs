@@ -148,6 +148,22 @@ fn propensities_sum_to_one_and_match_the_draws() {
                 (total - 1.0).abs() < 1e-9,
                 "{text}, case {case}: propensities sum to {total}"
             );
+            // Served with its propensity as the service serves it: the same track from the same
+            // draws, and the probability the replay gives.
+            for k in 0..20 {
+                let mut a = stream(case, b"same", k);
+                let mut b = stream(case, b"same", k);
+                let plain = t.next_track(req, &history, &mut a, TRACKS);
+                let (served, p_served) =
+                    t.next_track_with_propensity(req, &history, &mut b, TRACKS);
+                assert_eq!(plain, served, "{text}, case {case}");
+                let want = p[served as usize];
+                let got = p_served.unwrap();
+                assert!(
+                    (got - want).abs() < 1e-12,
+                    "{text}, case {case}: served {served} with {got}, replay says {want}"
+                );
+            }
             let draws = 3_000;
             let mut counts = vec![0u32; TRACKS as usize];
             let mut draw_rng = stream(case, text.as_bytes(), 1);

@@ -556,14 +556,17 @@ fn run_episode(
         // The recommender's own compute time, as the service logs its handler's: measured only
         // when the line is written (the clock is not free at millions of steps per second).
         let started = log.is_some().then(std::time::Instant::now);
-        let rec = match treatment {
-            Some(t) => t.next_track(req, history.as_slice(), &mut rec_rng, n),
-            None => oracle_pick(world, ep.session(), candidates, &mut rec_rng),
-        };
         // The log's propensity, as the service computes it (only for a written line).
-        let propensity = treatment
-            .filter(|_| log.is_some())
-            .and_then(|t| t.propensity(req, history.as_slice(), rec, n));
+        let (rec, propensity) = match treatment {
+            Some(t) if log.is_some() => {
+                t.next_track_with_propensity(req, history.as_slice(), &mut rec_rng, n)
+            }
+            Some(t) => (t.next_track(req, history.as_slice(), &mut rec_rng, n), None),
+            None => (
+                oracle_pick(world, ep.session(), candidates, &mut rec_rng),
+                None,
+            ),
+        };
         let answer = Answer::next(req, rec).with_propensity(propensity);
         let latency = started.map_or(0.0, |t| t.elapsed().as_secs_f64());
         line(&mut log, answer.record(ts, latency));
