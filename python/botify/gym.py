@@ -41,6 +41,28 @@ __all__ = ["CandidateEnv", "ListenerEnv", "VectorCandidateEnv", "VectorListenerE
 _SEED_BOUND = 2**63
 
 
+def _single_stream(env: Any, seed: Optional[int]) -> Optional[int]:
+    """The native session stream a single environment's ``reset`` restarts: ``seed``'s, a random
+    one on a first reset without a seed, else none (the next session of the current stream).
+    Call after ``gymnasium.Env.reset`` has seeded ``env.np_random``."""
+    stream = None
+    if seed is not None:
+        stream = int(seed) % _SEED_BOUND
+    elif not env._seeded:
+        stream = int(env.np_random.integers(_SEED_BOUND))
+    env._seeded = True
+    return stream
+
+
+def _vector_stream(env: Any, seed: Optional[int]) -> int:
+    """The native session stream a vector environment's ``reset`` restarts (seeding its
+    ``np_random``): ``seed``'s, or a random one."""
+    env._np_random, _ = gymnasium.utils.seeding.np_random(seed)
+    if seed is not None:
+        return int(seed) % _SEED_BOUND
+    return int(env._np_random.integers(_SEED_BOUND))
+
+
 def _world(world: Union[World, str, "os.PathLike[str]"]) -> World:
     return world if isinstance(world, World) else World.load(world)
 
@@ -81,12 +103,7 @@ class ListenerEnv(gymnasium.Env):
     ) -> Tuple[Dict[str, Any], Dict[str, Any]]:
         """Opens the next session; with ``seed``, session 0 of that seed's stream."""
         super().reset(seed=seed)
-        stream = None
-        if seed is not None:
-            stream = int(seed) % _SEED_BOUND
-        elif not self._seeded:
-            stream = int(self.np_random.integers(_SEED_BOUND))
-        self._seeded = True
+        stream = _single_stream(self, seed)
         obs, number = self._sessions.reset(0, stream)
         return self._obs(obs), {"session": number}
 
@@ -129,10 +146,7 @@ class VectorListenerEnv(VectorEnv):
         self, *, seed: Optional[int] = None, options: Optional[Dict[str, Any]] = None
     ) -> Tuple[Dict[str, np.ndarray], Dict[str, Any]]:
         """Opens sessions 0..num_envs-1 of ``seed``'s stream (a random stream without one)."""
-        self._np_random, _ = gymnasium.utils.seeding.np_random(seed)
-        stream = int(seed) % _SEED_BOUND if seed is not None else int(
-            self._np_random.integers(_SEED_BOUND)
-        )
+        stream = _vector_stream(self, seed)
         cols = arrays(self._sessions.reset_all(stream))
         return self._obs(cols, ""), {}
 
@@ -305,12 +319,7 @@ class CandidateEnv(gymnasium.Env):
     ) -> Tuple[Any, Dict[str, Any]]:
         """Opens the next session; with ``seed``, session 0 of that seed's stream."""
         super().reset(seed=seed)
-        stream = None
-        if seed is not None:
-            stream = int(seed) % _SEED_BOUND
-        elif not self._seeded:
-            stream = int(self.np_random.integers(_SEED_BOUND))
-        self._seeded = True
+        stream = _single_stream(self, seed)
         return self._observe(self._native.reset(0, stream))
 
     def step(self, action: Any) -> Tuple[Any, float, bool, bool, Dict[str, Any]]:
@@ -362,9 +371,7 @@ class VectorCandidateEnv(VectorEnv):
         self, *, seed: Optional[int] = None, options: Optional[Dict[str, Any]] = None
     ) -> Tuple[Any, Dict[str, Any]]:
         """Opens sessions 0..num_envs-1 of ``seed``'s stream (a random stream without one)."""
-        self._np_random, _ = gymnasium.utils.seeding.np_random(seed)
-        stream = int(seed) % _SEED_BOUND if seed is not None else int(
-            self._np_random.integers(_SEED_BOUND))
+        stream = _vector_stream(self, seed)
         cols = arrays(self._native.reset_all(stream))
         k = self._spaces.k
         return self._spaces.batch(cols, ""), {
