@@ -198,6 +198,17 @@ impl RewardModel {
 
 /// Evaluates `o.policy` on the logs.
 pub fn evaluate(catalog: Arc<Catalog>, o: &OpeOptions) -> Result<OpeReport> {
+    let (events, _) = read_events(&o.logs)?;
+    evaluate_events(catalog, &events, o)
+}
+
+/// [`evaluate`] on events already read (`o.logs` is not read again): several targets on one
+/// log read it once.
+pub fn evaluate_events(
+    catalog: Arc<Catalog>,
+    events: &[Event],
+    o: &OpeOptions,
+) -> Result<OpeReport> {
     if o.clip.is_nan() || o.clip < 1.0 {
         return Err(Error::Invalid(format!(
             "clip {} must be at least 1",
@@ -207,8 +218,7 @@ pub fn evaluate(catalog: Arc<Catalog>, o: &OpeOptions) -> Result<OpeReport> {
     if o.samples == 0 {
         return Err(Error::Invalid("samples must be at least 1".into()));
     }
-    let (events, _) = read_events(&o.logs)?;
-    let by_user = sessions_by_user(&events);
+    let by_user = sessions_by_user(events);
     let missing = by_user
         .iter()
         .flat_map(|(_, s)| s.iter().flatten())
@@ -734,10 +744,11 @@ pub fn validate(
             obs,
             &mut |_| Ok(()),
         )?;
+        let (events, _) = read_events(std::slice::from_ref(&log_dir))?;
         for (t, target) in o.targets.iter().enumerate() {
             let mut opts = OpeOptions::new(vec![log_dir.clone()], target.clone());
             opts.seed = o.seed ^ u64::from(r);
-            let report = evaluate(catalog.clone(), &opts)?;
+            let report = evaluate_events(catalog.clone(), &events, &opts)?;
             support[t] += report.diagnostics.support / f64::from(o.repeats);
             for (e, est) in report.estimates.into_iter().enumerate() {
                 estimates[t][e].push(est);

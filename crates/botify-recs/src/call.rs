@@ -129,10 +129,7 @@ impl Treatment {
             .recommender
             .recommend_with_choice(&request, history, rng)
         {
-            (Some(t), choice) if t < n_tracks => {
-                let last_resort = crate::baseline::uniform_track(n_tracks, t).track;
-                (t, choice.map(|c| c.track + c.nothing * last_resort))
-            }
+            (Some(t), choice) if t < n_tracks => (t, choice.map(|c| served(c, n_tracks, t))),
             _ => {
                 let t = rng.random_range(0..n_tracks);
                 (t, self.propensity(request, history, t, n_tracks))
@@ -151,9 +148,14 @@ impl Treatment {
         n_tracks: u32,
     ) -> Option<f64> {
         let c = self.recommender.probability(&request, history, track)?;
-        let last_resort = crate::baseline::uniform_track(n_tracks, track).track;
-        Some(c.track + c.nothing * last_resort)
+        Some(served(c, n_tracks, track))
     }
+}
+
+/// The probability that `track` is served given the recommender's choice: its own, and where it
+/// answers nothing, the uniform last resort's.
+fn served(c: crate::Choice, n_tracks: u32, track: TrackId) -> f64 {
+    c.track + c.nothing * crate::baseline::uniform_track(n_tracks, track).track
 }
 
 #[cfg(test)]

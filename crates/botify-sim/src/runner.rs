@@ -184,6 +184,8 @@ pub struct Simulator<'w> {
     histories: Vec<History>,
     /// The world's listener dynamics and every listener's state (`None`: the course's model).
     pub(crate) dynamics: Option<ListenerDynamics>,
+    /// The next day's plan, once asked for (its seed, day and sessions).
+    planned: Option<((u64, u32, usize), DayPlan)>,
     sessions_in: Option<SessionRunner>,
     /// The embeddings' content hash, computed once if neighbour files are used.
     hash: Option<u64>,
@@ -203,6 +205,7 @@ impl<'w> Simulator<'w> {
             oracle: NeighbourCache::new(ORACLE_CANDIDATES),
             histories: vec![History::new(history); world.users.len()],
             dynamics: ListenerDynamics::new(world),
+            planned: None,
             sessions_in: None,
             hash: None,
             cancel: None,
@@ -233,12 +236,19 @@ impl<'w> Simulator<'w> {
         self.dynamics.as_ref()
     }
 
-    /// Plans day `p` (drifting the listeners' interests to it first).
-    fn plan(&mut self, p: &SimParams) -> DayPlan {
-        if let Some(d) = &mut self.dynamics {
-            d.begin_day(self.world, p.seed, p.day);
+    /// Day `p`'s plan (drifting the listeners' interests to it first), made once however often
+    /// it is asked for before the day runs: the day's sessions are what change the state it
+    /// is made from.
+    fn plan(&mut self, p: &SimParams) -> &DayPlan {
+        let key = (p.seed, p.day, p.episodes);
+        if self.planned.as_ref().is_none_or(|(k, _)| *k != key) {
+            if let Some(d) = &mut self.dynamics {
+                d.begin_day(self.world, p.seed, p.day);
+            }
+            let plan = plan_day(self.world, p, self.dynamics.as_ref());
+            self.planned = Some((key, plan));
         }
-        plan_day(self.world, p, self.dynamics.as_ref())
+        &self.planned.as_ref().expect("planned just above").1
     }
 
     /// How many sessions day `p` will have: `p.episodes`, or with returns on, the listeners'
@@ -248,9 +258,11 @@ impl<'w> Simulator<'w> {
     }
 
     /// Plans the day and computes the exact first-track neighbours it needs; every agent
-    /// starts its day here.
+    /// starts its day here (the plan is used up: the day's sessions change what the next one
+    /// is made from).
     pub(crate) fn prepare_day(&mut self, p: &SimParams) -> DayPlan {
-        let plan = self.plan(p);
+        self.plan(p);
+        let (_, plan) = self.planned.take().expect("planned just above");
         let emb = &self.world.embeddings;
         self.first
             .ensure(&self.index, emb, plan.interests.iter().copied());
@@ -269,7 +281,13 @@ impl<'w> Simulator<'w> {
         start: &dyn Fn(u64),
         done: &(dyn Fn(u64) + Sync),
     ) -> Option<f64> {
-        let interests = self.plan(p).interests;
+        self.plan(p);
+        let interests = &self
+            .planned
+            .as_ref()
+            .expect("planned just above")
+            .1
+            .interests;
         let first = self.first.missing(interests.iter().copied());
         let candidates = if oracle {
             self.oracle.missing(interests.iter().copied())
