@@ -8,6 +8,7 @@ use crate::{Error, Result};
 use botify_core::dynamics::Dynamics;
 use botify_core::generate::WorldParams;
 use botify_core::params::Kind;
+use botify_recs::baseline::Walk;
 use botify_recs::spec::RecommenderSpec;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
@@ -446,10 +447,12 @@ impl Default for AbPlan {
                 }),
                 with_sticky(|fallback| RecommenderSpec::Sequential {
                     file: "models/ucf.jsonl".into(),
+                    walk: Walk::Course,
                     fallback,
                 }),
                 with_sticky(|fallback| RecommenderSpec::Sequential {
                     file: "models/als.jsonl".into(),
+                    walk: Walk::Course,
                     fallback,
                 }),
                 // Artists ranked against the session's taste, which its listens move; after a
@@ -461,6 +464,7 @@ impl Default for AbPlan {
                 ),
                 with_sticky(|fallback| RecommenderSpec::Sequential {
                     file: "models/mf.jsonl".into(),
+                    walk: Walk::Course,
                     fallback,
                 }),
                 with_sticky(|fallback| RecommenderSpec::TopPop {

@@ -3,6 +3,7 @@
 
 use botify_lab::run::{RunOptions, Traffic, reproducible_part, run};
 use botify_lab::{EpochReport, Error, Observer, Plan};
+use botify_recs::baseline::Walk;
 use botify_recs::spec::RecommenderSpec;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
@@ -60,6 +61,7 @@ fn small_plan() -> Plan {
         },
         RecommenderSpec::Sequential {
             file: "models/als.jsonl".into(),
+            walk: Walk::Course,
             fallback: sticky(),
         },
     ];

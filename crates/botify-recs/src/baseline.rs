@@ -6,6 +6,7 @@ use crate::history::Listen;
 use crate::{Choice, Recommender, Request, Rng};
 use botify_core::{Catalog, TrackId};
 use rand::Rng as _;
+use serde::{Deserialize, Serialize};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
@@ -115,17 +116,36 @@ impl Recommender for Indexed {
     }
 }
 
-/// Walks the user's list in order: the item after the previous track, or the first item when the
-/// previous track is not on the list. Past the end it has nothing to say.
+/// How `sequential` walks a user's list.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Walk {
+    /// The course's Sequential: the item after the previous track, wrapping past the end to the
+    /// start; when the previous track is not on the list (a session's first request), the item
+    /// after the first — `list[(index + 1) % len]` with index 0 for a track not found.
+    #[default]
+    Course,
+    /// From the top: the first item when the previous track is not on the list, and nothing past
+    /// the end (the fallback answers), so a ranked list is served best first and never repeated.
+    Once,
+}
+
+/// Walks the user's list in order (see [`Walk`]).
 pub struct Sequential {
     pub lists: Arc<UserLists>,
+    pub walk: Walk,
 }
 impl Recommender for Sequential {
     fn recommend(&self, req: &Request, _: &[Listen], _: &mut Rng) -> Option<TrackId> {
         let list = self.lists.get(req.user)?;
-        match list.iter().position(|&t| t == req.track) {
-            Some(i) => list.get(i + 1).copied(),
-            None => list.first().copied(),
+        let at = list.iter().position(|&t| t == req.track);
+        match self.walk {
+            Walk::Course if list.is_empty() => None,
+            Walk::Course => list.get((at.unwrap_or(0) + 1) % list.len()).copied(),
+            Walk::Once => match at {
+                Some(i) => list.get(i + 1).copied(),
+                None => list.first().copied(),
+            },
         }
     }
     crate::deterministic_probability!();
@@ -343,6 +363,7 @@ mod tests {
         let lists = Arc::new(UserLists::from_map(HashMap::from([(7, vec![3, 1, 4])])));
         let s = Sequential {
             lists: lists.clone(),
+            walk: Walk::Once,
         };
         let mut rng = stream(1, b"t", 0);
         assert_eq!(s.recommend(&req(0, 1.0), &[], &mut rng), Some(3));

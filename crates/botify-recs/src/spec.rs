@@ -2,7 +2,7 @@
 //! use, and the builder that turns it into a running recommender, loading each data file once.
 
 use crate::baseline::{
-    Chain, Contextual, Epsilon, HistoryI2I, Indexed, Random, Sequential, StickyArtist, TopPop,
+    Chain, Contextual, Epsilon, HistoryI2I, Indexed, Random, Sequential, StickyArtist, TopPop, Walk,
 };
 use crate::data::{TrackLists, UserLists, parse_top_tracks};
 use crate::homework::{BetterSticky, HistoryList, WeightedI2i, artist_popular};
@@ -36,6 +36,10 @@ pub enum RecommenderSpec {
     },
     Sequential {
         file: PathBuf,
+        /// `course` (the default: the course's Sequential, wrapping) or `once` (best first, then
+        /// the fallback past the end).
+        #[serde(default, skip_serializing_if = "is_course_walk")]
+        walk: Walk,
         fallback: Option<Box<RecommenderSpec>>,
     },
     Contextual {
@@ -307,7 +311,7 @@ impl RecommenderSpec {
             StickyArtist { fallback } | Python { fallback, .. } => (Vec::new(), fallback),
             TopPop { file, fallback, .. }
             | Indexed { file, fallback }
-            | Sequential { file, fallback }
+            | Sequential { file, fallback, .. }
             | Contextual { file, fallback }
             | HistoryI2i { file, fallback, .. }
             | SessionAnchor { file, fallback, .. }
@@ -353,6 +357,12 @@ impl RecommenderSpec {
             Some(f) => format!("{kind}({})", f.display()),
             None => kind,
         };
+        if let RecommenderSpec::Sequential {
+            walk: Walk::Once, ..
+        } = self
+        {
+            out.insert_str(out.len() - 1, ", once");
+        }
         if let Some(fb) = fallback {
             out.push_str(", then ");
             out.push_str(&fb.label());
@@ -372,6 +382,10 @@ impl RecommenderSpec {
             fb.resolve_paths(base);
         }
     }
+}
+
+fn is_course_walk(walk: &Walk) -> bool {
+    *walk == Walk::Course
 }
 
 /// Where data files come from: the file system by default, or a shared store (the service reads
@@ -561,9 +575,14 @@ impl Builder {
                 }),
                 fallback,
             ),
-            S::Sequential { file, fallback } => (
+            S::Sequential {
+                file,
+                walk,
+                fallback,
+            } => (
                 Box::new(Sequential {
                     lists: self.user_lists(file)?,
+                    walk: *walk,
                 }),
                 fallback,
             ),
