@@ -3,7 +3,7 @@
     botify log export --out warehouse/ log-replica-1/ log-replica-2/
     python examples/python/duckdb_ab.py warehouse/ AB
 
-Needs `pip install duckdb scipy`. The same numbers as `botify ab --experiment AB` (delta-method
+Needs `pip install duckdb scipy` (DuckDB 1.2 or later, where `map['key']` is the value). The same numbers as `botify ab --experiment AB` (delta-method
 interval, Welch degrees of freedom; unadjusted p-values): tests/test_warehouse.py checks it.
 """
 
@@ -20,9 +20,9 @@ from scipy import stats
 # (an unfinished session) are dropped.
 USERS = """
 WITH e AS (
-    SELECT "user", timestamp, message, time, latency, "experiment_{exp}" AS treatment
+    SELECT "user", timestamp, message, time, latency, experiments['{exp}'] AS treatment
     FROM read_parquet('{root}/*/*.parquet', hive_partitioning = true)
-    WHERE "experiment_{exp}" IS NOT NULL
+    WHERE experiments['{exp}'] IS NOT NULL
 ),
 u AS (
     SELECT "user", arg_min(treatment, timestamp) AS treatment,

@@ -483,12 +483,20 @@ def serve(
 
 def read_log(paths: Union[PathLike, Iterable[PathLike]]) -> pd.DataFrame:
     """Reads event logs (files or directories, rotated files included) with the fast parallel
-    parser: one row per event, sorted by user then time. Columns: message (next/last), timestamp
-    (ms), user, track, time, latency (s), recommendation (-1: none), propensity (the served
-    track's probability under the recommender that chose it; NaN where the log has none) and one
-    categorical column per experiment. ``df.attrs["read"]`` says how reading went (skipped malformed lines, examples)."""
+    parser: one row per event, sorted by user then time, typed as :func:`export_parquet` writes
+    them. Columns: message (next/last), timestamp (UTC, millisecond resolution), user, track
+    (int64), time, latency (s), recommendation (nullable Int64, ``<NA>`` on ``last``),
+    propensity (the served track's probability under the recommender that chose it; NaN where
+    the log has none) and one categorical column per experiment (the export's ``experiments``
+    map, spread out). ``df.attrs["read"]`` says how reading went (skipped malformed lines,
+    examples)."""
     cols, info = _botify.read_log(_paths(paths))
     df = frame(cols)
+    df["timestamp"] = pd.to_datetime(df["timestamp"], unit="ms", utc=True)
+    for col in ("user", "track"):
+        df[col] = df[col].astype("int64")
+    rec = df["recommendation"].to_numpy()
+    df["recommendation"] = pd.arrays.IntegerArray(rec, rec < 0)
     df.attrs["read"] = dict(info)
     return df
 
@@ -533,14 +541,18 @@ def ope(
     return df
 
 
-def export_parquet(logs: Union[PathLike, Iterable[PathLike]], out: PathLike) -> pd.DataFrame:
+def export_parquet(
+    logs: Union[PathLike, Iterable[PathLike]], out: PathLike, *, append: bool = False
+) -> pd.DataFrame:
     """Writes event logs (files or directories, every replica's) as Parquet under ``out`` (new or
-    empty): ``out/day=YYYY-MM-DD/part-0.parquet``, typed columns (message, timestamp as UTC
-    milliseconds, user, track, time, latency, recommendation) and one string column
-    ``experiment_<NAME>`` per experiment — what ``botify log export`` writes, for DuckDB or a
-    warehouse (docs/deploy.md has the A/B table in SQL). Returns one row per file (day, file,
-    rows); ``df.attrs["read"]`` says how reading went and which experiments became columns."""
-    files, info = _botify.export_parquet(_paths(logs), os.fspath(out))
+    empty): ``out/day=YYYY-MM-DD/part-N.parquet``, the same columns in every file — message,
+    timestamp (UTC milliseconds), user, track, time, latency, recommendation (null on ``last``),
+    propensity (null where not logged) and ``experiments``, a map from experiment to treatment —
+    what ``botify log export`` writes, for DuckDB or a warehouse (docs/deploy.md has the A/B table
+    in SQL). ``append=True`` continues an earlier export in ``out``, writing only the lines
+    logged since. Returns one row per file written (day, file, rows); ``df.attrs["read"]`` says
+    how reading went and which experiments the lines carried."""
+    files, info = _botify.export_parquet(_paths(logs), os.fspath(out), append)
     df = pd.DataFrame(files, columns=["day", "file", "rows"])
     df.attrs["read"] = dict(info)
     return df

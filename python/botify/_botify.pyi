@@ -167,7 +167,9 @@ def ope_steps(
     reward: Sequence[float], weight: Sequence[float], q: Sequence[float], v: Sequence[float],
     clip: float,
 ) -> List[Tuple[str, float, float, float]]: ...
-def export_parquet(paths: List[str], out: str) -> Tuple[List[Tuple[str, str, int]], Dict[str, Any]]: ...
+def export_parquet(
+    paths: List[str], out: str, append: bool = False
+) -> Tuple[List[Tuple[str, str, int]], Dict[str, Any]]: ...
 def ab(
     logs: List[str],
     experiment: str,

@@ -119,8 +119,11 @@ def test_read_log(world):
     assert list(df.columns[:7]) == ["message", "timestamp", "user", "track", "time", "latency",
                                      "recommendation"]
     assert set(df["message"]) == {"next", "last"} and set(df["PY"]) == {"C", "T1"}
-    assert (df.loc[df["message"] == "last", "recommendation"] == -1).all()
+    # Typed as the Parquet export: null for no recommendation, timestamps as UTC timestamps.
+    assert df.loc[df["message"] == "last", "recommendation"].isna().all()
+    assert df.loc[df["message"] == "next", "recommendation"].notna().all()
     assert (df.loc[df["message"] == "next", "recommendation"] >= 0).all()
+    assert str(df["recommendation"].dtype) == "Int64" and str(df["timestamp"].dt.tz) == "UTC"
     # Random picks one of n tracks, StickyArtist one of its artist's: both know their propensity.
     nxt = df[df["message"] == "next"]
     assert ((nxt["propensity"] > 0) & (nxt["propensity"] <= 1)).all()

@@ -5,8 +5,9 @@ use std::path::PathBuf;
 
 #[derive(clap::Subcommand)]
 pub enum LogCommand {
-    /// Write event logs as Parquet (typed columns, one column per experiment, one directory per
-    /// UTC day) for DuckDB, Spark or a warehouse: docs/deploy.md shows the A/B table in SQL.
+    /// Write event logs as Parquet (typed columns, the experiments as a map, one directory per
+    /// UTC day; `--append` adds only what was logged since) for DuckDB, Spark or a warehouse:
+    /// docs/deploy.md shows the A/B table in SQL.
     Export(ExportArgs),
 }
 
@@ -20,9 +21,14 @@ pub struct ExportArgs {
     /// Output format.
     #[arg(long, value_enum, default_value = "parquet")]
     format: Format,
-    /// Output directory (new or empty): DIR/day=YYYY-MM-DD/part-0.parquet.
+    /// Output directory (new or empty, or an earlier export with --append):
+    /// DIR/day=YYYY-MM-DD/part-N.parquet.
     #[arg(long)]
     out: PathBuf,
+    /// Continue the export in --out: write only the lines logged since it last ran (files are
+    /// followed across rotation).
+    #[arg(long)]
+    append: bool,
     /// Log files or directories (every replica's; rotated files included).
     #[arg(required = true)]
     logs: Vec<PathBuf>,
@@ -35,7 +41,7 @@ pub fn run(cmd: LogCommand) -> Result<()> {
     }
     let t = std::time::Instant::now();
     let bar = crate::ui::progress(0, "log files");
-    let done = botify_lab::export::export_parquet(&a.logs, &a.out, |i, n| {
+    let done = botify_lab::export::export_parquet(&a.logs, &a.out, a.append, |i, n| {
         bar.set_length(n as u64);
         bar.set_position(i as u64);
     })?;
@@ -48,8 +54,16 @@ pub fn run(cmd: LogCommand) -> Result<()> {
     } else {
         done.experiments.join(", ")
     };
+    let resumed = if done.resumed > 0 {
+        format!(
+            " ({} continued where the last export stopped)",
+            done.resumed
+        )
+    } else {
+        String::new()
+    };
     println!(
-        "{} events from {} log files in {:.1}s; experiment columns: {experiments}",
+        "{} new events from {} log files{resumed} in {:.1}s; experiments: {experiments}",
         done.read.events,
         done.read.files,
         t.elapsed().as_secs_f64()

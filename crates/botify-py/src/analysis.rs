@@ -15,19 +15,22 @@ use std::sync::Arc;
 /// (UTC day, file, rows) per file written.
 type DayFiles = Vec<(String, PathBuf, u64)>;
 
-/// Writes the events under `paths` as Parquet under `out` (new or empty), one file per UTC day.
-/// Returns (day, file, rows) per file and how reading went, with the experiment columns.
+/// Writes the events under `paths` as Parquet under `out` (new or empty; with `append`, an
+/// earlier export continued), one file per UTC day and run. Returns (day, file, rows) per file
+/// written and how reading went, with the experiments met.
 #[pyfunction]
+#[pyo3(signature = (paths, out, append=false))]
 pub fn export_parquet<'py>(
     py: Python<'py>,
     paths: Vec<PathBuf>,
     out: PathBuf,
+    append: bool,
 ) -> PyResult<(DayFiles, Bound<'py, PyDict>)> {
     if paths.is_empty() {
         return Err(err("give at least one log file or directory"));
     }
     let done = py
-        .detach(|| botify_lab::export::export_parquet(&paths, &out, |_, _| {}))
+        .detach(|| botify_lab::export::export_parquet(&paths, &out, append, |_, _| {}))
         .map_err(err)?;
     let info = PyDict::new(py);
     info.set_item("files", done.read.files)?;
@@ -35,6 +38,7 @@ pub fn export_parquet<'py>(
     info.set_item("skipped", done.read.skipped)?;
     info.set_item("skipped_examples", done.read.skipped_examples)?;
     info.set_item("experiments", done.experiments)?;
+    info.set_item("resumed", done.resumed)?;
     Ok((done.files, info))
 }
 
