@@ -125,7 +125,7 @@ pub fn export_parquet(
     let mut progress = state.files.clone();
     let result = (|| {
         for (i, file) in files.iter().enumerate() {
-            let Some((text, start, known)) = unexported(file, &progress)? else {
+            let Some(Unexported { text, start, known }) = unexported(file, &progress)? else {
                 read.files += 1;
                 on_file(i + 1, files.len());
                 continue;
@@ -248,7 +248,7 @@ fn unexported(
     f.seek(SeekFrom::Start(start)).map_err(|e| io(file, e))?;
     let mut text = Vec::with_capacity((size - start) as usize);
     f.read_to_end(&mut text).map_err(|e| io(file, e))?;
-    Ok(Some((text, start, known)))
+    Ok(Some(Unexported { text, start, known }))
 }
 
 fn read_up_to(f: &mut File, buf: &mut [u8]) -> std::io::Result<usize> {
