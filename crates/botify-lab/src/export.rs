@@ -208,12 +208,18 @@ pub fn export_parquet(
     }
 }
 
-/// The unexported part of `file` — its bytes from where the export stopped, that offset, and its
-/// index in `progress` when known — or None when it has nothing new.
-fn unexported(
-    file: &Path,
-    progress: &[Exported1],
-) -> Result<Option<(Vec<u8>, u64, Option<usize>)>> {
+/// What a log file has that no export took yet.
+struct Unexported {
+    /// Its bytes from where the export stopped.
+    text: Vec<u8>,
+    /// That offset.
+    start: u64,
+    /// Its index in the progress record, when known.
+    known: Option<usize>,
+}
+
+/// The unexported part of `file`, or None when it has nothing new.
+fn unexported(file: &Path, progress: &[Exported1]) -> Result<Option<Unexported>> {
     let mut f = File::open(file).map_err(|e| io(file, e))?;
     let mut head = vec![0u8; 64 * 1024];
     let n = read_up_to(&mut f, &mut head).map_err(|e| io(file, e))?;
