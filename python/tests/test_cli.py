@@ -41,6 +41,6 @@ def test_the_installed_command_keeps_the_exit_codes(tmp_path):
     assert bad_flag.returncode == 2 and "--episodes" in bad_flag.stderr
     missing = subprocess.run([exe, "world", "stats", str(tmp_path / "none")],
                              capture_output=True, text=True)
-    assert missing.returncode == 1 and "error:" in missing.stderr
+    assert missing.returncode == 3 and "error:" in missing.stderr
     helped = subprocess.run([exe, "train", "rp3beta", "--help"], capture_output=True, text=True)
     assert helped.returncode == 0 and "--beta" in helped.stdout

@@ -1,4 +1,4 @@
-use anyhow::{Context, Result, bail};
+use anyhow::{Context, Result};
 use botify_ab::Metric;
 use botify_ab::power::PowerQuery;
 use botify_ab::report::{AbOptions, Guardrail, analyse};
@@ -28,6 +28,7 @@ struct AnalyseArgs {
     experiment: Option<String>,
     /// Log files or directories (data.json and rotated data.json.N); several replicas welcome.
     logs: Vec<PathBuf>,
+    /// table (coloured in a terminal), md, json or csv.
     #[arg(long, value_enum, default_value_t = Format::Table)]
     format: Format,
     /// Also write a self-contained HTML report with charts.
@@ -67,6 +68,7 @@ struct AnalyseArgs {
     /// Pre-period logs for CUPED variance reduction.
     #[arg(long)]
     pre: Vec<PathBuf>,
+    /// Confidence level of the intervals.
     #[arg(long, default_value_t = 0.95)]
     confidence: f64,
     /// Configured number of buckets (2 to 10; for the sample-ratio check; default: buckets seen).
@@ -88,6 +90,7 @@ enum Format {
 
 #[derive(Args)]
 struct PowerArgs {
+    /// The metric to power the test for.
     #[arg(long, default_value_t = Metric::MeanTimePerSession)]
     metric: Metric,
     /// Logs of the current system (baseline variance and mean).
@@ -102,8 +105,10 @@ struct PowerArgs {
     /// Users per group you can have: prints the minimum detectable effect instead.
     #[arg(long)]
     users: Option<f64>,
+    /// Significance level (two-sided).
     #[arg(long, default_value_t = 0.05)]
     alpha: f64,
+    /// Probability of detecting the effect when it is there.
     #[arg(long, default_value_t = 0.8)]
     power: f64,
 }
@@ -117,10 +122,10 @@ pub fn run(a: AbArgs) -> Result<()> {
 
 fn run_analysis(a: AnalyseArgs) -> Result<()> {
     let Some(experiment) = a.experiment else {
-        bail!("say which experiment to analyse: botify ab --experiment NAME LOG_DIR...");
+        usage!("say which experiment to analyse: botify ab --experiment NAME LOG_DIR...");
     };
     if a.logs.is_empty() {
-        bail!("give at least one log file or directory");
+        usage!("give at least one log file or directory");
     }
     let mut o = AbOptions::new(&experiment, distinct(a.logs)?);
     o.confidence = a.confidence;
@@ -158,7 +163,7 @@ fn run_analysis(a: AnalyseArgs) -> Result<()> {
     if let Some(path) = &a.html {
         std::fs::write(path, report.to_html())
             .with_context(|| format!("writing {}", path.display()))?;
-        eprintln!("HTML report: {}", path.display());
+        note!("HTML report: {}", path.display());
     }
     if a.aa {
         let (passed, text) = report.aa_verdict(crate::ui::colour());
@@ -168,7 +173,7 @@ fn run_analysis(a: AnalyseArgs) -> Result<()> {
             Format::Table | Format::Md => println!("{text}"),
         }
         if !passed {
-            bail!("A/A check failed");
+            return Err(crate::CheckFailed("A/A check failed".into()).into());
         }
     }
     Ok(())
@@ -212,7 +217,7 @@ fn distinct(paths: Vec<PathBuf>) -> Result<Vec<PathBuf>> {
         if seen.insert(real) {
             out.push(p);
         } else {
-            eprintln!("note: {} is named twice; read once", p.display());
+            note!("note: {} is named twice; read once", p.display());
         }
     }
     Ok(out)

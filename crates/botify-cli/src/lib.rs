@@ -2,6 +2,22 @@
 //! package's console entry point alike. Only this crate talks to the terminal (progress bars,
 //! tables, colours).
 
+/// Returns a bad-input error (exit code 2): a flag or input the command cannot work with.
+macro_rules! usage {
+    ($($t:tt)*) => {
+        return Err(crate::BadInput(format!($($t)*)).into())
+    };
+}
+
+/// A line for the person watching (stderr), silenced by `--quiet`.
+macro_rules! note {
+    ($($t:tt)*) => {
+        if !crate::ui::quiet() {
+            eprintln!($($t)*);
+        }
+    };
+}
+
 mod ab_cmd;
 mod experiment_cmd;
 mod log_cmd;
@@ -15,13 +31,22 @@ mod world_cmd;
 use clap::{Parser, Subcommand};
 use std::ffi::OsString;
 
+/// What the exit codes mean, for `--help` and the man page.
+const EXIT_CODES: &str = "Exit codes: 0 success; 1 a check ran and failed (`ab --aa` found a difference, \
+`world check` found the world invalid); 2 a bad flag or input (named in the message); 3 the \
+command could not run (a file could not be read or written, a service failed).";
+
 #[derive(Parser)]
 #[command(
     name = "botify",
     version,
-    about = "Build, simulate and A/B-test music recommenders."
+    about = "Build, simulate and A/B-test music recommenders.",
+    after_help = EXIT_CODES
 )]
 struct Cli {
+    /// No progress bars, stage lines or notes: only results (stdout) and errors.
+    #[arg(long, short, global = true)]
+    quiet: bool,
     #[command(subcommand)]
     command: Command,
 }
@@ -55,11 +80,46 @@ enum Command {
     Eval(train_cmd::EvalArgs),
     /// Print the treatment of users in an experiment (the course's murmur3 split).
     Assign(serve_cmd::AssignArgs),
+    /// Print a shell completion script (bash, zsh, fish, elvish, powershell).
+    Completions {
+        /// The shell, e.g. `botify completions bash > /etc/bash_completion.d/botify`.
+        shell: clap_complete::Shell,
+    },
+    /// Print the man page (roff), or write one page per command into a directory.
+    Man {
+        /// Write botify.1, botify-world.1, botify-world-generate.1… into this directory.
+        #[arg(long)]
+        out: Option<std::path::PathBuf>,
+    },
 }
 
-/// Runs the command line `args` (the program's name first) and returns its exit code: 0, 1 when
-/// the run failed, 2 for a bad flag or input. It owns the process: SIGPIPE gets its default
-/// disposition back, so `botify world stats W | head` ends quietly as Unix tools do.
+/// A check that ran and failed (exit code 1), as opposed to a command that could not run.
+#[derive(Debug)]
+pub struct CheckFailed(pub String);
+
+impl std::fmt::Display for CheckFailed {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for CheckFailed {}
+
+/// A flag or input the command cannot work with (exit code 2), found by the command itself.
+#[derive(Debug)]
+pub struct BadInput(pub String);
+
+impl std::fmt::Display for BadInput {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for BadInput {}
+
+/// Runs the command line `args` (the program's name first) and returns its exit code
+/// ([`EXIT_CODES`]). It owns the process: SIGPIPE gets its default disposition back, so `botify
+/// world stats W | head` ends quietly as Unix tools do.
 pub fn run(args: impl IntoIterator<Item = impl Into<OsString> + Clone>) -> u8 {
     #[cfg(unix)]
     // SAFETY: restoring the default disposition of SIGPIPE before any thread of ours starts.
@@ -73,8 +133,10 @@ pub fn run(args: impl IntoIterator<Item = impl Into<OsString> + Clone>) -> u8 {
             return e.exit_code().clamp(0, 255) as u8;
         }
     };
+    ui::set_quiet(cli.quiet);
     // A whole run shows its stages; its embedded service's reloads would only interleave.
     let quiet = match cli.command {
+        _ if cli.quiet => "error",
         Command::Experiment(_) => "warn",
         _ => "info",
     };
@@ -100,13 +162,42 @@ pub fn run(args: impl IntoIterator<Item = impl Into<OsString> + Clone>) -> u8 {
         Command::Train(c) => train_cmd::run(c),
         Command::Experiment(c) => experiment_cmd::run(c),
         Command::Eval(a) => train_cmd::eval(a),
+        Command::Completions { shell } => {
+            clap_complete::generate(shell, &mut command(), "botify", &mut std::io::stdout());
+            Ok(())
+        }
+        Command::Man { out } => man(out),
     };
     let Err(e) = result else { return 0 };
     eprintln!("error: {e:#}");
-    // A bad input named in the message exits as a bad flag does: the input is wrong, not the run.
-    if e.chain().any(botify_lab::is_bad_input) {
+    if e.chain().any(|c| c.is::<CheckFailed>()) {
+        1
+    } else if e
+        .chain()
+        .any(|c| c.is::<BadInput>() || botify_lab::is_bad_input(c))
+    {
+        // A bad input named in the message exits as a bad flag does: the input is wrong.
         2
     } else {
-        1
+        3
     }
+}
+
+/// `botify man`: the top page on stdout, or every command's page into `out`.
+fn man(out: Option<std::path::PathBuf>) -> anyhow::Result<()> {
+    use anyhow::Context;
+    let Some(dir) = out else {
+        clap_mangen::Man::new(command()).render(&mut std::io::stdout())?;
+        return Ok(());
+    };
+    std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
+    let cmd = command();
+    clap_mangen::generate_to(cmd, &dir).with_context(|| format!("writing to {}", dir.display()))?;
+    println!("man pages written to {}", dir.display());
+    Ok(())
+}
+
+/// The command-line interface's definition: completions, the man page and tests read it.
+pub fn command() -> clap::Command {
+    <Cli as clap::CommandFactory>::command()
 }

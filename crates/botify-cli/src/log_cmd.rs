@@ -32,6 +32,10 @@ pub struct ExportArgs {
     /// Log files or directories (every replica's; rotated files included).
     #[arg(required = true)]
     logs: Vec<PathBuf>,
+    /// What to print about the export (cargo's flag name: --format is the files' format): text,
+    /// or json (files written with their days and rows, experiments, how reading went).
+    #[arg(long, value_enum, default_value_t = crate::ui::Output::Text)]
+    message_format: crate::ui::Output,
 }
 
 pub fn run(cmd: LogCommand) -> Result<()> {
@@ -46,6 +50,10 @@ pub fn run(cmd: LogCommand) -> Result<()> {
         bar.set_position(i as u64);
     })?;
     bar.finish_and_clear();
+    if a.message_format == crate::ui::Output::Json {
+        println!("{}", serde_json::to_string(&done)?);
+        return Ok(());
+    }
     for (day, file, rows) in &done.files {
         println!("{day}: {rows} events → {}", file.display());
     }

@@ -1,5 +1,5 @@
 use crate::ui;
-use anyhow::{Context, Result, bail};
+use anyhow::{Context, Result};
 use botify_core::{Catalog, World};
 use botify_lab::ope::{self, ESTIMATORS, OpeOptions, ValidateOptions};
 use botify_recs::spec::RecommenderSpec;
@@ -56,6 +56,7 @@ struct EstimateArgs {
     /// Samples of the target's answer per step for the reward model's expectation (dm, dr).
     #[arg(long, default_value_t = 8, value_parser = crate::ui::in_range::<usize>(1, 1_000))]
     samples: usize,
+    /// Seed of the target policy's draws (and of the simulated days in `validate`).
     #[arg(long, default_value_t = botify_core::defaults::SEED)]
     seed: u64,
     /// table, or json: an array of rows (estimator, estimate, lower, upper, ess, step_*), the
@@ -88,11 +89,13 @@ struct ValidateArgs {
     /// Sessions of each target run online for its truth.
     #[arg(long, default_value_t = 40_000, value_parser = crate::ui::in_range::<usize>(1, 100_000_000))]
     truth_sessions: usize,
+    /// Seed of the target policy's draws (and of the simulated days in `validate`).
     #[arg(long, default_value_t = botify_core::defaults::SEED)]
     seed: u64,
     /// Where the logged days go (default: a temporary directory).
     #[arg(long)]
     dir: Option<PathBuf>,
+    /// table, or json: the validation's rows.
     #[arg(long, value_enum, default_value_t = Format::Table)]
     format: Format,
 }
@@ -110,17 +113,17 @@ pub fn run(a: OpeArgs) -> Result<()> {
 
 fn estimate(a: EstimateArgs) -> Result<()> {
     let (Some(policy), Some(catalog)) = (a.policy.as_deref(), a.catalog.as_ref()) else {
-        bail!("botify ope needs --logs DIR, --catalog tracks.json and --policy SPEC");
+        usage!("botify ope needs --logs DIR, --catalog tracks.json and --policy SPEC");
     };
     if a.logs.is_empty() {
-        bail!("botify ope needs --logs DIR (the logging policies' event log)");
+        usage!("botify ope needs --logs DIR (the logging policies' event log)");
     }
     if let Some(bad) = a
         .estimators
         .iter()
         .find(|e| !ESTIMATORS.contains(&e.as_str()))
     {
-        bail!(
+        usage!(
             "--estimator {bad:?} is not one of {}",
             ESTIMATORS.join(", ")
         );

@@ -19,6 +19,7 @@ pub struct ServeArgs {
     /// Directory of the event log (data.json, rotated data.json.N).
     #[arg(long, default_value = "log")]
     log_dir: PathBuf,
+    /// TCP port to listen on (the course's service uses 5001).
     #[arg(long, default_value_t = 5001)]
     port: u16,
     /// Address to bind; loopback by default.
@@ -251,6 +252,7 @@ pub enum DataCommand {
     Push {
         #[command(flatten)]
         redis: RedisArgs,
+        /// The experiments file whose data files are published.
         #[arg(long)]
         experiments: PathBuf,
     },
@@ -260,7 +262,7 @@ pub fn data(cmd: DataCommand) -> Result<()> {
     match cmd {
         DataCommand::Push { redis, experiments } => {
             let Some(redis) = redis.target()? else {
-                anyhow::bail!("data push needs --redis URL or --redis-cluster URL[,URL...]");
+                usage!("data push needs --redis URL or --redis-cluster URL[,URL...]");
             };
             let cfg = botify_recs::experiments::ExperimentsConfig::load(&experiments)?;
             let files = botify_recs::experiments::Router::data_files(&cfg);

@@ -1,5 +1,5 @@
 use crate::ui;
-use anyhow::{Context, Result, bail};
+use anyhow::{Context, Result};
 use botify_core::World;
 use botify_lab::simulate::{Recommenders, SimOptions, simulate};
 use botify_recs::experiments::ExperimentsConfig;
@@ -19,6 +19,7 @@ pub struct SimArgs {
     #[arg(long, default_value_t = SimOptions::default().episodes,
           value_parser = crate::ui::in_range::<usize>(1, 100_000_000))]
     episodes: usize,
+    /// Seed of the listeners' sessions: the same seed gives the same sessions.
     #[arg(long, default_value_t = SimOptions::default().seed)]
     seed: u64,
     /// In-process recommender: `random`, `sticky-artist`, `oracle`, or an inline spec such as
@@ -65,7 +66,7 @@ pub fn run(a: SimArgs) -> Result<()> {
     let t = Instant::now();
     let world =
         World::load(&a.world).with_context(|| format!("loading world {}", a.world.display()))?;
-    eprintln!(
+    note!(
         "loaded world {} in {:.2}s",
         a.world.display(),
         t.elapsed().as_secs_f64()
@@ -99,7 +100,7 @@ pub fn run(a: SimArgs) -> Result<()> {
             RecommenderSpec::parse_cli(r)?,
         )),
         (None, None, None) => {
-            bail!("say who recommends: --recommender NAME|SPEC|oracle or --experiments FILE")
+            usage!("say who recommends: --recommender NAME|SPEC|oracle or --experiments FILE")
         }
     };
     let what = match &who {
@@ -115,7 +116,7 @@ pub fn run(a: SimArgs) -> Result<()> {
     })?;
     for d in &days {
         let steps = d.steps();
-        eprintln!(
+        note!(
             "day {} ({what}): {} episodes, {} steps in {:.2}s ({:.0} steps/s)",
             d.summary.day + 1,
             d.episodes.len(),
@@ -149,7 +150,7 @@ fn console(world: &World, o: &SimOptions) -> Result<()> {
 
 /// Runs the `--between` command before `day` (0-based, in `BOTIFY_DAY`).
 fn run_between(cmd: &str, day: u32) -> botify_lab::Result<()> {
-    eprintln!("between days: {cmd}");
+    note!("between days: {cmd}");
     let status = std::process::Command::new("sh")
         .arg("-c")
         .arg(cmd)

@@ -3,7 +3,7 @@
 //! declares: their names, defaults, ranges and help are written once, in the model's file.
 
 use crate::ui;
-use anyhow::{Result, bail};
+use anyhow::Result;
 use botify_core::params::{Field, show};
 use botify_lab::logs::{DEFAULT_HOLDOUT, Loaded, load};
 use botify_lab::models::{ModelSpec, REGISTRY, Settings, TrainData, Trainer, train, trainer};
@@ -118,8 +118,12 @@ pub struct Common {
     /// Metrics cut-off.
     #[arg(long, default_value_t = Settings::default().eval_k, value_parser = crate::ui::in_range::<usize>(1, 10_000))]
     pub eval_k: usize,
+    /// Seed of the split, sampling and initialisation: the same seed gives the same files.
     #[arg(long, default_value_t = botify_core::defaults::SEED)]
     pub seed: u64,
+    /// text, or json: one object (model, metrics, chosen parameters, files written, timing).
+    #[arg(long, value_enum, default_value_t = ui::Output::Text)]
+    pub format: ui::Output,
 }
 
 fn load_logs(c: &Common, holdout: f64) -> Result<Loaded> {
@@ -127,7 +131,7 @@ fn load_logs(c: &Common, holdout: f64) -> Result<Loaded> {
     let l = load(&c.logs, c.catalog.as_deref(), holdout, c.seed)?;
     l.summary(t.elapsed().as_secs_f64())
         .iter()
-        .for_each(|line| eprintln!("{line}"));
+        .for_each(|line| note!("{line}"));
     Ok(l)
 }
 
@@ -147,7 +151,7 @@ pub fn run(cmd: TrainCommand) -> Result<()> {
     settings.validate()?;
     spec.validate(&settings)?;
     if spec.needs_catalog(&settings)? && c.catalog.is_none() {
-        bail!(
+        usage!(
             "{} needs --catalog: track metadata is one of its features",
             spec.name()
         );
@@ -158,8 +162,16 @@ pub fn run(cmd: TrainCommand) -> Result<()> {
     let data = TrainData::new(&l.train, &l.test, l.catalog.as_ref(), settings);
     let obs = ui::Term::new(true);
     let t = train(&spec, &data, &c.out, &obs)?;
+    if c.format == ui::Output::Json {
+        let mut doc = serde_json::to_value(&t)?;
+        if let Some(o) = doc.as_object_mut() {
+            o.insert("model".into(), Value::from(spec.name()));
+        }
+        println!("{doc}");
+        return Ok(());
+    }
     if let Some(line) = t.timing() {
-        eprintln!("{line}");
+        note!("{line}");
     }
     if let Some(m) = &t.candidates_metrics {
         println!("candidates as given: {}", m.line());
@@ -179,26 +191,33 @@ pub fn run(cmd: TrainCommand) -> Result<()> {
 
 #[derive(Args)]
 pub struct EvalArgs {
+    /// Log files or directories: the last --holdout of listens (by time) is held out.
     #[arg(long, required = true, num_args = 1..)]
     logs: Vec<PathBuf>,
     /// Per-user list files ({"user", "tracks"}), per-track list files ({"track",
     /// "recommendations"}) or top-tracks arrays to compare.
     #[arg(long, required = true, num_args = 1..)]
     recs: Vec<PathBuf>,
+    /// Metrics cut-off (P@k, R@k, NDCG@k).
     #[arg(long, default_value_t = Settings::default().eval_k, value_parser = crate::ui::in_range::<usize>(1, 10_000))]
     k: usize,
     /// The held-out fraction (the same split the trainers use).
     #[arg(long, default_value_t = DEFAULT_HOLDOUT, value_parser = crate::ui::fraction)]
     holdout: f64,
+    /// Held-out positives: listens with time at least this.
     #[arg(long, default_value_t = Settings::default().threshold)]
     threshold: f32,
+    /// The catalogue (checks track ids and gives coverage its denominator).
     #[arg(long)]
     catalog: Option<PathBuf>,
+    /// table, or json: an array of {file, users, k, precision, recall, mrr, ndcg, coverage}.
+    #[arg(long, value_enum, default_value_t = ui::Output::Text)]
+    format: ui::Output,
 }
 
 pub fn eval(a: EvalArgs) -> Result<()> {
     if !(a.holdout > 0.0 && a.holdout < 1.0) {
-        bail!(
+        usage!(
             "--holdout {} must be in (0, 1): metrics need held-out listens",
             a.holdout
         );
@@ -212,9 +231,22 @@ pub fn eval(a: EvalArgs) -> Result<()> {
         threshold: a.threshold,
         eval_k: a.k,
         seed: botify_core::defaults::SEED,
+        format: a.format,
     };
     let l = load_logs(&c, a.holdout)?;
     let holdout = botify_lab::eval::Holdout::new(&l, a.threshold)?;
+    if a.format == ui::Output::Json {
+        let mut rows = Vec::new();
+        for f in &a.recs {
+            let mut row = serde_json::to_value(holdout.evaluate_file(f, a.k)?)?;
+            if let Some(o) = row.as_object_mut() {
+                o.insert("file".into(), Value::from(f.display().to_string()));
+            }
+            rows.push(row);
+        }
+        println!("{}", Value::Array(rows));
+        return Ok(());
+    }
     print!("{}", holdout.table(&a.recs, a.k)?);
     Ok(())
 }

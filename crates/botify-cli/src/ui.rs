@@ -1,23 +1,113 @@
-//! Terminal helpers: progress bars and colours that switch off when output is not a terminal.
+//! Terminal helpers: progress bars and colours that switch off when output is not a terminal,
+//! progress as plain lines in a log file, and `--quiet`.
 
-use indicatif::{ProgressBar, ProgressStyle};
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle, TermLike};
 use std::io::IsTerminal;
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
 
+static QUIET: AtomicBool = AtomicBool::new(false);
+
+/// What a command prints on stdout: lines for people, or one JSON document for programs.
+#[derive(clap::ValueEnum, Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Output {
+    #[default]
+    Text,
+    Json,
+}
+
+/// `--quiet`: no progress, stage lines or notes; results and errors only.
+pub fn set_quiet(quiet: bool) {
+    QUIET.store(quiet, Ordering::Relaxed);
+}
+
+pub fn quiet() -> bool {
+    QUIET.load(Ordering::Relaxed)
+}
+
+/// How often progress is written as a line when stderr is not a terminal (a log file).
+const LINE_EVERY: Duration = Duration::from_secs(10);
+
+/// A progress bar on a terminal; into a file or pipe, a plain line every [`LINE_EVERY`] (so a
+/// long run's log shows it is moving); nothing with `--quiet`.
 pub fn progress(len: u64, what: &str) -> ProgressBar {
-    let pb = if std::io::stderr().is_terminal() {
+    if quiet() {
+        return ProgressBar::hidden();
+    }
+    let terminal = std::io::stderr().is_terminal();
+    let pb = if terminal {
         ProgressBar::new(len)
     } else {
-        ProgressBar::hidden()
+        ProgressBar::with_draw_target(
+            Some(len),
+            ProgressDrawTarget::term_like_with_hz(Box::new(LogLines::default()), 1),
+        )
+    };
+    let template = if terminal {
+        "{msg:>14} [{bar:30.cyan/blue}] {pos}/{len} ({per_sec}, eta {eta})"
+    } else {
+        "{msg}: {pos}/{len} ({percent}%, {elapsed} elapsed, eta {eta})"
     };
     pb.set_style(
-        ProgressStyle::with_template(
-            "{msg:>14} [{bar:30.cyan/blue}] {pos}/{len} ({per_sec}, eta {eta})",
-        )
-        .unwrap_or_else(|_| ProgressStyle::default_bar())
-        .progress_chars("=> "),
+        ProgressStyle::with_template(template)
+            .unwrap_or_else(|_| ProgressStyle::default_bar())
+            .progress_chars("=> "),
     );
     pb.set_message(what.to_string());
     pb
+}
+
+/// Progress drawn as lines on stderr, at most one per [`LINE_EVERY`]: indicatif redraws the bar
+/// in place, which a file cannot show.
+#[derive(Debug, Default)]
+struct LogLines {
+    state: Mutex<(String, Option<Instant>)>,
+}
+
+impl TermLike for LogLines {
+    fn width(&self) -> u16 {
+        100
+    }
+    fn move_cursor_up(&self, _: usize) -> std::io::Result<()> {
+        Ok(())
+    }
+    fn move_cursor_down(&self, _: usize) -> std::io::Result<()> {
+        Ok(())
+    }
+    fn move_cursor_right(&self, _: usize) -> std::io::Result<()> {
+        Ok(())
+    }
+    fn move_cursor_left(&self, _: usize) -> std::io::Result<()> {
+        Ok(())
+    }
+    fn write_line(&self, s: &str) -> std::io::Result<()> {
+        self.write_str(s)
+    }
+    fn write_str(&self, s: &str) -> std::io::Result<()> {
+        if let Ok(mut st) = self.state.lock() {
+            st.0.push_str(s);
+        }
+        Ok(())
+    }
+    fn clear_line(&self) -> std::io::Result<()> {
+        if let Ok(mut st) = self.state.lock() {
+            st.0.clear();
+        }
+        Ok(())
+    }
+    fn flush(&self) -> std::io::Result<()> {
+        let Ok(mut st) = self.state.lock() else {
+            return Ok(());
+        };
+        let line = std::mem::take(&mut st.0);
+        let due = st.1.is_none_or(|t| t.elapsed() >= LINE_EVERY);
+        if due && !line.trim().is_empty() {
+            eprintln!("{}", line.trim_end());
+            st.1 = Some(Instant::now());
+        }
+        Ok(())
+    }
 }
 
 /// Colours on stdout: a terminal that did not ask for none.
@@ -44,8 +134,11 @@ impl Term {
         self.bar.lock().ok().and_then(|b| b.clone())
     }
 
-    /// Prints above the progress bar, if one is shown.
+    /// Prints above the progress bar, if one is shown; nothing with `--quiet`.
     fn line(&self, text: &str) {
+        if quiet() {
+            return;
+        }
         match self.bar() {
             Some(b) => b.suspend(|| eprintln!("{text}")),
             None => eprintln!("{text}"),

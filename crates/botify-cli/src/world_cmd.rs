@@ -10,9 +10,13 @@ pub enum WorldCommand {
     /// Generate a world deterministically from a seed.
     Generate(GenerateArgs),
     /// Validate a world directory (ours or the course's original files).
-    Check { dir: PathBuf },
+    Check {
+        /// The world directory (tracks.json, users.json, tracks.npy, dynamics.json).
+        dir: PathBuf,
+    },
     /// Counts, popularity curve, artist sizes, embedding norms.
     Stats {
+        /// The world directory.
         dir: PathBuf,
         /// Print JSON instead of a table.
         #[arg(long)]
@@ -22,16 +26,25 @@ pub enum WorldCommand {
 
 #[derive(Args)]
 pub struct GenerateArgs {
+    /// Directory to write the world into (created; an existing world there needs --force).
     #[arg(long)]
     out: PathBuf,
+    /// Replace a world already in --out.
+    #[arg(long)]
+    force: bool,
+    /// Tracks in the catalogue.
     #[arg(long, default_value_t = WorldParams::default().tracks)]
     tracks: usize,
+    /// Listeners.
     #[arg(long, default_value_t = WorldParams::default().users)]
     users: usize,
+    /// Dimension of the hidden taste embeddings.
     #[arg(long, default_value_t = WorldParams::default().dim)]
     dim: usize,
+    /// Seed: the same seed and parameters give the same files, byte for byte.
     #[arg(long, default_value_t = WorldParams::default().seed)]
     seed: u64,
+    /// Genres tracks are tagged with.
     #[arg(long, default_value_t = WorldParams::default().genres)]
     genres: usize,
     /// TOML file with any generator parameter (see `WorldParams`; its `[dynamics]` table: the
@@ -64,6 +77,16 @@ pub fn run(cmd: WorldCommand) -> Result<()> {
                 genres: pick(a.genres, d.genres, base.genres),
                 ..base
             };
+            if !a.force
+                && let Some(f) = world::existing_files(&a.out).first()
+            {
+                return Err(botify_lab::Error::Invalid(format!(
+                    "{} already holds a world ({}): add --force to replace it (nothing was written)",
+                    a.out.display(),
+                    f
+                ))
+                .into());
+            }
             let t = Instant::now();
             let w = generate(&params)?;
             let gen_s = t.elapsed().as_secs_f64();
@@ -89,7 +112,13 @@ pub fn run(cmd: WorldCommand) -> Result<()> {
             Ok(())
         }
         WorldCommand::Check { dir } => {
-            let r = world::check(&dir)?;
+            let r = world::check(&dir).map_err(|e| {
+                anyhow::Error::new(crate::CheckFailed(format!(
+                    "{}: not a valid world",
+                    dir.display()
+                )))
+                .context(e.to_string())
+            })?;
             println!("{}: valid", dir.display());
             println!("  tracks      {} ({} artists)", r.tracks, r.artists);
             match r.embeddings {

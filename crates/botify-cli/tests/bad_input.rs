@@ -43,12 +43,17 @@ fn bad_flags_and_files_name_the_problem_and_exit_2() {
         let wd = bad_world.join(name);
         std::fs::create_dir_all(&wd).unwrap();
         std::fs::write(wd.join("tracks.json"), format!("{line}\n")).unwrap();
+        // `world check` ran and found the world invalid: its check failed (1). Any other command
+        // given the world has a bad input (2).
         let (code, _, err) = run(&["world", "check", wd.to_str().unwrap()]);
-        assert_eq!(code, Some(2), "world check {name}: {err}");
+        assert_eq!(code, Some(1), "world check {name}: {err}");
         assert!(
             err.contains(&format!("field `{field}`")) && err.contains(":1:"),
             "{err}"
         );
+        let (code, _, err) = run(&["world", "stats", wd.to_str().unwrap()]);
+        assert_eq!(code, Some(2), "world stats {name}: {err}");
+        assert!(err.contains(&format!("field `{field}`")), "{err}");
     }
     let exp = dir.path().join("huge-history.toml");
     std::fs::write(

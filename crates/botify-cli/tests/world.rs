@@ -63,6 +63,7 @@ fn a_config_file_sets_the_parameters_and_flags_override_it() {
             config.to_str().unwrap(),
             "--out",
             out_dir.to_str().unwrap(),
+            "--force",
         ];
         args.extend_from_slice(extra);
         let (ok, out, err) = botify(&args);

@@ -105,6 +105,19 @@ pub struct CheckReport {
     pub notes: Vec<String>,
 }
 
+/// The world files already in `dir` (none when it does not exist).
+pub fn existing_files(dir: &Path) -> Vec<&'static str> {
+    [
+        TRACKS_FILE,
+        USERS_FILE,
+        EMBEDDINGS_FILE,
+        crate::dynamics::DYNAMICS_FILE,
+    ]
+    .into_iter()
+    .filter(|f| dir.join(f).exists())
+    .collect()
+}
+
 /// Validates whatever world files `dir` holds. `tracks.json` is required; a missing
 /// `tracks.npy` or `users.json` is a note (the course ships no embeddings), a broken one an error.
 pub fn check(dir: &Path) -> Result<CheckReport> {

@@ -87,6 +87,7 @@ pub fn is_bad_input(cause: &(dyn std::error::Error + 'static)) -> bool {
             Error::Recs(r) => recs(r),
             Error::Sim(s) => sim(s),
             Error::Stage { source, .. } => lab(source),
+            Error::Invalid(_) => true,
             _ => false,
         }
     }

@@ -169,7 +169,7 @@ impl<'a> TrainData<'a> {
 }
 
 /// What training produced.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone, Default, serde::Serialize)]
 pub struct Trained {
     /// Held-out metrics of the written lists (per-user models with a holdout).
     pub metrics: Option<Metrics>,
