@@ -47,6 +47,10 @@ struct Cli {
     /// No progress bars, stage lines or notes: only results (stdout) and errors.
     #[arg(long, short, global = true)]
     quiet: bool,
+    /// The service's and the runs' log lines on stderr: text, or json (one object per line with
+    /// timestamp, level, target and fields, for a log collector). BOTIFY_LOG sets the level.
+    #[arg(long, value_enum, global = true, default_value_t = ui::Output::Text)]
+    log_format: ui::Output,
     #[command(subcommand)]
     command: Command,
 }
@@ -141,15 +145,22 @@ pub fn run(args: impl IntoIterator<Item = impl Into<OsString> + Clone>) -> u8 {
         _ => "info",
     };
     // A second call in one process (the Python entry point) keeps the first subscriber.
-    let _ = tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_env("BOTIFY_LOG")
-                .unwrap_or_else(|_| quiet.into()),
-        )
-        .with_writer(std::io::stderr)
-        // Colour codes only where a terminal reads them (not in a captured run's output).
-        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
-        .try_init();
+    let filter = || {
+        tracing_subscriber::EnvFilter::try_from_env("BOTIFY_LOG").unwrap_or_else(|_| quiet.into())
+    };
+    let _ = match cli.log_format {
+        ui::Output::Json => tracing_subscriber::fmt()
+            .json()
+            .with_env_filter(filter())
+            .with_writer(std::io::stderr)
+            .try_init(),
+        ui::Output::Text => tracing_subscriber::fmt()
+            .with_env_filter(filter())
+            .with_writer(std::io::stderr)
+            // Colour codes only where a terminal reads them (not in a captured run's output).
+            .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+            .try_init(),
+    };
     let result = match cli.command {
         Command::World(c) => world_cmd::run(c),
         Command::Sim(a) => sim_cmd::run(a),

@@ -17,33 +17,11 @@ impl Drop for Proc {
     }
 }
 
-/// One HTTP/1.1 request on a fresh connection: (status, body).
+/// One request, with a bearer token when given: (status, body).
 fn http(port: u16, method: &str, path: &str, token: Option<&str>) -> (u16, String) {
-    let mut s = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
-    s.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
-    let auth = token.map_or(String::new(), |t| format!("authorization: Bearer {t}\r\n"));
-    write!(
-        s,
-        "{method} {path} HTTP/1.1\r\nhost: 127.0.0.1:{port}\r\n{auth}content-length: 0\r\nconnection: close\r\n\r\n"
-    )
-    .unwrap();
-    let mut text = String::new();
-    s.read_to_string(&mut text).unwrap();
-    let status = text[9..12].parse().unwrap();
-    let body = text.split_once("\r\n\r\n").map_or("", |(_, b)| b);
-    // Bodies come with a length or chunked; the JSON and HTML here are single chunks at most.
-    let body = if text
-        .to_ascii_lowercase()
-        .contains("transfer-encoding: chunked")
-    {
-        body.split_once("\r\n")
-            .map_or("", |(_, rest)| rest)
-            .rsplit_once("\r\n0\r\n")
-            .map_or("", |(b, _)| b.trim_end_matches("\r\n"))
-    } else {
-        body
-    };
-    (status, body.to_string())
+    let auth = token.map(|t| format!("authorization: Bearer {t}"));
+    let headers: Vec<&str> = auth.iter().map(String::as_str).collect();
+    common::http(port, method, path, &headers, "")
 }
 
 fn get_json(port: u16, path: &str) -> Value {

@@ -758,6 +758,7 @@ impl DashboardServer {
                         dashboard_router(d),
                         &limits,
                         &refused,
+                        Default::default(),
                         async move {
                             let _ = rx.await;
                         },

@@ -97,6 +97,7 @@ pub async fn serve_connections(
     app: axum::Router,
     limits: &Limits,
     refused: &AtomicU64,
+    open: Arc<AtomicU64>,
     shutdown: impl std::future::Future<Output = ()>,
 ) {
     use hyper_util::rt::{TokioIo, TokioTimer};
@@ -156,15 +157,34 @@ pub async fn serve_connections(
             limits.header_timeout,
         ));
         let conn = graceful.watch(http.serve_connection(io, service));
+        let open = Open::count(&open);
         connections.spawn(async move {
             let _ = conn.await;
             drop(slot);
             drop(permit);
+            drop(open);
         });
     }
     graceful_wait(graceful, limits.shutdown_grace).await;
     connections.abort_all();
     while connections.join_next().await.is_some() {}
+}
+
+/// One open connection in `botify_connections_open`, for as long as it lives (also when its task
+/// is aborted at shutdown).
+struct Open(Arc<AtomicU64>);
+
+impl Open {
+    fn count(open: &Arc<AtomicU64>) -> Open {
+        open.fetch_add(1, Ordering::Relaxed);
+        Open(open.clone())
+    }
+}
+
+impl Drop for Open {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::Relaxed);
+    }
 }
 
 /// Open connections by client address.

@@ -6,6 +6,7 @@
 mod accept;
 mod connection;
 pub mod metrics;
+mod process;
 mod request;
 mod response;
 mod routes;

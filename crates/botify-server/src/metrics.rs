@@ -162,6 +162,14 @@ impl Histogram {
         self.sum_ns.fetch_add(ns, Relaxed);
     }
 
+    /// Back to empty: the series it counted is gone (a reload routed another experiment).
+    fn reset(&self) {
+        for b in &self.buckets {
+            b.store(0, Relaxed);
+        }
+        self.sum_ns.store(0, Relaxed);
+    }
+
     pub fn counts(&self) -> HistogramCounts {
         HistogramCounts {
             buckets: std::array::from_fn(|i| self.buckets[i].load(Relaxed)),
@@ -210,6 +218,18 @@ pub struct Metrics {
     pub connections_refused: AtomicU64,
     /// `next`/`last` answered 503 because the event log could not take their line.
     pub log_refused: AtomicU64,
+    /// Connections open now.
+    pub connections_open: std::sync::Arc<AtomicU64>,
+    /// Requests being handled now.
+    pub in_flight: AtomicU64,
+}
+
+/// Gauges of the service's state that live outside [`Metrics`].
+#[derive(Debug, Clone, Copy, Default)]
+pub struct StateGauges {
+    /// Users whose history the embedded store holds, and its bytes (None with Redis: Redis's
+    /// own metrics count its keys).
+    pub history: Option<(usize, usize)>,
 }
 
 fn idx(e: Endpoint) -> usize {
@@ -264,6 +284,14 @@ impl Metrics {
         }
     }
 
+    /// Forgets the per-treatment latencies: after a reload routes another experiment (or other
+    /// treatments), its buckets are other arms, so the old counts would be filed under new names.
+    pub fn reset_treatments(&self) {
+        for h in &self.treatment_latency {
+            h.reset();
+        }
+    }
+
     /// Answered (2xx) requests of an endpoint.
     pub fn answered(&self, e: Endpoint) -> u64 {
         self.requests[idx(e)][0].load(Relaxed)
@@ -276,8 +304,48 @@ impl Metrics {
         experiment: &str,
         treatments: &[(String, u64)],
         log: &botify_core::eventlog::LogStatus,
+        gauges: StateGauges,
     ) -> String {
         let mut out = String::with_capacity(8192);
+        let _ = writeln!(
+            out,
+            "# HELP botify_build_info The running build (value 1).\n# TYPE botify_build_info gauge\nbotify_build_info{{version=\"{}\",profile=\"{}\"}} 1",
+            env!("CARGO_PKG_VERSION"),
+            if cfg!(debug_assertions) {
+                "debug"
+            } else {
+                "release"
+            },
+        );
+        crate::process::render(&mut out);
+        let mut gauge = |name: &str, help: &str, value: u64| {
+            let _ = writeln!(
+                out,
+                "# HELP {name} {help}\n# TYPE {name} gauge\n{name} {value}"
+            );
+        };
+        gauge(
+            "botify_connections_open",
+            "HTTP connections open now.",
+            self.connections_open.load(Relaxed),
+        );
+        gauge(
+            "botify_requests_in_flight",
+            "Requests being handled now.",
+            self.in_flight.load(Relaxed),
+        );
+        if let Some((users, bytes)) = gauges.history {
+            gauge(
+                "botify_history_users",
+                "Users whose listening history the embedded store holds.",
+                users as u64,
+            );
+            gauge(
+                "botify_history_bytes",
+                "Bytes the embedded store's histories hold (what --max-history-mib bounds).",
+                bytes as u64,
+            );
+        }
         out.push_str("# HELP botify_requests_total Requests by endpoint and status class.\n# TYPE botify_requests_total counter\n");
         for (i, (_, name)) in ENDPOINTS.iter().enumerate() {
             for (c, class) in CLASSES.iter().enumerate() {
@@ -408,7 +476,21 @@ mod tests {
             write_errors: 2,
             last_error: None,
         };
-        let text = m.render("HW", &[("C".into(), 0), ("T1".into(), 5)], &log);
+        let gauges = StateGauges {
+            history: Some((12, 3456)),
+        };
+        let text = m.render("HW", &[("C".into(), 0), ("T1".into(), 5)], &log, gauges);
+        assert!(
+            text.contains("botify_history_users 12\n")
+                && text.contains("botify_history_bytes 3456\n")
+        );
+        assert!(text.contains("botify_build_info{version=\""));
+        // A reload that routes other arms forgets the old arms' latencies.
+        m.reset_treatments();
+        let after = m.render("NEW", &[("C".into(), 0), ("T1".into(), 0)], &log, gauges);
+        assert!(after.contains(
+            "botify_recommendation_duration_seconds_count{experiment=\"NEW\",treatment=\"T1\"} 0"
+        ));
         assert!(text.contains("botify_log_write_errors_total 2\n"));
         assert!(text.contains("botify_log_writable 0\n"));
         assert!(text.contains("botify_log_queued 3\n"));

@@ -35,7 +35,29 @@ pub fn router(state: Arc<AppState>) -> axum::Router {
         .route("/admin/reload", post(admin_reload))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            count_in_flight,
+        ))
         .with_state(state)
+}
+
+/// Counts the request in `botify_requests_in_flight` while it is handled (also when its
+/// connection drops mid-request: the guard is dropped with the future).
+async fn count_in_flight(
+    State(s): State<Arc<AppState>>,
+    req: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> Response {
+    struct InFlight<'a>(&'a AtomicU64);
+    impl Drop for InFlight<'_> {
+        fn drop(&mut self) {
+            self.0.fetch_sub(1, Ordering::Relaxed);
+        }
+    }
+    s.metrics.in_flight.fetch_add(1, Ordering::Relaxed);
+    let _guard = InFlight(&s.metrics.in_flight);
+    next.run(req).await
 }
 
 /// What a finished `serve` reports.
@@ -100,6 +122,7 @@ pub async fn serve(
         router(state.clone()),
         &limits,
         &state.metrics.connections_refused,
+        state.metrics.connections_open.clone(),
         shutdown,
     )
     .await;
@@ -226,9 +249,15 @@ async fn metrics(State(s): State<Arc<AppState>>) -> Response {
         .iter()
         .map(|t| (t.name.clone(), t.fallbacks.load(Ordering::Relaxed)))
         .collect();
+    let gauges = crate::metrics::StateGauges {
+        history: match &s.store {
+            crate::store::Store::Embedded(e) => Some((e.users(), e.bytes())),
+            crate::store::Store::Redis(_) => None,
+        },
+    };
     let text = s
         .metrics
-        .render(router.route_name(), &treatments, &s.log_status());
+        .render(router.route_name(), &treatments, &s.log_status(), gauges);
     let r = ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], text).into_response();
     finish(&s, Endpoint::Metrics, t, r)
 }

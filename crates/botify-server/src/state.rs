@@ -110,6 +110,14 @@ impl AppState {
                         String::new()
                     }
                 );
+                let old = self.router.load();
+                let arms = |r: &Router| {
+                    let names: Vec<&str> = r.treatments.iter().map(|t| t.name.as_str()).collect();
+                    (r.route_name().to_string(), names.join(","))
+                };
+                if arms(&old) != arms(&r) {
+                    self.metrics.reset_treatments();
+                }
                 self.router.store(Arc::new(r));
                 self.loaded_at_ms.store(now_ms(), Ordering::Relaxed);
                 self.metrics.reloads.fetch_add(1, Ordering::Relaxed);

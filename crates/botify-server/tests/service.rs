@@ -567,6 +567,24 @@ async fn hot_reload_swaps_recommenders_and_rejects_bad_configs() {
         json(&get(svc.addr, "/track/6").await.1)["recommendations"],
         serde_json::json!([])
     );
+    // Per-treatment latencies follow the routing experiment: the same arms (C, T1 of E) kept
+    // counting across the reloads above; another experiment's arms start from zero.
+    let count = |m: &str, experiment: &str| -> u64 {
+        let prefix =
+            format!("botify_recommendation_duration_seconds_count{{experiment=\"{experiment}\"");
+        m.lines()
+            .filter(|l| l.starts_with(&prefix))
+            .map(|l| l.rsplit(' ').next().unwrap().parse::<u64>().unwrap())
+            .sum()
+    };
+    let (_, m) = get(svc.addr, "/metrics").await;
+    assert_eq!(count(&m, "E"), 6, "{m}");
+    std::fs::write(&exp, "[[experiment]]\nname = \"F\"\nbuckets = 2\ntreatments.C = { type = \"random\" }\ntreatments.T1 = { type = \"random\" }\n").unwrap();
+    assert_eq!(reload("s3cret").await.0, 200);
+    post(svc.addr, "/next/3", r#"{"track": 1, "time": 1.0}"#).await;
+    let (_, m) = get(svc.addr, "/metrics").await;
+    assert_eq!(count(&m, "F"), 1, "{m}");
+    assert!(!m.contains("experiment=\"E\""), "{m}");
     svc.stop().await;
 }
 
