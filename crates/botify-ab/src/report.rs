@@ -39,6 +39,9 @@ pub struct AbOptions {
     /// Mixing scale τ of the always-valid interval, as a relative effect (0.1 = effects of about
     /// 10%); None: no sequential interval.
     pub sequential: Option<f64>,
+    /// What each treatment serves (`T1` → `session_taste(models/taste.jsonl), then …`), shown
+    /// beside its name; from the experiments file or the plan.
+    pub labels: std::collections::BTreeMap<String, String>,
 }
 
 impl AbOptions {
@@ -55,6 +58,7 @@ impl AbOptions {
             primary: Metric::MeanTimePerSession,
             guardrails: Vec::new(),
             sequential: None,
+            labels: Default::default(),
         }
     }
 
@@ -244,8 +248,54 @@ pub struct Decision {
 #[derive(Debug, Clone, Serialize)]
 pub struct TreatmentInfo {
     pub name: String,
+    /// What it serves, when the analysis was told (an experiments file, a plan).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub recommender: Option<String>,
     pub users: usize,
     pub sessions: u64,
+}
+
+impl TreatmentInfo {
+    /// `T1 (session_taste(…))`, or the bare name when the recommender is not known.
+    pub fn title(&self) -> String {
+        match &self.recommender {
+            Some(r) => format!("{} ({r})", self.name),
+            None => self.name.clone(),
+        }
+    }
+}
+
+/// The primary metric's effect as users arrived: at each point, the users who had entered the
+/// experiment by then, compared on their whole-period values.
+#[derive(Debug, Clone, Serialize)]
+pub struct CumulativePoint {
+    /// Users in the comparison (all arms).
+    pub users: usize,
+    /// Their share of all the experiment's users.
+    pub share: f64,
+    /// Effect vs control, % of the control mean, and its interval (always-valid when the report
+    /// has sequential intervals, else the fixed-horizon interval at each point).
+    pub effect: f64,
+    pub lower: f64,
+    pub upper: f64,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Cumulative {
+    pub treatment: String,
+    pub points: Vec<CumulativePoint>,
+}
+
+/// Per-user values of the primary metric: a histogram per arm on shared bins.
+#[derive(Debug, Clone, Serialize)]
+pub struct Distribution {
+    pub metric: Metric,
+    /// Bin edges (bins + 1); values above the last edge are counted in the last bin.
+    pub edges: Vec<f64>,
+    /// (treatment, users per bin).
+    pub arms: Vec<(String, Vec<u64>)>,
+    /// Users above the last edge (the 99th percentile), counted in the last bin.
+    pub clipped: u64,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -283,6 +333,13 @@ pub struct AbReport {
     pub cuped: bool,
     pub read: ReadStats,
     pub curves: Vec<Curve>,
+    /// The primary metric's effect per treatment as users arrived.
+    pub cumulative: Vec<Cumulative>,
+    /// Whether `cumulative`'s intervals are always-valid (else fixed-horizon at each point).
+    pub cumulative_always_valid: bool,
+    /// The primary metric per user, per arm.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub distribution: Option<Distribution>,
     /// Things a reader must know: skipped lines, missing treatments, conflicts, zero variance…
     pub notes: Vec<String>,
 }
@@ -444,7 +501,12 @@ pub fn analyse_users(o: &AbOptions, read: UsersRead) -> Result<AbReport> {
         notes.push("control (C) has no users: nothing to compare against".into());
     }
     let decisions = decide(&rows, o.primary, o.correction);
+    let cumulative = cumulative(o, &by_bucket);
+    let distribution = distribution(o.primary, &by_bucket);
     Ok(AbReport {
+        cumulative,
+        cumulative_always_valid: o.sequential.is_some(),
+        distribution,
         experiment: o.experiment.clone(),
         confidence: o.confidence,
         interval: o.interval,
@@ -534,6 +596,7 @@ fn arms(o: &AbOptions, users: Vec<UserMetrics>, notes: &mut Vec<String>) -> Arms
         .enumerate()
         .map(|(b, us)| TreatmentInfo {
             name: treatment_name(b as u32),
+            recommender: o.labels.get(&treatment_name(b as u32)).cloned(),
             users: us.len(),
             sessions: us.iter().map(|u| u64::from(u.sessions)).sum(),
         })
@@ -817,6 +880,116 @@ fn decide(rows: &[Row], primary: Metric, correction: Correction) -> Vec<Decision
         .collect()
 }
 
+/// Points of the cumulative curves: at most this many per treatment.
+const CUMULATIVE_POINTS: usize = 24;
+
+/// The primary metric's effect per treatment over the users who had arrived by each of up to
+/// [`CUMULATIVE_POINTS`] moments (by their first event), each compared as the report compares
+/// (delta-method interval; always-valid when the report has sequential intervals).
+fn cumulative(o: &AbOptions, by_bucket: &[Vec<UserMetrics>]) -> Vec<Cumulative> {
+    let by_arrival: Vec<Vec<UserMetrics>> = by_bucket
+        .iter()
+        .map(|us| {
+            let mut v = us.clone();
+            v.sort_by_key(|u| (u.first_ms, u.user));
+            v
+        })
+        .collect();
+    let mut arrivals: Vec<u64> = by_bucket.iter().flatten().map(|u| u.first_ms).collect();
+    arrivals.sort_unstable();
+    let total = arrivals.len();
+    if total == 0 || by_arrival[0].len() < 2 {
+        return Vec::new();
+    }
+    let moments: Vec<u64> = (1..=CUMULATIVE_POINTS)
+        .map(|k| arrivals[(total * k).div_ceil(CUMULATIVE_POINTS) - 1])
+        .collect();
+    let prefix = |v: &[UserMetrics], t: u64| v.partition_point(|u| u.first_ms <= t);
+    (1..by_arrival.len())
+        .map(|b| {
+            let mut points: Vec<CumulativePoint> = Vec::new();
+            for &t in &moments {
+                let users: usize = by_arrival.iter().map(|v| prefix(v, t)).sum();
+                if points.last().is_some_and(|p| p.users == users) {
+                    continue;
+                }
+                let c = summarise(&by_arrival[0][..prefix(&by_arrival[0], t)], o.primary);
+                let tr = summarise(&by_arrival[b][..prefix(&by_arrival[b], t)], o.primary);
+                let rel = welch(&c, &tr, o.confidence)
+                    .and_then(|w| relative_of(&c, &tr, &w, o.confidence, IntervalMethod::Delta));
+                let Some(r) = rel else { continue };
+                let (lower, upper) = match o.sequential {
+                    Some(tau) => {
+                        let (lo, hi, _) = msprt(r.effect, r.se, tau, o.confidence);
+                        (lo, hi)
+                    }
+                    None => (r.lower, r.upper),
+                };
+                points.push(CumulativePoint {
+                    users,
+                    share: users as f64 / total as f64,
+                    effect: 100.0 * r.effect,
+                    lower: 100.0 * lower,
+                    upper: 100.0 * upper,
+                });
+            }
+            Cumulative {
+                treatment: treatment_name(b as u32),
+                points,
+            }
+        })
+        .collect()
+}
+
+/// Histogram bins of the per-user distribution.
+const DISTRIBUTION_BINS: usize = 30;
+
+/// The per-user values of `metric` per arm on shared bins from the lowest value to the 99th
+/// percentile of all users (the rest in the last bin); None for a ratio metric (it has no
+/// per-user value) or without users.
+fn distribution(metric: Metric, by_bucket: &[Vec<UserMetrics>]) -> Option<Distribution> {
+    let mut all: Vec<f64> = by_bucket
+        .iter()
+        .flatten()
+        .filter_map(|u| u.metric(metric))
+        .filter(|v| v.is_finite())
+        .collect();
+    if all.is_empty() {
+        return None;
+    }
+    all.sort_by(f64::total_cmp);
+    let lo = all[0];
+    let hi = all[((all.len() - 1) as f64 * 0.99).round() as usize];
+    let hi = if hi > lo { hi } else { lo + 1.0 };
+    let width = (hi - lo) / DISTRIBUTION_BINS as f64;
+    let edges: Vec<f64> = (0..=DISTRIBUTION_BINS)
+        .map(|i| lo + width * i as f64)
+        .collect();
+    let clipped = all.iter().filter(|&&v| v > hi).count() as u64;
+    let arms = by_bucket
+        .iter()
+        .enumerate()
+        .map(|(b, us)| {
+            let mut counts = vec![0u64; DISTRIBUTION_BINS];
+            for v in us
+                .iter()
+                .filter_map(|u| u.metric(metric))
+                .filter(|v| v.is_finite())
+            {
+                let i = (((v - lo) / width) as usize).min(DISTRIBUTION_BINS - 1);
+                counts[i] += 1;
+            }
+            (treatment_name(b as u32), counts)
+        })
+        .collect();
+    Some(Distribution {
+        metric,
+        edges,
+        arms,
+        clipped,
+    })
+}
+
 /// Re-bins the per-second curves into at most 40 points per treatment.
 fn make_curves(c: &crate::sessions::Curves, buckets: u32) -> Vec<Curve> {
     let (lo, hi) = c
@@ -1011,7 +1184,14 @@ impl AbReport {
     pub fn decision_lines(&self) -> Vec<String> {
         self.decisions
             .iter()
-            .map(|d| format!("{}: {} — {}", d.treatment, d.verdict.label(), d.reason))
+            .map(|d| {
+                format!(
+                    "{}: {} — {}",
+                    self.title_of(&d.treatment),
+                    d.verdict.label(),
+                    d.reason
+                )
+            })
             .collect()
     }
 
@@ -1020,12 +1200,21 @@ impl AbReport {
         let _ = writeln!(s, "## A/B: {}\n", self.experiment);
         let _ = writeln!(
             s,
-            "Users: {}. Split check (SRM): chi² = {:.2}, p = {} — {}.{}\n",
-            self.treatments
-                .iter()
-                .map(|t| format!("{} {}", t.name, t.users))
-                .collect::<Vec<_>>()
-                .join(", "),
+            "| arm | recommender | users | sessions |\n| --- | --- | --- | --- |"
+        );
+        for t in &self.treatments {
+            let _ = writeln!(
+                s,
+                "| {} | {} | {} | {} |",
+                t.name,
+                t.recommender.as_deref().unwrap_or("—"),
+                t.users,
+                t.sessions
+            );
+        }
+        let _ = writeln!(
+            s,
+            "\nSplit check (SRM): chi² = {:.2}, p = {} — {}.{}\n",
             self.srm.chi2,
             pval(self.srm.p),
             if self.srm.mismatch {
@@ -1061,10 +1250,78 @@ impl AbReport {
                 let _ = writeln!(s, "- {d}");
             }
         }
+        self.markdown_cumulative(&mut s);
+        self.markdown_distribution(&mut s);
         for n in &self.notes {
             let _ = writeln!(s, "\n> {n}");
         }
         s
+    }
+
+    /// The cumulative effect at a quarter, half, three quarters and all of the users.
+    fn markdown_cumulative(&self, s: &mut String) {
+        if self.cumulative.iter().all(|c| c.points.is_empty()) {
+            return;
+        }
+        let _ = writeln!(
+            *s,
+            "\nEffect on {} as users arrived ({} interval; % of control):\n\n| treatment | 25% of users | 50% | 75% | 100% |\n| --- | --- | --- | --- | --- |",
+            self.primary,
+            if self.cumulative_always_valid {
+                "always-valid"
+            } else {
+                "fixed-horizon"
+            }
+        );
+        for c in &self.cumulative {
+            let at = |share: f64| {
+                c.points
+                    .iter()
+                    .find(|p| p.share >= share - 1e-9)
+                    .map_or("—".to_string(), |p| {
+                        format!("{:+.1}% [{:+.1}, {:+.1}]", p.effect, p.lower, p.upper)
+                    })
+            };
+            let _ = writeln!(
+                *s,
+                "| {} | {} | {} | {} | {} |",
+                self.title_of(&c.treatment),
+                at(0.25),
+                at(0.5),
+                at(0.75),
+                at(1.0)
+            );
+        }
+    }
+
+    /// Quartiles of the primary metric per user, per arm.
+    fn markdown_distribution(&self, s: &mut String) {
+        let Some(d) = &self.distribution else { return };
+        let _ = writeln!(
+            *s,
+            "\n{} per user (quantiles from the histogram):\n\n| arm | p10 | p25 | median | p75 | p90 |\n| --- | --- | --- | --- | --- | --- |",
+            d.metric
+        );
+        for (arm, counts) in &d.arms {
+            let q = |p: f64| num(d.quantile(counts, p), 2);
+            let _ = writeln!(
+                *s,
+                "| {arm} | {} | {} | {} | {} | {} |",
+                q(0.1),
+                q(0.25),
+                q(0.5),
+                q(0.75),
+                q(0.9)
+            );
+        }
+    }
+
+    /// A treatment's name with its recommender, when known.
+    pub fn title_of(&self, treatment: &str) -> String {
+        self.treatments
+            .iter()
+            .find(|t| t.name == treatment)
+            .map_or(treatment.to_string(), TreatmentInfo::title)
     }
 
     /// A self-contained page: tables, forest plots per metric, curves over time, SRM status.
@@ -1073,12 +1330,13 @@ impl AbReport {
         let esc = svg::escape;
         let _ = write!(
             h,
-            "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\"><title>A/B {}</title>\n<style>\
+            "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\"><meta name=\"viewport\" content=\"width=device-width, initial-scale=1\"><title>A/B {}</title>\n<style>\
 body{{font-family:system-ui,-apple-system,Segoe UI,Helvetica,Arial,sans-serif;margin:2em auto;max-width:1100px;color:#222;padding:0 1em}}\
 table{{border-collapse:collapse;margin:1em 0;font-size:14px}}td,th{{padding:4px 10px;border-bottom:1px solid #ddd;text-align:right}}\
 td:first-child,td:nth-child(2),th:first-child,th:nth-child(2){{text-align:left}}.pos{{color:#1a7f37;font-weight:600}}.neg{{color:#c62828;font-weight:600}}\
 .ns{{color:#777}}.warn{{background:#fff3cd;border:1px solid #e0b000;padding:.6em 1em;border-radius:6px}}.ok{{color:#1a7f37}}\
-.charts{{display:flex;flex-wrap:wrap;gap:1em}}figure{{margin:0}}figcaption{{font-size:13px;color:#555}}</style></head><body>\n",
+.charts{{display:flex;flex-wrap:wrap;gap:1em}}figure{{margin:0;max-width:100%}}svg{{max-width:100%;height:auto}}.scroll{{overflow-x:auto}}figcaption{{font-size:13px;color:#555;max-width:480px}}\
+.small figure svg{{width:340px;height:auto}}.small figcaption{{max-width:340px}}</style></head><body>\n",
             esc(&self.experiment)
         );
         let _ = writeln!(
@@ -1104,6 +1362,7 @@ td:first-child,td:nth-child(2),th:first-child,th:nth-child(2){{text-align:left}}
         self.html_decisions(&mut h);
         self.html_forests(&mut h);
         self.html_curves(&mut h);
+        self.html_cumulative(&mut h);
         if !self.notes.is_empty() {
             h.push_str("<h2>Notes</h2><ul>");
             for n in &self.notes {
@@ -1117,15 +1376,19 @@ td:first-child,td:nth-child(2),th:first-child,th:nth-child(2){{text-align:left}}
 
     /// The report page's arms and sample-ratio check.
     fn html_split(&self, h: &mut String) {
-        h.push_str("<h2>Users and split</h2><table><tr><th>treatment</th><th>users</th><th>sessions</th><th>expected users</th></tr>");
+        h.push_str("<h2>Arms and split</h2><div class=\"scroll\"><table id=\"arms\"><tr><th>treatment</th><th>recommender</th><th>users</th><th>sessions</th><th>expected users</th></tr>");
         for (t, e) in self.treatments.iter().zip(&self.srm.expected) {
             let _ = write!(
                 *h,
-                "<tr><td>{}</td><td>{}</td><td>{}</td><td>{:.0}</td></tr>",
-                t.name, t.users, t.sessions, e
+                "<tr><td>{}</td><td class=\"rec\">{}</td><td>{}</td><td>{}</td><td>{:.0}</td></tr>",
+                svg::escape(&t.name),
+                svg::escape(t.recommender.as_deref().unwrap_or("—")),
+                t.users,
+                t.sessions,
+                e
             );
         }
-        h.push_str("</table>");
+        h.push_str("</table></div>");
         if self.srm.mismatch {
             let _ = writeln!(
                 *h,
@@ -1148,7 +1411,7 @@ td:first-child,td:nth-child(2),th:first-child,th:nth-child(2){{text-align:left}}
         let esc = svg::escape;
         let _ = write!(
             *h,
-            "<h2>Results</h2><p>{}</p><table><tr><th>{}</th></tr>",
+            "<h2>Results</h2><p>{}</p><div class=\"scroll\"><table id=\"results\"><tr><th>{}</th></tr>",
             esc(&self.method_line()),
             self.headers()
                 .iter()
@@ -1172,7 +1435,7 @@ td:first-child,td:nth-child(2),th:first-child,th:nth-child(2){{text-align:left}}
                     .join("</td><td>")
             );
         }
-        h.push_str("</table>");
+        h.push_str("</table></div>");
     }
 
     /// The report page's ship decisions.
@@ -1193,7 +1456,7 @@ td:first-child,td:nth-child(2),th:first-child,th:nth-child(2){{text-align:left}}
                 let _ = write!(
                     *h,
                     "<li><b>{}</b>: <span class=\"{class}\">{}</span> — {}</li>",
-                    esc(&d.treatment),
+                    esc(&self.title_of(&d.treatment)),
                     d.verdict.label(),
                     esc(&d.reason)
                 );
@@ -1232,81 +1495,136 @@ td:first-child,td:nth-child(2),th:first-child,th:nth-child(2){{text-align:left}}
         }
     }
 
-    /// The report page's curves over the experiment.
+    /// The report page's curves over the experiment: by sessions finished (all arms), which
+    /// reads the same for a simulated day, a run over HTTP at any speed and a week of traffic.
     fn html_curves(&self, h: &mut String) {
         h.push_str("</div><h2>Over the experiment</h2><div class=\"charts\">");
-        let (unit_ms, unit) = time_unit(self.curves_span());
+        let progress = self.sessions_by_time();
+        let done = |t: u64| progress.range(..=t).next_back().map_or(0.0, |(_, &n)| n) / 1000.0;
         let series = |f: fn(&CurvePoint) -> f64| -> Vec<svg::Series> {
             self.curves
                 .iter()
                 .filter(|c| !c.points.is_empty())
                 .map(|c| svg::Series {
                     label: c.treatment.clone(),
-                    points: c
-                        .points
-                        .iter()
-                        .map(|p| ((p.t_ms as f64 - self.curves_start()) / unit_ms, f(p)))
-                        .collect(),
+                    points: c.points.iter().map(|p| (done(p.t_ms), f(p))).collect(),
                 })
                 .collect()
         };
+        let x = "thousand sessions finished (all arms)";
         let _ = write!(
             *h,
-            "<figure>{}<figcaption>tracks per session, by {unit} since the first event</figcaption></figure>",
-            svg::lines(
-                "tracks per session",
-                unit,
-                &series(|p| p.tracks_per_session)
-            )
+            "<figure>{}<figcaption>tracks per session in each stretch of the experiment</figcaption></figure>",
+            svg::lines("tracks per session", x, &series(|p| p.tracks_per_session))
         );
         let _ = write!(
             *h,
-            "<figure>{}<figcaption>listening time per session, by {unit} since the first event</figcaption></figure>",
-            svg::lines("time per session", unit, &series(|p| p.time_per_session))
+            "<figure>{}<figcaption>listening time per session in each stretch of the experiment</figcaption></figure>",
+            svg::lines("time per session", x, &series(|p| p.time_per_session))
         );
         h.push_str("</div>");
     }
 
-    /// Milliseconds from the first to the last point of the curves.
-    fn curves_span(&self) -> f64 {
-        let end = self
-            .curves
-            .iter()
-            .flat_map(|c| c.points.last())
-            .map(|p| p.t_ms as f64)
-            .fold(f64::NEG_INFINITY, f64::max);
-        (end - self.curves_start()).max(0.0)
+    /// Sessions finished by the end of each curve bin, over all arms.
+    fn sessions_by_time(&self) -> std::collections::BTreeMap<u64, f64> {
+        let mut per_bin: std::collections::BTreeMap<u64, u64> = Default::default();
+        for c in &self.curves {
+            for p in &c.points {
+                *per_bin.entry(p.t_ms).or_default() += p.sessions;
+            }
+        }
+        let mut total = 0;
+        per_bin
+            .into_iter()
+            .map(|(t, n)| {
+                total += n;
+                (t, total as f64)
+            })
+            .collect()
     }
 
-    fn curves_start(&self) -> f64 {
-        self.curves
-            .iter()
-            .flat_map(|c| c.points.first())
-            .map(|p| p.t_ms as f64)
-            .fold(f64::INFINITY, f64::min)
+    /// The cumulative effect with its band, and the per-user distribution.
+    fn html_cumulative(&self, h: &mut String) {
+        let esc = svg::escape;
+        let _ = write!(
+            *h,
+            "<h2>Effect as users arrived</h2><p>{} vs C in % of control, over the users who had arrived by each point (their whole-period values), with the {} as a band: one chart per treatment.</p><div class=\"charts small\" id=\"cumulative\">",
+            esc(self.primary.name()),
+            if self.cumulative_always_valid {
+                "always-valid interval (safe to look at as it grows)"
+            } else {
+                "fixed-horizon 95% interval at each point (valid only at the end: do not stop early on it)"
+            }
+        );
+        for (k, c) in self.cumulative.iter().enumerate() {
+            let band = svg::Band {
+                label: c.treatment.clone(),
+                points: c
+                    .points
+                    .iter()
+                    .map(|p| (100.0 * p.share, p.effect, p.lower, p.upper))
+                    .collect(),
+            };
+            let _ = write!(
+                *h,
+                "<figure>{}<figcaption>{}</figcaption></figure>",
+                svg::band(
+                    &format!("{}: cumulative effect", c.treatment),
+                    "% of the experiment's users",
+                    &band,
+                    k + 1
+                ),
+                esc(&self.title_of(&c.treatment))
+            );
+        }
+        h.push_str("</div><div class=\"charts\">");
+        if let Some(d) = &self.distribution {
+            let series: Vec<svg::Series> = d
+                .arms
+                .iter()
+                .map(|(arm, counts)| {
+                    let n = counts.iter().sum::<u64>().max(1) as f64;
+                    svg::Series {
+                        label: arm.clone(),
+                        points: counts
+                            .iter()
+                            .enumerate()
+                            .map(|(i, &c)| {
+                                ((d.edges[i] + d.edges[i + 1]) / 2.0, 100.0 * c as f64 / n)
+                            })
+                            .collect(),
+                    }
+                })
+                .collect();
+            let _ = write!(
+                *h,
+                "<figure id=\"distribution\">{}<figcaption>% of each arm's users by their {}; the last bin also holds the {} users above the 99th percentile ({:.2})</figcaption></figure>",
+                svg::lines(&format!("{} per user", d.metric), d.metric.name(), &series),
+                esc(d.metric.name()),
+                d.clipped,
+                d.edges[d.edges.len() - 1]
+            );
+        }
+        h.push_str("</div>");
     }
 }
 
-/// The unit that reads best for a span: a run of seconds over HTTP and a simulated day both get
-/// an axis of a few to a few dozen units. Returns (milliseconds per unit, its name).
-fn time_unit(span_ms: f64) -> (f64, &'static str) {
-    if span_ms < 120_000.0 {
-        (1e3, "seconds")
-    } else if span_ms < 7_200_000.0 {
-        (6e4, "minutes")
-    } else {
-        (3.6e6, "hours")
-    }
-}
-
-#[cfg(test)]
-mod unit_tests {
-    use super::time_unit;
-
-    #[test]
-    fn the_time_axis_unit_follows_the_span() {
-        assert_eq!(time_unit(12_000.0).1, "seconds");
-        assert_eq!(time_unit(600_000.0).1, "minutes");
-        assert_eq!(time_unit(86_400_000.0).1, "hours");
+impl Distribution {
+    /// The value below which a share `p` of `counts`' users fall, interpolated within its bin.
+    pub fn quantile(&self, counts: &[u64], p: f64) -> f64 {
+        let n: u64 = counts.iter().sum();
+        if n == 0 {
+            return f64::NAN;
+        }
+        let target = p * n as f64;
+        let mut below = 0.0;
+        for (i, &c) in counts.iter().enumerate() {
+            if below + c as f64 >= target && c > 0 {
+                let inside = (target - below) / c as f64;
+                return self.edges[i] + inside * (self.edges[i + 1] - self.edges[i]);
+            }
+            below += c as f64;
+        }
+        self.edges[self.edges.len() - 1]
     }
 }

@@ -105,6 +105,8 @@ pub const BIN_MS: u64 = 1000;
 pub struct UserMetrics {
     pub user: UserId,
     pub treatment: u8,
+    /// The user's earliest event (ms): when they entered the experiment.
+    pub first_ms: u64,
     pub sessions: u32,
     pub tracks: u32,
     pub time: f64,
@@ -405,6 +407,7 @@ impl Partial {
             users.push(UserMetrics {
                 user,
                 treatment: a.first.1,
+                first_ms: a.first.0,
                 sessions: a.sessions,
                 tracks: a.tracks,
                 time: a.time as f64 / 1e6,

@@ -960,3 +960,59 @@ fn guardrails_read_and_write_as_text() {
     assert_eq!(back, g);
     assert!(serde_json::from_str::<botify_ab::report::Guardrail>("\"time:-5%\"").is_err());
 }
+
+/// The cumulative effect ends where the report's row is (all users, the same interval), grows in
+/// users as they arrive, and the per-user histogram counts every user of each arm once.
+#[test]
+fn the_cumulative_effect_ends_at_the_row_and_the_distribution_counts_every_user() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut evs = random_log(13, 600, 5);
+    for e in &mut evs {
+        if e.t == "T1" {
+            e.time = (e.time + 0.2).min(1.0);
+        }
+    }
+    write(&dir.path().join("data.json"), &evs, "EXP");
+    for sequential in [None, Some(0.1)] {
+        let mut o = opts(dir.path());
+        o.sequential = sequential;
+        let r = analyse(&o).unwrap();
+        let row = r
+            .rows
+            .iter()
+            .find(|x| x.metric == r.primary && x.treatment == "T1")
+            .unwrap();
+        let c = &r.cumulative[0];
+        assert_eq!(c.treatment, "T1");
+        assert!(c.points.len() >= 10, "{:?}", c.points.len());
+        assert!(c.points.windows(2).all(|w| w[0].users < w[1].users));
+        let last = c.points.last().unwrap();
+        assert_eq!(last.users, 600);
+        assert!((last.share - 1.0).abs() < 1e-12);
+        assert!((last.effect - row.effect).abs() < 1e-9);
+        let (lo, hi) = match (&row.sequential, sequential) {
+            (Some(s), Some(_)) => (s.lower, s.upper),
+            _ => (row.lower, row.upper),
+        };
+        assert!((last.lower - lo).abs() < 1e-9 && (last.upper - hi).abs() < 1e-9);
+        assert_eq!(r.cumulative_always_valid, sequential.is_some());
+        let d = r.distribution.as_ref().unwrap();
+        assert_eq!(d.edges.len(), 31);
+        for ((arm, counts), t) in d.arms.iter().zip(&r.treatments) {
+            assert_eq!(arm, &t.name);
+            assert_eq!(counts.iter().sum::<u64>() as usize, t.users);
+        }
+        let median = d.quantile(&d.arms[0].1, 0.5);
+        assert!(median > d.edges[0] && median < d.edges[30]);
+    }
+    // Labels name the arms in every rendering.
+    let mut o = opts(dir.path());
+    o.labels = [("C", "sticky_artist"), ("T1", "random")]
+        .into_iter()
+        .map(|(a, b)| (a.to_string(), b.to_string()))
+        .collect();
+    let r = analyse(&o).unwrap();
+    assert_eq!(r.treatments[1].recommender.as_deref(), Some("random"));
+    assert!(r.to_markdown().contains("| T1 | random |"));
+    assert!(r.to_html().contains("<td class=\"rec\">random</td>"));
+}

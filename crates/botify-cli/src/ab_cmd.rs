@@ -62,7 +62,7 @@ struct AnalyseArgs {
     #[arg(long, default_value_t = 0.1, requires = "sequential")]
     sequential_tau: f64,
     /// The experiments file the service ran with: the experiment's bucket count is read from it
-    /// (for the sample-ratio check).
+    /// (for the sample-ratio check), and its recommenders name the arms in the reports.
     #[arg(long, conflicts_with = "buckets")]
     experiments: Option<PathBuf>,
     /// Pre-period logs for CUPED variance reduction.
@@ -140,6 +140,11 @@ fn run_analysis(a: AnalyseArgs) -> Result<()> {
                     path.display()
                 )
             })?;
+            o.labels = e
+                .treatments
+                .iter()
+                .map(|(name, spec)| (name.clone(), spec.label()))
+                .collect();
             Some(e.buckets)
         }
         None => a.buckets,

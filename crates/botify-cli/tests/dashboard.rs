@@ -50,6 +50,30 @@ fn text_of(dom: &str, id: &str) -> String {
         .map_or(String::new(), |(t, _)| t.to_string())
 }
 
+/// Whether the page marked the scrolling box of table `id` as wider than the screen.
+fn overflows(dom: &str, id: &str) -> bool {
+    let Some(at) = dom.find(&format!("<table id=\"{id}\"")) else {
+        panic!("no table {id}");
+    };
+    let before = &dom[..at];
+    let open = before
+        .rfind("<div class=\"scroll")
+        .expect("a scrolling box");
+    before[open..].starts_with("<div class=\"scroll overflows")
+}
+
+/// Where a screenshot goes: the docs' pictures when BOTIFY_SCREENSHOTS_TO_DOCS is set (to
+/// refresh them), else the test's directory.
+fn screenshot_path(dir: &std::path::Path, name: &str) -> std::path::PathBuf {
+    if std::env::var_os("BOTIFY_SCREENSHOTS_TO_DOCS").is_some() {
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../../docs")
+            .join(name)
+    } else {
+        dir.join(name)
+    }
+}
+
 fn rows(report: &Value) -> Vec<(String, String, Vec<f64>)> {
     report["rows"]
         .as_array()
@@ -169,22 +193,27 @@ fn the_live_dashboard_follows_traffic_and_equals_botify_ab() {
     if let Some(browser) = chromium() {
         let profile = tempfile::tempdir().unwrap();
         let url = format!("http://127.0.0.1:{dash}/dashboard");
-        let dump = || {
-            // The budget lets the page's polling run (and its fetches answer) before the dump.
+        // The budget lets the page's polling run (and its fetches answer) before the dump.
+        let dump = |size: &str| {
             let out = headless(
                 browser,
                 profile.path(),
-                &["--virtual-time-budget=3000", "--dump-dom", &url],
+                &[
+                    "--virtual-time-budget=4000",
+                    &format!("--window-size={size}"),
+                    "--dump-dom",
+                    &url,
+                ],
             );
             String::from_utf8_lossy(&out.stdout).into_owned()
         };
-        let first = dump();
+        let first = dump("1400,1000");
         std::thread::sleep(Duration::from_millis(1500));
-        let second = dump();
+        let second = dump("1400,1000");
         for dom in [&first, &second] {
             assert!(text_of(dom, "rps").parse::<f64>().is_ok(), "{dom:.2000}");
             assert_eq!(text_of(dom, "service"), "running");
-            assert!(dom.contains("<td>T1</td>") && dom.contains("always-valid"));
+            assert!(dom.contains("always-valid"));
             assert!(dom.contains("<polyline"), "no chart drawn");
         }
         let lines = |dom: &str| text_of(dom, "log-lines").replace(',', "").parse::<u64>();
@@ -192,19 +221,79 @@ fn the_live_dashboard_follows_traffic_and_equals_botify_ab() {
             lines(&second).unwrap() > lines(&first).unwrap(),
             "the page did not follow the traffic"
         );
-        let shot = dir.path().join("dashboard.png");
-        let out = headless(
-            browser,
-            profile.path(),
-            &[
-                "--virtual-time-budget=3000",
-                "--window-size=390,1800",
-                &format!("--screenshot={}", shot.display()),
-                &url,
-            ],
-        );
-        assert!(out.status.success());
-        assert!(std::fs::metadata(&shot).unwrap().len() > 20_000);
+        let phone = dump("390,844");
+        for (dom, width) in [(&second, "1400"), (&phone, "390")] {
+            // Every arm is named by what it serves: in the A/B table and the live treatments.
+            assert!(
+                dom.contains("C (control)<span class=\"rec\">sticky_artist</span>")
+                    && dom.contains("T1<span class=\"rec\">random</span>"),
+                "{width}: arms without their recommender"
+            );
+            // Pickers for the experiment and the metric, the primary metric chosen.
+            let picker = dom.split("id=\"experiment-pick\"").nth(1).unwrap_or("");
+            assert!(
+                picker.contains("<option value=\"E\">"),
+                "{width}: no experiment picker"
+            );
+            let metrics = dom.split("id=\"metric-pick\"").nth(1).unwrap_or("");
+            assert!(
+                metrics.contains("mean_time_per_session (primary)")
+                    && metrics.contains("<option value=\"sessions\">"),
+                "{width}: no metric picker"
+            );
+            // The split check and a ship decision per treatment.
+            assert!(
+                text_of(dom, "srm").contains("Split check passed"),
+                "{width}"
+            );
+            assert!(
+                dom.contains("<li><b>T1</b>") && dom.contains("class=\"verdict "),
+                "{width}"
+            );
+            // The cumulative effect with its band.
+            let cumulative = dom.split("id=\"chart-cumulative\"").nth(1).unwrap_or("");
+            assert!(
+                cumulative.contains("class=\"band\"") && cumulative.contains("<polyline"),
+                "{width}: no cumulative band"
+            );
+            // Legends keep their series' colours (an inline style the stylesheet cannot override).
+            assert!(
+                dom.contains("class=\"legend\" style=\"fill:#1f77b4\""),
+                "{width}"
+            );
+            // The A/B table's treatment, effect and interval fit without a sideways scroll.
+            assert!(
+                !overflows(dom, "ab"),
+                "{width}: the A/B table needs a sideways scroll"
+            );
+        }
+        for table in ["endpoints", "treatments"] {
+            assert!(
+                !overflows(&second, table),
+                "1400: the {table} table is cut off"
+            );
+        }
+        // Screenshots at a desktop's and a phone's width, the whole page (docs/dashboard.png,
+        // docs/dashboard-phone.png).
+        for (size, name) in [
+            ("1400,2700", "dashboard.png"),
+            ("390,4300", "dashboard-phone.png"),
+        ] {
+            let shot = screenshot_path(dir.path(), name);
+            let out = headless(
+                browser,
+                profile.path(),
+                &[
+                    "--virtual-time-budget=4000",
+                    &format!("--window-size={size}"),
+                    "--hide-scrollbars",
+                    &format!("--screenshot={}", shot.display()),
+                    &url,
+                ],
+            );
+            assert!(out.status.success());
+            assert!(std::fs::metadata(&shot).unwrap().len() > 20_000);
+        }
     } else {
         common::skipped("the browser check: no chromium installed (CI installs it)");
     }
@@ -237,6 +326,9 @@ fn the_live_dashboard_follows_traffic_and_equals_botify_ab() {
             "--sequential",
             "--format",
             "json",
+            // The service's experiments file: the arms are named by their recommenders too.
+            "--experiments",
+            exp.to_str().unwrap(),
         ])
         .output()
         .unwrap();
@@ -341,6 +433,44 @@ fn an_experiment_run_shows_its_stages_curves_and_report_on_the_dashboard() {
     assert_eq!(status["report"], "/report");
     let (code, html) = http(dash, "GET", "/report", None);
     assert!(code == 200 && html.contains("mean_time_per_session"));
+    // The report names the arms by what they serve (the plan's specs).
+    assert!(
+        html.contains("<td class=\"rec\">sticky_artist</td>"),
+        "{html:.3000}"
+    );
+    // Training rounds: a model trained after each collection day counts its rounds apart.
+    let epochs = status["epochs"].as_array().unwrap();
+    assert!(epochs.iter().all(|e| e["round"].as_u64().unwrap() >= 1));
+    if let Some(browser) = chromium() {
+        let profile = tempfile::tempdir().unwrap();
+        let out = headless(
+            browser,
+            profile.path(),
+            &[
+                "--virtual-time-budget=3000",
+                "--window-size=1400,1000",
+                "--dump-dom",
+                &format!("http://127.0.0.1:{dash}/dashboard"),
+            ],
+        );
+        let dom = String::from_utf8_lossy(&out.stdout);
+        let curves = dom.split("id=\"curves\"").nth(1).unwrap_or("");
+        let titles: Vec<&str> = curves
+            .split("<h3>")
+            .skip(1)
+            .map(|t| t.split('<').next().unwrap())
+            .collect();
+        assert!(titles.iter().any(|t| t.starts_with("mf: ")), "{titles:?}");
+        // Each chart says what it plots: a metric or a loss by epoch, never a placeholder.
+        for t in &titles {
+            assert!(
+                !t.contains('—') && (t.contains(" by ") || t.contains("no held-out")),
+                "{t}"
+            );
+        }
+        // The cards no longer show the stopped service's last window as live.
+        assert_eq!(text_of(&dom, "rps"), "–");
+    }
     // The A/B stage's experiment stays readable after the service stopped.
     let ab = get_json(dash, "/api/experiment");
     assert_eq!(ab["experiment"], "AB");

@@ -224,3 +224,141 @@ fn ab_verbs_power_aa_and_formats() {
         !out.status.success() && String::from_utf8_lossy(&out.stderr).contains("--between command")
     );
 }
+
+/// The default plan has ten arms: a report of ten names every arm by its recommender, keeps every
+/// legend entry, shows the cumulative effect with its band per treatment and the per-user
+/// distribution, and reads at a desktop's and a phone's width (screenshots: docs/report.png,
+/// docs/report-phone.png when BOTIFY_SCREENSHOTS_TO_DOCS is set).
+#[test]
+fn a_ten_arm_report_names_every_arm_and_shows_every_chart() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = |p: &str| dir.path().join(p).to_str().unwrap().to_string();
+    world(dir.path(), "world", 3000, 600, 16);
+    let mut toml = String::from(
+        "[[experiment]]\nname = \"TEN\"\nbuckets = 10\ntreatments.C = { type = \"sticky_artist\" }\ntreatments.T1 = { type = \"random\" }\n",
+    );
+    for t in 2..10 {
+        toml.push_str(&format!(
+            "treatments.T{t} = {{ type = \"epsilon\", epsilon = {}, inner = {{ type = \"sticky_artist\" }} }}\n",
+            f64::from(t) / 10.0
+        ));
+    }
+    std::fs::write(d("ten.toml"), toml).unwrap();
+    expect_success(
+        &bin()
+            .args([
+                "sim",
+                "--world",
+                &d("world"),
+                "--experiments",
+                &d("ten.toml"),
+            ])
+            .args(["--episodes", "12000", "--log-dir", &d("log"), "-q"])
+            .output()
+            .unwrap(),
+    );
+    let md = expect_success(
+        &bin()
+            .args([
+                "ab",
+                "--experiment",
+                "TEN",
+                &d("log"),
+                "--experiments",
+                &d("ten.toml"),
+            ])
+            .args(["--html", &d("report.html"), "--format", "md", "-q"])
+            .output()
+            .unwrap(),
+    );
+    assert!(
+        md.contains("| T1 | random |") && md.contains("| T9 | epsilon(0.9, sticky_artist) |"),
+        "{md}"
+    );
+    assert!(
+        md.contains("as users arrived") && md.contains("| T1 (random) |"),
+        "{md}"
+    );
+    assert!(md.contains("per user (quantiles"), "{md}");
+    let html = std::fs::read_to_string(d("report.html")).unwrap();
+    // The arms table names each arm's recommender; decisions too.
+    assert_eq!(html.matches("<td class=\"rec\">").count(), 10);
+    assert!(html.contains("<b>T1 (random)</b>"));
+    // Every over-time legend has all ten entries, within the chart (they wrap into rows).
+    let over_time = html.split("<h2>Over the experiment</h2>").nth(1).unwrap();
+    let chart = over_time.split("</svg>").next().unwrap();
+    let entries: Vec<f64> = chart
+        .split("<rect x=\"")
+        .skip(1)
+        .map(|r| r.split('"').next().unwrap().parse().unwrap())
+        .collect();
+    assert_eq!(entries.len(), 10, "legend entries");
+    assert!(entries.iter().all(|&x| x + 40.0 < 480.0), "{entries:?}");
+    // Progress is sessions, not wall seconds.
+    assert!(
+        over_time.contains("thousand sessions finished") && !over_time.contains("seconds since")
+    );
+    // The cumulative effect per treatment, with its band; the distribution per arm.
+    let cumulative = html.split("id=\"cumulative\"").nth(1).unwrap();
+    assert_eq!(
+        cumulative
+            .split("id=\"distribution\"")
+            .next()
+            .unwrap()
+            .matches("class=\"band\"")
+            .count(),
+        9
+    );
+    let distribution = html.split("id=\"distribution\"").nth(1).unwrap();
+    assert_eq!(
+        distribution
+            .split("</svg>")
+            .next()
+            .unwrap()
+            .matches("<polyline")
+            .count(),
+        10
+    );
+
+    let Some(chromium) = chromium() else {
+        common::skipped("the browser check: no chromium installed (CI installs it)");
+        return;
+    };
+    let profile = tempfile::tempdir().unwrap();
+    let url = format!("file://{}", d("report.html"));
+    for (size, name) in [("1400,1000", "report.png"), ("390,844", "report-phone.png")] {
+        let dom = headless(
+            chromium,
+            profile.path(),
+            &[&format!("--window-size={size}"), "--dump-dom", &url],
+        );
+        let dom = String::from_utf8_lossy(&dom.stdout);
+        assert!(
+            dom.contains("id=\"cumulative\"") && dom.contains("epsilon(0.9, sticky_artist)"),
+            "{size}"
+        );
+        let full = size.replace(",1000", ",6400").replace(",844", ",9000");
+        let shot = if std::env::var_os("BOTIFY_SCREENSHOTS_TO_DOCS").is_some() {
+            std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+                .join("../../docs")
+                .join(name)
+        } else {
+            dir.path().join(name)
+        };
+        let out = headless(
+            chromium,
+            profile.path(),
+            &[
+                &format!("--window-size={full}"),
+                "--hide-scrollbars",
+                &format!("--screenshot={}", shot.display()),
+                &url,
+            ],
+        );
+        expect_success(&out);
+        assert!(
+            std::fs::metadata(&shot).unwrap().len() > 50_000,
+            "{name} is nearly empty"
+        );
+    }
+}

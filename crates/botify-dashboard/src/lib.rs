@@ -22,7 +22,7 @@ use botify_server::{
 };
 use serde::Serialize;
 use serde_json::{Value, json};
-use std::collections::VecDeque;
+use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::fs::File;
 use std::io::{BufRead, BufReader};
 use std::net::SocketAddr;
@@ -54,6 +54,9 @@ struct Sample {
 #[derive(Debug, Clone, Serialize)]
 pub struct EpochPoint {
     pub model: String,
+    /// The model's training round in this run (1 for its first training, 2 after the next
+    /// collection day…): set by the dashboard as the points arrive.
+    pub round: usize,
     pub step: String,
     pub index: usize,
     pub total: usize,
@@ -115,6 +118,9 @@ pub struct Dashboard {
     /// Held while an analysis is computed: pollers wait for it and share its result instead of
     /// each copying the accumulators under the lock the log writer needs.
     analysing: Mutex<()>,
+    /// Per experiment, what each treatment serves (`T1` → `session_taste(…), then …`), from
+    /// every configuration the service ran: arms keep their names once it stops.
+    labels: Mutex<HashMap<String, BTreeMap<String, String>>>,
 }
 
 /// An experiment's analysis as JSON, with the log lines it covers and when it was made.
@@ -154,6 +160,7 @@ impl Dashboard {
         };
         let router = s.router.load();
         *lock(&self.routing) = Some(router.route_name().to_string());
+        self.remember_labels(&router);
         let sample = Sample {
             t_ms: now_ms(),
             metrics: s.metrics.snapshot(),
@@ -193,6 +200,8 @@ impl Dashboard {
                 (None, true) => "waiting",
             },
             "experiment": *lock(&self.routing),
+            "experiments": self.experiments(),
+            "labels": lock(&self.routing).as_deref().map(|r| self.labels_of(r)),
             "now_ms": now_ms(),
             "live_lines": live_lines,
             "window_seconds": WINDOW_MS / 1000,
@@ -227,6 +236,27 @@ impl Dashboard {
         out["connections_refused"] = json!(m.connections_refused);
         out["log_flushed"] = json!(service.as_ref().map(|s| s.log_flushed()));
         out
+    }
+
+    /// Notes what each experiment's treatments serve in `router`'s configuration.
+    fn remember_labels(&self, router: &botify_recs::experiments::Router) {
+        let mut labels = lock(&self.labels);
+        for e in &router.config.experiments {
+            let arms = e
+                .treatments
+                .iter()
+                .map(|(t, spec)| (t.clone(), spec.label()))
+                .collect();
+            labels.insert(e.name.clone(), arms);
+        }
+    }
+
+    /// What `experiment`'s treatments serve, as far as the service's configurations said.
+    fn labels_of(&self, experiment: &str) -> BTreeMap<String, String> {
+        lock(&self.labels)
+            .get(experiment)
+            .cloned()
+            .unwrap_or_default()
     }
 
     /// The experiments the live log has seen, the routing one first.
@@ -280,6 +310,7 @@ impl Dashboard {
         };
         let mut o = AbOptions::new(&name, Vec::new());
         o.sequential = Some(SEQUENTIAL_TAU);
+        o.labels = self.labels_of(&name);
         let report = users
             .users()
             .and_then(|u| analyse_users(&o, u))
@@ -397,8 +428,17 @@ impl Dashboard {
         self.with_run(|r| r.progress = None);
     }
 
-    pub fn epoch(&self, e: EpochPoint) {
-        self.with_run(|r| r.epochs.push(e));
+    pub fn epoch(&self, mut e: EpochPoint) {
+        self.with_run(|r| {
+            // A model's step counter starting over is its next training round.
+            let last = r.epochs.iter().rev().find(|p| p.model == e.model);
+            e.round = match last {
+                Some(p) if e.index <= p.index => p.round + 1,
+                Some(p) => p.round,
+                None => 1,
+            };
+            r.epochs.push(e)
+        });
     }
 
     /// The run ended; its report (an HTML file) is served at `/report`.
@@ -443,6 +483,7 @@ impl LiveView for Dashboard {
     /// Follows a running service.
     fn attach(&self, state: Arc<AppState>) {
         *lock(&self.routing) = Some(state.router.load().route_name().to_string());
+        self.remember_labels(&state.router.load());
         lock(&self.samples).clear();
         self.service.store(Some(state));
         self.sample();
@@ -507,6 +548,7 @@ impl EpochPoint {
     ) -> Self {
         EpochPoint {
             model: model.to_string(),
+            round: 1,
             step: step.to_string(),
             index,
             total,

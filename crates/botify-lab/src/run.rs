@@ -233,6 +233,11 @@ fn analysis(
     o.correction = plan.ab.correction;
     o.guardrails = plan.ab.guardrails.clone();
     o.buckets = Some(plan.ab.treatments.len() as u32 + 1);
+    o.labels = specs
+        .iter()
+        .enumerate()
+        .map(|(b, spec)| (botify_core::murmur::treatment_name(b as u32), spec.label()))
+        .collect();
     let r = analyse(&o)?;
     crate::write(&run.join("report.md"), r.to_markdown())?;
     crate::write(&run.join("report.html"), r.to_html())?;
