@@ -189,6 +189,63 @@ fn legend(s: &mut String, labels: &[&str], left: f64, w: f64, top: f64) {
     }
 }
 
+/// A chart's plotting area and data ranges: where values land, and its axes.
+struct Plot {
+    w: f64,
+    left: f64,
+    right: f64,
+    top: f64,
+    /// The x axis's height (the bottom of the plotting area).
+    base: f64,
+    x0: f64,
+    x1: f64,
+    y0: f64,
+    y1: f64,
+}
+
+impl Plot {
+    fn px(&self, v: f64) -> f64 {
+        self.left + (v - self.x0) / (self.x1 - self.x0) * (self.w - self.left - self.right)
+    }
+
+    fn py(&self, v: f64) -> f64 {
+        self.top + (1.0 - (v - self.y0) / (self.y1 - self.y0)) * (self.base - self.top)
+    }
+
+    /// Horizontal grid lines with y labels (`unit` after each), x labels, both axes and the x
+    /// axis's title.
+    fn axes(&self, s: &mut String, x_label: &str, unit: &str) {
+        let (left, top, base, right_edge) = (self.left, self.top, self.base, self.w - self.right);
+        let tt = ticks(self.y0, self.y1);
+        for (&t, label) in tt.iter().zip(tick_labels(&tt)) {
+            let _ = write!(
+                s,
+                "<line x1=\"{left}\" y1=\"{0:.1}\" x2=\"{right_edge}\" y2=\"{0:.1}\" stroke=\"#eee\"/><text x=\"{1}\" y=\"{2:.1}\" text-anchor=\"end\" fill=\"#555\">{label}{unit}</text>",
+                self.py(t),
+                left - 6.0,
+                self.py(t) + 4.0,
+            );
+        }
+        let tt = ticks(self.x0, self.x1);
+        for (&t, label) in tt.iter().zip(tick_labels(&tt)) {
+            let _ = write!(
+                s,
+                "<text x=\"{:.1}\" y=\"{}\" text-anchor=\"middle\" fill=\"#555\">{label}</text>",
+                self.px(t),
+                base + 16.0,
+            );
+        }
+        let _ = write!(
+            s,
+            "<line x1=\"{left}\" y1=\"{base}\" x2=\"{right_edge}\" y2=\"{base}\" stroke=\"#333\"/><line x1=\"{left}\" y1=\"{top}\" x2=\"{left}\" y2=\"{base}\" stroke=\"#333\"/>\
+<text x=\"{}\" y=\"{}\" text-anchor=\"middle\" fill=\"#333\">{}</text>",
+            (left + right_edge) / 2.0,
+            base + 32.0,
+            escape(x_label)
+        );
+    }
+}
+
 /// One polyline per series with axes, ticks and a legend.
 pub fn lines(title: &str, x_label: &str, series: &[Series]) -> String {
     let (w, left, right, top) = (480.0, 56.0, 16.0, 30.0);
@@ -202,47 +259,26 @@ pub fn lines(title: &str, x_label: &str, series: &[Series]) -> String {
         s.push_str("<text x=\"240\" y=\"150\" text-anchor=\"middle\" fill=\"#777\">no finished sessions</text></svg>");
         return s;
     };
-    let px = |v: f64| left + (v - x0) / (x1 - x0) * (w - left - right);
-    let py = |v: f64| top + (1.0 - (v - y0) / (y1 - y0)) * (h - top - bottom);
-    let base = h - bottom;
-    let tt = ticks(y0, y1);
-    for (&t, label) in tt.iter().zip(tick_labels(&tt)) {
-        let _ = write!(
-            s,
-            "<line x1=\"{left}\" y1=\"{0:.1}\" x2=\"{1}\" y2=\"{0:.1}\" stroke=\"#eee\"/><text x=\"{2}\" y=\"{3:.1}\" text-anchor=\"end\" fill=\"#555\">{4}</text>",
-            py(t),
-            w - right,
-            left - 6.0,
-            py(t) + 4.0,
-            label
-        );
-    }
-    let tt = ticks(x0, x1);
-    for (&t, label) in tt.iter().zip(tick_labels(&tt)) {
-        let _ = write!(
-            s,
-            "<text x=\"{:.1}\" y=\"{}\" text-anchor=\"middle\" fill=\"#555\">{}</text>",
-            px(t),
-            base + 16.0,
-            label
-        );
-    }
-    let _ = write!(
-        s,
-        "<line x1=\"{left}\" y1=\"{base}\" x2=\"{}\" y2=\"{base}\" stroke=\"#333\"/><line x1=\"{left}\" y1=\"{top}\" x2=\"{left}\" y2=\"{base}\" stroke=\"#333\"/>\
-<text x=\"{}\" y=\"{}\" text-anchor=\"middle\" fill=\"#333\">{}</text>",
-        w - right,
-        (left + w - right) / 2.0,
-        base + 32.0,
-        escape(x_label)
-    );
+    let plot = Plot {
+        w,
+        left,
+        right,
+        top,
+        base: h - bottom,
+        x0,
+        x1,
+        y0,
+        y1,
+    };
+    plot.axes(&mut s, x_label, "");
+    let base = plot.base;
     for (k, ser) in series.iter().enumerate() {
         let c = PALETTE[k % PALETTE.len()];
         let pts: Vec<String> = ser
             .points
             .iter()
             .filter(|p| p.0.is_finite() && p.1.is_finite())
-            .map(|&(a, b)| format!("{:.1},{:.1}", px(a), py(b)))
+            .map(|&(a, b)| format!("{:.1},{:.1}", plot.px(a), plot.py(b)))
             .collect();
         let _ = write!(
             s,
@@ -295,41 +331,24 @@ pub fn band(title: &str, x_label: &str, band: &Band, colour: usize) -> String {
     let y1 = all.iter().map(|p| p.1).fold(0.0f64, f64::max);
     let pad = ((y1 - y0) * 0.05).max(0.5);
     let (y0, y1) = (y0 - pad, y1 + pad);
-    let px = |v: f64| left + (v - x0) / (x1 - x0) * (w - left - right);
-    let py = |v: f64| top + (1.0 - (clip(v) - y0) / (y1 - y0)) * (236.0 - top);
-    let base = 236.0;
-    let tt = ticks(y0, y1);
-    for (&t, label) in tt.iter().zip(tick_labels(&tt)) {
-        let _ = write!(
-            s,
-            "<line x1=\"{left}\" y1=\"{0:.1}\" x2=\"{1}\" y2=\"{0:.1}\" stroke=\"#eee\"/><text x=\"{2}\" y=\"{3:.1}\" text-anchor=\"end\" fill=\"#555\">{4}%</text>",
-            py(t),
-            w - right,
-            left - 6.0,
-            py(t) + 4.0,
-            label
-        );
-    }
-    let tt = ticks(x0, x1);
-    for (&t, label) in tt.iter().zip(tick_labels(&tt)) {
-        let _ = write!(
-            s,
-            "<text x=\"{:.1}\" y=\"{}\" text-anchor=\"middle\" fill=\"#555\">{}</text>",
-            px(t),
-            base + 16.0,
-            label
-        );
-    }
+    let plot = Plot {
+        w,
+        left,
+        right,
+        top,
+        base: 236.0,
+        x0,
+        x1,
+        y0,
+        y1,
+    };
+    let (px, py) = (|v: f64| plot.px(v), |v: f64| plot.py(clip(v)));
+    plot.axes(&mut s, x_label, "%");
     let _ = write!(
         s,
-        "<line x1=\"{left}\" y1=\"{0:.1}\" x2=\"{1}\" y2=\"{0:.1}\" stroke=\"#333\" stroke-dasharray=\"4 3\"/>\
-<line x1=\"{left}\" y1=\"{base}\" x2=\"{1}\" y2=\"{base}\" stroke=\"#333\"/><line x1=\"{left}\" y1=\"{top}\" x2=\"{left}\" y2=\"{base}\" stroke=\"#333\"/>\
-<text x=\"{2}\" y=\"{3}\" text-anchor=\"middle\" fill=\"#333\">{4}</text>",
+        "<line x1=\"{left}\" y1=\"{0:.1}\" x2=\"{1}\" y2=\"{0:.1}\" stroke=\"#333\" stroke-dasharray=\"4 3\"/>",
         py(0.0),
-        w - right,
-        (left + w - right) / 2.0,
-        base + 32.0,
-        escape(x_label)
+        w - right
     );
     for b in series {
         let c = PALETTE[colour % PALETTE.len()];

@@ -178,7 +178,7 @@ fn run_analysis(a: AnalyseArgs) -> Result<()> {
             Format::Table | Format::Md => println!("{text}"),
         }
         if !passed {
-            return Err(crate::CheckFailed("A/A check failed".into()).into());
+            return Err(crate::Failure::CheckFailed("A/A check failed".into()).into());
         }
     }
     Ok(())

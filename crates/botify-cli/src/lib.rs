@@ -5,7 +5,7 @@
 /// Returns a bad-input error (exit code 2): a flag or input the command cannot work with.
 macro_rules! usage {
     ($($t:tt)*) => {
-        return Err(crate::BadInput(format!($($t)*)).into())
+        return Err(crate::Failure::BadInput(format!($($t)*)).into())
     };
 }
 
@@ -97,29 +97,23 @@ enum Command {
     },
 }
 
-/// A check that ran and failed (exit code 1), as opposed to a command that could not run.
+/// Failures with their own exit code: a check that ran and failed (1), a flag or input the
+/// command itself found it cannot work with (2). Anything else that stops a command is 3.
 #[derive(Debug)]
-pub struct CheckFailed(pub String);
+pub enum Failure {
+    CheckFailed(String),
+    BadInput(String),
+}
 
-impl std::fmt::Display for CheckFailed {
+impl std::fmt::Display for Failure {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(&self.0)
+        match self {
+            Failure::CheckFailed(m) | Failure::BadInput(m) => f.write_str(m),
+        }
     }
 }
 
-impl std::error::Error for CheckFailed {}
-
-/// A flag or input the command cannot work with (exit code 2), found by the command itself.
-#[derive(Debug)]
-pub struct BadInput(pub String);
-
-impl std::fmt::Display for BadInput {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(&self.0)
-    }
-}
-
-impl std::error::Error for BadInput {}
+impl std::error::Error for Failure {}
 
 /// Runs the command line `args` (the program's name first) and returns its exit code
 /// ([`EXIT_CODES`]). It owns the process: SIGPIPE gets its default disposition back, so `botify
@@ -181,12 +175,13 @@ pub fn run(args: impl IntoIterator<Item = impl Into<OsString> + Clone>) -> u8 {
     };
     let Err(e) = result else { return 0 };
     eprintln!("error: {e:#}");
-    if e.chain().any(|c| c.is::<CheckFailed>()) {
-        1
-    } else if e
-        .chain()
-        .any(|c| c.is::<BadInput>() || botify_lab::is_bad_input(c))
+    if e.chain()
+        .any(|c| matches!(c.downcast_ref(), Some(Failure::CheckFailed(_))))
     {
+        1
+    } else if e.chain().any(|c| {
+        matches!(c.downcast_ref(), Some(Failure::BadInput(_))) || botify_lab::is_bad_input(c)
+    }) {
         // A bad input named in the message exits as a bad flag does: the input is wrong.
         2
     } else {

@@ -113,7 +113,7 @@ pub fn run(cmd: WorldCommand) -> Result<()> {
         }
         WorldCommand::Check { dir } => {
             let r = world::check(&dir).map_err(|e| {
-                anyhow::Error::new(crate::CheckFailed(format!(
+                anyhow::Error::new(crate::Failure::CheckFailed(format!(
                     "{}: not a valid world",
                     dir.display()
                 )))

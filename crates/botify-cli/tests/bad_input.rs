@@ -6,14 +6,7 @@ mod common;
 use common::{bin, logged_day, world};
 use std::process::Command;
 
-fn run(args: &[&str]) -> (Option<i32>, String, String) {
-    let out = bin().args(args).output().unwrap();
-    (
-        out.status.code(),
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
-}
+use common::run_code as run;
 
 #[test]
 fn bad_flags_and_files_name_the_problem_and_exit_2() {

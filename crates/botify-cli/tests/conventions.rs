@@ -6,14 +6,7 @@
 mod common;
 use common::{bin, expect_success, logged_day, world};
 
-fn code(args: &[&str]) -> (Option<i32>, String, String) {
-    let out = bin().args(args).output().unwrap();
-    (
-        out.status.code(),
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
-}
+use common::run_code as code;
 
 #[test]
 fn every_option_and_argument_has_help_text() {
@@ -85,16 +78,15 @@ fn quiet_json_and_progress_lines() {
     let dir = tempfile::tempdir().unwrap();
     logged_day(dir.path(), 400);
     let d = |p: &str| dir.path().join(p).to_str().unwrap().to_string();
+    let world = d("world");
+    let sim = |extra: &[&str]| {
+        let mut args = vec!["sim", "--world", &world, "--recommender", "sticky_artist"];
+        args.extend(["--episodes", "3000"]);
+        args.extend(extra);
+        code(&args)
+    };
     // Into a pipe (as into a log file), progress is written as plain lines.
-    let (c, _, err) = code(&[
-        "sim",
-        "--world",
-        &d("world"),
-        "--recommender",
-        "sticky_artist",
-        "--episodes",
-        "3000",
-    ]);
+    let (c, _, err) = sim(&[]);
     assert_eq!(c, Some(0), "{err}");
     assert!(
         err.lines()
@@ -103,16 +95,7 @@ fn quiet_json_and_progress_lines() {
     );
     assert!(!err.contains('\r') && !err.contains("\u{1b}["), "{err:?}");
     // --quiet: the results, nothing else.
-    let (c, out, err) = code(&[
-        "sim",
-        "--world",
-        &d("world"),
-        "--recommender",
-        "sticky_artist",
-        "--episodes",
-        "3000",
-        "-q",
-    ]);
+    let (c, out, err) = sim(&["-q"]);
     assert_eq!(c, Some(0));
     assert!(err.is_empty(), "--quiet wrote {err:?}");
     assert!(!out.is_empty());

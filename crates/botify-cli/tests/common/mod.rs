@@ -43,6 +43,16 @@ pub fn free_port() -> u16 {
         .port()
 }
 
+/// Runs `botify` with `args`: (exit code, stdout, stderr).
+pub fn run_code(args: &[&str]) -> (Option<i32>, String, String) {
+    let out = bin().args(args).output().unwrap();
+    (
+        out.status.code(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
 /// Runs `botify` with `args`: (success, stdout, stderr).
 pub fn botify(args: &[&str]) -> (bool, String, String) {
     outcome(bin().args(args).output().unwrap())
