@@ -129,22 +129,27 @@ fn quiet_json_and_progress_lines() {
             .output()
             .unwrap(),
     );
-    let (c, out, err) = code(&[
+    // A command's stdout as one JSON document, asserting that it succeeded.
+    let json = |args: &[&str]| -> serde_json::Value {
+        let (c, out, err) = code(args);
+        assert_eq!(c, Some(0), "{args:?}: {err}");
+        serde_json::from_str(&out).unwrap_or_else(|e| panic!("{args:?}: {e}: {out}"))
+    };
+    let (top, i2i) = (d("top.json"), d("i2i.jsonl"));
+    let rows = json(&[
         "eval",
         "--logs",
         &d("log"),
         "--recs",
-        &d("top.json"),
-        &d("i2i.jsonl"),
+        &top,
+        &i2i,
         "--format",
         "json",
     ]);
-    assert_eq!(c, Some(0), "{err}");
-    let rows: serde_json::Value = serde_json::from_str(&out).unwrap();
     assert_eq!(rows.as_array().unwrap().len(), 2);
     assert!(rows[0]["file"].as_str().unwrap().ends_with("top.json"));
     assert!(rows[0]["precision"].as_f64().unwrap() >= 0.0 && rows[0]["k"] == 10);
-    let (c, out, err) = code(&[
+    let export = json(&[
         "log",
         "export",
         "--out",
@@ -153,8 +158,6 @@ fn quiet_json_and_progress_lines() {
         "--message-format",
         "json",
     ]);
-    assert_eq!(c, Some(0), "{err}");
-    let export: serde_json::Value = serde_json::from_str(&out).unwrap();
     assert_eq!(export["experiments"], serde_json::json!(["E"]));
     assert!(export["read"]["events"].as_u64().unwrap() > 400);
 }
@@ -205,32 +208,22 @@ fn world_generate_keeps_an_existing_world_unless_forced() {
     let dir = tempfile::tempdir().unwrap();
     let w = world(dir.path(), "w", 500, 50, 8);
     let before = std::fs::read(w.join("tracks.json")).unwrap();
-    let (c, _, err) = code(&[
-        "world",
-        "generate",
-        "--out",
-        w.to_str().unwrap(),
-        "--seed",
-        "9",
-    ]);
+    let out = w.to_str().unwrap();
+    let generate = |extra: &[&str]| {
+        let mut args = vec![
+            "world", "generate", "--out", out, "--seed", "9", "--tracks", "500",
+        ];
+        args.extend(extra);
+        code(&args)
+    };
+    let (c, _, err) = generate(&[]);
     assert_eq!(c, Some(2), "{err}");
     assert!(
         err.contains("--force") && err.contains("tracks.json"),
         "{err}"
     );
     assert_eq!(std::fs::read(w.join("tracks.json")).unwrap(), before);
-    let (c, _, err) = code(&[
-        "world",
-        "generate",
-        "--out",
-        w.to_str().unwrap(),
-        "--seed",
-        "9",
-        "--tracks",
-        "500",
-        "--force",
-        "-q",
-    ]);
+    let (c, _, err) = generate(&["--force", "-q"]);
     assert_eq!(c, Some(0), "{err}");
     assert_ne!(std::fs::read(w.join("tracks.json")).unwrap(), before);
 }
