@@ -905,18 +905,22 @@ fn cumulative(o: &AbOptions, by_bucket: &[Vec<UserMetrics>]) -> Vec<Cumulative> 
         .map(|k| arrivals[(total * k).div_ceil(CUMULATIVE_POINTS) - 1])
         .collect();
     let prefix = |v: &[UserMetrics], t: u64| v.partition_point(|u| u.first_ms <= t);
+    // Control at each moment, shared by every treatment's comparison.
+    let control: Vec<Summary> = moments
+        .iter()
+        .map(|&t| summarise(&by_arrival[0][..prefix(&by_arrival[0], t)], o.primary))
+        .collect();
     (1..by_arrival.len())
         .map(|b| {
             let mut points: Vec<CumulativePoint> = Vec::new();
-            for &t in &moments {
+            for (&t, c) in moments.iter().zip(&control) {
                 let users: usize = by_arrival.iter().map(|v| prefix(v, t)).sum();
                 if points.last().is_some_and(|p| p.users == users) {
                     continue;
                 }
-                let c = summarise(&by_arrival[0][..prefix(&by_arrival[0], t)], o.primary);
                 let tr = summarise(&by_arrival[b][..prefix(&by_arrival[b], t)], o.primary);
-                let rel = welch(&c, &tr, o.confidence)
-                    .and_then(|w| relative_of(&c, &tr, &w, o.confidence, IntervalMethod::Delta));
+                let rel = welch(c, &tr, o.confidence)
+                    .and_then(|w| relative_of(c, &tr, &w, o.confidence, IntervalMethod::Delta));
                 let Some(r) = rel else { continue };
                 let (lower, upper) = match o.sequential {
                     Some(tau) => {
