@@ -35,29 +35,30 @@ pub fn router(state: Arc<AppState>) -> axum::Router {
         .route("/admin/reload", post(admin_reload))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
-        .layer(axum::middleware::from_fn_with_state(
-            state.clone(),
-            count_in_flight,
-        ))
         .with_state(state)
 }
 
-/// Counts the request in `botify_requests_in_flight` while it is handled (also when its
-/// connection drops mid-request: the guard is dropped with the future).
-async fn count_in_flight(
-    State(s): State<Arc<AppState>>,
-    req: axum::extract::Request,
-    next: axum::middleware::Next,
-) -> Response {
-    struct InFlight<'a>(&'a AtomicU64);
-    impl Drop for InFlight<'_> {
-        fn drop(&mut self) {
-            self.0.fetch_sub(1, Ordering::Relaxed);
+/// A request being handled: in `botify_requests_in_flight` from its start until dropped (also
+/// when the client goes away mid-request and its future is dropped), and timed from its start.
+struct Handling {
+    state: Arc<AppState>,
+    started: Instant,
+}
+
+impl Handling {
+    fn start(state: &Arc<AppState>) -> Handling {
+        state.metrics.in_flight.fetch_add(1, Ordering::Relaxed);
+        Handling {
+            state: state.clone(),
+            started: Instant::now(),
         }
     }
-    s.metrics.in_flight.fetch_add(1, Ordering::Relaxed);
-    let _guard = InFlight(&s.metrics.in_flight);
-    next.run(req).await
+}
+
+impl Drop for Handling {
+    fn drop(&mut self) {
+        self.state.metrics.in_flight.fetch_sub(1, Ordering::Relaxed);
+    }
 }
 
 /// What a finished `serve` reports.
@@ -190,7 +191,8 @@ fn finish(state: &AppState, e: Endpoint, started: Instant, r: Response) -> Respo
 }
 
 async fn root(State(s): State<Arc<AppState>>) -> Response {
-    let t = Instant::now();
+    let handling = Handling::start(&s);
+    let t = handling.started;
     let r = json_response(
         json!({"status": "alive", "message": "Botify recommendation service is running"})
             .to_string(),
@@ -202,7 +204,8 @@ async fn root(State(s): State<Arc<AppState>>) -> Response {
 /// degraded (Redis down: answers without history; the event log retrying: lines queue) — and
 /// 503 only when it cannot (draining, or the event log refusing lines).
 async fn health(State(s): State<Arc<AppState>>) -> Response {
-    let t = Instant::now();
+    let handling = Handling::start(&s);
+    let t = handling.started;
     let store_ok = s.store.healthy().await;
     let draining = s.draining.load(Ordering::Relaxed);
     let log = s.log_status();
@@ -242,7 +245,8 @@ async fn health(State(s): State<Arc<AppState>>) -> Response {
 }
 
 async fn metrics(State(s): State<Arc<AppState>>) -> Response {
-    let t = Instant::now();
+    let handling = Handling::start(&s);
+    let t = handling.started;
     let router = s.router.load();
     let treatments: Vec<(String, u64)> = router
         .treatments
@@ -266,7 +270,8 @@ async fn track(
     State(s): State<Arc<AppState>>,
     raw: std::result::Result<Path<String>, PathRejection>,
 ) -> Response {
-    let t = Instant::now();
+    let handling = Handling::start(&s);
+    let t = handling.started;
     let raw = match segment(raw, "track") {
         Ok(r) => r,
         Err(e) => return finish(&s, Endpoint::Track, t, e.into_response()),
@@ -316,7 +321,8 @@ fn with_recommendations(record: &str, router: &Router, track: TrackId) -> String
 }
 
 async fn not_found(State(s): State<Arc<AppState>>, uri: axum::http::Uri) -> Response {
-    let t = Instant::now();
+    let handling = Handling::start(&s);
+    let t = handling.started;
     let r = json_error(
         StatusCode::NOT_FOUND,
         format!(
@@ -332,7 +338,8 @@ async fn method_not_allowed(
     method: axum::http::Method,
     uri: axum::http::Uri,
 ) -> Response {
-    let t = Instant::now();
+    let handling = Handling::start(&s);
+    let t = handling.started;
     let allowed = if uri.path().starts_with("/next/")
         || uri.path().starts_with("/last/")
         || uri.path() == "/admin/reload"
@@ -346,7 +353,8 @@ async fn method_not_allowed(
 }
 
 async fn admin_reload(State(s): State<Arc<AppState>>, headers: HeaderMap) -> Response {
-    let t = Instant::now();
+    let handling = Handling::start(&s);
+    let t = handling.started;
     let r = reload_with_token(&s, &headers).await;
     finish(&s, Endpoint::Admin, t, r)
 }
@@ -427,7 +435,8 @@ async fn listen_call(
     body: axum::body::Body,
     message: Message,
 ) -> Response {
-    let started = Instant::now();
+    let handling = Handling::start(&s);
+    let started = handling.started;
     let endpoint = if message == Message::Next {
         Endpoint::Next
     } else {

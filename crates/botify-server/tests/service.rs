@@ -48,6 +48,9 @@ async fn course_endpoints_answer() {
         "{m}"
     );
     assert!(m.contains("botify_recommendation_duration_seconds_count{experiment=\"DEFAULT\""));
+    // Only the /metrics request itself is being handled; the finished ones left the gauge.
+    assert!(m.contains("botify_requests_in_flight 1\n"), "{m}");
+    assert!(m.contains("botify_history_users 1\n"), "{m}");
     let report = svc.stop().await;
     assert_eq!(report.answered, 2);
     let lines = log_lines(&world.path("log"));
