@@ -88,3 +88,34 @@ def test_every_botify_command_of_the_compose_file_runs(cli, tmp_path):
         _, err = proc.communicate(timeout=20)
     assert '"level":"INFO"' in err, err
     assert (data / "log" / "replica-1").is_dir()
+
+
+def test_the_grafana_dashboard_loads_in_grafanas_own_model():
+    """deploy/grafana/dashboards/botify.json read by Grafana's Foundation SDK (Grafana Labs'
+    typed model of dashboards): every panel with its Prometheus queries, unchanged when written
+    back. (Grafana itself is not run here; tests/monitoring.rs runs every query in Prometheus.)"""
+    import json
+
+    sdk = pytest.importorskip("grafana_foundation_sdk")
+    from grafana_foundation_sdk.cog import encoder, plugins
+    from grafana_foundation_sdk.models import dashboard, prometheus
+
+    # The datasource plugins' query models (Prometheus's among them), as Grafana registers them.
+    plugins.register_default_plugins()
+    raw = json.loads((DEPLOY / "grafana" / "dashboards" / "botify.json").read_text())
+    model = dashboard.Dashboard.from_json(raw)
+    assert sdk and model.uid == "botify" and model.title == "Botify"
+    assert len(model.panels) == len(raw["panels"]) >= 10
+    for panel, source in zip(model.panels, raw["panels"]):
+        assert isinstance(panel, dashboard.Panel), panel
+        assert panel.type_val in {"timeseries", "stat"} and panel.datasource.uid == "prometheus"
+        assert panel.grid_pos.w == source["gridPos"]["w"] and panel.title == source["title"]
+        assert [type(t) for t in panel.targets] == [prometheus.Dataquery] * len(source["targets"])
+        assert [t.expr for t in panel.targets] == [t["expr"] for t in source["targets"]]
+    written = json.loads(encoder.JSONEncoder().encode(model))
+    assert [t["expr"] for p in written["panels"] for t in p["targets"]] == \
+        [t["expr"] for p in raw["panels"] for t in p["targets"]]
+    # The provisioning points Grafana at the dashboard and at the datasource the panels name.
+    datasource = yaml.safe_load((DEPLOY / "grafana" / "provisioning" / "datasources" /
+                                 "prometheus.yml").read_text())
+    assert datasource["datasources"][0]["uid"] == "prometheus"
