@@ -1561,21 +1561,18 @@ td:first-child,td:nth-child(2),th:first-child,th:nth-child(2){{text-align:left}}
             }
         );
         for (k, c) in self.cumulative.iter().enumerate() {
-            let band = svg::Band {
-                label: c.treatment.clone(),
-                points: c
-                    .points
-                    .iter()
-                    .map(|p| (100.0 * p.share, p.effect, p.lower, p.upper))
-                    .collect(),
-            };
+            let points: Vec<(f64, f64, f64, f64)> = c
+                .points
+                .iter()
+                .map(|p| (100.0 * p.share, p.effect, p.lower, p.upper))
+                .collect();
             let _ = write!(
                 *h,
                 "<figure>{}<figcaption>{}</figcaption></figure>",
                 svg::band(
                     &format!("{}: cumulative effect", c.treatment),
                     "% of the experiment's users",
-                    &band,
+                    &points,
                     k + 1
                 ),
                 esc(&self.title_of(&c.treatment))

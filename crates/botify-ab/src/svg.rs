@@ -291,90 +291,56 @@ pub fn lines(title: &str, x_label: &str, series: &[Series]) -> String {
     s
 }
 
-/// A line with its interval band.
-pub struct Band {
-    pub label: String,
-    /// (x, estimate, lower, upper).
-    pub points: Vec<(f64, f64, f64, f64)>,
-}
-
 /// One treatment's estimate with its shaded interval band and a dashed zero line (the
-/// cumulative effect as users arrive), in the colour `colour` it has in the other charts. A band
-/// far beyond the rest is clipped as in [`forest`].
-pub fn band(title: &str, x_label: &str, band: &Band, colour: usize) -> String {
-    let series = std::slice::from_ref(band);
-    let (w, left, right, top) = (480.0, 56.0, 16.0, 30.0);
-    let limit = clip_limit(
-        &series
-            .iter()
-            .flat_map(|b| b.points.iter().flat_map(|p| [p.2, p.3]))
-            .collect::<Vec<_>>(),
-    );
-    let clip = |v: f64| limit.map_or(v, |l| v.clamp(-l, l));
-    let bottom = 46.0 + if limit.is_some() { 16.0 } else { 0.0 };
-    let h = 236.0 + bottom;
-    let mut s = open(w, h, title);
-    let all: Vec<(f64, f64)> = series
+/// cumulative effect as users arrive), from `points` (x, estimate, lower, upper), in the colour
+/// `colour` it has in the other charts. A band far beyond the rest is clipped as in [`forest`].
+pub fn band(title: &str, x_label: &str, points: &[(f64, f64, f64, f64)], colour: usize) -> String {
+    let (w, left, right, top, base) = (480.0, 56.0, 16.0, 30.0, 236.0);
+    let pts: Vec<&(f64, f64, f64, f64)> = points
         .iter()
-        .flat_map(|b| b.points.iter())
-        .filter(|p| p.0.is_finite() && p.2.is_finite() && p.3.is_finite())
-        .flat_map(|p| [(p.0, clip(p.2)), (p.0, clip(p.3))])
+        .filter(|p| p.0.is_finite() && p.1.is_finite() && p.2.is_finite() && p.3.is_finite())
         .collect();
-    if all.is_empty() {
+    let limit = clip_limit(&pts.iter().flat_map(|p| [p.2, p.3]).collect::<Vec<_>>());
+    let clip = |v: f64| limit.map_or(v, |l| v.clamp(-l, l));
+    let h = base + 46.0 + if limit.is_some() { 16.0 } else { 0.0 };
+    let mut s = open(w, h, title);
+    if pts.is_empty() {
         s.push_str("<text x=\"240\" y=\"150\" text-anchor=\"middle\" fill=\"#777\">not enough users yet</text></svg>");
         return s;
     }
-    let x0 = all.iter().map(|p| p.0).fold(f64::INFINITY, f64::min);
-    let x1 = all.iter().map(|p| p.0).fold(f64::NEG_INFINITY, f64::max);
-    let x1 = if x1 > x0 { x1 } else { x0 + 1.0 };
-    let y0 = all.iter().map(|p| p.1).fold(0.0f64, f64::min);
-    let y1 = all.iter().map(|p| p.1).fold(0.0f64, f64::max);
+    let x0 = pts.iter().map(|p| p.0).fold(f64::INFINITY, f64::min);
+    let x1 = pts.iter().map(|p| p.0).fold(f64::NEG_INFINITY, f64::max);
+    let y0 = pts.iter().map(|p| clip(p.2)).fold(0.0f64, f64::min);
+    let y1 = pts.iter().map(|p| clip(p.3)).fold(0.0f64, f64::max);
     let pad = ((y1 - y0) * 0.05).max(0.5);
-    let (y0, y1) = (y0 - pad, y1 + pad);
     let plot = Plot {
         w,
         left,
         right,
         top,
-        base: 236.0,
+        base,
         x0,
-        x1,
-        y0,
-        y1,
+        x1: if x1 > x0 { x1 } else { x0 + 1.0 },
+        y0: y0 - pad,
+        y1: y1 + pad,
     };
-    let (px, py) = (|v: f64| plot.px(v), |v: f64| plot.py(clip(v)));
+    let xy = |x: f64, y: f64| format!("{:.1},{:.1}", plot.px(x), plot.py(clip(y)));
     plot.axes(&mut s, x_label, "%");
+    let c = PALETTE[colour % PALETTE.len()];
+    let upper = pts.iter().map(|p| xy(p.0, p.3));
+    let lower = pts.iter().rev().map(|p| xy(p.0, p.2));
     let _ = write!(
         s,
-        "<line x1=\"{left}\" y1=\"{0:.1}\" x2=\"{1}\" y2=\"{0:.1}\" stroke=\"#333\" stroke-dasharray=\"4 3\"/>",
-        py(0.0),
-        w - right
+        "<line x1=\"{left}\" y1=\"{0:.1}\" x2=\"{1}\" y2=\"{0:.1}\" stroke=\"#333\" stroke-dasharray=\"4 3\"/>\
+<polygon class=\"band\" fill=\"{c}\" fill-opacity=\"0.15\" stroke=\"none\" points=\"{2}\"/><polyline fill=\"none\" stroke=\"{c}\" stroke-width=\"2\" points=\"{3}\"/>",
+        plot.py(0.0),
+        w - right,
+        upper.chain(lower).collect::<Vec<_>>().join(" "),
+        pts.iter()
+            .map(|p| xy(p.0, p.1))
+            .collect::<Vec<_>>()
+            .join(" ")
     );
-    for b in series {
-        let c = PALETTE[colour % PALETTE.len()];
-        let pts: Vec<&(f64, f64, f64, f64)> = b
-            .points
-            .iter()
-            .filter(|p| p.0.is_finite() && p.1.is_finite() && p.2.is_finite() && p.3.is_finite())
-            .collect();
-        if pts.is_empty() {
-            continue;
-        }
-        let upper = pts.iter().map(|p| format!("{:.1},{:.1}", px(p.0), py(p.3)));
-        let lower = pts
-            .iter()
-            .rev()
-            .map(|p| format!("{:.1},{:.1}", px(p.0), py(p.2)));
-        let _ = write!(
-            s,
-            "<polygon class=\"band\" fill=\"{c}\" fill-opacity=\"0.15\" stroke=\"none\" points=\"{}\"/><polyline fill=\"none\" stroke=\"{c}\" stroke-width=\"2\" points=\"{}\"/>",
-            upper.chain(lower).collect::<Vec<_>>().join(" "),
-            pts.iter()
-                .map(|p| format!("{:.1},{:.1}", px(p.0), py(p.1)))
-                .collect::<Vec<_>>()
-                .join(" ")
-        );
-    }
     if let Some(l) = limit {
         let _ = write!(
             s,
@@ -505,10 +471,7 @@ mod tests {
         let b = band(
             "T1: cumulative effect",
             "% of users",
-            &Band {
-                label: "T1".into(),
-                points: vec![(10.0, 5.0, -20.0, 30.0), (100.0, 4.0, 1.0, 7.0)],
-            },
+            &[(10.0, 5.0, -20.0, 30.0), (100.0, 4.0, 1.0, 7.0)],
             1,
         );
         assert!(b.contains("class=\"band\"") && b.contains(PALETTE[1]) && !b.contains("NaN"));

@@ -140,11 +140,7 @@ fn run_analysis(a: AnalyseArgs) -> Result<()> {
                     path.display()
                 )
             })?;
-            o.labels = e
-                .treatments
-                .iter()
-                .map(|(name, spec)| (name.clone(), spec.label()))
-                .collect();
+            o.labels = e.labels();
             Some(e.buckets)
         }
         None => a.buckets,

@@ -176,10 +176,8 @@ fn prometheus_scrapes_the_service_and_every_dashboard_query_answers() {
     }
     // Traffic, so that every series has samples.
     let traffic = || {
-        let ok = bin()
-            .args(["sim", "--world", w.to_str().unwrap(), "--remote"])
-            .arg(format!("http://127.0.0.1:{port}"))
-            .args(["--episodes", "300", "-q"])
+        let ok = common::sim(&w, 300)
+            .args(["--remote", &format!("http://127.0.0.1:{port}"), "-q"])
             .stdout(Stdio::null())
             .status()
             .unwrap()

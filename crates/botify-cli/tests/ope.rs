@@ -10,14 +10,7 @@ fn ope_estimates_from_a_logged_day_and_explains_refusals() {
     let world = world(dir.path(), "world", 3000, 300, 16);
     let log = dir.path().join("log");
     let logging = r#"{ type = "epsilon", epsilon = 0.3, inner = { type = "sticky_artist" } }"#;
-    let out = bin()
-        .args([
-            "sim",
-            "--world",
-            world.to_str().unwrap(),
-            "--episodes",
-            "2000",
-        ])
+    let out = common::sim(&world, 2000)
         .args(["--recommender", logging, "--log-dir", log.to_str().unwrap()])
         .output()
         .unwrap();

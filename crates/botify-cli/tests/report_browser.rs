@@ -245,15 +245,14 @@ fn a_ten_arm_report_names_every_arm_and_shows_every_chart() {
     }
     std::fs::write(d("ten.toml"), toml).unwrap();
     expect_success(
-        &bin()
+        &common::sim(&dir.path().join("world"), 12000)
             .args([
-                "sim",
-                "--world",
-                &d("world"),
                 "--experiments",
                 &d("ten.toml"),
+                "--log-dir",
+                &d("log"),
+                "-q",
             ])
-            .args(["--episodes", "12000", "--log-dir", &d("log"), "-q"])
             .output()
             .unwrap(),
     );

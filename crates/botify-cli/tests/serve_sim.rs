@@ -48,13 +48,8 @@ fn sim_drives_the_real_service_and_every_answer_is_logged() {
     let world = world(dir.path(), "world", 3000, 200, 16);
     let log = dir.path().join("log");
     let (mut server, port) = serve(&world, &log, Stdio::piped());
-    let out = bin()
+    let out = common::sim(&world, 300)
         .args([
-            "sim",
-            "--world",
-            world.to_str().unwrap(),
-            "--episodes",
-            "300",
             "--remote",
             &format!("http://127.0.0.1:{port}"),
             "--concurrency",
@@ -108,16 +103,8 @@ fn unreachable_service_is_a_clear_error() {
     let dir = tempfile::tempdir().unwrap();
     let world = world(dir.path(), "world", 500, 10, 8);
     let port = free_port();
-    let out = bin()
-        .args([
-            "sim",
-            "--world",
-            world.to_str().unwrap(),
-            "--episodes",
-            "5",
-            "--remote",
-            &format!("http://127.0.0.1:{port}"),
-        ])
+    let out = common::sim(&world, 5)
+        .args(["--remote", &format!("http://127.0.0.1:{port}")])
         .output()
         .unwrap();
     assert!(!out.status.success());
@@ -182,14 +169,7 @@ fn listener_dynamics_drive_the_real_service() {
     let log = dir.path().join("log");
     let (mut server, port) = serve(&world, &log, Stdio::null());
     let sim = |extra: &[&str], json: &str| {
-        let out = bin()
-            .args([
-                "sim",
-                "--world",
-                world.to_str().unwrap(),
-                "--episodes",
-                "300",
-            ])
+        let out = common::sim(&world, 300)
             .args([
                 "--days",
                 "3",

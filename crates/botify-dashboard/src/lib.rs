@@ -121,6 +121,9 @@ pub struct Dashboard {
     /// Per experiment, what each treatment serves (`T1` → `session_taste(…), then …`), from
     /// every configuration the service ran: arms keep their names once it stops.
     labels: Mutex<HashMap<String, BTreeMap<String, String>>>,
+    /// The routing configuration `labels` last read: a reload swaps it. Weak: it does not keep
+    /// the old recommenders' data alive, but its address cannot be reused while held.
+    labelled: Mutex<std::sync::Weak<botify_recs::experiments::Router>>,
 }
 
 /// An experiment's analysis as JSON, with the log lines it covers and when it was made.
@@ -238,16 +241,19 @@ impl Dashboard {
         out
     }
 
-    /// Notes what each experiment's treatments serve in `router`'s configuration.
-    fn remember_labels(&self, router: &botify_recs::experiments::Router) {
+    /// Notes what each experiment's treatments serve in `router`'s configuration, once per
+    /// configuration (the sampler asks every second; only a reload brings new labels).
+    fn remember_labels(&self, router: &Arc<botify_recs::experiments::Router>) {
+        let seen = Arc::downgrade(router);
+        if std::sync::Weak::ptr_eq(
+            &std::mem::replace(&mut *lock(&self.labelled), seen.clone()),
+            &seen,
+        ) {
+            return;
+        }
         let mut labels = lock(&self.labels);
         for e in &router.config.experiments {
-            let arms = e
-                .treatments
-                .iter()
-                .map(|(t, spec)| (t.clone(), spec.label()))
-                .collect();
-            labels.insert(e.name.clone(), arms);
+            labels.insert(e.name.clone(), e.labels());
         }
     }
 
@@ -483,7 +489,6 @@ impl LiveView for Dashboard {
     /// Follows a running service.
     fn attach(&self, state: Arc<AppState>) {
         *lock(&self.routing) = Some(state.router.load().route_name().to_string());
-        self.remember_labels(&state.router.load());
         lock(&self.samples).clear();
         self.service.store(Some(state));
         self.sample();

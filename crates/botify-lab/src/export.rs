@@ -53,13 +53,13 @@ pub struct Exported {
 struct State {
     /// Export runs so far: the next run writes `part-{runs}.parquet`.
     runs: u64,
-    files: Vec<Exported1>,
+    files: Vec<FileProgress>,
 }
 
 /// One log file's progress: its directory, its first line (its identity across rotations) and the
 /// bytes of whole lines exported.
 #[derive(Debug, Clone, Serialize, Deserialize)]
-struct Exported1 {
+struct FileProgress {
     dir: PathBuf,
     first_line: String,
     bytes: u64,
@@ -125,7 +125,7 @@ pub fn export_parquet(
     let mut progress = state.files.clone();
     let result = (|| {
         for (i, file) in files.iter().enumerate() {
-            let Some(Unexported { text, start, known }) = unexported(file, &progress)? else {
+            let Some(Unexported { text, start, index }) = unexported(file, &mut progress)? else {
                 read.files += 1;
                 on_file(i + 1, files.len());
                 continue;
@@ -167,16 +167,7 @@ pub fn export_parquet(
                     p.flush(&names)?;
                 }
             }
-            if whole > 0 {
-                match known {
-                    Some(k) => progress[k].bytes = start + whole as u64,
-                    None => progress.push(Exported1 {
-                        dir: log_dir(file)?,
-                        first_line: first_line(&text).to_string(),
-                        bytes: whole as u64,
-                    }),
-                }
-            }
+            progress[index].bytes = start + whole as u64;
             read.files += 1;
             on_file(i + 1, files.len());
         }
@@ -214,12 +205,13 @@ struct Unexported {
     text: Vec<u8>,
     /// That offset.
     start: u64,
-    /// Its index in the progress record, when known.
-    known: Option<usize>,
+    /// Its entry in the progress record (a new file's is added at offset 0).
+    index: usize,
 }
 
-/// The unexported part of `file`, or None when it has nothing new.
-fn unexported(file: &Path, progress: &[Exported1]) -> Result<Option<Unexported>> {
+/// The unexported part of `file`, or None when it has nothing new. The record is committed only
+/// when the whole run succeeds, so entries added here are lost with a failed run.
+fn unexported(file: &Path, progress: &mut Vec<FileProgress>) -> Result<Option<Unexported>> {
     let mut f = File::open(file).map_err(|e| io(file, e))?;
     let mut head = vec![0u8; 64 * 1024];
     let n = read_up_to(&mut f, &mut head).map_err(|e| io(file, e))?;
@@ -236,10 +228,21 @@ fn unexported(file: &Path, progress: &[Exported1]) -> Result<Option<Unexported>>
     }
     let dir = log_dir(file)?;
     let first = first_line(&head);
-    let known = progress
+    let index = match progress
         .iter()
-        .position(|p| p.dir == dir && p.first_line == first);
-    let start = known.map_or(0, |k| progress[k].bytes);
+        .position(|p| p.dir == dir && p.first_line == first)
+    {
+        Some(k) => k,
+        None => {
+            progress.push(FileProgress {
+                dir,
+                first_line: first.to_string(),
+                bytes: 0,
+            });
+            progress.len() - 1
+        }
+    };
+    let start = progress[index].bytes;
     let size = f.metadata().map_err(|e| io(file, e))?.len();
     if size < start {
         return Err(Error::Invalid(format!(
@@ -254,7 +257,7 @@ fn unexported(file: &Path, progress: &[Exported1]) -> Result<Option<Unexported>>
     f.seek(SeekFrom::Start(start)).map_err(|e| io(file, e))?;
     let mut text = Vec::with_capacity((size - start) as usize);
     f.read_to_end(&mut text).map_err(|e| io(file, e))?;
-    Ok(Some(Unexported { text, start, known }))
+    Ok(Some(Unexported { text, start, index }))
 }
 
 fn read_up_to(f: &mut File, buf: &mut [u8]) -> std::io::Result<usize> {

@@ -59,6 +59,16 @@ pub struct ExperimentSpec {
     pub treatments: BTreeMap<String, RecommenderSpec>,
 }
 
+impl ExperimentSpec {
+    /// What each treatment serves, for people: `T1` → `session_taste(…), then sticky_artist`.
+    pub fn labels(&self) -> BTreeMap<String, String> {
+        self.treatments
+            .iter()
+            .map(|(t, spec)| (t.clone(), spec.label()))
+            .collect()
+    }
+}
+
 impl ExperimentsConfig {
     /// One experiment whose every bucket serves `spec` (e.g. plain StickyArtist traffic).
     pub fn single(name: &str, spec: RecommenderSpec) -> Self {

@@ -83,10 +83,15 @@ fn read() -> Option<Process> {
             libc::sysconf(libc::_SC_PAGESIZE) as f64,
         )
     };
-    let boot = std::fs::read_to_string("/proc/stat")
-        .ok()?
-        .lines()
-        .find_map(|l| l.strip_prefix("btime ")?.trim().parse::<f64>().ok())?;
+    // The process's start never changes: /proc/stat is read for it once, not on every scrape.
+    static START: std::sync::OnceLock<Option<f64>> = std::sync::OnceLock::new();
+    let start_time = (*START.get_or_init(|| {
+        let boot = std::fs::read_to_string("/proc/stat")
+            .ok()?
+            .lines()
+            .find_map(|l| l.strip_prefix("btime ")?.trim().parse::<f64>().ok())?;
+        Some(boot + field(22)? / ticks)
+    }))?;
     let max_fds = std::fs::read_to_string("/proc/self/limits")
         .ok()
         .and_then(|t| {
@@ -100,7 +105,7 @@ fn read() -> Option<Process> {
     Some(Process {
         cpu_seconds: (field(14)? + field(15)?) / ticks,
         threads: field(20)?,
-        start_time: boot + field(22)? / ticks,
+        start_time,
         virtual_bytes: field(23)?,
         resident_bytes: field(24)? * page,
         open_fds: std::fs::read_dir("/proc/self/fd")

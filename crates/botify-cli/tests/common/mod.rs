@@ -8,6 +8,14 @@ pub fn bin() -> Command {
     Command::new(env!("CARGO_BIN_EXE_botify"))
 }
 
+/// `botify sim --world WORLD --episodes N`, for the test to add its recommender, service or log.
+pub fn sim(world: &Path, episodes: u32) -> Command {
+    let mut c = bin();
+    c.args(["sim", "--world", world.to_str().unwrap()])
+        .args(["--episodes", &episodes.to_string()]);
+    c
+}
+
 /// Generates a world into `dir/name` with the real binary and returns its path.
 pub fn world(dir: &Path, name: &str, tracks: u32, users: u32, dim: u32) -> PathBuf {
     let out = dir.join(name);
