@@ -493,8 +493,6 @@ def read_log(paths: Union[PathLike, Iterable[PathLike]]) -> pd.DataFrame:
     cols, info = _botify.read_log(_paths(paths))
     df = frame(cols)
     df["timestamp"] = pd.to_datetime(df["timestamp"], unit="ms", utc=True)
-    for col in ("user", "track"):
-        df[col] = df[col].astype("int64")
     rec = df["recommendation"].to_numpy()
     df["recommendation"] = pd.arrays.IntegerArray(rec, rec < 0)
     df.attrs["read"] = dict(info)

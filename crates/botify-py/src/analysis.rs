@@ -123,8 +123,9 @@ pub fn read_log<'py>(
         vec!["next".into(), "last".into()],
     )
     .i64("timestamp", events.iter().map(|e| e.timestamp as i64))
-    .u32("user", events.iter().map(|e| e.user))
-    .u32("track", events.iter().map(|e| e.track))
+    // int64 ids, as the Parquet export writes them.
+    .i64("user", events.iter().map(|e| i64::from(e.user)))
+    .i64("track", events.iter().map(|e| i64::from(e.track)))
     .f32("time", events.iter().map(|e| e.time))
     .f64("latency", events.iter().map(|e| e.latency))
     .i64(
