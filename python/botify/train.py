@@ -36,6 +36,7 @@ __all__ = [
     "contextual",
     "item2vec",
     "taste",
+    "memory",
     "dssm",
     "difm",
     "dpp",
@@ -671,6 +672,46 @@ def taste(
         learning_rate=learning_rate,
         l2=l2,
         min_count=min_count,
+    )
+
+
+def memory(
+    logs: Union[PathLike, Iterable[PathLike]],
+    out: PathLike,
+    *,
+    min_time: float = 0.5,
+    per_anchor: int = 50,
+    catalog: Optional[PathLike] = None,
+    holdout: float = _botify.DEFAULT_HOLDOUT,
+    seed: int = _botify.DEFAULT_SEED,
+    k: int = _botify.DEFAULT_K,
+    threshold: float = _botify.DEFAULT_LIKED,
+    eval_k: int = _botify.DEFAULT_EVAL_K,
+    progress: ProgressArg = False,
+) -> Trained:
+    """Each user's long listens in the logged sessions, by the artist each session opened on (recalled by `session_taste`'s `memory`; needs the catalogue).
+
+    Trains on the logs and writes ``out`` as ``botify train memory`` does; the shared
+    arguments (``catalog``, ``holdout``, ``seed``, ``k``, ``threshold``, ``eval_k``,
+    ``progress``) are those of :func:`botify.train.fit`.
+
+    Args:
+        min_time: Tracks whose mean time falls below this are left out (the recall threshold serves only longer ones anyway). (in [0, 1])
+        per_anchor: At most this many tracks per user and opening artist, longest first. (1 to 100000)
+    """
+    return fit(
+        "memory",
+        logs,
+        out,
+        catalog=catalog,
+        holdout=holdout,
+        seed=seed,
+        k=k,
+        threshold=threshold,
+        eval_k=eval_k,
+        progress=progress,
+        min_time=min_time,
+        per_anchor=per_anchor,
     )
 
 

@@ -322,11 +322,31 @@ fn session_taste(file: &str, switch: u32, fallback: RecommenderSpec) -> Recommen
         file: file.into(),
         feedback: 1.0,
         like: 0.5,
+        like_weight: 0.0,
         artist_plays: 1,
         recall: 0.5,
         switch,
+        memory: None,
         fallback: Some(Box::new(fallback)),
     }
+}
+
+/// `spec` (a `session_taste`) recalling each user's logged sessions from the `memory` file too,
+/// only tracks they listened to at least 0.8, and moving the session's taste by how a listen
+/// compares with the session's mean so far (docs/models.md, "Memory and the session's bar").
+fn remembering(mut spec: RecommenderSpec, file: &str) -> RecommenderSpec {
+    if let RecommenderSpec::SessionTaste {
+        memory,
+        recall,
+        like_weight,
+        ..
+    } = &mut spec
+    {
+        *memory = Some(file.into());
+        *recall = 0.8;
+        *like_weight = 3.0;
+    }
+    spec
 }
 
 fn with_sticky(f: impl FnOnce(Option<Box<RecommenderSpec>>) -> RecommenderSpec) -> RecommenderSpec {
@@ -376,7 +396,7 @@ impl Default for Day1 {
 /// re-ranks MF's lists and DPP ALS's. A plan's `[train.<name>]` table is applied over these.
 fn default_tables() -> BTreeMap<String, Map<String, Value>> {
     let features = Value::from(vec!["artist", "genre", "pop", "duration"]);
-    let overrides: [(&str, Vec<(&str, Value)>); 11] = [
+    let overrides: [(&str, Vec<(&str, Value)>); 12] = [
         ("toppop", vec![]),
         ("i2i", vec![("k", Value::from(50))]),
         ("ucf", vec![]),
@@ -400,6 +420,7 @@ fn default_tables() -> BTreeMap<String, Map<String, Value>> {
             ],
         ),
         ("taste", vec![]),
+        ("memory", vec![]),
         ("difm", vec![("candidates", Value::from("models/mf.jsonl"))]),
         ("dpp", vec![("candidates", Value::from("models/als.jsonl"))]),
     ];
@@ -420,6 +441,7 @@ impl Default for TrainPlan {
             "contextual",
             "contextual_anchor",
             "taste",
+            "memory",
         ];
         let mut tables = default_tables();
         tables.retain(|name, _| models.contains(&name.as_str()));
@@ -455,12 +477,16 @@ impl Default for AbPlan {
                     walk: Walk::Course,
                     fallback,
                 }),
-                // Artists ranked against the session's taste, which its listens move; after a
-                // skip, T9's policy answers until a listen is liked.
-                session_taste(
-                    "models/taste.jsonl",
-                    1,
-                    session_anchor("models/i2i_anchor.jsonl"),
+                // Artists ranked against the session's taste, which its listens move, after what
+                // the user liked in their logged sessions on the same artist; after a skip, T9's
+                // policy answers until a listen is liked.
+                remembering(
+                    session_taste(
+                        "models/taste.jsonl",
+                        1,
+                        session_anchor("models/i2i_anchor.jsonl"),
+                    ),
+                    "models/memory.jsonl",
                 ),
                 with_sticky(|fallback| RecommenderSpec::Sequential {
                     file: "models/mf.jsonl".into(),

@@ -13,6 +13,7 @@ pub mod data;
 pub mod experiments;
 pub mod history;
 pub mod homework;
+pub mod memory;
 pub mod session;
 pub mod spec;
 pub mod taste;

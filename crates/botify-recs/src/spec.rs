@@ -6,6 +6,7 @@ use crate::baseline::{
 };
 use crate::data::{TrackLists, UserLists, parse_top_tracks};
 use crate::homework::{BetterSticky, HistoryList, WeightedI2i, artist_popular};
+use crate::memory::Memory;
 use crate::taste::Tastes;
 use crate::{Error, Recommender, Result};
 use botify_core::{Catalog, TrackId};
@@ -87,6 +88,10 @@ pub enum RecommenderSpec {
         /// A listen longer than this pulls the taste towards its artist, a shorter one pushes.
         #[serde(default = "default_like")]
         like: f32,
+        /// Above 0, the bar a listen must beat is the session's mean listen time so far, with
+        /// `like` counted as this many listens (0: `like` alone).
+        #[serde(default, skip_serializing_if = "is_zero")]
+        like_weight: f32,
         #[serde(default = "default_artist_plays")]
         artist_plays: u32,
         /// A track listened to for at least this long in the user's earlier session that opened
@@ -96,6 +101,10 @@ pub enum RecommenderSpec {
         /// After this many skips in a row the fallback answers until a listen is liked; 0, never.
         #[serde(default)]
         switch: u32,
+        /// Every logged session of each user (`botify train memory`), recalled where the
+        /// service's recent history does not reach.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        memory: Option<PathBuf>,
         fallback: Option<Box<RecommenderSpec>>,
     },
     /// Homework design 1: a per-user ranked list with a replay of liked history after a skip.
@@ -315,9 +324,17 @@ impl RecommenderSpec {
             | Contextual { file, fallback }
             | HistoryI2i { file, fallback, .. }
             | SessionAnchor { file, fallback, .. }
-            | SessionTaste { file, fallback, .. }
             | HistoryList { file, fallback, .. }
             | BetterSticky { file, fallback, .. } => (vec![file], fallback),
+            SessionTaste {
+                file,
+                memory,
+                fallback,
+                ..
+            } => (
+                std::iter::once(file).chain(memory.as_mut()).collect(),
+                fallback,
+            ),
             WeightedI2i {
                 file,
                 personal,
@@ -388,6 +405,10 @@ fn is_course_walk(walk: &Walk) -> bool {
     *walk == Walk::Course
 }
 
+fn is_zero(x: &f32) -> bool {
+    *x == 0.0
+}
+
 /// Where data files come from: the file system by default, or a shared store (the service reads
 /// them from Redis when several replicas share the data).
 pub type DataSource = Arc<dyn Fn(&Path) -> Result<String> + Send + Sync>;
@@ -405,6 +426,7 @@ pub struct Builder {
     track_lists: HashMap<PathBuf, Arc<TrackLists>>,
     tops: HashMap<PathBuf, Arc<Vec<TrackId>>>,
     tastes: HashMap<PathBuf, Arc<Tastes>>,
+    memories: HashMap<PathBuf, Arc<Memory>>,
     artist_popular: Option<Arc<Vec<Vec<TrackId>>>>,
     hosted: Hosted,
 }
@@ -450,6 +472,7 @@ impl Builder {
             track_lists: HashMap::new(),
             tops: HashMap::new(),
             tastes: HashMap::new(),
+            memories: HashMap::new(),
             artist_popular: None,
             hosted: Hosted::default(),
         }
@@ -479,6 +502,13 @@ impl Builder {
         let catalog = self.catalog.clone();
         load(&mut self.tastes, &self.source, f, |text| {
             Tastes::parse(f, text, &catalog)
+        })
+    }
+
+    fn memory(&mut self, f: &Path) -> Result<Arc<Memory>> {
+        let catalog = self.catalog.clone();
+        load(&mut self.memories, &self.source, f, |text| {
+            Memory::parse(f, text, &catalog)
         })
     }
 
@@ -648,9 +678,11 @@ impl Builder {
                 file,
                 feedback,
                 like,
+                like_weight,
                 artist_plays,
                 recall,
                 switch,
+                memory,
                 fallback,
             } => {
                 if !(feedback.is_finite() && *feedback >= 0.0) {
@@ -659,6 +691,11 @@ impl Builder {
                     )));
                 }
                 check_unit("session_taste", &[("like", *like)])?;
+                if !(like_weight.is_finite() && *like_weight >= 0.0) {
+                    return Err(Error::Config(format!(
+                        "session_taste: `like_weight` {like_weight} must be a finite number ≥ 0"
+                    )));
+                }
                 if !(recall.is_finite() && *recall >= 0.0) {
                     return Err(Error::Config(format!(
                         "session_taste: `recall` {recall} must be a finite number ≥ 0 (above 1: off)"
@@ -670,9 +707,11 @@ impl Builder {
                         catalog: self.catalog.clone(),
                         feedback: *feedback,
                         like: *like,
+                        like_weight: *like_weight,
                         artist_plays: (*artist_plays).max(1),
                         recall: *recall,
                         switch: *switch,
+                        memory: memory.as_deref().map(|f| self.memory(f)).transpose()?,
                     }),
                     fallback,
                 )

@@ -11,6 +11,7 @@
 //! line per artist: `{"artist", "vector", "tracks"}`.
 
 use crate::history::{current_session, earlier_sessions};
+use crate::memory::Memory;
 use crate::{Error, Listen, Recommender, Request, Rng};
 use botify_core::mips::MipsIndex;
 use botify_core::{Catalog, TrackId};
@@ -138,6 +139,9 @@ pub struct SessionTaste {
     pub feedback: f32,
     /// A listen longer than this pulls the taste towards its artist, a shorter one pushes.
     pub like: f32,
+    /// Above 0, the bar is the session's mean listen time so far instead, with `like` counted
+    /// as this many listens: in a session going well a merely good listen no longer pulls.
+    pub like_weight: f32,
     /// Plays of one artist in a session before it is passed over while others remain.
     pub artist_plays: u32,
     /// A track the user listened to for at least this long in an earlier session that opened on
@@ -146,6 +150,9 @@ pub struct SessionTaste {
     /// After this many skips in a row (listens shorter than `like`), the fallback answers until
     /// a listen is liked again; 0, never.
     pub switch: u32,
+    /// Every logged session of the user (the `memory` trainer's file): recalled as the history
+    /// is, where the history does not know the track.
+    pub memory: Option<Arc<Memory>>,
 }
 
 /// What the user's earlier sessions that opened on `artist` tell of their tracks: each track's
@@ -179,6 +186,28 @@ fn recalled(history: &[Listen], artist: u32, catalog: &Catalog) -> Vec<(TrackId,
         .collect()
 }
 
+/// The feedback listens of the session so far: the bar a listen must beat to pull the taste.
+#[derive(Default)]
+struct Bar {
+    sum: f32,
+    listens: f32,
+}
+
+impl Bar {
+    fn level(&self, like: f32, like_weight: f32) -> f32 {
+        if like_weight > 0.0 {
+            (like_weight * like + self.sum) / (like_weight + self.listens)
+        } else {
+            like
+        }
+    }
+
+    fn add(&mut self, time: f32) {
+        self.sum += time;
+        self.listens += 1.0;
+    }
+}
+
 impl Recommender for SessionTaste {
     crate::deterministic_probability!();
 
@@ -202,6 +231,7 @@ impl Recommender for SessionTaste {
         // Plays per artist in the session; an artist's first listen after the anchor is feedback
         // (a repeated artist's time is discounted whatever the taste).
         let mut plays: Vec<(u32, u32)> = Vec::with_capacity(tracks.len());
+        let mut bar = Bar::default();
         for (i, &(track, time)) in tracks.iter().enumerate() {
             let artist = self.catalog.artist_of(track);
             match plays.iter_mut().find(|p| p.0 == artist) {
@@ -209,7 +239,8 @@ impl Recommender for SessionTaste {
                 None => {
                     plays.push((artist, 1));
                     if let Some(r) = row(track).filter(|_| i > 0) {
-                        let w = self.feedback * (time - self.like);
+                        let w = self.feedback * (time - bar.level(self.like, self.like_weight));
+                        bar.add(time);
                         for (x, v) in taste.iter_mut().zip(t.vector(r as usize)) {
                             *x += w * v;
                         }
@@ -222,10 +253,20 @@ impl Recommender for SessionTaste {
             let artist = self.catalog.artist_of(track);
             plays.iter().find(|p| p.0 == artist).map_or(0, |p| p.1)
         };
-        // What the user liked in earlier sessions on this artist comes first.
+        // What the user liked in earlier sessions on this artist comes first: the recent
+        // history's time of a track, else the memory's.
         if self.recall <= 1.0 {
-            let best = recalled(history, self.catalog.artist_of(tracks[0].0), &self.catalog)
-                .into_iter()
+            let anchor = self.catalog.artist_of(tracks[0].0);
+            let recent = recalled(history, anchor, &self.catalog);
+            let remembered = self
+                .memory
+                .as_deref()
+                .map_or(&[][..], |m| m.get(req.user, anchor));
+            let best = remembered
+                .iter()
+                .copied()
+                .filter(|r| !recent.iter().any(|h| h.0 == r.0))
+                .chain(recent.iter().copied())
                 .filter(|&(x, time)| {
                     time >= self.recall && !played(x) && plays_of(x) < self.artist_plays
                 })
@@ -278,9 +319,11 @@ mod tests {
             catalog,
             feedback,
             like: 0.5,
+            like_weight: 0.0,
             artist_plays: 1,
             recall: 2.0,
             switch: 0,
+            memory: None,
         }
     }
 
@@ -347,6 +390,80 @@ mod tests {
         assert_eq!(ask(&p, &closed, 6, 1.0), Some(1));
     }
 
+    /// Five artists a..e of two tracks each: a and b one way, c across, d and e on either side
+    /// of c's axis.
+    fn five(like_weight: f32, memory: Option<&str>) -> SessionTaste {
+        let t = |id: u32| {
+            Track::new(
+                id,
+                ["a", "b", "c", "d", "e"][id as usize / 2],
+                format!("t{id}"),
+            )
+        };
+        let catalog = Arc::new(Catalog::from_tracks((0..10).map(t).collect()).unwrap());
+        let file = r#"{"artist": "a", "vector": [1.0, 0.0], "tracks": [0, 1]}
+{"artist": "b", "vector": [1.0, 0.0], "tracks": [2, 3]}
+{"artist": "c", "vector": [0.0, -1.0], "tracks": [4, 5]}
+{"artist": "d", "vector": [0.6, 0.8], "tracks": [6, 7]}
+{"artist": "e", "vector": [0.6, -0.8], "tracks": [8, 9]}
+"#;
+        SessionTaste {
+            tastes: Arc::new(Tastes::parse(Path::new("t.jsonl"), file, &catalog).unwrap()),
+            memory: memory
+                .map(|m| Arc::new(Memory::parse(Path::new("m.jsonl"), m, &catalog).unwrap())),
+            catalog,
+            feedback: 20.0,
+            like: 0.5,
+            like_weight,
+            artist_plays: 1,
+            recall: 0.8,
+            switch: 0,
+        }
+    }
+
+    #[test]
+    fn with_a_like_weight_a_listen_must_beat_the_sessions_mean_to_pull() {
+        // a, then b liked fully, then c at 0.6: above `like`, below the session's bar.
+        let h = [listen(0, 1.0, 2), listen(2, 1.0, 4)];
+        // `like` alone: c pulls, so e (on c's side) beats d.
+        assert_eq!(ask(&five(0.0, None), &h, 4, 0.6), Some(8));
+        // The bar is (3 × 0.5 + 1.0) / 4 = 0.625: c pushes, so d beats e.
+        assert_eq!(ask(&five(3.0, None), &h, 4, 0.6), Some(6));
+        // The first listen after the anchor is held to `like` either way: b at 0.6 pulls.
+        assert_eq!(
+            ask(&five(3.0, None), &[listen(0, 1.0, 2)], 2, 0.6),
+            ask(&five(0.0, None), &[listen(0, 1.0, 2)], 2, 0.6)
+        );
+    }
+
+    #[test]
+    fn the_memory_is_recalled_where_the_recent_history_says_nothing() {
+        let memory = r#"{"user": 1, "artist": "a", "tracks": [6, 4, 2], "times": [0.9, 0.85, 0.6]}
+{"user": 2, "artist": "a", "tracks": [8], "times": [1.0]}
+"#;
+        let p = five(0.0, Some(memory));
+        // Opened on a: the longest remembered listen first, then the next; 2 (0.6) is below
+        // `recall`, so then the taste answers (b is nearest to a).
+        assert_eq!(ask(&p, &[], 0, 1.0), Some(6));
+        assert_eq!(ask(&p, &[listen(0, 1.0, 6)], 6, 1.0), Some(4));
+        assert_eq!(
+            ask(&p, &[listen(0, 1.0, 6), listen(6, 1.0, 4)], 4, 1.0),
+            Some(2)
+        );
+        // Opened on b: nothing remembered.
+        assert_eq!(ask(&p, &[], 2, 1.0), Some(0));
+        // The recent history knows 6 from a session on a, skipped: it wins over the memory.
+        let past = [
+            listen(1, 1.0, 6),
+            Listen {
+                track: 6,
+                time: 0.3,
+                rec: None,
+            },
+        ];
+        assert_eq!(ask(&p, &past, 0, 1.0), Some(4));
+    }
+
     #[test]
     fn recall_serves_again_what_a_session_on_the_same_artist_liked() {
         let last = |track: TrackId, time: f32| Listen {
@@ -408,9 +525,11 @@ mod tests {
             catalog: catalog.clone(),
             feedback: 1.0,
             like: 0.5,
+            like_weight: 0.0,
             artist_plays: 1,
             recall: 2.0,
             switch: 0,
+            memory: None,
         };
         assert_eq!(ask(&p, &[], 0, 1.0), None);
         // An empty file loads (no artist has a vector) and answers nothing.

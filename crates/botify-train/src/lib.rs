@@ -10,6 +10,7 @@ pub mod i2i;
 pub mod ips;
 pub mod item2vec;
 pub mod lightgcn;
+pub mod memory;
 pub mod metrics;
 pub mod mf;
 pub mod output;

@@ -44,6 +44,7 @@ registry! {
     contextual::Contextual,
     item2vec::Item2vec,
     taste::Taste,
+    memory::Memory,
     dssm::Dssm,
     difm::Difm,
     dpp::Dpp,
