@@ -60,6 +60,11 @@ pub struct SimArgs {
     /// Write per-episode statistics as JSON lines to this file.
     #[arg(long)]
     json: Option<PathBuf>,
+    /// With `--recommender oracle`: the tracks nearest each session's taste it picks among (1
+    /// to 100,000; more for worlds of long sessions, where the default's artists run out).
+    #[arg(long, default_value_t = botify_sim::runner::ORACLE_CANDIDATES,
+          value_parser = crate::ui::in_range::<usize>(1, 100_000))]
+    oracle_candidates: usize,
 }
 
 pub fn run(a: SimArgs) -> Result<()> {
@@ -82,6 +87,7 @@ pub fn run(a: SimArgs) -> Result<()> {
         sessions_in: None,
         neighbour_dir: Some(a.world.clone()),
         cancel: None,
+        oracle_candidates: a.oracle_candidates,
     };
     opts.validate()?;
     if a.console {

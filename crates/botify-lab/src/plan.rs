@@ -327,6 +327,7 @@ fn session_taste(file: &str, switch: u32, fallback: RecommenderSpec) -> Recommen
         recall: 0.5,
         switch,
         memory: None,
+        stay: false,
         fallback: Some(Box::new(fallback)),
     }
 }
@@ -339,12 +340,14 @@ fn remembering(mut spec: RecommenderSpec, file: &str) -> RecommenderSpec {
         memory,
         recall,
         like_weight,
+        stay,
         ..
     } = &mut spec
     {
         *memory = Some(file.into());
         *recall = 0.8;
         *like_weight = 3.0;
+        *stay = true;
     }
     spec
 }

@@ -53,6 +53,8 @@ pub struct SimOptions {
     pub neighbour_dir: Option<PathBuf>,
     /// Set from outside (Ctrl-C) to stop between sessions; the run then fails as cancelled.
     pub cancel: Option<std::sync::Arc<std::sync::atomic::AtomicBool>>,
+    /// The oracle's candidates: the tracks nearest each session's taste it chooses among.
+    pub oracle_candidates: usize,
 }
 
 impl Default for SimOptions {
@@ -69,6 +71,7 @@ impl Default for SimOptions {
             sessions_in: None,
             neighbour_dir: None,
             cancel: None,
+            oracle_candidates: botify_sim::runner::ORACLE_CANDIDATES,
         }
     }
 }
@@ -176,6 +179,7 @@ pub fn simulate(
         .transpose()?;
     let sender = log.as_ref().map(|l| l.sender());
     let mut sim = Simulator::new(world, history)?;
+    sim.set_oracle_candidates(o.oracle_candidates);
     sim.set_session_runner(o.sessions_in.clone());
     sim.set_cancel(o.cancel.clone());
     if let Some(dir) = &o.neighbour_dir {
@@ -355,10 +359,7 @@ mod tests {
             start_day,
             max_steps: 100,
             log_dir: None,
-            hosted: Hosted::default(),
-            sessions_in: None,
-            neighbour_dir: None,
-            cancel: None,
+            ..SimOptions::default()
         }
     }
 

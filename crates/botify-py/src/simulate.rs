@@ -100,6 +100,7 @@ pub fn simulate<'py>(
         sessions_in,
         neighbour_dir: Some(world.get().dir.clone()),
         cancel: Some(cancel.clone()),
+        ..SimOptions::default()
     };
     opts.validate().map_err(err)?;
     let started = std::time::Instant::now();

@@ -105,6 +105,10 @@ pub enum RecommenderSpec {
         /// service's recent history does not reach.
         #[serde(default, skip_serializing_if = "Option::is_none")]
         memory: Option<PathBuf>,
+        /// Serve the session's own artist again while its next play (its last time in the
+        /// session times the taste file's `repeat` of the artist) is expected to beat the bar.
+        #[serde(default, skip_serializing_if = "is_false")]
+        stay: bool,
         fallback: Option<Box<RecommenderSpec>>,
     },
     /// Homework design 1: a per-user ranked list with a replay of liked history after a skip.
@@ -409,6 +413,10 @@ fn is_zero(x: &f32) -> bool {
     *x == 0.0
 }
 
+fn is_false(x: &bool) -> bool {
+    !*x
+}
+
 /// Where data files come from: the file system by default, or a shared store (the service reads
 /// them from Redis when several replicas share the data).
 pub type DataSource = Arc<dyn Fn(&Path) -> Result<String> + Send + Sync>;
@@ -683,6 +691,7 @@ impl Builder {
                 recall,
                 switch,
                 memory,
+                stay,
                 fallback,
             } => {
                 if !(feedback.is_finite() && *feedback >= 0.0) {
@@ -712,6 +721,7 @@ impl Builder {
                         recall: *recall,
                         switch: *switch,
                         memory: memory.as_deref().map(|f| self.memory(f)).transpose()?,
+                        stay: *stay,
                     }),
                     fallback,
                 )

@@ -25,6 +25,10 @@ pub struct ArtistTaste {
     pub artist: String,
     pub vector: Vec<f32>,
     pub tracks: Vec<TrackId>,
+    /// The mean time of a second play of the artist in the logged sessions opened on it (shrunk
+    /// towards every artist's mean): what staying with a session's own artist is worth.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub repeat: Option<f32>,
 }
 
 /// A taste file checked against the catalogue: unit vectors by row, each row's tracks, each
@@ -33,6 +37,8 @@ pub struct Tastes {
     dim: usize,
     vectors: Vec<f32>,
     tracks: Vec<Box<[TrackId]>>,
+    /// Each row's `repeat` (0 where the file has none).
+    repeat: Vec<f32>,
     row_of_artist: Vec<Option<u32>>,
     index: MipsIndex,
 }
@@ -49,7 +55,8 @@ impl Tastes {
         let err = |line: usize, msg: String| -> Error {
             botify_core::Error::line(path, line, msg).into()
         };
-        let (mut dim, mut vectors, mut tracks) = (0, Vec::new(), Vec::new());
+        let (mut dim, mut vectors, mut tracks, mut repeats) =
+            (0, Vec::new(), Vec::new(), Vec::new());
         let mut row_of_artist = vec![None; catalog.artists.len()];
         for (i, l) in text
             .lines()
@@ -108,6 +115,11 @@ impl Tastes {
                 return Err(err(line, format!("artist of track {first} appears twice")));
             }
             vectors.extend(a.vector.iter().map(|x| x / norm));
+            let repeat = a.repeat.unwrap_or(0.0);
+            if !(0.0..=1.0).contains(&repeat) {
+                return Err(err(line, format!("field `repeat`: {repeat} is not in [0, 1]")));
+            }
+            repeats.push(repeat);
             tracks.push(a.tracks.into_boxed_slice());
         }
         Ok(Tastes {
@@ -115,6 +127,7 @@ impl Tastes {
             dim,
             vectors,
             tracks,
+            repeat: repeats,
             row_of_artist,
         })
     }
@@ -153,6 +166,9 @@ pub struct SessionTaste {
     /// Every logged session of the user (the `memory` trainer's file): recalled as the history
     /// is, where the history does not know the track.
     pub memory: Option<Arc<Memory>>,
+    /// Serve the session's own artist again while its next play is expected to beat the bar:
+    /// its last time in the session (the first track's counts) times the artist's `repeat`.
+    pub stay: bool,
 }
 
 /// What the user's earlier sessions that opened on `artist` tell of their tracks: each track's
@@ -276,6 +292,24 @@ impl Recommender for SessionTaste {
             }
         }
         let unplayed = |r: u32| t.tracks[r as usize].iter().copied().find(|&x| !played(x));
+        // The session's own artist is the nearest to its taste; where its tracks hold up after
+        // the discount (a strict listener, a big tight artist), staying beats any fresh artist.
+        if self.stay {
+            let anchor = self.catalog.artist_of(tracks[0].0);
+            let last = tracks
+                .iter()
+                .rev()
+                .find(|p| self.catalog.artist_of(p.0) == anchor)
+                .map_or(0.0, |p| p.1);
+            if let Some(r) = row(tracks[0].0) {
+                let expected = last * t.repeat[r as usize];
+                if expected > bar.level(self.like, self.like_weight) {
+                    if let Some(x) = unplayed(r) {
+                        return Some(x);
+                    }
+                }
+            }
+        }
         // The best fresh artist; when none is left, the best with an unplayed track. An exact
         // search, so the answer is a full scan's (ties to the lower row) at a fraction of the
         // cost on large catalogues.
@@ -324,6 +358,7 @@ mod tests {
             recall: 2.0,
             switch: 0,
             memory: None,
+            stay: false,
         }
     }
 
@@ -418,6 +453,7 @@ mod tests {
             artist_plays: 1,
             recall: 0.8,
             switch: 0,
+            stay: false,
         }
     }
 
@@ -434,6 +470,39 @@ mod tests {
             ask(&five(3.0, None), &[listen(0, 1.0, 2)], 2, 0.6),
             ask(&five(0.0, None), &[listen(0, 1.0, 2)], 2, 0.6)
         );
+    }
+
+    #[test]
+    fn staying_with_the_sessions_artist_while_its_next_play_beats_the_bar() {
+        let catalog = catalog();
+        // a's tracks hold up after a repeat (0.9), b's do not (0.3).
+        let file = r#"{"artist": "a", "vector": [1.0, 0.0], "tracks": [1, 0], "repeat": 0.9}
+{"artist": "b", "vector": [0.9, 0.1], "tracks": [2, 3], "repeat": 0.3}
+{"artist": "c", "vector": [0.5, 0.8], "tracks": [5, 4]}
+"#;
+        let mut p = policy(0.0);
+        p.tastes = Arc::new(Tastes::parse(Path::new("t.jsonl"), file, &catalog).unwrap());
+        p.stay = true;
+        // Opened on a: 1.0 × 0.9 beats the bar (like, 0.5): a's other track.
+        assert_eq!(ask(&p, &[], 0, 1.0), Some(1));
+        // Off, the nearest fresh artist.
+        p.stay = false;
+        assert_eq!(ask(&p, &[], 0, 1.0), Some(2));
+        p.stay = true;
+        // a's second play went to 0.5: 0.5 × 0.9 is below the bar, so on to b.
+        assert_eq!(ask(&p, &[listen(0, 1.0, 1)], 1, 0.5), Some(2));
+        // Opened on b: 0.3 is below the bar, so a (nearest), its first listed track.
+        assert_eq!(ask(&p, &[], 2, 1.0), Some(1));
+        // A file without `repeat` never stays.
+        let mut q = policy(0.0);
+        q.stay = true;
+        assert_eq!(ask(&q, &[], 0, 1.0), Some(2));
+        // `repeat` outside [0, 1] is named.
+        let bad = r#"{"artist": "a", "vector": [1.0, 0.0], "tracks": [1], "repeat": 1.5}"#;
+        let e = Tastes::parse(Path::new("t.jsonl"), bad, &catalog)
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("field `repeat`"), "{e}");
     }
 
     #[test]
@@ -530,6 +599,7 @@ mod tests {
             recall: 2.0,
             switch: 0,
             memory: None,
+            stay: false,
         };
         assert_eq!(ask(&p, &[], 0, 1.0), None);
         // An empty file loads (no artist has a vector) and answers nothing.

@@ -146,7 +146,8 @@ pub fn episode_interest(world: &World, p: &SimParams, i: usize) -> (usize, Track
     (u, user.interests[rng.random_range(0..user.interests.len())])
 }
 
-const ORACLE_CANDIDATES: usize = 400;
+/// The oracle's candidates by default: the tracks nearest a session's taste it picks among.
+pub const ORACLE_CANDIDATES: usize = 400;
 
 /// An empty cache of the neighbours first tracks are drawn from (as many as the most exploring
 /// user draws among).
@@ -210,6 +211,14 @@ impl<'w> Simulator<'w> {
             hash: None,
             cancel: None,
         })
+    }
+
+    /// The oracle picks among the `k` tracks nearest each session's taste (a long session of a
+    /// generous listener uses up the default 400's artists).
+    pub fn set_oracle_candidates(&mut self, k: usize) {
+        if k != self.oracle.k() {
+            self.oracle = NeighbourCache::new(k.max(1));
+        }
     }
 
     /// A flag that stops a day between sessions when set (a caller's Ctrl-C): the day then

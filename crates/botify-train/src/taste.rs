@@ -40,6 +40,8 @@ botify_core::params! {
         l2: f32 = 1e-4 => at_least(0.0);
         /// Tracks listened fewer times are left out; an artist with none left gets no vector.
         min_count: u32 = 5 => any();
+        /// The weight, in plays, of every artist's mean in each artist's `repeat` time.
+        repeat_prior: f32 = 10.0 => at_least(0.0);
         /// The seed of the vectors and the pair order.
         seed: u64 = botify_core::defaults::SEED => shared(Setting::Seed);
     }
@@ -91,6 +93,7 @@ fn rows(d: &Dataset, catalog: &Catalog, min_count: u32) -> (Vec<ArtistTaste>, Ve
                 artist: catalog.artists[a].clone(),
                 vector: Vec::new(),
                 tracks: Vec::new(),
+                repeat: None,
             });
             (artists.len() - 1) as u32
         });
@@ -205,11 +208,51 @@ pub fn fit(
     for (row, a) in artists.iter_mut().enumerate() {
         a.vector = v[row * dim..(row + 1) * dim].to_vec();
     }
+    set_repeats(d, catalog, p.repeat_prior, &mut artists);
     Ok(Model { artists })
 }
 
+/// Each artist's `repeat`: the mean time of the second play of a session's opening artist (a
+/// track other than the first) over the sessions opened on it, shrunk towards every artist's
+/// mean with the weight of `prior` plays. None where the logs hold no such play.
+fn set_repeats(d: &Dataset, catalog: &Catalog, prior: f32, artists: &mut [ArtistTaste]) {
+    let mut sums = vec![(0f64, 0u32); catalog.artists.len()];
+    for session in d.sessions() {
+        let first = session[0].track;
+        let anchor = catalog.artist_of(first);
+        let second = session[1..]
+            .iter()
+            .find(|l| l.track != first && catalog.artist_of(l.track) == anchor);
+        if let Some(l) = second {
+            let e = &mut sums[anchor as usize];
+            e.0 += f64::from(l.time.clamp(0.0, 1.0));
+            e.1 += 1;
+        }
+    }
+    let (sum, plays) = sums
+        .iter()
+        .fold((0f64, 0u32), |a, e| (a.0 + e.0, a.1 + e.1));
+    if plays == 0 {
+        return;
+    }
+    let mean = sum / f64::from(plays);
+    let prior = f64::from(prior);
+    for a in artists.iter_mut() {
+        let Some(&track) = a.tracks.first() else {
+            continue;
+        };
+        let (s, n) = sums[catalog.artist_of(track) as usize];
+        let repeat = if n == 0 {
+            mean
+        } else {
+            (s + prior * mean) / (f64::from(n) + prior)
+        };
+        a.repeat = Some(((repeat * 1000.0).round() / 1000.0) as f32);
+    }
+}
+
 impl Model {
-    /// One JSON line per artist: `{"artist", "vector", "tracks"}`.
+    /// One JSON line per artist: `{"artist", "vector", "tracks", "repeat"}`.
     pub fn write(&self, path: &Path) -> Result<()> {
         crate::output::create_parent(path)?;
         Ok(botify_core::world::write_json_lines(path, &self.artists)?)
@@ -273,6 +316,52 @@ mod tests {
         let dot: f32 = x.iter().zip(y).map(|(p, q)| p * q).sum();
         let n = |v: &[f32]| v.iter().map(|x| x * x).sum::<f32>().sqrt().max(1e-12);
         dot / (n(x) * n(y))
+    }
+
+    #[test]
+    fn repeat_is_the_shrunk_mean_of_the_opening_artists_second_play() {
+        let t = |id: u32| Track::new(id, ["a", "b", "c"][id as usize / 2], format!("t{id}"));
+        let catalog = Catalog::from_tracks((0..6).map(t).collect()).unwrap();
+        let events = vec![
+            // On a: the first track replayed (not a second play of a), then a's 1 at 0.8.
+            event(1, 0, 1.0, 1, false),
+            event(1, 0, 0.0, 2, false),
+            event(1, 1, 0.8, 3, false),
+            event(1, 2, 0.9, 4, true),
+            // On a again: 0 at 0.6.
+            event(1, 1, 1.0, 5, false),
+            event(1, 0, 0.6, 6, false),
+            event(1, 4, 0.5, 7, true),
+            // On b: 3 at 0.2.
+            event(1, 2, 1.0, 8, false),
+            event(1, 3, 0.2, 9, false),
+            event(1, 4, 0.7, 10, true),
+            // On c: no second play of c.
+            event(1, 4, 1.0, 11, false),
+            event(1, 0, 0.9, 12, true),
+        ];
+        let d = Dataset::from_events(events, 6).unwrap();
+        let repeat = |prior: f32| {
+            let p = Params {
+                dim: 2,
+                min_count: 1,
+                repeat_prior: prior,
+                ..Params::default()
+            };
+            let m = fit(&d, &catalog, &p, |_| {}).unwrap();
+            let of = |name: &str| {
+                m.artists
+                    .iter()
+                    .find(|a| a.artist == name)
+                    .and_then(|a| a.repeat)
+                    .unwrap()
+            };
+            [of("a"), of("b"), of("c")]
+        };
+        // Unshrunk: a 0.7, b 0.2; c has none, so every artist's mean, 1.6 / 3.
+        assert_eq!(repeat(0.0), [0.7, 0.2, 0.533]);
+        // With the weight of ten plays on the mean.
+        assert_eq!(repeat(10.0), [0.561, 0.503, 0.533]);
     }
 
     #[test]
