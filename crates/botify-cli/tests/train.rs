@@ -173,6 +173,45 @@ fn every_trainer_writes_what_the_service_serves() {
     let tastes = std::fs::read_to_string(out("taste.jsonl")).unwrap();
     let first: serde_json::Value = serde_json::from_str(tastes.lines().next().unwrap()).unwrap();
     assert_eq!(first["vector"].as_array().unwrap().len(), 8, "{first}");
+    // Random's traffic repeats an artist now and then: each artist's repeat time is in [0, 1].
+    let repeat = first["repeat"].as_f64().unwrap();
+    assert!((0.0..=1.0).contains(&repeat), "{first}");
+    // The memory: StickyArtist's sessions never reach another artist, which is named; Random's
+    // long listens are remembered by user and opening artist, longest first.
+    let memory = |log: &Path| {
+        botify(&[
+            "train",
+            "memory",
+            "--logs",
+            s(log),
+            "--catalog",
+            s(&catalog),
+            "--out",
+            s(&out("memory.jsonl")),
+        ])
+    };
+    let (ok, _, err) = memory(&log);
+    assert!(
+        !ok && err.contains("no session has a listen of another artist"),
+        "{err}"
+    );
+    let (ok, _, err) = memory(&random_log);
+    assert!(ok, "{err}");
+    let text = std::fs::read_to_string(out("memory.jsonl")).unwrap();
+    for line in text.lines() {
+        let l: serde_json::Value = serde_json::from_str(line).unwrap();
+        let times: Vec<f64> = l["times"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|t| t.as_f64().unwrap())
+            .collect();
+        assert_eq!(times.len(), l["tracks"].as_array().unwrap().len(), "{l}");
+        assert!(
+            times.windows(2).all(|w| w[0] >= w[1]) && times.iter().all(|&t| t >= 0.5),
+            "{l}"
+        );
+    }
     assert!(
         std::fs::read_to_string(out("taste.curve.csv"))
             .unwrap()

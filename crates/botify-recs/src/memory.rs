@@ -21,10 +21,13 @@ pub struct Remembered {
     pub times: Vec<f32>,
 }
 
+/// A user's tracks and mean times, longest first.
+type Tracks = Box<[(TrackId, f32)]>;
+
 /// A memory file checked against the catalogue, by (user, the catalogue's artist index).
 #[derive(Debug, Default)]
 pub struct Memory {
-    by_anchor: FastMap<(UserId, u32), Box<[(TrackId, f32)]>>,
+    by_anchor: FastMap<(UserId, u32), Tracks>,
 }
 
 impl Memory {

@@ -117,7 +117,10 @@ impl Tastes {
             vectors.extend(a.vector.iter().map(|x| x / norm));
             let repeat = a.repeat.unwrap_or(0.0);
             if !(0.0..=1.0).contains(&repeat) {
-                return Err(err(line, format!("field `repeat`: {repeat} is not in [0, 1]")));
+                return Err(err(
+                    line,
+                    format!("field `repeat`: {repeat} is not in [0, 1]"),
+                ));
             }
             repeats.push(repeat);
             tracks.push(a.tracks.into_boxed_slice());
@@ -301,13 +304,11 @@ impl Recommender for SessionTaste {
                 .rev()
                 .find(|p| self.catalog.artist_of(p.0) == anchor)
                 .map_or(0.0, |p| p.1);
-            if let Some(r) = row(tracks[0].0) {
-                let expected = last * t.repeat[r as usize];
-                if expected > bar.level(self.like, self.like_weight) {
-                    if let Some(x) = unplayed(r) {
-                        return Some(x);
-                    }
-                }
+            if let Some(r) = row(tracks[0].0)
+                && last * t.repeat[r as usize] > bar.level(self.like, self.like_weight)
+                && let Some(x) = unplayed(r)
+            {
+                return Some(x);
             }
         }
         // The best fresh artist; when none is left, the best with an unplayed track. An exact
