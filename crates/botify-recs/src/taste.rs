@@ -348,9 +348,13 @@ mod tests {
 "#;
 
     fn policy(feedback: f32) -> SessionTaste {
-        let catalog = catalog();
+        policy_over(catalog(), FILE, feedback)
+    }
+
+    /// The spec's defaults but `recall` off, over the taste file `text`.
+    fn policy_over(catalog: Arc<Catalog>, text: &str, feedback: f32) -> SessionTaste {
         SessionTaste {
-            tastes: Arc::new(Tastes::parse(Path::new("t.jsonl"), FILE, &catalog).unwrap()),
+            tastes: Arc::new(Tastes::parse(Path::new("t.jsonl"), text, &catalog).unwrap()),
             catalog,
             feedback,
             like: 0.5,
@@ -370,6 +374,15 @@ mod tests {
             time,
         };
         p.recommend(&req, history, &mut stream(1, b"test", 0))
+    }
+
+    /// A session's last listen (`last` carries no recommendation).
+    fn last(track: TrackId, time: f32) -> Listen {
+        Listen {
+            track,
+            time,
+            rec: None,
+        }
     }
 
     fn listen(track: TrackId, time: f32, rec: TrackId) -> Listen {
@@ -415,14 +428,7 @@ mod tests {
         assert_eq!(ask(&p, &h, 1, 1.0), Some(3));
         // A `last` closes the session: the next one anchors afresh on d, and a and b are fresh
         // again (a is nearest to d; counted, c would be the answer).
-        let closed = [
-            listen(0, 1.0, 2),
-            Listen {
-                track: 2,
-                time: 1.0,
-                rec: None,
-            },
-        ];
+        let closed = [listen(0, 1.0, 2), last(2, 1.0)];
         assert_eq!(ask(&p, &closed, 6, 1.0), Some(1));
     }
 
@@ -444,17 +450,11 @@ mod tests {
 {"artist": "e", "vector": [0.6, -0.8], "tracks": [8, 9]}
 "#;
         SessionTaste {
-            tastes: Arc::new(Tastes::parse(Path::new("t.jsonl"), file, &catalog).unwrap()),
             memory: memory
                 .map(|m| Arc::new(Memory::parse(Path::new("m.jsonl"), m, &catalog).unwrap())),
-            catalog,
-            feedback: 20.0,
-            like: 0.5,
             like_weight,
-            artist_plays: 1,
             recall: 0.8,
-            switch: 0,
-            stay: false,
+            ..policy_over(catalog.clone(), file, 20.0)
         }
     }
 
@@ -523,24 +523,12 @@ mod tests {
         // Opened on b: nothing remembered.
         assert_eq!(ask(&p, &[], 2, 1.0), Some(0));
         // The recent history knows 6 from a session on a, skipped: it wins over the memory.
-        let past = [
-            listen(1, 1.0, 6),
-            Listen {
-                track: 6,
-                time: 0.3,
-                rec: None,
-            },
-        ];
+        let past = [listen(1, 1.0, 6), last(6, 0.3)];
         assert_eq!(ask(&p, &past, 0, 1.0), Some(4));
     }
 
     #[test]
     fn recall_serves_again_what_a_session_on_the_same_artist_liked() {
-        let last = |track: TrackId, time: f32| Listen {
-            track,
-            time,
-            rec: None,
-        };
         // An earlier session on a (track 0): c's 5 liked, d's 6 skipped. Another on d: b's 3
         // liked.
         let past = [

@@ -286,3 +286,19 @@ mod tests {
         assert_eq!(flags, vec![false, true, false, false, false]);
     }
 }
+
+/// A log event for tests: `user` listened to `track` for `time`; `last` ends the session.
+#[cfg(test)]
+pub(crate) fn event(user: u32, track: u32, time: f32, timestamp: u64, last: bool) -> Event {
+    Event {
+        message: if last { Message::Last } else { Message::Next },
+        timestamp,
+        user,
+        track,
+        time,
+        latency: 0.0,
+        recommendation: None,
+        experiments: Default::default(),
+        propensity: None,
+    }
+}

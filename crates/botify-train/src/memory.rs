@@ -109,22 +109,8 @@ impl Model {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::dataset::event;
     use botify_core::Track;
-    use botify_core::events::{Event, Message};
-
-    fn event(user: u32, track: u32, time: f32, timestamp: u64, last: bool) -> Event {
-        Event {
-            message: if last { Message::Last } else { Message::Next },
-            timestamp,
-            user,
-            track,
-            time,
-            latency: 0.0,
-            recommendation: None,
-            experiments: Default::default(),
-            propensity: None,
-        }
-    }
 
     /// Artists a (0, 1), b (2, 3), c (4, 5).
     fn catalog() -> Catalog {

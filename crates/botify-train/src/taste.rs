@@ -262,22 +262,8 @@ impl Model {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::dataset::event;
     use botify_core::Track;
-    use botify_core::events::{Event, Message};
-
-    fn event(user: u32, track: u32, time: f32, timestamp: u64, last: bool) -> Event {
-        Event {
-            message: if last { Message::Last } else { Message::Next },
-            timestamp,
-            user,
-            track,
-            time,
-            latency: 0.0,
-            recommendation: None,
-            experiments: Default::default(),
-            propensity: None,
-        }
-    }
 
     /// Artists 0..8 of two tastes (even, odd), two tracks each. Sessions open on one artist and
     /// visit the others; same-taste listens last long, the others are skips.
