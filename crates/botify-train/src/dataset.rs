@@ -214,6 +214,22 @@ impl Dataset {
     }
 }
 
+/// A log event for tests: `user` listened to `track` for `time`; `last` ends the session.
+#[cfg(test)]
+pub(crate) fn event(user: u32, track: u32, time: f32, timestamp: u64, last: bool) -> Event {
+    Event {
+        message: if last { Message::Last } else { Message::Next },
+        timestamp,
+        user,
+        track,
+        time,
+        latency: 0.0,
+        recommendation: None,
+        experiments: Default::default(),
+        propensity: None,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -284,21 +300,5 @@ mod tests {
         let d = Dataset::from_events(events, 100).unwrap();
         let flags: Vec<bool> = d.listens.iter().map(|l| l.recommended).collect();
         assert_eq!(flags, vec![false, true, false, false, false]);
-    }
-}
-
-/// A log event for tests: `user` listened to `track` for `time`; `last` ends the session.
-#[cfg(test)]
-pub(crate) fn event(user: u32, track: u32, time: f32, timestamp: u64, last: bool) -> Event {
-    Event {
-        message: if last { Message::Last } else { Message::Next },
-        timestamp,
-        user,
-        track,
-        time,
-        latency: 0.0,
-        recommendation: None,
-        experiments: Default::default(),
-        propensity: None,
     }
 }
