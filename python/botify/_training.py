@@ -15,7 +15,7 @@ from . import _botify
 from ._botify import BotifyError
 from ._progress import ProgressArg, reporter
 
-__all__ = ["PathLike", "Trained", "fit", "read_lists", "read_tastes"]
+__all__ = ["PathLike", "Trained", "fit", "read_lists", "read_memory", "read_tastes"]
 
 PathLike = Union[str, "os.PathLike[str]"]
 
@@ -33,6 +33,8 @@ def read_lists(path: PathLike) -> Dict[int, np.ndarray]:
         if not line.strip():
             continue
         row = json.loads(line)
+        if "times" in row:
+            raise BotifyError(f"{p} holds users' memories, not lists: read it with read_memory")
         if "artist" in row:
             raise BotifyError(f"{p} holds artist taste vectors, not lists: read it with read_tastes")
         key = row.get("user", row.get("track"))
@@ -42,13 +44,28 @@ def read_lists(path: PathLike) -> Dict[int, np.ndarray]:
 
 
 def read_tastes(path: PathLike) -> pd.DataFrame:
-    """A ``taste`` model file as a DataFrame: one row per artist with its ``vector`` (numpy) and
-    ``tracks`` (numpy, most listened first)."""
+    """A ``taste`` model file as a DataFrame: one row per artist with its ``vector`` (numpy),
+    ``tracks`` (numpy, most listened first) and ``repeat`` (the mean time of a second play of the
+    artist in the sessions opened on it; NaN in files written before it existed)."""
     rows = [json.loads(line) for line in Path(path).read_text().splitlines() if line.strip()]
     return pd.DataFrame({
         "artist": [r["artist"] for r in rows],
         "vector": [np.asarray(r["vector"], dtype=np.float32) for r in rows],
         "tracks": [np.asarray(r["tracks"], dtype=np.int64) for r in rows],
+        "repeat": np.asarray([r.get("repeat", np.nan) for r in rows], dtype=np.float64),
+    })
+
+
+def read_memory(path: PathLike) -> pd.DataFrame:
+    """A ``memory`` model file as a DataFrame: one row per remembered track, with the ``user``,
+    the ``artist`` their sessions opened on, the ``track`` and its mean ``time`` there (each
+    user and artist's tracks longest first)."""
+    rows = [json.loads(line) for line in Path(path).read_text().splitlines() if line.strip()]
+    return pd.DataFrame({
+        "user": np.asarray([r["user"] for r in rows for _ in r["tracks"]], dtype=np.int64),
+        "artist": [r["artist"] for r in rows for _ in r["tracks"]],
+        "track": np.asarray([t for r in rows for t in r["tracks"]], dtype=np.int64),
+        "time": np.asarray([x for r in rows for x in r["times"]], dtype=np.float64),
     })
 
 

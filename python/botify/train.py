@@ -15,13 +15,14 @@ from typing import Iterable, Literal, Optional, Sequence, Union
 
 from . import _botify
 from ._progress import ProgressArg
-from ._training import PathLike, Trained, fit, read_lists, read_tastes
+from ._training import PathLike, Trained, fit, read_lists, read_memory, read_tastes
 
 __all__ = [
     "PathLike",
     "Trained",
     "fit",
     "read_lists",
+    "read_memory",
     "read_tastes",
     "toppop",
     "i2i",
@@ -635,6 +636,7 @@ def taste(
     learning_rate: float = 0.05,
     l2: float = 0.0001,
     min_count: int = 5,
+    repeat_prior: float = 10.0,
     catalog: Optional[PathLike] = None,
     holdout: float = _botify.DEFAULT_HOLDOUT,
     seed: int = _botify.DEFAULT_SEED,
@@ -655,6 +657,7 @@ def taste(
         learning_rate: Adagrad step. (more than 0)
         l2: L2 penalty on the artist vectors, per pair. (at least 0)
         min_count: Tracks listened fewer times are left out; an artist with none left gets no vector.
+        repeat_prior: The weight, in plays, of every artist's mean in each artist's `repeat` time. (at least 0)
     """
     return fit(
         "taste",
@@ -672,6 +675,7 @@ def taste(
         learning_rate=learning_rate,
         l2=l2,
         min_count=min_count,
+        repeat_prior=repeat_prior,
     )
 
 

@@ -53,8 +53,16 @@ def test_trainers_write_the_service_files_and_report(world, log, tmp_path):
     assert len(tastes) > 10 and all(len(v) == 8 for v in tastes["vector"])
     assert all(len({artist[t] for t in ts}) == 1 and artist[ts[0]] == a
                for a, ts in zip(tastes["artist"], tastes["tracks"]))
+    assert ((tastes["repeat"] >= 0) & (tastes["repeat"] <= 1)).all()
     with pytest.raises(botify.BotifyError, match="read_tastes"):
         taste.lists
+    # The memory: each user's long listens by the artist their session opened on.
+    memory = botify.train.memory(log, tmp_path / "memory.jsonl", catalog=world.dir / "tracks.json")
+    remembered = botify.train.read_memory(memory.file)
+    assert len(remembered) > 10 and (remembered["time"] >= 0.5).all()
+    assert remembered.groupby(["user", "artist"])["time"].is_monotonic_decreasing.all()
+    with pytest.raises(botify.BotifyError, match="read_memory"):
+        memory.lists
     served = botify.simulate(world, {"C": "random", "T1": {"type": "session_taste",
                                                            "file": str(taste.file)}},
                              episodes=1_000, seed=1, log_dir=False).summary()

@@ -218,14 +218,21 @@ pub fn python() -> String {
          from typing import {typing}\n\n\
          from . import _botify\n\
          from ._progress import ProgressArg\n\
-         from ._training import PathLike, Trained, fit, read_lists, read_tastes\n\n",
+         from ._training import PathLike, Trained, fit, read_lists, read_memory, read_tastes\n\n",
         typing = typing.join(", ")
     );
-    let names: Vec<String> = ["PathLike", "Trained", "fit", "read_lists", "read_tastes"]
-        .into_iter()
-        .chain(REGISTRY.iter().map(|t| t.name()))
-        .map(|n| format!("    {n:?},\n"))
-        .collect();
+    let names: Vec<String> = [
+        "PathLike",
+        "Trained",
+        "fit",
+        "read_lists",
+        "read_memory",
+        "read_tastes",
+    ]
+    .into_iter()
+    .chain(REGISTRY.iter().map(|t| t.name()))
+    .map(|n| format!("    {n:?},\n"))
+    .collect();
     let _ = writeln!(s, "__all__ = [\n{}]", names.concat());
     for t in REGISTRY {
         python_function(*t, &mut s);
