@@ -980,6 +980,45 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(e.contains("missing.jsonl"), "{e}");
+
+        // session_taste: its memory is a data file of the spec, resolved and read with it.
+        std::fs::write(
+            dir.path().join("taste.jsonl"),
+            "{\"artist\": \"a\", \"vector\": [1.0], \"tracks\": [0, 1], \"repeat\": 0.5}\n",
+        )
+        .unwrap();
+        std::fs::write(
+            dir.path().join("memory.jsonl"),
+            "{\"user\": 3, \"artist\": \"a\", \"tracks\": [1], \"times\": [0.9]}\n",
+        )
+        .unwrap();
+        let taste =
+            |extra: &str| format!("{{ type = \"session_taste\", file = \"taste.jsonl\"{extra} }}");
+        assert!(
+            build(&taste(
+                ", memory = \"memory.jsonl\", stay = true, like_weight = 3.0"
+            ))
+            .unwrap()
+        );
+        let mut spec = RecommenderSpec::parse_cli(&taste(", memory = \"memory.jsonl\"")).unwrap();
+        spec.resolve_paths(dir.path());
+        assert_eq!(
+            spec.files(),
+            vec![
+                dir.path().join("taste.jsonl"),
+                dir.path().join("memory.jsonl")
+            ]
+        );
+        for (extra, says) in [
+            (
+                ", like_weight = -1.0",
+                "`like_weight` -1 must be a finite number",
+            ),
+            (", memory = \"gone.jsonl\"", "gone.jsonl"),
+        ] {
+            let e = build(&taste(extra)).unwrap_err().to_string();
+            assert!(e.contains(says), "{e}");
+        }
     }
 
     #[test]
