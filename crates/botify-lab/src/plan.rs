@@ -328,6 +328,7 @@ fn session_taste(file: &str, switch: u32, fallback: RecommenderSpec) -> Recommen
         switch,
         memory: None,
         stay: false,
+        auto_like: false,
         fallback: Some(Box::new(fallback)),
     }
 }
@@ -341,6 +342,7 @@ fn remembering(mut spec: RecommenderSpec, file: &str) -> RecommenderSpec {
         recall,
         like_weight,
         stay,
+        auto_like,
         ..
     } = &mut spec
     {
@@ -348,6 +350,7 @@ fn remembering(mut spec: RecommenderSpec, file: &str) -> RecommenderSpec {
         *recall = 0.8;
         *like_weight = 3.0;
         *stay = true;
+        *auto_like = true;
     }
     spec
 }

@@ -109,6 +109,10 @@ pub enum RecommenderSpec {
         /// session times the taste file's `repeat` of the artist) is expected to beat the bar.
         #[serde(default, skip_serializing_if = "is_false")]
         stay: bool,
+        /// `like` is the session's first artist's `typical` listen time from the taste file
+        /// (what listeners of sessions opened on it gave), where the file has one.
+        #[serde(default, skip_serializing_if = "is_false")]
+        auto_like: bool,
         fallback: Option<Box<RecommenderSpec>>,
     },
     /// Homework design 1: a per-user ranked list with a replay of liked history after a skip.
@@ -692,6 +696,7 @@ impl Builder {
                 switch,
                 memory,
                 stay,
+                auto_like,
                 fallback,
             } => {
                 if !(feedback.is_finite() && *feedback >= 0.0) {
@@ -722,6 +727,7 @@ impl Builder {
                         switch: *switch,
                         memory: memory.as_deref().map(|f| self.memory(f)).transpose()?,
                         stay: *stay,
+                        auto_like: *auto_like,
                     }),
                     fallback,
                 )

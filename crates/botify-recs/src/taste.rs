@@ -29,6 +29,10 @@ pub struct ArtistTaste {
     /// towards every artist's mean): what staying with a session's own artist is worth.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub repeat: Option<f32>,
+    /// The mean time of the later listens in the logged sessions opened on the artist (shrunk
+    /// towards every artist's mean): what its listeners typically give, the `auto_like` bar.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub typical: Option<f32>,
 }
 
 /// A taste file checked against the catalogue: unit vectors by row, each row's tracks, each
@@ -39,6 +43,8 @@ pub struct Tastes {
     tracks: Vec<Box<[TrackId]>>,
     /// Each row's `repeat` (0 where the file has none).
     repeat: Vec<f32>,
+    /// Each row's `typical` (NaN where the file has none).
+    typical: Vec<f32>,
     row_of_artist: Vec<Option<u32>>,
     index: MipsIndex,
 }
@@ -55,8 +61,8 @@ impl Tastes {
         let err = |line: usize, msg: String| -> Error {
             botify_core::Error::line(path, line, msg).into()
         };
-        let (mut dim, mut vectors, mut tracks, mut repeats) =
-            (0, Vec::new(), Vec::new(), Vec::new());
+        let (mut dim, mut vectors, mut tracks) = (0, Vec::new(), Vec::new());
+        let (mut repeats, mut typicals) = (Vec::new(), Vec::new());
         let mut row_of_artist = vec![None; catalog.artists.len()];
         for (i, l) in text
             .lines()
@@ -123,6 +129,14 @@ impl Tastes {
                 ));
             }
             repeats.push(repeat);
+            let typical = a.typical.unwrap_or(f32::NAN);
+            if !(typical.is_nan() || (0.0..=1.0).contains(&typical)) {
+                return Err(err(
+                    line,
+                    format!("field `typical`: {typical} is not in [0, 1]"),
+                ));
+            }
+            typicals.push(typical);
             tracks.push(a.tracks.into_boxed_slice());
         }
         Ok(Tastes {
@@ -131,6 +145,7 @@ impl Tastes {
             vectors,
             tracks,
             repeat: repeats,
+            typical: typicals,
             row_of_artist,
         })
     }
@@ -166,6 +181,9 @@ pub struct SessionTaste {
     /// After this many skips in a row (listens shorter than `like`), the fallback answers until
     /// a listen is liked again; 0, never.
     pub switch: u32,
+    /// `like` is the session's first artist's `typical` time from the taste file, where it has
+    /// one: a strict world's listeners give less, and what is liked there is lower.
+    pub auto_like: bool,
     /// Every logged session of the user (the `memory` trainer's file): recalled as the history
     /// is, where the history does not know the track.
     pub memory: Option<Arc<Memory>>,
@@ -237,16 +255,18 @@ impl Recommender for SessionTaste {
             .map(|l| (l.track, l.time))
             .chain(std::iter::once((req.track, req.time)))
             .collect();
-        let skips = tracks[1..]
-            .iter()
-            .rev()
-            .take_while(|l| l.1 < self.like)
-            .count();
+        let row = |track: TrackId| t.row_of_artist[self.catalog.artist_of(track) as usize];
+        let anchor = row(tracks[0].0);
+        // What the listeners of sessions opened on this artist typically give, or `like`.
+        let like = match anchor {
+            Some(r) if self.auto_like && !t.typical[r as usize].is_nan() => t.typical[r as usize],
+            _ => self.like,
+        };
+        let skips = tracks[1..].iter().rev().take_while(|l| l.1 < like).count();
         if self.switch > 0 && skips >= self.switch as usize {
             return None;
         }
-        let row = |track: TrackId| t.row_of_artist[self.catalog.artist_of(track) as usize];
-        let mut taste = t.vector(row(tracks[0].0)? as usize).to_vec();
+        let mut taste = t.vector(anchor? as usize).to_vec();
         // Plays per artist in the session; an artist's first listen after the anchor is feedback
         // (a repeated artist's time is discounted whatever the taste).
         let mut plays: Vec<(u32, u32)> = Vec::with_capacity(tracks.len());
@@ -258,7 +278,7 @@ impl Recommender for SessionTaste {
                 None => {
                     plays.push((artist, 1));
                     if let Some(r) = row(track).filter(|_| i > 0) {
-                        let w = self.feedback * (time - bar.level(self.like, self.like_weight));
+                        let w = self.feedback * (time - bar.level(like, self.like_weight));
                         bar.add(time);
                         for (x, v) in taste.iter_mut().zip(t.vector(r as usize)) {
                             *x += w * v;
@@ -305,7 +325,7 @@ impl Recommender for SessionTaste {
                 .find(|p| self.catalog.artist_of(p.0) == anchor)
                 .map_or(0.0, |p| p.1);
             if let Some(r) = row(tracks[0].0)
-                && last * t.repeat[r as usize] > bar.level(self.like, self.like_weight)
+                && last * t.repeat[r as usize] > bar.level(like, self.like_weight)
                 && let Some(x) = unplayed(r)
             {
                 return Some(x);
@@ -364,6 +384,7 @@ mod tests {
             switch: 0,
             memory: None,
             stay: false,
+            auto_like: false,
         }
     }
 
@@ -507,6 +528,31 @@ mod tests {
     }
 
     #[test]
+    fn auto_like_takes_the_opening_artists_typical_time_as_the_bar() {
+        let catalog = catalog();
+        // Listeners of sessions opened on a typically give 0.2.
+        let file = r#"{"artist": "a", "vector": [1.0, 0.0], "tracks": [1, 0], "typical": 0.2}
+{"artist": "b", "vector": [0.9, 0.1], "tracks": [2, 3]}
+{"artist": "c", "vector": [0.5, 0.8], "tracks": [5, 4]}
+"#;
+        let mut p = policy_over(catalog.clone(), file, 0.0);
+        p.switch = 1;
+        let h = [listen(0, 1.0, 2)];
+        // b at 0.3 is a skip against `like` 0.5: the fallback's turn.
+        assert_eq!(ask(&p, &h, 2, 0.3), None);
+        // Against a's typical 0.2 it is liked: the taste answers (c, its first listed track).
+        p.auto_like = true;
+        assert_eq!(ask(&p, &h, 2, 0.3), Some(5));
+        // Opened on b, which has no typical time: `like` again.
+        assert_eq!(ask(&p, &[listen(2, 1.0, 0)], 0, 0.3), None);
+        let bad = r#"{"artist": "a", "vector": [1.0], "tracks": [1], "typical": -0.5}"#;
+        let e = Tastes::parse(Path::new("t.jsonl"), bad, &catalog)
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("field `typical`"), "{e}");
+    }
+
+    #[test]
     fn the_memory_is_recalled_where_the_recent_history_says_nothing() {
         let memory = r#"{"user": 1, "artist": "a", "tracks": [6, 4, 2], "times": [0.9, 0.85, 0.6]}
 {"user": 2, "artist": "a", "tracks": [8], "times": [1.0]}
@@ -589,6 +635,7 @@ mod tests {
             switch: 0,
             memory: None,
             stay: false,
+            auto_like: false,
         };
         assert_eq!(ask(&p, &[], 0, 1.0), None);
         // An empty file loads (no artist has a vector) and answers nothing.

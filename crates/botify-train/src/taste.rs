@@ -94,6 +94,7 @@ fn rows(d: &Dataset, catalog: &Catalog, min_count: u32) -> (Vec<ArtistTaste>, Ve
                 vector: Vec::new(),
                 tracks: Vec::new(),
                 repeat: None,
+                typical: None,
             });
             (artists.len() - 1) as u32
         });
@@ -212,47 +213,79 @@ pub fn fit(
     Ok(Model { artists })
 }
 
-/// Each artist's `repeat`: the mean time of the second play of a session's opening artist (a
-/// track other than the first) over the sessions opened on it, shrunk towards every artist's
-/// mean with the weight of `prior` plays. None where the logs hold no such play.
+/// Per catalogue artist, (sum, count) of times over the sessions opened on it.
+type Sums = Vec<(f64, u32)>;
+
+/// Each artist's `repeat` and `typical` (see [`ArtistTaste`]) from the sessions opened on it.
 fn set_repeats(d: &Dataset, catalog: &Catalog, prior: f32, artists: &mut [ArtistTaste]) {
-    let mut sums = vec![(0f64, 0u32); catalog.artists.len()];
+    let mut repeats: Sums = vec![(0.0, 0); catalog.artists.len()];
+    let mut later: Sums = vec![(0.0, 0); catalog.artists.len()];
+    let add = |e: &mut (f64, u32), time: f32| {
+        e.0 += f64::from(time.clamp(0.0, 1.0));
+        e.1 += 1;
+    };
     for session in d.sessions() {
         let first = session[0].track;
-        let anchor = catalog.artist_of(first);
+        let anchor = catalog.artist_of(first) as usize;
         let second = session[1..]
             .iter()
-            .find(|l| l.track != first && catalog.artist_of(l.track) == anchor);
+            .find(|l| l.track != first && catalog.artist_of(l.track) as usize == anchor);
         if let Some(l) = second {
-            let e = &mut sums[anchor as usize];
-            e.0 += f64::from(l.time.clamp(0.0, 1.0));
-            e.1 += 1;
+            add(&mut repeats[anchor], l.time);
+        }
+        for l in &session[1..] {
+            add(&mut later[anchor], l.time);
         }
     }
-    let (sum, plays) = sums
-        .iter()
-        .fold((0f64, 0u32), |a, e| (a.0 + e.0, a.1 + e.1));
-    if plays == 0 {
-        return;
-    }
-    let mean = sum / f64::from(plays);
-    let prior = f64::from(prior);
-    for a in artists.iter_mut() {
-        let Some(&track) = a.tracks.first() else {
-            continue;
-        };
-        let (s, n) = sums[catalog.artist_of(track) as usize];
-        let repeat = if n == 0 {
-            mean
-        } else {
-            (s + prior * mean) / (f64::from(n) + prior)
-        };
-        a.repeat = Some(((repeat * 1000.0).round() / 1000.0) as f32);
+    let row_values = |sums: &Sums, prior: f64| -> Option<Vec<f32>> {
+        shrunk_means(sums, prior).map(|by_artist| {
+            artists
+                .iter()
+                .map(|a| {
+                    a.tracks
+                        .first()
+                        .map_or(0.0, |&t| by_artist[catalog.artist_of(t) as usize])
+                })
+                .collect()
+        })
+    };
+    let repeat = row_values(&repeats, f64::from(prior));
+    let typical = row_values(&later, TYPICAL_PRIOR);
+    for (row, a) in artists.iter_mut().enumerate() {
+        a.repeat = repeat.as_ref().map(|r| r[row]);
+        a.typical = typical.as_ref().map(|r| r[row]);
     }
 }
 
+/// The weight, in listens, of every artist's mean in each artist's `typical` time.
+const TYPICAL_PRIOR: f64 = 50.0;
+
+/// Each artist's mean, shrunk towards every artist's with the weight of `prior` observations
+/// (every artist's mean where it has none), to three decimals; None where nothing was observed.
+fn shrunk_means(sums: &Sums, prior: f64) -> Option<Vec<f32>> {
+    let (sum, n) = sums
+        .iter()
+        .fold((0f64, 0u32), |a, e| (a.0 + e.0, a.1 + e.1));
+    if n == 0 {
+        return None;
+    }
+    let mean = sum / f64::from(n);
+    Some(
+        sums.iter()
+            .map(|&(s, n)| {
+                let m = if n == 0 {
+                    mean
+                } else {
+                    (s + prior * mean) / (f64::from(n) + prior)
+                };
+                ((m * 1000.0).round() / 1000.0) as f32
+            })
+            .collect(),
+    )
+}
+
 impl Model {
-    /// One JSON line per artist: `{"artist", "vector", "tracks", "repeat"}`.
+    /// One JSON line per artist: `{"artist", "vector", "tracks", "repeat", "typical"}`.
     pub fn write(&self, path: &Path) -> Result<()> {
         crate::output::create_parent(path)?;
         Ok(botify_core::world::write_json_lines(path, &self.artists)?)
@@ -305,7 +338,7 @@ mod tests {
     }
 
     #[test]
-    fn repeat_is_the_shrunk_mean_of_the_opening_artists_second_play() {
+    fn repeat_and_typical_are_shrunk_means_over_the_sessions_opened_on_the_artist() {
         let t = |id: u32| Track::new(id, ["a", "b", "c"][id as usize / 2], format!("t{id}"));
         let catalog = Catalog::from_tracks((0..6).map(t).collect()).unwrap();
         let events = vec![
@@ -348,6 +381,26 @@ mod tests {
         assert_eq!(repeat(0.0), [0.7, 0.2, 0.533]);
         // With the weight of ten plays on the mean.
         assert_eq!(repeat(10.0), [0.561, 0.503, 0.533]);
+        // `typical`: every later listen of the sessions opened on the artist (a 2.8 / 5, b
+        // 0.9 / 2, c 0.9 / 1; all 4.6 / 8), with the weight of 50 listens on every artist's mean.
+        let p = Params {
+            dim: 2,
+            min_count: 1,
+            ..Params::default()
+        };
+        let m = fit(&d, &catalog, &p, |_| {}).unwrap();
+        let typical: Vec<f32> = ["a", "b", "c"]
+            .iter()
+            .map(|&n| {
+                m.artists
+                    .iter()
+                    .find(|a| a.artist == n)
+                    .unwrap()
+                    .typical
+                    .unwrap()
+            })
+            .collect();
+        assert_eq!(typical, [0.574, 0.570, 0.581]);
     }
 
     #[test]
