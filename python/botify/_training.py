@@ -45,14 +45,16 @@ def read_lists(path: PathLike) -> Dict[int, np.ndarray]:
 
 def read_tastes(path: PathLike) -> pd.DataFrame:
     """A ``taste`` model file as a DataFrame: one row per artist with its ``vector`` (numpy),
-    ``tracks`` (numpy, most listened first) and ``repeat`` (the mean time of a second play of the
-    artist in the sessions opened on it; NaN in files written before it existed)."""
+    ``tracks`` (numpy, most listened first), ``repeat`` (the mean time of a second play of the
+    artist in the sessions opened on it) and ``typical`` (the mean time of every later listen in
+    those sessions); NaN in files written before they existed."""
     rows = [json.loads(line) for line in Path(path).read_text().splitlines() if line.strip()]
     return pd.DataFrame({
         "artist": [r["artist"] for r in rows],
         "vector": [np.asarray(r["vector"], dtype=np.float32) for r in rows],
         "tracks": [np.asarray(r["tracks"], dtype=np.int64) for r in rows],
         "repeat": np.asarray([r.get("repeat", np.nan) for r in rows], dtype=np.float64),
+        "typical": np.asarray([r.get("typical", np.nan) for r in rows], dtype=np.float64),
     })
 
 

@@ -53,7 +53,7 @@ def test_trainers_write_the_service_files_and_report(world, log, tmp_path):
     assert len(tastes) > 10 and all(len(v) == 8 for v in tastes["vector"])
     assert all(len({artist[t] for t in ts}) == 1 and artist[ts[0]] == a
                for a, ts in zip(tastes["artist"], tastes["tracks"]))
-    assert ((tastes["repeat"] >= 0) & (tastes["repeat"] <= 1)).all()
+    assert ((tastes[["repeat", "typical"]] >= 0) & (tastes[["repeat", "typical"]] <= 1)).all().all()
     with pytest.raises(botify.BotifyError, match="read_tastes"):
         taste.lists
     # The memory: each user's long listens by the artist their session opened on.
