@@ -521,10 +521,15 @@ mod tests {
         assert_eq!(ask(&q, &[], 0, 1.0), Some(2));
         // `repeat` outside [0, 1] is named.
         let bad = r#"{"artist": "a", "vector": [1.0, 0.0], "tracks": [1], "repeat": 1.5}"#;
-        let e = Tastes::parse(Path::new("t.jsonl"), bad, &catalog)
+        refused(&catalog, bad, "field `repeat`");
+    }
+
+    /// The taste file `text` is refused with an error that says `says`.
+    fn refused(catalog: &Catalog, text: &str, says: &str) {
+        let e = Tastes::parse(Path::new("t.jsonl"), text, catalog)
             .unwrap_err()
             .to_string();
-        assert!(e.contains("field `repeat`"), "{e}");
+        assert!(e.contains(says), "{e}");
     }
 
     #[test]
@@ -546,10 +551,7 @@ mod tests {
         // Opened on b, which has no typical time: `like` again.
         assert_eq!(ask(&p, &[listen(2, 1.0, 0)], 0, 0.3), None);
         let bad = r#"{"artist": "a", "vector": [1.0], "tracks": [1], "typical": -0.5}"#;
-        let e = Tastes::parse(Path::new("t.jsonl"), bad, &catalog)
-            .unwrap_err()
-            .to_string();
-        assert!(e.contains("field `typical`"), "{e}");
+        refused(&catalog, bad, "field `typical`");
     }
 
     #[test]
