@@ -41,10 +41,9 @@ pub struct Tastes {
     dim: usize,
     vectors: Vec<f32>,
     tracks: Vec<Box<[TrackId]>>,
-    /// Each row's `repeat` (0 where the file has none).
-    repeat: Vec<f32>,
-    /// Each row's `typical` (NaN where the file has none).
-    typical: Vec<f32>,
+    /// Each row's `repeat` and `typical`, where the file has them.
+    repeat: Vec<Option<f32>>,
+    typical: Vec<Option<f32>>,
     row_of_artist: Vec<Option<u32>>,
     index: MipsIndex,
 }
@@ -121,22 +120,13 @@ impl Tastes {
                 return Err(err(line, format!("artist of track {first} appears twice")));
             }
             vectors.extend(a.vector.iter().map(|x| x / norm));
-            let repeat = a.repeat.unwrap_or(0.0);
-            if !(0.0..=1.0).contains(&repeat) {
-                return Err(err(
-                    line,
-                    format!("field `repeat`: {repeat} is not in [0, 1]"),
-                ));
+            for (name, value) in [("repeat", a.repeat), ("typical", a.typical)] {
+                if let Some(v) = value.filter(|v| !(0.0..=1.0).contains(v)) {
+                    return Err(err(line, format!("field `{name}`: {v} is not in [0, 1]")));
+                }
             }
-            repeats.push(repeat);
-            let typical = a.typical.unwrap_or(f32::NAN);
-            if !(typical.is_nan() || (0.0..=1.0).contains(&typical)) {
-                return Err(err(
-                    line,
-                    format!("field `typical`: {typical} is not in [0, 1]"),
-                ));
-            }
-            typicals.push(typical);
+            repeats.push(a.repeat);
+            typicals.push(a.typical);
             tracks.push(a.tracks.into_boxed_slice());
         }
         Ok(Tastes {
@@ -223,19 +213,30 @@ fn recalled(history: &[Listen], artist: u32, catalog: &Catalog) -> Vec<(TrackId,
         .collect()
 }
 
-/// The feedback listens of the session so far: the bar a listen must beat to pull the taste.
-#[derive(Default)]
+/// The bar a listen must beat to pull the taste: `like`, or with a `like_weight` the mean of
+/// the session's feedback listens so far with `like` counted as that many.
 struct Bar {
+    like: f32,
+    like_weight: f32,
     sum: f32,
     listens: f32,
 }
 
 impl Bar {
-    fn level(&self, like: f32, like_weight: f32) -> f32 {
-        if like_weight > 0.0 {
-            (like_weight * like + self.sum) / (like_weight + self.listens)
+    fn new(like: f32, like_weight: f32) -> Bar {
+        Bar {
+            like,
+            like_weight,
+            sum: 0.0,
+            listens: 0.0,
+        }
+    }
+
+    fn level(&self) -> f32 {
+        if self.like_weight > 0.0 {
+            (self.like_weight * self.like + self.sum) / (self.like_weight + self.listens)
         } else {
-            like
+            self.like
         }
     }
 
@@ -256,21 +257,23 @@ impl Recommender for SessionTaste {
             .chain(std::iter::once((req.track, req.time)))
             .collect();
         let row = |track: TrackId| t.row_of_artist[self.catalog.artist_of(track) as usize];
+        let anchor_artist = self.catalog.artist_of(tracks[0].0);
         let anchor = row(tracks[0].0);
         // What the listeners of sessions opened on this artist typically give, or `like`.
-        let like = match anchor {
-            Some(r) if self.auto_like && !t.typical[r as usize].is_nan() => t.typical[r as usize],
-            _ => self.like,
-        };
+        let like = anchor
+            .and_then(|r| t.typical[r as usize])
+            .filter(|_| self.auto_like)
+            .unwrap_or(self.like);
         let skips = tracks[1..].iter().rev().take_while(|l| l.1 < like).count();
         if self.switch > 0 && skips >= self.switch as usize {
             return None;
         }
-        let mut taste = t.vector(anchor? as usize).to_vec();
+        let anchor = anchor? as usize;
+        let mut taste = t.vector(anchor).to_vec();
         // Plays per artist in the session; an artist's first listen after the anchor is feedback
         // (a repeated artist's time is discounted whatever the taste).
         let mut plays: Vec<(u32, u32)> = Vec::with_capacity(tracks.len());
-        let mut bar = Bar::default();
+        let mut bar = Bar::new(like, self.like_weight);
         for (i, &(track, time)) in tracks.iter().enumerate() {
             let artist = self.catalog.artist_of(track);
             match plays.iter_mut().find(|p| p.0 == artist) {
@@ -278,7 +281,7 @@ impl Recommender for SessionTaste {
                 None => {
                     plays.push((artist, 1));
                     if let Some(r) = row(track).filter(|_| i > 0) {
-                        let w = self.feedback * (time - bar.level(like, self.like_weight));
+                        let w = self.feedback * (time - bar.level());
                         bar.add(time);
                         for (x, v) in taste.iter_mut().zip(t.vector(r as usize)) {
                             *x += w * v;
@@ -295,12 +298,11 @@ impl Recommender for SessionTaste {
         // What the user liked in earlier sessions on this artist comes first: the recent
         // history's time of a track, else the memory's.
         if self.recall <= 1.0 {
-            let anchor = self.catalog.artist_of(tracks[0].0);
-            let recent = recalled(history, anchor, &self.catalog);
+            let recent = recalled(history, anchor_artist, &self.catalog);
             let remembered = self
                 .memory
                 .as_deref()
-                .map_or(&[][..], |m| m.get(req.user, anchor));
+                .map_or(&[][..], |m| m.get(req.user, anchor_artist));
             let best = remembered
                 .iter()
                 .copied()
@@ -317,16 +319,16 @@ impl Recommender for SessionTaste {
         let unplayed = |r: u32| t.tracks[r as usize].iter().copied().find(|&x| !played(x));
         // The session's own artist is the nearest to its taste; where its tracks hold up after
         // the discount (a strict listener, a big tight artist), staying beats any fresh artist.
-        if self.stay {
-            let anchor = self.catalog.artist_of(tracks[0].0);
+        if self.stay
+            && let Some(repeat) = t.repeat[anchor]
+        {
             let last = tracks
                 .iter()
                 .rev()
-                .find(|p| self.catalog.artist_of(p.0) == anchor)
+                .find(|p| self.catalog.artist_of(p.0) == anchor_artist)
                 .map_or(0.0, |p| p.1);
-            if let Some(r) = row(tracks[0].0)
-                && last * t.repeat[r as usize] > bar.level(like, self.like_weight)
-                && let Some(x) = unplayed(r)
+            if last * repeat > bar.level()
+                && let Some(x) = unplayed(anchor as u32)
             {
                 return Some(x);
             }

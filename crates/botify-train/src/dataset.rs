@@ -5,7 +5,7 @@ use crate::{Error, Result};
 use botify_core::events::{Event, Message};
 use botify_core::hash::FastMap;
 use botify_core::rng::stream;
-use botify_core::{TrackId, UserId};
+use botify_core::{Catalog, TrackId, UserId};
 use rand::Rng;
 
 /// One listen: `user` listened to `track` for `time`, at `timestamp`.
@@ -172,6 +172,26 @@ impl Dataset {
     pub fn sessions(&self) -> impl Iterator<Item = &[Listen]> + '_ {
         self.listens
             .chunk_by(|a, b| a.user == b.user && a.session == b.session)
+    }
+
+    /// The listens of `session` after its first track that are the first of their artist in it
+    /// (the first track's artist counts as played): a repeated artist's time is discounted
+    /// whatever the taste. `seen` is a buffer the caller keeps between sessions.
+    pub fn fresh_artist_listens<'a>(
+        session: &'a [Listen],
+        catalog: &'a Catalog,
+        seen: &'a mut Vec<u32>,
+    ) -> impl Iterator<Item = &'a Listen> + 'a {
+        seen.clear();
+        seen.push(catalog.artist_of(session[0].track));
+        session[1..].iter().filter(move |l| {
+            let artist = catalog.artist_of(l.track);
+            let fresh = !seen.contains(&artist);
+            if fresh {
+                seen.push(artist);
+            }
+            fresh
+        })
     }
 
     /// (session's first track, later track, its listen time) for every later listen of a

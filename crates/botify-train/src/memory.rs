@@ -10,6 +10,7 @@ use crate::dataset::Dataset;
 use crate::{Error, Result};
 use botify_core::hash::FastMap;
 use botify_core::{Catalog, TrackId, UserId};
+use std::collections::BTreeMap;
 use std::path::Path;
 
 pub use botify_recs::memory::Remembered;
@@ -37,39 +38,28 @@ pub struct Model {
     pub lines: Vec<Remembered>,
 }
 
-/// (time sum, listens) per track, per (user, opening artist).
-type Sums = FastMap<(UserId, u32), FastMap<TrackId, (f32, u32)>>;
+/// (time sum, listens) per track, per (user, opening artist) in order.
+type Sums = BTreeMap<(UserId, u32), FastMap<TrackId, (f32, u32)>>;
 
 /// Gathers every user's long listens by the artist their session opened on.
 pub fn fit(d: &Dataset, catalog: &Catalog, p: &Params) -> Result<Model> {
     p.validate()?;
-    let mut sums: Sums = FastMap::default();
+    let mut sums: Sums = BTreeMap::new();
     let mut seen: Vec<u32> = Vec::new();
     for session in d.sessions() {
         let first = &session[0];
-        if first.track as usize >= catalog.len() {
-            continue;
-        }
-        let anchor = catalog.artist_of(first.track);
-        seen.clear();
-        seen.push(anchor);
-        let tracks = sums.entry((first.user, anchor)).or_default();
-        for l in &session[1..] {
-            let artist = catalog.artist_of(l.track);
-            if seen.contains(&artist) {
-                continue;
-            }
-            seen.push(artist);
+        let tracks = sums
+            .entry((first.user, catalog.artist_of(first.track)))
+            .or_default();
+        for l in Dataset::fresh_artist_listens(session, catalog, &mut seen) {
             let e = tracks.entry(l.track).or_default();
             e.0 += l.time.clamp(0.0, 1.0);
             e.1 += 1;
         }
     }
-    let mut keys: Vec<(UserId, u32)> = sums.keys().copied().collect();
-    keys.sort_unstable();
     let mut lines = Vec::new();
-    for key in keys {
-        let mut kept: Vec<(TrackId, f32)> = sums[&key]
+    for (key, tracks) in sums {
+        let mut kept: Vec<(TrackId, f32)> = tracks
             .iter()
             .map(|(&t, &(sum, n))| (t, sum / n as f32))
             .filter(|&(_, time)| time >= p.min_time)

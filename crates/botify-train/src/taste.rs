@@ -123,14 +123,7 @@ fn pairs(d: &Dataset, catalog: &Catalog, track_row: &[Option<u32>]) -> (Vec<Pair
         if users.last() != Some(&u) {
             users.push(u);
         }
-        seen.clear();
-        seen.push(catalog.artist_of(session[0].track));
-        for l in &session[1..] {
-            let artist = catalog.artist_of(l.track);
-            if seen.contains(&artist) {
-                continue;
-            }
-            seen.push(artist);
+        for l in Dataset::fresh_artist_listens(session, catalog, &mut seen) {
             if let Some(target) = track_row[l.track as usize] {
                 out.push(Pair {
                     user: (users.len() - 1) as u32,
@@ -209,7 +202,7 @@ pub fn fit(
     for (row, a) in artists.iter_mut().enumerate() {
         a.vector = v[row * dim..(row + 1) * dim].to_vec();
     }
-    set_repeats(d, catalog, p.repeat_prior, &mut artists);
+    set_opening_means(d, catalog, p.repeat_prior, &mut artists);
     Ok(Model { artists })
 }
 
@@ -217,7 +210,7 @@ pub fn fit(
 type Sums = Vec<(f64, u32)>;
 
 /// Each artist's `repeat` and `typical` (see [`ArtistTaste`]) from the sessions opened on it.
-fn set_repeats(d: &Dataset, catalog: &Catalog, prior: f32, artists: &mut [ArtistTaste]) {
+fn set_opening_means(d: &Dataset, catalog: &Catalog, prior: f32, artists: &mut [ArtistTaste]) {
     let mut repeats: Sums = vec![(0.0, 0); catalog.artists.len()];
     let mut later: Sums = vec![(0.0, 0); catalog.artists.len()];
     let add = |e: &mut (f64, u32), time: f32| {
@@ -237,23 +230,13 @@ fn set_repeats(d: &Dataset, catalog: &Catalog, prior: f32, artists: &mut [Artist
             add(&mut later[anchor], l.time);
         }
     }
-    let row_values = |sums: &Sums, prior: f64| -> Option<Vec<f32>> {
-        shrunk_means(sums, prior).map(|by_artist| {
-            artists
-                .iter()
-                .map(|a| {
-                    a.tracks
-                        .first()
-                        .map_or(0.0, |&t| by_artist[catalog.artist_of(t) as usize])
-                })
-                .collect()
-        })
-    };
-    let repeat = row_values(&repeats, f64::from(prior));
-    let typical = row_values(&later, TYPICAL_PRIOR);
-    for (row, a) in artists.iter_mut().enumerate() {
-        a.repeat = repeat.as_ref().map(|r| r[row]);
-        a.typical = typical.as_ref().map(|r| r[row]);
+    let repeat = shrunk_means(&repeats, f64::from(prior));
+    let typical = shrunk_means(&later, TYPICAL_PRIOR);
+    for a in artists.iter_mut() {
+        // Every row has a track (rows are made from tracks).
+        let artist = catalog.artist_of(a.tracks[0]) as usize;
+        a.repeat = repeat.as_ref().map(|r| r[artist]);
+        a.typical = typical.as_ref().map(|r| r[artist]);
     }
 }
 
