@@ -635,6 +635,7 @@ def taste(
     epochs: int = 8,
     learning_rate: float = 0.05,
     l2: float = 0.0001,
+    genre_l2: float = 0.03,
     min_count: int = 5,
     repeat_prior: float = 10.0,
     catalog: Optional[PathLike] = None,
@@ -655,7 +656,8 @@ def taste(
         dim: Vector size. (1 to 4096)
         epochs: Passes over the (session anchor, listen) pairs. (1 to 100000)
         learning_rate: Adagrad step. (more than 0)
-        l2: L2 penalty on the artist vectors, per pair. (at least 0)
+        l2: L2 penalty on the artist vectors, per pair (with a genre prior: on an artist without a genre). (at least 0)
+        genre_l2: The genre prior: an artist's vector is its genre's shared vector plus its own offset, and this is the L2 penalty on the offset, per pair; an artist seldom heard stays near its genre. 0: no prior (also for a catalogue without genres). (at least 0)
         min_count: Tracks listened fewer times are left out; an artist with none left gets no vector.
         repeat_prior: The weight, in plays, of every artist's mean in each artist's `repeat` time. (at least 0)
     """
@@ -674,6 +676,7 @@ def taste(
         epochs=epochs,
         learning_rate=learning_rate,
         l2=l2,
+        genre_l2=genre_l2,
         min_count=min_count,
         repeat_prior=repeat_prior,
     )
