@@ -523,6 +523,21 @@ mod tests {
     }
 
     #[test]
+    fn a_catalogue_without_genres_trains_as_without_the_prior() {
+        let (d, catalog) = planted();
+        let fit_with = |genre_l2: f32| {
+            let p = Params {
+                dim: 4,
+                min_count: 1,
+                genre_l2,
+                ..Params::default()
+            };
+            fit(&d, &catalog, &p, |_| {}).unwrap().artists
+        };
+        assert_eq!(fit_with(0.03), fit_with(0.0));
+    }
+
+    #[test]
     fn rare_tracks_are_left_out_and_bad_parameters_named() {
         let (d, catalog) = planted();
         let m = fit(&d, &catalog, &Params::default(), |_| {}).unwrap();
