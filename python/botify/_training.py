@@ -20,6 +20,11 @@ __all__ = ["PathLike", "Trained", "fit", "read_lists", "read_memory", "read_tast
 PathLike = Union[str, "os.PathLike[str]"]
 
 
+def _json_lines(text: str) -> List[dict]:
+    """The objects of a JSON-lines text, blank lines skipped."""
+    return [json.loads(line) for line in text.splitlines() if line.strip()]
+
+
 def read_lists(path: PathLike) -> Dict[int, np.ndarray]:
     """A written model file as ``{user or track: array of track ids}`` (per-user lists
     ``{"user", "tracks"}``, per-track lists ``{"track", "recommendations"}``) or, for TopPop's
@@ -29,10 +34,7 @@ def read_lists(path: PathLike) -> Dict[int, np.ndarray]:
     if text.lstrip().startswith("["):
         return {-1: np.asarray(json.loads(text), dtype=np.int64)}
     out: Dict[int, np.ndarray] = {}
-    for line in text.splitlines():
-        if not line.strip():
-            continue
-        row = json.loads(line)
+    for row in _json_lines(text):
         if "times" in row:
             raise BotifyError(f"{p} holds users' memories, not lists: read it with read_memory")
         if "artist" in row:
@@ -48,7 +50,7 @@ def read_tastes(path: PathLike) -> pd.DataFrame:
     ``tracks`` (numpy, most listened first), ``repeat`` (the mean time of a second play of the
     artist in the sessions opened on it) and ``typical`` (the mean time of every later listen in
     those sessions); NaN in files written before they existed."""
-    rows = [json.loads(line) for line in Path(path).read_text().splitlines() if line.strip()]
+    rows = _json_lines(Path(path).read_text())
     return pd.DataFrame({
         "artist": [r["artist"] for r in rows],
         "vector": [np.asarray(r["vector"], dtype=np.float32) for r in rows],
@@ -62,7 +64,7 @@ def read_memory(path: PathLike) -> pd.DataFrame:
     """A ``memory`` model file as a DataFrame: one row per remembered track, with the ``user``,
     the ``artist`` their sessions opened on, the ``track`` and its mean ``time`` there (each
     user and artist's tracks longest first)."""
-    rows = [json.loads(line) for line in Path(path).read_text().splitlines() if line.strip()]
+    rows = _json_lines(Path(path).read_text())
     return pd.DataFrame({
         "user": np.asarray([r["user"] for r in rows for _ in r["tracks"]], dtype=np.int64),
         "artist": [r["artist"] for r in rows for _ in r["tracks"]],

@@ -333,9 +333,10 @@ fn session_taste(file: &str, switch: u32, fallback: RecommenderSpec) -> Recommen
     }
 }
 
-/// `spec` (a `session_taste`) recalling each user's logged sessions from the `memory` file too,
-/// only tracks they listened to at least 0.8, and moving the session's taste by how a listen
-/// compares with the session's mean so far (docs/models.md, "Memory and the session's bar").
+/// `spec` (a `session_taste`) recalling each user's logged sessions from the `memory` file too
+/// (only tracks listened to at least 0.8), holding each listen to the session's mean so far
+/// (`like_weight` 3) and its first artist's `typical` time (`auto_like`), and staying with that
+/// artist while it holds up (docs/models.md, "Closer to the oracle on every world").
 fn remembering(mut spec: RecommenderSpec, file: &str) -> RecommenderSpec {
     if let RecommenderSpec::SessionTaste {
         memory,

@@ -468,6 +468,15 @@ fn check_unit(kind: &str, values: &[(&str, f32)]) -> Result<()> {
     }
 }
 
+fn check_non_negative(kind: &str, values: &[(&str, f32)]) -> Result<()> {
+    match values.iter().find(|(_, v)| !(v.is_finite() && *v >= 0.0)) {
+        Some((name, v)) => Err(Error::Config(format!(
+            "{kind}: `{name}` {v} must be a finite number ≥ 0"
+        ))),
+        None => Ok(()),
+    }
+}
+
 /// A primary recommender and the spec of what answers where it has nothing.
 type Built<'s> = Option<(Box<dyn Recommender>, &'s Option<Box<RecommenderSpec>>)>;
 
@@ -664,11 +673,7 @@ impl Builder {
                 fusion,
                 fallback,
             } => {
-                if !(fusion.is_finite() && *fusion >= 0.0) {
-                    return Err(Error::Config(format!(
-                        "session_anchor: `fusion` {fusion} must be a finite number ≥ 0"
-                    )));
-                }
+                check_non_negative("session_anchor", &[("fusion", *fusion)])?;
                 check_unit(
                     "session_anchor",
                     &[("liked", *liked), ("skipped", *skipped)],
@@ -699,17 +704,9 @@ impl Builder {
                 auto_like,
                 fallback,
             } => {
-                if !(feedback.is_finite() && *feedback >= 0.0) {
-                    return Err(Error::Config(format!(
-                        "session_taste: `feedback` {feedback} must be a finite number ≥ 0"
-                    )));
-                }
+                check_non_negative("session_taste", &[("feedback", *feedback)])?;
                 check_unit("session_taste", &[("like", *like)])?;
-                if !(like_weight.is_finite() && *like_weight >= 0.0) {
-                    return Err(Error::Config(format!(
-                        "session_taste: `like_weight` {like_weight} must be a finite number ≥ 0"
-                    )));
-                }
+                check_non_negative("session_taste", &[("like_weight", *like_weight)])?;
                 if !(recall.is_finite() && *recall >= 0.0) {
                     return Err(Error::Config(format!(
                         "session_taste: `recall` {recall} must be a finite number ≥ 0 (above 1: off)"

@@ -3,7 +3,7 @@
 use super::trainer::Model;
 use super::fitting::{Steps, TrainData, Trained, candidate_lists, user_lists, with_suffix};
 use crate::observer::Observer;
-use crate::{Error, Result};
+use crate::Result;
 use botify_core::hash::FastMap;
 use botify_core::{TrackId, UserId};
 use botify_neural::difm;
@@ -43,9 +43,7 @@ impl Model for Difm {
         obs: &dyn Observer,
     ) -> Result<Trained> {
         let mut t = Trained::default();
-        let catalog = data
-            .catalog
-            .ok_or_else(|| Error::Invalid("difm needs the catalogue".into()))?;
+        let catalog = data.needed_catalog(Self::NAME)?;
         let candidates = candidate_lists(&c.candidates, data.train.tracks)?;
         let features = difm::TrackFeatures::from_catalog(catalog, p.components, p.seed);
         obs.note(&format!(

@@ -43,9 +43,7 @@ impl Model for Dpp {
     ) -> Result<Trained> {
         let mut t = Trained::default();
         let k = data.settings.k;
-        let catalog = data
-            .catalog
-            .ok_or_else(|| Error::Invalid("dpp needs the catalogue".into()))?;
+        let catalog = data.needed_catalog(Self::NAME)?;
         let features = dpp::Features::from_catalog(catalog);
         let clock = Instant::now();
         let path = &c.candidates;

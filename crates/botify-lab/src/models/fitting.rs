@@ -107,6 +107,12 @@ fn curve_sample(positives: &FastMap<UserId, Vec<TrackId>>) -> FastMap<UserId, Ve
 }
 
 impl<'a> TrainData<'a> {
+    /// The catalogue of `model`, which needs one (`train` refuses to start without it).
+    pub(super) fn needed_catalog(&self, model: &str) -> Result<&'a Catalog> {
+        self.catalog
+            .ok_or_else(|| Error::Invalid(format!("{model} needs the catalogue")))
+    }
+
     pub fn new(
         train: &'a Dataset,
         test: &'a Dataset,

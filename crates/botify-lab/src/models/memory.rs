@@ -3,7 +3,7 @@
 use super::fitting::{TrainData, Trained};
 use super::trainer::{Model, NoInputs};
 use crate::observer::Observer;
-use crate::{Error, Result};
+use crate::Result;
 use botify_train::memory;
 use std::path::Path;
 
@@ -30,9 +30,7 @@ impl Model for Memory {
         _: &dyn Observer,
     ) -> Result<Trained> {
         let mut t = Trained::default();
-        let catalog = data
-            .catalog
-            .ok_or_else(|| Error::Invalid("memory needs the catalogue".into()))?;
+        let catalog = data.needed_catalog(Self::NAME)?;
         let model = memory::fit(data.train, catalog, p)?;
         model.write(out)?;
         let tracks: usize = model.lines.iter().map(|l| l.tracks.len()).sum();

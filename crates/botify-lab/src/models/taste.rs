@@ -3,7 +3,7 @@
 use super::fitting::{Steps, TrainData, Trained};
 use super::trainer::{Model, NoInputs};
 use crate::observer::Observer;
-use crate::{Error, Result};
+use crate::Result;
 use botify_train::taste;
 use std::path::Path;
 
@@ -30,9 +30,7 @@ impl Model for Taste {
         obs: &dyn Observer,
     ) -> Result<Trained> {
         let mut t = Trained::default();
-        let catalog = data
-            .catalog
-            .ok_or_else(|| Error::Invalid("taste needs the catalogue".into()))?;
+        let catalog = data.needed_catalog(Self::NAME)?;
         let mut steps = Steps::new(Self::NAME, "epoch", p.epochs, "—".into(), obs);
         let model = taste::fit(data.train, catalog, p, |e| {
             let spent = steps.clock.lap();
