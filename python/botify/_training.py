@@ -20,7 +20,7 @@ __all__ = ["PathLike", "Trained", "fit", "read_lists", "read_memory", "read_tast
 PathLike = Union[str, "os.PathLike[str]"]
 
 
-def _json_lines(text: str) -> List[dict]:
+def _json_lines(text: str) -> List[Any]:
     """The objects of a JSON-lines text, blank lines skipped."""
     return [json.loads(line) for line in text.splitlines() if line.strip()]
 
