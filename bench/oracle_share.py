@@ -2,9 +2,10 @@
 """How close the default plan's policies come to the oracle, world by world.
 
 For each generator config in bench/worlds (or the ones named): generate the world, run the
-default plan on it in-process, then simulate 20,000 sessions of day 1 with the run's own models
-for the oracle, StickyArtist and each treatment asked for (by default the plan's T4 and T9),
-and print mean listening time per session with its share of the oracle's.
+default plan on it in-process, then simulate 20,000 sessions of the A/B day (the plan's seed, the
+day after its collection days, so no session is one the models learned from) with the run's own
+models for the oracle, StickyArtist and each treatment asked for (by default the plan's T4 and
+T9), and print mean listening time per session with its share of the oracle's.
 
     python3 bench/oracle_share.py --bin target/release/botify --out /tmp/oracle-share
     python3 bench/oracle_share.py --bin target/release/botify --out /tmp/oracle-share \\
@@ -45,8 +46,9 @@ def run(cmd, **kw):
     return done.stdout
 
 
-def simulate(binary, world, spec, episodes, log_dir):
+def simulate(binary, world, spec, episodes, log_dir, seed, day):
     out = run([binary, "sim", "-q", "--world", world, "--episodes", str(episodes),
+               "--seed", str(seed), "--start-day", str(day),
                "--log-dir", log_dir, "--recommender", spec])
     # "    1        all      20000          18.581 ± 0.186         23.581 ± 0.189"
     m = re.search(r"\ball\s+\d+\s+([-\d.]+) ± ([\d.]+)", out)
@@ -91,6 +93,12 @@ def main():
                  "--out", run_dir])
         treatments = tomllib.loads((run_dir / "experiments.toml").read_text())["experiment"][0][
             "treatments"]
+        # The A/B day's listeners (the plan's seed, the day after the collection days): the
+        # collection days' sessions are in the logs the models learned from.
+        seed = params.get("seed", 31337)
+        ran = tomllib.loads((run_dir / "plan.toml").read_text())
+        day2 = ran.get("day2", {})
+        ab_day = 1 + (day2.get("rounds", 1) if day2.get("episodes", 0) > 0 else 0)
         specs = [("oracle", "oracle"), ("StickyArtist", "sticky-artist")]
         specs += [(t, inline(treatments[t])) for t in a.treatments.split(",") if t]
         specs += [tuple(s.split("=", 1)) for s in a.spec]
@@ -99,7 +107,7 @@ def main():
             spec = spec.replace("{RUN}", str(run_dir))
             print(f"{name}: {label}", file=sys.stderr, flush=True)
             row[label] = simulate(a.bin, str(world), spec, a.episodes,
-                                  str(base / "sim"))
+                                  str(base / "sim"), seed, ab_day)
         rows.append(row)
         oracle = row["oracle"][0]
         cells = [f"{row[l][0]:.2f} ({100 * row[l][0] / oracle:.1f}%)" for l, _ in specs[1:]]

@@ -80,7 +80,7 @@ def i2i(
     logs: Union[PathLike, Iterable[PathLike]],
     out: PathLike,
     *,
-    mode: Literal["next", "session"] = "session",
+    mode: Literal["next", "session", "openers"] = "session",
     window: int = 5,
     min_count: int = 1,
     catalog: Optional[PathLike] = None,
@@ -98,9 +98,9 @@ def i2i(
     ``progress``) are those of :func:`botify.train.fit`.
 
     Args:
-        mode: `session`: pairs liked within a session window; `next`: track → next track.
+        mode: `session`: pairs liked within a session window; `next`: track → next track; `openers`: tracks that opened one listener's sessions (counted once per listener).
         window: Session mode: pair tracks at most this many positions apart. (1 to 1000)
-        min_count: Pairs seen fewer times than this are dropped (noise).
+        min_count: Pairs seen fewer times than this are dropped (noise; `openers`: fewer listeners).
     """
     return fit(
         "i2i",

@@ -327,6 +327,7 @@ fn session_taste(file: &str, switch: u32, fallback: RecommenderSpec) -> Recommen
         recall: 0.5,
         switch,
         memory: None,
+        openers: None,
         stay: false,
         auto_like: false,
         fallback: Some(Box::new(fallback)),
@@ -335,11 +336,13 @@ fn session_taste(file: &str, switch: u32, fallback: RecommenderSpec) -> Recommen
 
 /// `spec` (a `session_taste`) recalling each user's logged sessions from the `memory` file too
 /// (only tracks listened to at least 0.8), holding each listen to the session's mean so far
-/// (`like_weight` 3) and its first artist's `typical` time (`auto_like`), and staying with that
-/// artist while it holds up (docs/models.md, "Closer to the oracle on every world").
-fn remembering(mut spec: RecommenderSpec, file: &str) -> RecommenderSpec {
+/// (`like_weight` 3) and its first artist's `typical` time (`auto_like`), staying with that
+/// artist while it holds up, then serving what the same listeners opened sessions on with the
+/// first track (`openers`; docs/models.md, "Closer to the oracle on every world").
+fn remembering(mut spec: RecommenderSpec, file: &str, opener_lists: &str) -> RecommenderSpec {
     if let RecommenderSpec::SessionTaste {
         memory,
+        openers,
         recall,
         like_weight,
         stay,
@@ -348,6 +351,7 @@ fn remembering(mut spec: RecommenderSpec, file: &str) -> RecommenderSpec {
     } = &mut spec
     {
         *memory = Some(file.into());
+        *openers = Some(opener_lists.into());
         *recall = 0.8;
         *like_weight = 3.0;
         *stay = true;
@@ -399,11 +403,13 @@ impl Default for Day1 {
 /// The default plan's own choices beyond the registry's defaults, for every model name it knows
 /// (listed by default or not): i2i keeps 50 neighbours, ALS 8 iterations, MF 10 epochs (as the
 /// course's seminars); `mf_features` is MF with every item feature; `contextual_anchor` is the
-/// contextual model learned against the session's first track (session_anchor's lists); DIFM
-/// re-ranks MF's lists and DPP ALS's. A plan's `[train.<name>]` table is applied over these.
+/// contextual model learned against the session's first track (session_anchor's lists);
+/// `openers` is i2i over the tracks that opened one listener's sessions, the 6 shared by most
+/// listeners and at least 3 (session_taste's `openers`); DIFM re-ranks MF's lists and DPP ALS's.
+/// A plan's `[train.<name>]` table is applied over these.
 fn default_tables() -> BTreeMap<String, Map<String, Value>> {
     let features = Value::from(vec!["artist", "genre", "pop", "duration"]);
-    let overrides: [(&str, Vec<(&str, Value)>); 12] = [
+    let overrides: [(&str, Vec<(&str, Value)>); 13] = [
         ("toppop", vec![]),
         ("i2i", vec![("k", Value::from(50))]),
         ("ucf", vec![]),
@@ -428,6 +434,15 @@ fn default_tables() -> BTreeMap<String, Map<String, Value>> {
         ),
         ("taste", vec![]),
         ("memory", vec![]),
+        (
+            "openers",
+            vec![
+                ("model", Value::from("i2i")),
+                ("mode", Value::from("openers")),
+                ("k", Value::from(6)),
+                ("min_count", Value::from(3)),
+            ],
+        ),
         ("difm", vec![("candidates", Value::from("models/mf.jsonl"))]),
         ("dpp", vec![("candidates", Value::from("models/als.jsonl"))]),
     ];
@@ -449,6 +464,7 @@ impl Default for TrainPlan {
             "contextual_anchor",
             "taste",
             "memory",
+            "openers",
         ];
         let mut tables = default_tables();
         tables.retain(|name, _| models.contains(&name.as_str()));
@@ -494,6 +510,7 @@ impl Default for AbPlan {
                         session_anchor("models/i2i_anchor.jsonl"),
                     ),
                     "models/memory.jsonl",
+                    "models/openers.jsonl",
                 ),
                 with_sticky(|fallback| RecommenderSpec::Sequential {
                     file: "models/mf.jsonl".into(),

@@ -105,6 +105,11 @@ pub enum RecommenderSpec {
         /// service's recent history does not reach.
         #[serde(default, skip_serializing_if = "Option::is_none")]
         memory: Option<PathBuf>,
+        /// Per-track lists of the tracks that opened the same listeners' sessions (`botify
+        /// train i2i --mode openers`): the first track's are served after staying, before the
+        /// taste's artists.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        openers: Option<PathBuf>,
         /// Serve the session's own artist again while its next play (its last time in the
         /// session times the taste file's `repeat` of the artist) is expected to beat the bar.
         #[serde(default, skip_serializing_if = "is_false")]
@@ -337,10 +342,14 @@ impl RecommenderSpec {
             SessionTaste {
                 file,
                 memory,
+                openers,
                 fallback,
                 ..
             } => (
-                std::iter::once(file).chain(memory.as_mut()).collect(),
+                std::iter::once(file)
+                    .chain(memory.as_mut())
+                    .chain(openers.as_mut())
+                    .collect(),
                 fallback,
             ),
             WeightedI2i {
@@ -700,6 +709,7 @@ impl Builder {
                 recall,
                 switch,
                 memory,
+                openers,
                 stay,
                 auto_like,
                 fallback,
@@ -723,6 +733,10 @@ impl Builder {
                         recall: *recall,
                         switch: *switch,
                         memory: memory.as_deref().map(|f| self.memory(f)).transpose()?,
+                        openers: openers
+                            .as_deref()
+                            .map(|f| self.track_lists(f))
+                            .transpose()?,
                         stay: *stay,
                         auto_like: *auto_like,
                     }),
@@ -1003,13 +1017,21 @@ mod tests {
             ))
             .unwrap()
         );
-        let mut spec = RecommenderSpec::parse_cli(&taste(", memory = \"memory.jsonl\"")).unwrap();
+        std::fs::write(
+            dir.path().join("openers.jsonl"),
+            "{\"track\": 0, \"recommendations\": [1]}\n",
+        )
+        .unwrap();
+        let both = ", memory = \"memory.jsonl\", openers = \"openers.jsonl\"";
+        assert!(build(&taste(both)).unwrap());
+        let mut spec = RecommenderSpec::parse_cli(&taste(both)).unwrap();
         spec.resolve_paths(dir.path());
         assert_eq!(
             spec.files(),
             vec![
                 dir.path().join("taste.jsonl"),
-                dir.path().join("memory.jsonl")
+                dir.path().join("memory.jsonl"),
+                dir.path().join("openers.jsonl")
             ]
         );
         for (extra, says) in [
@@ -1018,6 +1040,7 @@ mod tests {
                 "`like_weight` -1 must be a finite number",
             ),
             (", memory = \"gone.jsonl\"", "gone.jsonl"),
+            (", openers = \"none.jsonl\"", "none.jsonl"),
         ] {
             let e = build(&taste(extra)).unwrap_err().to_string();
             assert!(e.contains(says), "{e}");

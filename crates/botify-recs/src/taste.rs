@@ -6,10 +6,12 @@
 //! a skip pushes away. The answer is the best-scoring artist with fewer than `artist_plays` plays
 //! in the session, its most listened track not yet played; when every such artist is used up,
 //! the best artist with an unplayed track. Before that, a track the user liked (`recall`) in an
-//! earlier session on the same first artist comes first; after `switch` skips in a row the
-//! fallback answers until a like. Vectors come from the `taste` trainer (botify-train), one JSON
+//! earlier session on the same first artist comes first, then the session's own artist while it
+//! holds up (`stay`), then what the same listeners opened sessions on with the first track
+//! (`openers`); after `switch` skips in a row the fallback answers until a like. Vectors come from the `taste` trainer (botify-train), one JSON
 //! line per artist: `{"artist", "vector", "tracks"}`.
 
+use crate::data::TrackLists;
 use crate::history::{current_session, earlier_sessions};
 use crate::memory::Memory;
 use crate::{Error, Listen, Recommender, Request, Rng};
@@ -177,6 +179,10 @@ pub struct SessionTaste {
     /// Every logged session of the user (the `memory` trainer's file): recalled as the history
     /// is, where the history does not know the track.
     pub memory: Option<Arc<Memory>>,
+    /// Per track, the tracks that opened the same listeners' sessions (`i2i` in mode
+    /// `openers`): a session opens near one of its listener's interests, so its first track's
+    /// are near its taste. They are served after staying and before the taste's artists.
+    pub openers: Option<Arc<TrackLists>>,
     /// Serve the session's own artist again while its next play is expected to beat the bar:
     /// its last time in the session (the first track's counts) times the artist's `repeat`.
     pub stay: bool,
@@ -333,6 +339,14 @@ impl Recommender for SessionTaste {
                 return Some(x);
             }
         }
+        let opener = self.openers.as_deref().and_then(|o| o.get(tracks[0].0));
+        if let Some(x) = opener.and_then(|l| {
+            l.iter()
+                .copied()
+                .find(|&x| !played(x) && plays_of(x) < self.artist_plays)
+        }) {
+            return Some(x);
+        }
         // The best fresh artist; when none is left, the best with an unplayed track. An exact
         // search, so the answer is a full scan's (ties to the lower row) at a fraction of the
         // cost on large catalogues.
@@ -385,6 +399,7 @@ mod tests {
             recall: 2.0,
             switch: 0,
             memory: None,
+            openers: None,
             stay: false,
             auto_like: false,
         }
@@ -578,6 +593,29 @@ mod tests {
     }
 
     #[test]
+    fn what_the_same_listeners_opened_on_comes_after_recall_and_before_the_taste() {
+        let memory = r#"{"user": 1, "artist": "a", "tracks": [4], "times": [0.9]}"#;
+        let lists = r#"{"track": 0, "recommendations": [1, 8, 6]}"#;
+        let mut p = five(0.0, Some(memory));
+        p.openers = Some(Arc::new(
+            TrackLists::parse(Path::new("o.jsonl"), lists, 10).unwrap(),
+        ));
+        // The remembered 4 first; then 0's list, passing over a's own 1 (a played artist): 8,
+        // then 6; then the taste (b is nearest to a).
+        assert_eq!(ask(&p, &[], 0, 1.0), Some(4));
+        let h = [listen(0, 1.0, 4)];
+        assert_eq!(ask(&p, &h, 4, 0.9), Some(8));
+        let h = [listen(0, 1.0, 4), listen(4, 0.9, 8)];
+        assert_eq!(ask(&p, &h, 8, 0.9), Some(6));
+        let h = [listen(0, 1.0, 4), listen(4, 0.9, 8), listen(8, 0.9, 6)];
+        assert_eq!(ask(&p, &h, 6, 0.9), Some(2));
+        // A session opened on a track without a list goes to the taste straight after recall:
+        // with c liked, e is nearest.
+        assert_eq!(ask(&p, &[], 1, 1.0), Some(4));
+        assert_eq!(ask(&p, &[listen(1, 1.0, 4)], 4, 0.9), Some(8));
+    }
+
+    #[test]
     fn recall_serves_again_what_a_session_on_the_same_artist_liked() {
         // An earlier session on a (track 0): c's 5 liked, d's 6 skipped. Another on d: b's 3
         // liked.
@@ -638,6 +676,7 @@ mod tests {
             recall: 2.0,
             switch: 0,
             memory: None,
+            openers: None,
             stay: false,
             auto_like: false,
         };

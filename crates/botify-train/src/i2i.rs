@@ -1,5 +1,5 @@
 //! Item-to-item neighbours from the logs: consecutive next-track pairs weighted by the listen time
-//! of the next track, or co-liked tracks within a session.
+//! of the next track, co-liked tracks within a session, or tracks one listener opened sessions on.
 
 use crate::dataset::Dataset;
 use botify_core::TrackId;
@@ -12,6 +12,9 @@ botify_core::choices! {
         Next = "next",
         /// Pairs of tracks both listened ≥ threshold within `window` positions of one session.
         Session = "session",
+        /// Pairs of tracks that opened sessions of one listener, once per listener: a session
+        /// opens near one of its listener's interests, so these share one.
+        Openers = "openers",
     }
 }
 
@@ -19,7 +22,8 @@ botify_core::params! {
     /// Item-to-item neighbours' parameters.
     #[derive(Copy)]
     pub struct Params {
-        /// `session`: pairs liked within a session window; `next`: track → next track.
+        /// `session`: pairs liked within a session window; `next`: track → next track;
+        /// `openers`: tracks that opened one listener's sessions (counted once per listener).
         mode: Mode = Mode::Session => any();
         /// Neighbours kept per track.
         k: usize = 50 => range(1.0, 10_000.0).shared(Setting::K);
@@ -27,9 +31,29 @@ botify_core::params! {
         threshold: f32 = botify_core::defaults::LIKED => range(0.0, 1.0).shared(Setting::Threshold);
         /// Session mode: pair tracks at most this many positions apart.
         window: usize = 5 => range(1.0, 1_000.0);
-        /// Pairs seen fewer times than this are dropped (noise).
+        /// Pairs seen fewer times than this are dropped (noise; `openers`: fewer listeners).
         min_count: u32 = 1 => any();
     }
+}
+
+/// Both orders of every pair of distinct tracks that opened sessions of one user, once per user.
+fn opener_pairs(d: &Dataset) -> Vec<(TrackId, TrackId, f32)> {
+    let mut out = Vec::new();
+    let mut openers: Vec<TrackId> = Vec::new();
+    let mut sessions = d.sessions().peekable();
+    while let Some(s) = sessions.next() {
+        openers.push(s[0].track);
+        if sessions.peek().is_some_and(|n| n[0].user == s[0].user) {
+            continue;
+        }
+        openers.sort_unstable();
+        openers.dedup();
+        for &a in &openers {
+            out.extend(openers.iter().filter(|&&b| b != a).map(|&b| (a, b, 1.0)));
+        }
+        openers.clear();
+    }
+    out
 }
 
 /// Per anchor track, its best `k` neighbours with weights scaled so the best is 1.
@@ -65,6 +89,7 @@ pub fn fit(d: &Dataset, p: &Params) -> Vec<(TrackId, Vec<(TrackId, f32)>)> {
             }
             out
         }
+        Mode::Openers => opener_pairs(d),
     };
     pairs.par_sort_unstable_by_key(|&(a, b, _)| (a, b));
     // Reduce equal pairs: (anchor, neighbour, summed weight, count).
@@ -98,4 +123,50 @@ pub fn fit(d: &Dataset, p: &Params) -> Vec<(TrackId, Vec<(TrackId, f32)>)> {
         i = j;
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::dataset::event;
+
+    /// One session per call: `user` opens on `first`, then listens to `then` (skipped).
+    fn session(user: u32, first: u32, then: u32, at: u64) -> Vec<botify_core::events::Event> {
+        vec![
+            event(user, first, 1.0, at, false),
+            event(user, then, 0.1, at + 1, true),
+        ]
+    }
+
+    #[test]
+    fn openers_pair_the_tracks_one_listener_opened_on_once_per_listener() {
+        let mut events = Vec::new();
+        // User 1 opens on 0 twice and on 1: the pair (0, 1) once. Users 2 and 3 open on 0 and 2.
+        // What follows the first track (5) never counts.
+        events.extend(session(1, 0, 5, 10));
+        events.extend(session(1, 0, 5, 20));
+        events.extend(session(1, 1, 5, 30));
+        events.extend(session(2, 0, 5, 10));
+        events.extend(session(2, 2, 5, 20));
+        events.extend(session(3, 2, 5, 10));
+        events.extend(session(3, 0, 5, 20));
+        let d = Dataset::from_events(events, 6).unwrap();
+        let p = Params {
+            mode: Mode::Openers,
+            ..Params::default()
+        };
+        let got = fit(&d, &p);
+        // 0's: 2 (two listeners) before 1 (one), weights scaled so the best is 1.
+        assert_eq!(
+            got,
+            vec![
+                (0, vec![(2, 1.0), (1, 0.5)]),
+                (1, vec![(0, 1.0)]),
+                (2, vec![(0, 1.0)]),
+            ]
+        );
+        // At least two listeners: only (0, 2) is left.
+        let p = Params { min_count: 2, ..p };
+        assert_eq!(fit(&d, &p), vec![(0, vec![(2, 1.0)]), (2, vec![(0, 1.0)])]);
+    }
 }
