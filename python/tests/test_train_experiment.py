@@ -63,10 +63,26 @@ def test_trainers_write_the_service_files_and_report(world, log, tmp_path):
     assert remembered.groupby(["user", "artist"])["time"].is_monotonic_decreasing.all()
     with pytest.raises(botify.BotifyError, match="read_memory"):
         memory.lists
-    served = botify.simulate(world, {"C": "random", "T1": {"type": "session_taste",
-                                                           "file": str(taste.file)}},
+    # Openers: for each track, the tracks its listeners also opened sessions on; every listed
+    # pair was opened by at least `min_count` listeners.
+    openers = botify.train.i2i(log, tmp_path / "openers.jsonl", mode="openers", min_count=2, k=6,
+                               holdout=0)
+    events = botify.read_log(log)
+    first = events["message"].shift(1, fill_value="last").eq("last") | events["user"].ne(
+        events["user"].shift(1))
+    opened = events[first].groupby("user")["track"].agg(set)
+    assert openers.lists and all(len(v) <= 6 for v in openers.lists.values())
+    for track, listed in list(openers.lists.items())[:50]:
+        for other in listed:
+            both = sum(1 for s in opened if track in s and other in s)
+            assert both >= 2, (track, other, both)
+    served = botify.simulate(world, {"C": "random",
+                                     "T1": {"type": "session_taste", "file": str(taste.file)},
+                                     "T2": {"type": "session_taste", "file": str(taste.file),
+                                            "openers": str(openers.file)}},
                              episodes=1_000, seed=1, log_dir=False).summary()
     assert served.loc["T1", "reward"] > served.loc["C", "reward"]
+    assert served.loc["T2", "reward"] > served.loc["C", "reward"]
     top = botify.train.toppop(log, tmp_path / "top.json", k=20)
     assert len(top.lists[-1]) == 20
     # What was trained is served: a treatment reading the file beats nothing worse than random.
