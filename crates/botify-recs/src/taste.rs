@@ -8,8 +8,9 @@
 //! the best artist with an unplayed track. Before that, a track the user liked (`recall`) in an
 //! earlier session on the same first artist comes first, then the session's own artist while it
 //! holds up (`stay`), then what the same listeners opened sessions on with the first track
-//! (`openers`); after `switch` skips in a row the fallback answers until a like. Vectors come from the `taste` trainer (botify-train), one JSON
-//! line per artist: `{"artist", "vector", "tracks"}`.
+//! (`openers`); after `switch` skips in a row the fallback answers until a like. Vectors come
+//! from the `taste` trainer (botify-train), one JSON line per artist: `{"artist", "vector",
+//! "tracks"}`.
 
 use crate::data::TrackLists;
 use crate::history::{current_session, earlier_sessions};
@@ -339,6 +340,8 @@ impl Recommender for SessionTaste {
                 return Some(x);
             }
         }
+        // What the listeners who opened sessions on the first track also opened them on lies
+        // near its interest whatever the artist; in list order (the plan keeps the first six).
         let opener = self.openers.as_deref().and_then(|o| o.get(tracks[0].0));
         if let Some(x) = opener.and_then(|l| {
             l.iter()
@@ -601,7 +604,7 @@ mod tests {
             TrackLists::parse(Path::new("o.jsonl"), lists, 10).unwrap(),
         ));
         // The remembered 4 first; then 0's list, passing over a's own 1 (a played artist): 8,
-        // then 6; then the taste (b is nearest to a).
+        // then 6; then the taste's artist, b.
         assert_eq!(ask(&p, &[], 0, 1.0), Some(4));
         let h = [listen(0, 1.0, 4)];
         assert_eq!(ask(&p, &h, 4, 0.9), Some(8));
