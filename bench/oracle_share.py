@@ -99,8 +99,8 @@ def main():
             "treatments"]
         # The A/B day's listeners (the plan's seed, the day after the collection days): the
         # collection days' sessions are in the logs the models learned from.
-        seed = params.get("seed", 31337)
         ran = tomllib.loads((run_dir / "plan.toml").read_text())
+        seed = ran["seed"]
         day2 = ran.get("day2", {})
         ab_day = 1 + (day2.get("rounds", 1) if day2.get("episodes", 0) > 0 else 0)
         specs = [("oracle", "oracle"), ("StickyArtist", "sticky-artist")]

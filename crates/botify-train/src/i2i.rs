@@ -2,7 +2,7 @@
 //! of the next track, co-liked tracks within a session, or tracks one listener opened sessions on.
 
 use crate::dataset::Dataset;
-use botify_core::TrackId;
+use botify_core::{TrackId, UserId};
 use rayon::prelude::*;
 
 botify_core::choices! {
@@ -38,20 +38,15 @@ botify_core::params! {
 
 /// Both orders of every pair of distinct tracks that opened sessions of one user, once per user.
 fn opener_pairs(d: &Dataset) -> Vec<(TrackId, TrackId, f32)> {
+    let mut opened: Vec<(UserId, TrackId)> =
+        d.sessions().map(|s| (s[0].user, s[0].track)).collect();
+    opened.sort_unstable();
+    opened.dedup();
     let mut out = Vec::new();
-    let mut openers: Vec<TrackId> = Vec::new();
-    let mut sessions = d.sessions().peekable();
-    while let Some(s) = sessions.next() {
-        openers.push(s[0].track);
-        if sessions.peek().is_some_and(|n| n[0].user == s[0].user) {
-            continue;
+    for user in opened.chunk_by(|x, y| x.0 == y.0) {
+        for &(_, a) in user {
+            out.extend(user.iter().filter(|o| o.1 != a).map(|o| (a, o.1, 1.0)));
         }
-        openers.sort_unstable();
-        openers.dedup();
-        for &a in &openers {
-            out.extend(openers.iter().filter(|&&b| b != a).map(|&b| (a, b, 1.0)));
-        }
-        openers.clear();
     }
     out
 }
