@@ -5,8 +5,8 @@ For each generator config in bench/worlds (or the ones named): generate the worl
 default plan on it in-process, then simulate 20,000 sessions of the A/B day (the plan's seed, the
 day after its collection days, so no session is one the models learned from) with the run's own
 models for the oracle, StickyArtist and each treatment asked for (by default the plan's T4 and
-T9), and print mean listening time per session with its share of the oracle's. The oracle picks
-among the 20,000 tracks nearest each session's taste (`--oracle-candidates`).
+T9), and print mean listening time per session with its share of the oracle's. The oracle is the
+simulator's: the greedy best expected listen time over the whole catalogue at every step.
 
     python3 bench/oracle_share.py --bin target/release/botify --out /tmp/oracle-share
     python3 bench/oracle_share.py --bin target/release/botify --out /tmp/oracle-share \\
@@ -47,10 +47,10 @@ def run(cmd, **kw):
     return done.stdout
 
 
-def simulate(binary, world, spec, episodes, log_dir, seed, day, extra=()):
+def simulate(binary, world, spec, episodes, log_dir, seed, day):
     out = run([binary, "sim", "-q", "--world", world, "--episodes", str(episodes),
                "--seed", str(seed), "--start-day", str(day),
-               "--log-dir", log_dir, "--recommender", spec, *extra])
+               "--log-dir", log_dir, "--recommender", spec])
     # "    1        all      20000          18.581 ± 0.186         23.581 ± 0.189"
     m = re.search(r"\ball\s+\d+\s+([-\d.]+) ± ([\d.]+)", out)
     if not m:
@@ -65,9 +65,6 @@ def main():
     ap.add_argument("--out", required=True, help="directory for the worlds and runs")
     ap.add_argument("--episodes", type=int, default=20000)
     ap.add_argument("--treatments", default="T4,T9", help="the plan's treatments to simulate")
-    ap.add_argument("--oracle-candidates", type=int, default=20000,
-                    help="tracks nearest the session's taste the oracle picks among: the "
-                         "simulator's default 400 runs out on worlds of long sessions")
     ap.add_argument("--spec", action="append", default=[],
                     help="NAME=SPEC: another recommender to simulate ({RUN} is the run directory)")
     ap.add_argument("--plan", help="plan file to run instead of the built-in default")
@@ -110,9 +107,8 @@ def main():
         for label, spec in specs:
             spec = spec.replace("{RUN}", str(run_dir))
             print(f"{name}: {label}", file=sys.stderr, flush=True)
-            extra = ["--oracle-candidates", str(a.oracle_candidates)] if spec == "oracle" else []
             row[label] = simulate(a.bin, str(world), spec, a.episodes,
-                                  str(base / "sim"), seed, ab_day, extra)
+                                  str(base / "sim"), seed, ab_day)
         rows.append(row)
         oracle = row["oracle"][0]
         cells = [f"{row[l][0]:.2f} ({100 * row[l][0] / oracle:.1f}%)" for l, _ in specs[1:]]

@@ -60,8 +60,10 @@ pub struct SimArgs {
     /// Write per-episode statistics as JSON lines to this file.
     #[arg(long)]
     json: Option<PathBuf>,
-    /// With `--recommender oracle`: the tracks nearest each session's taste it picks among (1
-    /// to 100,000; more for worlds of long sessions, where the default's artists run out).
+    /// With `--recommender oracle`: the tracks nearest each session's taste it caches per day (1
+    /// to 100,000). Its picks are the same whatever the number: when a long session runs through
+    /// them it widens its search to the rest of the catalogue. More is faster on worlds of long
+    /// sessions and costs memory.
     #[arg(long, default_value_t = botify_sim::runner::ORACLE_CANDIDATES,
           value_parser = crate::ui::in_range::<usize>(1, 100_000))]
     oracle_candidates: usize,

@@ -53,7 +53,8 @@ pub struct SimOptions {
     pub neighbour_dir: Option<PathBuf>,
     /// Set from outside (Ctrl-C) to stop between sessions; the run then fails as cancelled.
     pub cancel: Option<std::sync::Arc<std::sync::atomic::AtomicBool>>,
-    /// The oracle's candidates: the tracks nearest each session's taste it chooses among.
+    /// The tracks nearest each session's taste the oracle caches per day (its picks do not depend
+    /// on the number: it widens its search past them when a session runs through them).
     pub oracle_candidates: usize,
 }
 

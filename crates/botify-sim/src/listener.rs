@@ -136,6 +136,16 @@ impl<'w> Session<'w> {
         }
     }
 
+    /// The discount of each earlier play of a track's artist in the session.
+    pub fn gamma(&self) -> f32 {
+        self.gamma
+    }
+
+    /// The session's tracks so far, the first one first.
+    pub fn played(&self) -> &[TrackId] {
+        &self.played
+    }
+
     pub fn was_played(&self, track: TrackId) -> bool {
         self.played.contains(&track)
     }

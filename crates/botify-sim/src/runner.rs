@@ -14,6 +14,8 @@ use crate::nearest::{NeighbourCache, TrackIndex};
 use crate::{Error, Result};
 use botify_core::eventlog::{LogSender, LogUnavailable};
 use botify_core::events::{Record, write_line};
+use botify_core::hash::FastMap;
+use botify_core::mips::MipsIndex;
 use botify_core::rng::{Rng, stream};
 use botify_core::{TrackId, World};
 use botify_recs::call::Answer;
@@ -146,7 +148,7 @@ pub fn episode_interest(world: &World, p: &SimParams, i: usize) -> (usize, Track
     (u, user.interests[rng.random_range(0..user.interests.len())])
 }
 
-/// The oracle's candidates by default: the tracks nearest a session's taste it picks among.
+/// The tracks nearest a session's taste the oracle caches by default, before it widens.
 pub const ORACLE_CANDIDATES: usize = 400;
 
 /// An empty cache of the neighbours first tracks are drawn from (as many as the most exploring
@@ -213,8 +215,8 @@ impl<'w> Simulator<'w> {
         })
     }
 
-    /// The oracle picks among the `k` tracks nearest each session's taste (a long session of a
-    /// generous listener uses up the default 400's artists).
+    /// The oracle caches the `k` tracks nearest each session's taste; a session that runs through
+    /// them widens its search past them, so the picks are the same for every `k` (a fixed taste).
     pub fn set_oracle_candidates(&mut self, k: usize) {
         if k != self.oracle.k() {
             self.oracle = NeighbourCache::new(k.max(1));
@@ -368,11 +370,15 @@ impl<'w> Simulator<'w> {
         }
         let planned = plan.interests.len();
         let (rules, mut listeners) = split_listeners(&mut self.dynamics, world.users.len());
+        // The oracle widens its search past the cached candidates through the index.
+        let oracle_index =
+            matches!(agent, Agent::Oracle).then(|| self.index.get(&world.embeddings));
         let ctx = DayContext {
             world,
             agent,
             first_nn: &self.first,
             oracle_nn: &self.oracle,
+            oracle_index,
             p,
             plan: &plan,
             rules,
@@ -489,6 +495,8 @@ struct DayContext<'a> {
     agent: &'a Agent<'a>,
     first_nn: &'a NeighbourCache,
     oracle_nn: &'a NeighbourCache,
+    /// The world's index, for the oracle (`None` for recommenders).
+    oracle_index: Option<&'a MipsIndex>,
     p: &'a SimParams,
     plan: &'a DayPlan,
     rules: Option<&'a Rules>,
@@ -544,6 +552,7 @@ fn run_episode(
         agent,
         first_nn,
         oracle_nn,
+        oracle_index,
         p,
         plan,
         rules,
@@ -571,6 +580,7 @@ fn run_episode(
         .and_then(|t| botify_core::murmur::treatment_bucket(&t.name))
         .unwrap_or(0) as u8;
     let candidates = oracle_nn.get(ep.session().interest).unwrap_or(&[]);
+    let mut scan = OracleScan::default();
     let mut ts = start_ms;
     let n = world.catalog.len() as u32;
     let line = |buf: &mut Option<&mut Vec<u8>>, r: Record| {
@@ -590,7 +600,13 @@ fn run_episode(
             }
             Some(t) => (t.next_track(req, history.as_slice(), &mut rec_rng, n), None),
             None => (
-                oracle_pick(world, ep.session(), candidates, &mut rec_rng),
+                oracle_pick(
+                    (world, oracle_index),
+                    ep.session(),
+                    candidates,
+                    &mut scan,
+                    &mut rec_rng,
+                ),
                 None,
             ),
         };
@@ -609,25 +625,113 @@ fn run_episode(
     }
 }
 
-/// Greedy best expected time among the interest's nearest candidates. Candidates come sorted by
-/// inner product, and the undiscounted time bounds the discounted one, so the scan stops early.
-fn oracle_pick(world: &World, s: &Session, candidates: &[TrackId], rng: &mut Rng) -> TrackId {
+/// What the oracle keeps through a session: its candidates widened past the cached ones, the
+/// session's played tracks as bits and its plays by artist, so a long session's scan passes over
+/// played tracks and discounted artists at once.
+#[derive(Default)]
+struct OracleScan {
+    /// The nearest unplayed tracks when widened, `asked` of them asked for (0: not widened).
+    wider: Vec<TrackId>,
+    asked: usize,
+    played: Vec<u64>,
+    artist_plays: FastMap<u32, u32>,
+    marked: usize,
+}
+
+impl OracleScan {
+    fn mark_played(&mut self, world: &World, s: &Session) {
+        if self.played.is_empty() {
+            self.played = vec![0; world.catalog.len().div_ceil(64)];
+        }
+        let artist_of = |t| world.catalog.artist_of(t);
+        for &t in &s.played()[self.marked..] {
+            self.played[t as usize / 64] |= 1 << (t % 64);
+            *self.artist_plays.entry(artist_of(t)).or_default() += 1;
+        }
+        self.marked = s.played().len();
+    }
+
+    fn was_played(&self, t: TrackId) -> bool {
+        self.played[t as usize / 64] & (1 << (t % 64)) != 0
+    }
+}
+
+/// Greedy best expected time over the whole catalogue. Candidates come sorted by inner product
+/// with the taste, and the undiscounted time bounds the discounted one, so the scan stops at the
+/// first candidate that cannot beat the best so far. When the interest's nearest `candidates` run
+/// out before that (a long session has played or discounted their artists), the scan goes on over
+/// the catalogue's nearest unplayed tracks, eight times as many at a time, searched in the
+/// world's exact index, so the pick is the true greedy best and does not depend on how many
+/// candidates were cached. A taste that moves within the session (dynamics' taste pull) is no
+/// longer sorted with the candidates: then every cached candidate is scored and none beyond them
+/// (docs/dynamics.md).
+fn oracle_pick(
+    (world, index): (&World, Option<&MipsIndex>),
+    s: &Session,
+    candidates: &[TrackId],
+    scan: &mut OracleScan,
+    rng: &mut Rng,
+) -> TrackId {
+    let n = world.catalog.len();
+    scan.mark_played(world, s);
+    loop {
+        // How far the search has looked: the cache's candidates, or the last widening's.
+        let (pool, asked): (&[TrackId], _) = match scan.asked {
+            0 => (candidates, candidates.len()),
+            asked => (&scan.wider, asked),
+        };
+        let (best, settled) = oracle_scan(world, s, pool, scan);
+        match index {
+            Some(index) if !settled && !s.taste_moves() && asked < n => {
+                let (emb, wider) = (&world.embeddings, (asked * 8).max(4096).min(n));
+                let taste = emb.row(s.interest as usize);
+                scan.wider = index.search_one(&emb.data, taste, wider, &|t| !scan.was_played(t));
+                scan.asked = wider;
+            }
+            _ => {
+                return match best {
+                    Some((_, t)) => t,
+                    None => rng.random_range(0..n as u32),
+                };
+            }
+        }
+    }
+}
+
+/// The best expected time among `pool`'s unplayed tracks (`pool` sorted by inner product with the
+/// session's starting taste), and whether the scan stopped at a candidate that could not beat it
+/// — no track beyond the pool can then either.
+fn oracle_scan(
+    world: &World,
+    s: &Session,
+    pool: &[TrackId],
+    scan: &OracleScan,
+) -> (Option<(f32, TrackId)>, bool) {
     let (b, k) = (s.user.consume_bias, s.user.consume_sharpness);
     let mut best: Option<(f32, TrackId)> = None;
     // A moving taste is no longer sorted with the candidates: then every one is scored.
     let sorted = !s.taste_moves();
-    for &t in candidates {
-        let bound = crate::listener::sigmoid((world.dot(t as usize, s.interest as usize) - b) * k);
+    for &t in pool {
+        if scan.was_played(t) {
+            continue;
+        }
+        let dot = world.dot(t as usize, s.interest as usize);
+        let bound = crate::listener::sigmoid((dot - b) * k);
         if sorted && best.is_some_and(|(v, _)| bound < v) {
-            break;
+            return (best, true);
+        }
+        if sorted && let Some((v, _)) = best {
+            // The time without boredom bounds it: a discounted artist seldom needs the rest.
+            let artist = world.catalog.artist_of(t);
+            let plays = scan.artist_plays.get(&artist).copied().unwrap_or(0);
+            if crate::listener::bored_listen_time(dot, b, k, s.gamma(), plays, 1.0) <= v {
+                continue;
+            }
         }
         let v = s.expected_time(t);
         if best.is_none_or(|(bv, _)| v > bv) {
             best = Some((v, t));
         }
     }
-    match best {
-        Some((_, t)) => t,
-        None => rng.random_range(0..world.catalog.len() as u32),
-    }
+    (best, false)
 }

@@ -223,3 +223,39 @@ fn listen_times_follow_the_formula_for_fixed_user_and_track() {
         );
     }
 }
+
+/// The oracle is the greedy best over the whole catalogue whatever its cache of nearest tracks:
+/// generous listeners' long sessions run through 3 cached candidates many times over, and the
+/// oracle then gives exactly the sessions of one whose candidates are the whole catalogue.
+#[test]
+fn the_oracle_widens_past_its_candidates_to_the_catalogue() {
+    let w = generate(&WorldParams {
+        tracks: 2000,
+        users: 100,
+        dim: 16,
+        seed: 8,
+        consume_bias: (0.0, 0.1),
+        consume_sharpness: (8.0, 12.0),
+        ..Default::default()
+    })
+    .unwrap();
+    let day = |candidates: usize| {
+        let mut sim = Simulator::new(&w, 50).unwrap();
+        sim.set_oracle_candidates(candidates);
+        let p = SimParams {
+            episodes: 200,
+            seed: 4,
+            day: 0,
+            max_steps: 1000,
+        };
+        sim.run_day(&Agent::Oracle, &p, None, &|_| {})
+            .unwrap()
+            .iter()
+            .map(|e| (e.user, e.steps, e.reward))
+            .collect::<Vec<_>>()
+    };
+    let (few, all) = (day(3), day(w.catalog.len()));
+    let steps = few.iter().map(|e| e.1 as f64).sum::<f64>() / few.len() as f64;
+    assert!(steps > 20.0, "sessions too short to test widening: {steps}");
+    assert_eq!(few, all);
+}
