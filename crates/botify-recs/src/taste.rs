@@ -302,6 +302,8 @@ impl Recommender for SessionTaste {
             let artist = self.catalog.artist_of(track);
             plays.iter().find(|p| p.0 == artist).map_or(0, |p| p.1)
         };
+        // Unplayed, of an artist with fewer than `artist_plays` plays in the session.
+        let servable = |x: TrackId| !played(x) && plays_of(x) < self.artist_plays;
         // What the user liked in earlier sessions on this artist comes first: the recent
         // history's time of a track, else the memory's.
         if self.recall <= 1.0 {
@@ -315,9 +317,7 @@ impl Recommender for SessionTaste {
                 .copied()
                 .filter(|r| !recent.iter().any(|h| h.0 == r.0))
                 .chain(recent.iter().copied())
-                .filter(|&(x, time)| {
-                    time >= self.recall && !played(x) && plays_of(x) < self.artist_plays
-                })
+                .filter(|&(x, time)| time >= self.recall && servable(x))
                 .max_by(|a, b| a.1.total_cmp(&b.1));
             if let Some((x, _)) = best {
                 return Some(x);
@@ -343,11 +343,7 @@ impl Recommender for SessionTaste {
         // What the listeners who opened sessions on the first track also opened them on lies
         // near its interest whatever the artist; in list order (the plan keeps the first six).
         let opener = self.openers.as_deref().and_then(|o| o.get(tracks[0].0));
-        if let Some(x) = opener.and_then(|l| {
-            l.iter()
-                .copied()
-                .find(|&x| !played(x) && plays_of(x) < self.artist_plays)
-        }) {
+        if let Some(x) = opener.and_then(|l| l.iter().copied().find(|&x| servable(x))) {
             return Some(x);
         }
         // The best fresh artist; when none is left, the best with an unplayed track. An exact

@@ -15,7 +15,6 @@ use crate::{Error, Result};
 use botify_core::eventlog::{LogSender, LogUnavailable};
 use botify_core::events::{Record, write_line};
 use botify_core::hash::FastMap;
-use botify_core::mips::MipsIndex;
 use botify_core::rng::{Rng, stream};
 use botify_core::{TrackId, World};
 use botify_recs::call::Answer;
@@ -370,9 +369,9 @@ impl<'w> Simulator<'w> {
         }
         let planned = plan.interests.len();
         let (rules, mut listeners) = split_listeners(&mut self.dynamics, world.users.len());
-        // The oracle widens its search past the cached candidates through the index.
-        let oracle_index =
-            matches!(agent, Agent::Oracle).then(|| self.index.get(&world.embeddings));
+        // The oracle widens its search past the cached candidates through the index (built on
+        // the first session that needs it).
+        let oracle_index = matches!(agent, Agent::Oracle).then_some(&self.index);
         let ctx = DayContext {
             world,
             agent,
@@ -496,7 +495,7 @@ struct DayContext<'a> {
     first_nn: &'a NeighbourCache,
     oracle_nn: &'a NeighbourCache,
     /// The world's index, for the oracle (`None` for recommenders).
-    oracle_index: Option<&'a MipsIndex>,
+    oracle_index: Option<&'a TrackIndex>,
     p: &'a SimParams,
     plan: &'a DayPlan,
     rules: Option<&'a Rules>,
@@ -627,7 +626,9 @@ fn run_episode(
 
 /// What the oracle keeps through a session: its candidates widened past the cached ones, the
 /// session's played tracks as bits and its plays by artist, so a long session's scan passes over
-/// played tracks and discounted artists at once.
+/// played tracks and discounted artists at once. (The session's own lists are searched linearly,
+/// right for the one lookup a step of every other agent; asked for each scanned candidate they
+/// made the oracle 2.5–3 times slower.)
 #[derive(Default)]
 struct OracleScan {
     /// The nearest unplayed tracks when widened, `asked` of them asked for (0: not widened).
@@ -666,7 +667,7 @@ impl OracleScan {
 /// longer sorted with the candidates: then every cached candidate is scored and none beyond them
 /// (docs/dynamics.md).
 fn oracle_pick(
-    (world, index): (&World, Option<&MipsIndex>),
+    (world, index): (&World, Option<&TrackIndex>),
     s: &Session,
     candidates: &[TrackId],
     scan: &mut OracleScan,
@@ -685,7 +686,9 @@ fn oracle_pick(
             Some(index) if !settled && !s.taste_moves() && asked < n => {
                 let (emb, wider) = (&world.embeddings, (asked * 8).max(4096).min(n));
                 let taste = emb.row(s.interest as usize);
-                scan.wider = index.search_one(&emb.data, taste, wider, &|t| !scan.was_played(t));
+                scan.wider = index
+                    .get(emb)
+                    .search_one(&emb.data, taste, wider, &|t| !scan.was_played(t));
                 scan.asked = wider;
             }
             _ => {
